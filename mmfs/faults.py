@@ -1,0 +1,46 @@
+"""Named fault points at every commit boundary: no-ops in production, patched by tests to crash.
+
+Tests set `faults.ACTIVE[Fault.X]` to an exception (raised there) or to "kill" (the process dies
+with SIGKILL there), which is how exactly-once resume is proven without luck.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from enum import StrEnum
+
+
+class Fault(StrEnum):
+    """Where a run can be made to fail on purpose."""
+
+    BEFORE_FRAGMENT_WRITE = "before_fragment_write"
+    AFTER_FRAGMENTS_BEFORE_COMMIT = "after_fragments_before_commit"
+    AFTER_COMMIT_BEFORE_LEDGER = "after_commit_before_ledger"
+    MID_TRANSFORM = "mid_transform"
+
+
+ACTIVE: dict[Fault, BaseException | str] = {}
+_ENV = "MMFS_FAULT"  # e.g. MMFS_FAULT=after_commit_before_ledger:kill, for subprocess chaos tests
+
+
+def _from_env() -> None:
+    spec = os.environ.get(_ENV)
+    if spec:
+        name, _, action = spec.partition(":")
+        ACTIVE[Fault(name)] = action or "kill"
+
+
+def hit(point: Fault) -> None:
+    """Fail here if a test armed this point; otherwise do nothing."""
+    if not ACTIVE and _ENV not in os.environ:
+        return
+    _from_env()
+    action = ACTIVE.get(point)
+    if action is None:
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if isinstance(action, BaseException):
+        raise action
+    raise RuntimeError(f"fault injected at {point.value}")

@@ -1,0 +1,1 @@
+"""Media probing, kind detection, limits and safe subprocess calls."""

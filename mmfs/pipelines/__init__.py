@@ -1,0 +1,1 @@
+"""Stage graph from a validated config, and the runners (local by default)."""

@@ -1,0 +1,227 @@
+"""Per-item CPU work: read, detect the kind, probe, decode and run the transforms of each modality.
+
+Errors are data here (STYLE habit 1): a failure of the whole item makes it `failed`; a failure of one
+modality (an undecodable audio track in a good video) makes it `degraded`. Each becomes a
+`StageFailure`, later a `quarantine` row, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmfs.config import PipelineConfig
+from mmfs.errors import ErrorCode, MediaError, MediaLimitExceeded, MmfsError, UnsupportedMedia
+from mmfs.media.kinds import read_head, sniff
+from mmfs.media.probe import ProbeInfo, probe
+from mmfs.pipelines.sources import SourceItem
+from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
+from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
+from mmfs.transforms.flow import FlowPair, flow_sequence
+from mmfs.transforms.frames import SampledFrames, sample_frames
+from mmfs.transforms.image import decode_image
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """Why a stage failed for an item: becomes one `quarantine` row."""
+
+    stage: str
+    error: MmfsError
+
+
+@dataclass
+class PendingItem:
+    """A unique item to process: its content hash and every uri that had these bytes."""
+
+    media_id: str
+    item: SourceItem
+    uris: list[str]
+    n_bytes: int
+
+
+@dataclass
+class Extracted:
+    """Everything the CPU stages produced for one item, before models run."""
+
+    pending: PendingItem
+    kind: str = "unknown"
+    probe: ProbeInfo | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    rotation: int = 0
+    frames: SampledFrames | None = None
+    flow: list[FlowPair] = field(default_factory=list)
+    audio_windows: list[AudioWindow] = field(default_factory=list)
+    audio_samples: np.ndarray | None = None
+    audio_rate: int = 0
+    texts: list[TextSegment] = field(default_factory=list)
+    failures: list[StageFailure] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        """True when nothing usable came out (the item-level stage failed)."""
+        return any(f.stage in ("read", "probe", "decode") for f in self.failures)
+
+    @property
+    def status(self) -> str:
+        """`ok`, `degraded` (a modality failed) or `failed`."""
+        if self.failed:
+            return "failed"
+        return "degraded" if self.failures else "ok"
+
+
+def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
+    """Run the CPU stages for one item; never raises for bad media."""
+    out = Extracted(pending)
+    try:
+        _timed(out, "probe", lambda: _detect(out, cfg))
+        if out.kind == "video":
+            _timed(out, "frames", lambda: _video(out, cfg))
+        elif out.kind == "image":
+            _timed(out, "frames", lambda: _image(out, cfg))
+        elif out.kind == "text":
+            _timed(out, "text", lambda: _document(out, cfg))
+    except MmfsError as err:
+        out.failures.append(StageFailure("decode" if out.kind != "unknown" else "probe", err))
+        return out
+    if out.kind in ("video", "audio") and (out.kind == "audio" or (out.probe and out.probe.has_audio)):
+        _optional(out, "audio", lambda: _audio(out, cfg))
+    if out.kind == "video" and cfg.flow.enabled and out.frames is not None and len(out.frames.times_s) > 1:
+        _optional(out, "flow", lambda: _flow(out, cfg))
+    if out.kind != "text":
+        _optional(out, "text", lambda: _attached_text(out))
+    return out
+
+
+def _timed(out: Extracted, stage: str, fn: object) -> None:
+    start = time.perf_counter()
+    try:
+        fn()  # type: ignore[operator]
+    finally:
+        out.stage_seconds[stage] = out.stage_seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _optional(out: Extracted, stage: str, fn: object) -> None:
+    """A modality that may fail alone: the item is then degraded, not lost."""
+    try:
+        _timed(out, stage, fn)
+    except MmfsError as err:
+        if stage == "audio" and out.kind == "audio":
+            out.failures.append(StageFailure("decode", err))
+        else:
+            out.failures.append(StageFailure(stage, err))
+
+
+def _detect(out: Extracted, cfg: PipelineConfig) -> None:
+    path = out.pending.item.path
+    sniffed = sniff(read_head(path))
+    if sniffed in ("image", "text"):
+        out.kind = sniffed
+        return
+    if sniffed == "binary":
+        raise UnsupportedMedia(f"{path.name}: binary data of no supported media kind")
+    info = probe(path)
+    out.probe = info
+    if info.has_video:
+        out.kind = "video"
+    elif info.has_audio:
+        out.kind = "audio"
+    else:
+        raise UnsupportedMedia(f"{path.name}: container has no audio or video stream")
+    out.duration_s = info.duration_s
+    out.width, out.height, out.rotation = info.width, info.height, info.rotation
+    _check_limits(out, cfg)
+
+
+def _check_limits(out: Extracted, cfg: PipelineConfig) -> None:
+    name = out.pending.item.path.name
+    if out.duration_s is not None and out.duration_s > cfg.limits.max_duration_s:
+        raise MediaLimitExceeded(
+            f"{name}: duration {out.duration_s:.0f} s is over the limit of {cfg.limits.max_duration_s:.0f} s",
+            code=ErrorCode.LIMIT_DURATION,
+        )
+    if out.width and out.height and out.width * out.height > cfg.limits.max_pixels:
+        raise MediaLimitExceeded(
+            f"{name}: {out.width}x{out.height} frames are over the limit of {cfg.limits.max_pixels} pixels",
+            code=ErrorCode.LIMIT_PIXELS,
+        )
+
+
+def _video(out: Extracted, cfg: PipelineConfig) -> None:
+    out.frames = sample_frames(
+        out.pending.item.path,
+        fps=cfg.video.fps,
+        max_frames=cfg.video.max_frames,
+        decode_short_side=cfg.video.decode_short_side,
+        rotation=out.rotation,
+        duration_s=out.duration_s,
+    )
+    if out.duration_s is None and len(out.frames.times_s):
+        out.duration_s = float(out.frames.times_s[-1]) + 1.0 / cfg.video.fps
+        out.flags.append("duration_from_frames")
+
+
+def _image(out: Extracted, cfg: PipelineConfig) -> None:
+    decoded = decode_image(
+        out.pending.item.path,
+        short_side=cfg.video.decode_short_side,
+        max_pixels=cfg.limits.max_pixels,
+    )
+    out.width, out.height, out.rotation = decoded.width, decoded.height, decoded.rotation
+    out.frames = SampledFrames(
+        indices=np.zeros(1, dtype=np.int64),
+        times_s=np.zeros(1, dtype=np.float64),
+        frames=decoded.pixels[None, ...],
+        backend="pillow",
+    )
+
+
+def _audio(out: Extracted, cfg: PipelineConfig) -> None:
+    stream = out.probe.audio_stream_index if out.probe else None
+    audio = decode_audio(
+        out.pending.item.path,
+        sample_rate=cfg.audio.sample_rate,
+        max_duration_s=cfg.limits.max_duration_s,
+        stream_index=stream,
+    )
+    if out.kind == "audio" or out.duration_s is None:
+        out.duration_s = audio.duration_s
+    out.audio_samples, out.audio_rate = audio.samples, audio.sample_rate
+    out.audio_windows = window_features(audio, segment_s=cfg.align.segment_s, cfg=cfg.audio)
+    if any("padded" in w.flags for w in out.audio_windows):
+        out.flags.append("audio_padded")
+
+
+def _flow(out: Extracted, cfg: PipelineConfig) -> None:
+    assert out.frames is not None
+    out.flow = flow_sequence(out.frames, cfg.flow)
+
+
+def _document(out: Extracted, cfg: PipelineConfig) -> None:
+    path = out.pending.item.path
+    data = path.read_bytes()
+    text = decode_text_bytes(data, name=path.name)
+    if len(text) > cfg.limits.max_text_chars:
+        raise MediaLimitExceeded(
+            f"{path.name}: {len(text)} characters is over the limit of {cfg.limits.max_text_chars}",
+            code=ErrorCode.LIMIT_TEXT,
+        )
+    out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document")]
+
+
+def _attached_text(out: Extracted) -> None:
+    """Sidecar captions and manifest text of a media item."""
+    item = out.pending.item
+    if item.sidecar is not None:
+        try:
+            out.texts.extend(read_sidecar(item.sidecar))
+        except (OSError, MediaError) as err:
+            raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=ErrorCode.TEXT_ENCODING) from err
+    if item.manifest_text:
+        out.texts.append(TextSegment(item.manifest_text, None, None, "manifest"))

@@ -1,0 +1,262 @@
+"""Turn enriched items into Arrow rows for each table, aligned onto the segment grid.
+
+Also defines each table's `feature_version`: a short hash of exactly the config that shapes its rows
+and the encoder names, so a later change of one parameter identifies the rows it makes stale.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mmfs.config import PipelineConfig, short_hash
+from mmfs.pipelines.enrich import Enriched
+from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.schemas.tables import MOTION_DIM
+from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
+from mmfs.transforms.flow import motion_vector
+from mmfs.transforms.image import thumbnail_jpeg
+
+
+def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
+    """The feature_version of every table for this config."""
+    c = cfg.model_dump(mode="json")
+    enc = c["encoders"]
+    frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
+    flow = short_hash("flow", c["video"], c["flow"])
+    audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
+    text = short_hash("text", c["text"], c["align"]["chunk_chars"], enc["text"])
+    segments = short_hash("segments", frames, flow, audio, text, c["align"])
+    media = short_hash("media", segments, c["limits"])
+    return {
+        "media": media,
+        "frames": frames,
+        "flow": flow,
+        "audio": audio,
+        "text": text,
+        "segments": segments,
+        "quarantine": media,
+    }
+
+
+class RowBuilder:
+    """Accumulates the rows of one batch, table by table, stamped with run id and versions."""
+
+    def __init__(self, cfg: PipelineConfig, run_id: str, versions: dict[str, str]) -> None:
+        self.cfg, self.run_id, self.versions = cfg, run_id, versions
+        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in versions}
+        self.now = datetime.now(UTC)
+
+    def _add(self, table: str, row: dict[str, Any]) -> None:
+        row["feature_version"] = self.versions[table]
+        row["run_id"] = self.run_id
+        self.rows[table].append(row)
+
+    def tables(self, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+        """The batch as Arrow tables in the store's schemas."""
+        return {name: pa.Table.from_pylist(rows, schema=schemas[name]) for name, rows in self.rows.items()}
+
+    def add_item(self, ex: Extracted, enriched: Enriched | None) -> None:
+        """All rows of one item: media, its modality tables, segments, and its failures."""
+        if enriched is not None:
+            self._frames(enriched)
+            self._flow(ex)
+            self._audio(enriched)
+            self._text(enriched)
+            self._segments(enriched)
+        for failure in ex.failures:
+            self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure)
+        self._media(ex)
+
+    def add_failure(self, media_id: str, uri: str, failure: StageFailure) -> None:
+        """One quarantine row."""
+        err = failure.error
+        self._add(
+            "quarantine",
+            {
+                "media_id": media_id,
+                "stage": failure.stage,
+                "uri": uri,
+                "error_code": int(err.code),
+                "error_type": type(err).__name__,
+                "message": err.message[:2048],
+                "retryable": err.retryable,
+                "attempts": 1,
+                "first_seen": self.now,
+                "last_seen": self.now,
+            },
+        )
+
+    def _media(self, ex: Extracted) -> None:
+        p, item = ex.probe, ex.pending.item
+        errors = "; ".join(f"{f.stage}: {f.error}" for f in ex.failures)
+        self._add(
+            "media",
+            {
+                "media_id": ex.pending.media_id,
+                "uri": item.uri,
+                "uris": ex.pending.uris,
+                "kind": ex.kind,
+                "container": p.container if p else None,
+                "bytes": ex.pending.n_bytes,
+                "duration_s": ex.duration_s,
+                "width": ex.width,
+                "height": ex.height,
+                "fps": p.fps if p else None,
+                "n_frames": p.n_frames if p else None,
+                "rotation": ex.rotation,
+                "sample_rate": p.sample_rate if p else (ex.audio_rate or None),
+                "channels": p.channels if p else None,
+                "has_video": bool(p.has_video) if p else ex.kind == "image",
+                "has_audio": bool(p.has_audio) if p else False,
+                "status": ex.status,
+                "error": errors or None,
+                "quality_flags": ex.flags,
+                "metadata": json.dumps(item.metadata, default=str) if item.metadata else None,
+                "ingested_at": self.now,
+            },
+        )
+
+    def _frames(self, it: Enriched) -> None:
+        frames = it.ex.frames
+        if frames is None:
+            return
+        img = self.cfg.image
+        for i, (index, t) in enumerate(zip(frames.indices, frames.times_s, strict=True)):
+            pixels = frames.frames[i]
+            labels = it.frame_labels[i] if it.frame_labels else []
+            self._add(
+                "frames",
+                {
+                    "media_id": it.ex.pending.media_id,
+                    "frame_index": int(index),
+                    "t_s": float(t),
+                    "width": it.ex.width,
+                    "height": it.ex.height,
+                    "thumbnail": thumbnail_jpeg(
+                        pixels, longest_side=img.thumbnail_size, quality=img.thumbnail_quality
+                    ),
+                    "labels": [name for name, _ in labels],
+                    "label_scores": [float(score) for _, score in labels],
+                    "embedding": _row(it.frame_vectors, i),
+                    "label_embedding": _row(it.label_vectors, i),
+                },
+            )
+
+    def _flow(self, ex: Extracted) -> None:
+        for pair in ex.flow:
+            self._add(
+                "flow",
+                {
+                    "media_id": ex.pending.media_id,
+                    "frame_index": pair.frame_index,
+                    "next_frame_index": pair.next_frame_index,
+                    "t_s": pair.t_s,
+                    "dt_s": pair.dt_s,
+                    "mean_mag": pair.mean_mag,
+                    "median_mag": pair.median_mag,
+                    "p95_mag": pair.p95_mag,
+                    "max_mag": pair.max_mag,
+                    "mean_dx": pair.mean_dx,
+                    "mean_dy": pair.mean_dy,
+                    "orient_hist": pair.orient_hist.astype(np.float32).tolist(),
+                    "moving_frac": pair.moving_frac,
+                    "field": pair.field.astype("<f2").tobytes(),
+                    "field_shape": list(pair.field.shape),
+                },
+            )
+
+    def _audio(self, it: Enriched) -> None:
+        for i, w in enumerate(it.ex.audio_windows):
+            vec = it.audio_vectors[i] if i < len(it.audio_vectors) else None
+            self._add(
+                "audio",
+                {
+                    "media_id": it.ex.pending.media_id,
+                    "window_index": w.window_index,
+                    "start_s": w.start_s,
+                    "end_s": w.end_s,
+                    "n_frames": int(w.log_mel.shape[1]),
+                    "log_mel": w.log_mel.astype(np.float32).tolist(),
+                    "mfcc": w.mfcc.astype(np.float32).tolist(),
+                    "rms": float(w.rms),
+                    "flags": list(w.flags),
+                    "embedding": None if vec is None else vec.astype(np.float32).tolist(),
+                },
+            )
+
+    def _text(self, it: Enriched) -> None:
+        for i, seg in enumerate(it.ex.texts):
+            analysis = it.analyses[i] if i < len(it.analyses) else None
+            self._add(
+                "text",
+                {
+                    "media_id": it.ex.pending.media_id,
+                    "segment_index": i,
+                    "source": seg.source,
+                    "start_s": seg.start_s,
+                    "end_s": seg.end_s,
+                    "text": seg.text,
+                    "tokens": analysis.tokens if analysis else None,
+                    "lemmas": analysis.lemmas if analysis else None,
+                    "stems": analysis.stems if analysis else None,
+                    "is_stop": analysis.is_stop if analysis else None,
+                    "embedding": _row(it.text_vectors, i),
+                },
+            )
+
+    def _segments(self, it: Enriched) -> None:
+        align_cfg = self.cfg.align
+        for seg in align(
+            _align_inputs(it), segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments
+        ):
+            row = {
+                "media_id": it.ex.pending.media_id,
+                "segment_index": seg.segment_index,
+                "start_s": seg.start_s,
+                "end_s": seg.end_s,
+                "kind": it.ex.kind,
+                "modalities": seg.modalities,
+                "transcript": seg.transcript or None,
+                "label_text": seg.label_text or None,
+            }
+            for name, vec in seg.vectors.items():
+                row[name] = None if vec is None else vec.astype(np.float32).tolist()
+            self._add("segments", row)
+
+
+def _row(matrix: np.ndarray | None, i: int) -> list[float] | None:
+    if matrix is None or i >= len(matrix):
+        return None
+    return matrix[i].astype(np.float32).tolist()
+
+
+def _align_inputs(it: Enriched) -> AlignInputs:
+    ex = it.ex
+    inputs = AlignInputs(duration_s=ex.duration_s, is_image=ex.kind == "image")
+    if ex.frames is not None and it.frame_vectors is not None:
+        inputs.visual = TimedVectors(ex.frames.times_s, it.frame_vectors)
+    if ex.frames is not None and it.label_vectors is not None:
+        lines = [", ".join(n for n, _ in labels) for labels in it.frame_labels]
+        inputs.label_vectors = TimedVectors(ex.frames.times_s, it.label_vectors, lines)
+    if ex.flow:
+        mids = np.array([p.t_s + p.dt_s / 2 for p in ex.flow])
+        inputs.motion = TimedVectors(mids, np.stack([motion_vector(p) for p in ex.flow]))
+        assert inputs.motion.vectors.shape[1] == MOTION_DIM
+    inputs.audio = [
+        SpanVector(w.start_s, w.end_s, it.audio_vectors[i] if i < len(it.audio_vectors) else None)
+        for i, w in enumerate(ex.audio_windows)
+    ]
+    inputs.text = [
+        SpanVector(seg.start_s, seg.end_s, _vec(it.text_vectors, i), seg.text)
+        for i, seg in enumerate(ex.texts)
+    ]
+    return inputs
+
+
+def _vec(matrix: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if matrix is None or i >= len(matrix) else matrix[i]

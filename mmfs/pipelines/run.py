@@ -1,0 +1,297 @@
+"""A pipeline run: discover, hash, skip what is done, process in batches, commit each batch, report.
+
+Exactly-once comes from three rules. Every write is a merge on the table's keys. The `media` row of
+an item is written last, after all its other rows, so it is the ledger: an item without it is
+re-processed by the next run and its half-written rows are overwritten, not duplicated. And an item
+whose `media` row already has this config's feature_version is skipped, so a re-run with the same
+input and config writes nothing to the data tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from mmfs import __version__
+from mmfs.config import PipelineConfig
+from mmfs.errors import ConfigError, EmptyFile, MediaError, MediaLimitExceeded
+from mmfs.faults import Fault, hit
+from mmfs.media.hashing import sha256_file
+from mmfs.pipelines.enrich import Enricher
+from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.progress import Progress
+from mmfs.pipelines.rows import RowBuilder, feature_versions
+from mmfs.pipelines.sources import SourceItem, discover
+from mmfs.schemas import Dims, all_schemas, with_provenance
+from mmfs.schemas.tables import runs_schema
+from mmfs.store.db import Store
+from mmfs.store.filters import in_list
+
+log = logging.getLogger(__name__)
+
+DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
+
+
+@dataclass
+class RunSummary:
+    """What a run did: the `--json` output of `mmfs run` and the body of the `runs` row."""
+
+    run_id: str
+    n_inputs: int = 0
+    n_ok: int = 0
+    n_degraded: int = 0
+    n_quarantined: int = 0
+    n_skipped: int = 0
+    n_duplicates: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    table_versions: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    media_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random hex."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_pipeline(
+    paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
+) -> RunSummary:
+    """Run the configured pipeline over `paths` into the store at `store_uri`."""
+    if cfg.runner.kind != "local":
+        raise ConfigError(
+            f"runner '{cfg.runner.kind}' is not available in this release; use runner.kind=local"
+        )
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    summary = RunSummary(run_id=new_run_id())
+    items, rejected = discover(paths, cfg.sources)
+    summary.n_inputs = len(items) + len(rejected)
+    store = Store(store_uri)
+    versions = feature_versions(cfg)
+    pre_failures = [(r.uri, r.uri, StageFailure("read", r.error)) for r in rejected]
+    pending, unreadable, summary.n_duplicates = _hash_items(items, cfg, show_progress)
+    pre_failures += unreadable
+    todo, media_only = _split_done(store, pending, versions["media"])
+    summary.n_skipped = len(pending) - len(todo) - len(media_only)
+    if not (todo or media_only or pre_failures) and store.has("media"):
+        return _finish(store, cfg, summary, started, t0, write_run=True)
+    enricher = Enricher(cfg)
+    schemas = _schemas_with_provenance(enricher)
+    store.ensure_tables(schemas)
+    _write_pre_failures(store, schemas, cfg, summary, versions, pre_failures)
+    _update_uris(store, media_only)
+    progress = Progress(len(todo), "media", enabled=show_progress)
+    with ThreadPoolExecutor(max_workers=cfg.runner.workers) as pool:
+        for start in range(0, len(todo), cfg.runner.batch_media):
+            batch = todo[start : start + cfg.runner.batch_media]
+            extracted = list(pool.map(lambda p: extract(p, cfg), batch))
+            _process_batch(store, schemas, cfg, summary, versions, enricher, extracted)
+            progress.advance(len(batch))
+    progress.close()
+    return _finish(store, cfg, summary, started, t0, write_run=True)
+
+
+def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
+    """Every table's schema, with the encoders' provenance recorded on their vector columns."""
+    schemas = all_schemas(Dims(**enricher.dims()))
+    for table, columns in enricher.provenance().items():
+        schemas[table] = with_provenance(schemas[table], columns)
+    return schemas
+
+
+def _hash_items(
+    items: list[SourceItem], cfg: PipelineConfig, show_progress: bool
+) -> tuple[list[PendingItem], list[tuple[str, str, StageFailure]], int]:
+    """Hash every item's bytes; merge items with the same bytes; collect unreadable ones."""
+    by_id: dict[str, PendingItem] = {}
+    unreadable: list[tuple[str, str, StageFailure]] = []
+    duplicates = 0
+    progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
+    for item in items:
+        progress.advance(1)
+        try:
+            n_bytes = _check_size(item, cfg)
+            media_id = sha256_file(item.path)
+        except (OSError, MediaError) as err:
+            error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
+            unreadable.append((f"uri:{item.uri}", item.uri, StageFailure("read", error)))
+            continue
+        if media_id in by_id:
+            by_id[media_id].uris.append(item.uri)
+            duplicates += 1
+        else:
+            by_id[media_id] = PendingItem(media_id, item, [item.uri], n_bytes)
+    progress.close()
+    return list(by_id.values()), unreadable, duplicates
+
+
+def _check_size(item: SourceItem, cfg: PipelineConfig) -> int:
+    size = item.path.stat().st_size
+    if size == 0:
+        raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
+    if size > cfg.limits.max_bytes:
+        raise MediaLimitExceeded(
+            f"{item.path.name}: {size} bytes is over the limit of {cfg.limits.max_bytes}"
+        )
+    return size
+
+
+def _split_done(
+    store: Store, pending: list[PendingItem], media_version: str
+) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
+    """Items still to process, and finished items that only gained new uris."""
+    if not pending or not store.has("media"):
+        return pending, []
+    ids = [p.media_id for p in pending]
+    done = store.read(
+        "media", ["media_id", "feature_version", "status", "uris"], where=in_list("media_id", ids)
+    ).to_pylist()
+    known = {row["media_id"]: row for row in done if row["feature_version"] == media_version}
+    todo, media_only = [], []
+    for p in pending:
+        row = known.get(p.media_id)
+        if row is None:
+            todo.append(p)
+        elif not set(p.uris) <= set(row["uris"] or []):
+            media_only.append((p, sorted(set(row["uris"] or []) | set(p.uris))))
+    return todo, media_only
+
+
+def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) -> None:
+    """Record new paths of already-processed bytes without reprocessing them."""
+    if not media_only:
+        return
+    rows = store.read("media", where=in_list("media_id", [p.media_id for p, _ in media_only]))
+    uris = {p.media_id: u for p, u in media_only}
+    updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
+    store.write("media", pa.Table.from_pylist(updated, schema=store.table("media").schema))
+
+
+def _write_pre_failures(
+    store: Store,
+    schemas: dict[str, pa.Schema],
+    cfg: PipelineConfig,
+    summary: RunSummary,
+    versions: dict[str, str],
+    failures: list[tuple[str, str, StageFailure]],
+) -> None:
+    """Quarantine inputs that could not be read at all; identical existing rows are not rewritten."""
+    summary.n_quarantined += len(failures)
+    if not failures:
+        return
+    existing = (
+        {
+            (r["media_id"], r["stage"], r["error_code"])
+            for r in store.read("quarantine", ["media_id", "stage", "error_code"]).to_pylist()
+        }
+        if store.count("quarantine")
+        else set()
+    )
+    rows = RowBuilder(cfg, summary.run_id, versions)
+    for key, uri, failure in failures:
+        _log_failure(uri, failure)
+        if (key, failure.stage, int(failure.error.code)) not in existing:
+            rows.add_failure(key, uri, failure)
+    written = rows.tables(schemas)["quarantine"]
+    store.write("quarantine", written)
+    summary.rows["quarantine"] = summary.rows.get("quarantine", 0) + written.num_rows
+
+
+def _process_batch(
+    store: Store,
+    schemas: dict[str, pa.Schema],
+    cfg: PipelineConfig,
+    summary: RunSummary,
+    versions: dict[str, str],
+    enricher: Enricher,
+    extracted: list[Extracted],
+) -> None:
+    """Embed, align and commit one batch: data tables first, the media ledger last."""
+    t0 = time.perf_counter()
+    enriched = {id(e.ex): e for e in enricher.run(extracted)}
+    summary.stage_seconds["embed"] = summary.stage_seconds.get("embed", 0.0) + time.perf_counter() - t0
+    rows = RowBuilder(cfg, summary.run_id, versions)
+    for ex in extracted:
+        rows.add_item(ex, enriched.get(id(ex)))
+        _count(summary, ex)
+    t1 = time.perf_counter()
+    tables = rows.tables(schemas)
+    hit(Fault.BEFORE_FRAGMENT_WRITE)
+    for name in DATA_TABLES:
+        store.write(name, tables[name])
+        summary.rows[name] = summary.rows.get(name, 0) + tables[name].num_rows
+    hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
+    store.write("media", tables["media"])
+    summary.rows["media"] = summary.rows.get("media", 0) + tables["media"].num_rows
+    summary.stage_seconds["write"] = summary.stage_seconds.get("write", 0.0) + time.perf_counter() - t1
+
+
+def _count(summary: RunSummary, ex: Extracted) -> None:
+    for stage, seconds in ex.stage_seconds.items():
+        summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
+    for failure in ex.failures:
+        _log_failure(ex.pending.item.uri, failure)
+    if ex.status == "failed":
+        summary.n_quarantined += 1
+        return
+    summary.n_ok += 1
+    summary.n_degraded += ex.status == "degraded"
+    summary.media_seconds += ex.duration_s or 0.0
+
+
+def _log_failure(uri: str, failure: StageFailure) -> None:
+    log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)
+
+
+def _finish(
+    store: Store,
+    cfg: PipelineConfig,
+    summary: RunSummary,
+    started: datetime,
+    t0: float,
+    *,
+    write_run: bool,
+) -> RunSummary:
+    summary.seconds = time.perf_counter() - t0
+    if write_run:
+        store.ensure_tables({"runs": runs_schema()})
+        summary.table_versions = store.versions()
+        store.write("runs", _run_row(cfg, summary, started))
+        summary.table_versions["runs"] = int(store.table("runs").version)
+    return summary
+
+
+def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime) -> pa.Table:
+    row = {
+        "run_id": summary.run_id,
+        "config": cfg.canonical_json(),
+        "config_hash": cfg.config_hash(),
+        "runner": cfg.runner.kind,
+        "status": "completed",
+        "started_at": started,
+        "ended_at": datetime.now(UTC),
+        "n_items": summary.n_inputs,
+        "n_ok": summary.n_ok,
+        "n_quarantined": summary.n_quarantined,
+        "n_skipped": summary.n_skipped,
+        "rows": json.dumps(summary.rows, sort_keys=True),
+        "stage_seconds": json.dumps({k: round(v, 3) for k, v in summary.stage_seconds.items()}),
+        "table_versions": json.dumps(summary.table_versions, sort_keys=True),
+        "mmfs_version": __version__,
+        "feature_version": cfg.config_hash(),
+    }
+    return pa.Table.from_pylist([row], schema=runs_schema())

@@ -1,0 +1,166 @@
+"""Turn command-line paths into source items: files, folders, globs and manifests, with sidecars.
+
+A manifest (CSV, JSONL or Parquet with a `uri` column) lists items; its other columns travel as
+metadata, and a `text` or `caption` column becomes the item's manifest text. Paths in a manifest must
+resolve under an allowed root (the manifest's folder by default), so a manifest cannot point mmfs at
+`/etc/passwd`. A `.srt`, `.vtt` or `.txt` file with the same stem as a media file is its sidecar.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmfs.config import SourcesConfig
+from mmfs.errors import ConfigError, ErrorCode, SourceRejected
+from mmfs.transforms.captions import SIDECAR_SUFFIXES
+
+MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
+_TEXT_COLUMNS = ("text", "caption")
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One input to the pipeline: a local file plus what a manifest or sidecar said about it."""
+
+    path: Path
+    uri: str
+    sidecar: Path | None = None
+    manifest_text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RejectedSource:
+    """An input refused before reading (missing, outside the allowed roots, unsupported scheme)."""
+
+    uri: str
+    error: SourceRejected
+
+
+def discover(paths: list[str], cfg: SourcesConfig) -> tuple[list[SourceItem], list[RejectedSource]]:
+    """Expand paths into items (sorted, de-duplicated by path) and the inputs that were refused."""
+    items: list[SourceItem] = []
+    files: list[Path] = []
+    rejected: list[RejectedSource] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES and _is_manifest(path):
+            found, bad = _from_manifest(path, cfg)
+            items.extend(found)
+            rejected.extend(bad)
+        elif path.is_dir():
+            files.extend(_walk(path, cfg))
+        elif path.is_file():
+            files.append(path)
+        elif any(ch in raw for ch in "*?["):
+            files.extend(Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file())
+        else:
+            err = SourceRejected(f"{raw}: no such file or directory", code=ErrorCode.NOT_FOUND)
+            rejected.append(RejectedSource(raw, err))
+    items.extend(_with_sidecars(files))
+    unique = {item.path.resolve(): item for item in items}
+    ordered = sorted(unique.values(), key=lambda item: item.uri)
+    if cfg.max_items is not None:
+        ordered = ordered[: cfg.max_items]
+    return ordered, rejected
+
+
+def _walk(root: Path, cfg: SourcesConfig) -> list[Path]:
+    pattern = "**/*" if cfg.recursive else "*"
+    out = []
+    for path in root.glob(pattern):
+        rel_parts = path.relative_to(root).parts
+        if not cfg.include_hidden and any(part.startswith(".") for part in rel_parts):
+            continue
+        if path.is_file() and not path.is_symlink():
+            out.append(path)
+    return sorted(out)
+
+
+def sidecar_for(path: Path) -> Path | None:
+    """The `.srt`, `.vtt` or `.txt` file beside a media file with the same stem, if any."""
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = path.with_suffix(suffix)
+        if candidate != path and candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_sidecar(path: Path) -> bool:
+    """A caption/transcript file that belongs to a media file of the same stem beside it."""
+    if path.suffix.lower() not in SIDECAR_SUFFIXES:
+        return False
+    return any(
+        p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
+        for p in path.parent.glob(glob.escape(path.stem) + ".*")
+    )
+
+
+def _with_sidecars(paths: list[Path]) -> list[SourceItem]:
+    """Items for media files with their sidecars attached; sidecars themselves are not items."""
+    return [
+        SourceItem(path=p, uri=str(p.resolve()), sidecar=sidecar_for(p)) for p in paths if not _is_sidecar(p)
+    ]
+
+
+def _is_manifest(path: Path) -> bool:
+    """A CSV/JSONL/Parquet file whose first record has a `uri` column."""
+    try:
+        return "uri" in _read_manifest(path, limit=1)[0] if path.stat().st_size else False
+    except (OSError, ValueError, IndexError, KeyError):
+        return False
+
+
+def _read_manifest(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    import polars as pl
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = pl.read_csv(path, n_rows=limit, infer_schema_length=1000)
+    elif suffix == ".parquet":
+        frame = pl.read_parquet(path, n_rows=limit)
+    else:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        return rows[:limit] if limit else rows
+    return frame.to_dicts()
+
+
+def _from_manifest(path: Path, cfg: SourcesConfig) -> tuple[list[SourceItem], list[RejectedSource]]:
+    try:
+        rows = _read_manifest(path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read manifest {path}: {err}") from None
+    roots = [Path(r).resolve() for r in cfg.allowed_roots] or [path.parent.resolve()]
+    items, rejected = [], []
+    for row in rows:
+        uri = str(row.get("uri") or "")
+        try:
+            local = _resolve_uri(uri, path.parent, roots)
+        except SourceRejected as err:
+            rejected.append(RejectedSource(uri, err))
+            continue
+        text = next((str(row[c]) for c in _TEXT_COLUMNS if row.get(c)), None)
+        meta = {k: v for k, v in row.items() if k != "uri" and k not in _TEXT_COLUMNS}
+        items.append(SourceItem(local, str(local), sidecar_for(local), text, meta))
+    return items, rejected
+
+
+def _resolve_uri(uri: str, base: Path, roots: list[Path]) -> Path:
+    """A manifest uri as a local path under one of the allowed roots, or SourceRejected."""
+    if not uri:
+        raise SourceRejected("manifest row without a uri")
+    scheme, sep, rest = uri.partition("://")
+    if sep and scheme != "file":
+        raise SourceRejected(f"{uri}: scheme '{scheme}' is not supported (local files only)")
+    local = Path(rest if sep else uri)
+    resolved = (local if local.is_absolute() else base / local).resolve()
+    if not any(resolved == root or root in resolved.parents for root in roots):
+        raise SourceRejected(f"{uri}: outside the allowed roots {', '.join(map(str, roots))}")
+    if not resolved.is_file():
+        raise SourceRejected(f"{uri}: no such file", code=ErrorCode.NOT_FOUND)
+    return resolved

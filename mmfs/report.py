@@ -1,0 +1,69 @@
+"""Human-readable and JSON reports of runs, store status and search hits, for the CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mmfs.pipelines.run import RunSummary
+from mmfs.store.db import Store
+
+
+def run_text(s: RunSummary) -> str:
+    """A few lines summarising a run."""
+    rate = s.media_seconds / s.seconds if s.seconds > 0 else 0.0
+    rows = ", ".join(f"{k} {v}" for k, v in sorted(s.rows.items())) or "none"
+    return "\n".join(
+        [
+            f"run {s.run_id}: {s.n_inputs} inputs, {s.n_ok} ok ({s.n_degraded} degraded), "
+            f"{s.n_quarantined} quarantined, {s.n_skipped} already done, {s.n_duplicates} duplicates",
+            f"rows written: {rows}",
+            f"{s.seconds:.1f} s wall, {s.media_seconds:.1f} media-seconds ({rate:.2f} media-s per s)",
+        ]
+    )
+
+
+def status_doc(store: Store) -> dict[str, Any]:
+    """Tables with rows, versions, fragments and indexes; quarantine grouped by error."""
+    tables = {}
+    for name in store.table_names():
+        table = store.table(name)
+        table.checkout_latest()
+        tables[name] = {
+            "rows": int(table.count_rows()),
+            "version": int(table.version),
+            "fragments": len(table.to_lance().get_fragments()),
+            "indexes": [getattr(i, "name", str(i)) for i in table.list_indices()],
+        }
+    quarantine: Counter[str] = Counter()
+    if "quarantine" in tables:
+        rows = store.read("quarantine", ["stage", "error_type", "error_code"]).to_pylist()
+        quarantine.update(f"{r['stage']}: {r['error_type']} ({r['error_code']})" for r in rows)
+    return {"store": store.uri, "tables": tables, "quarantine": dict(quarantine)}
+
+
+def status_text(doc: dict[str, Any]) -> str:
+    """The status as an aligned table."""
+    lines = [
+        f"store {doc['store']}",
+        f"{'table':<12}{'rows':>8}{'version':>9}{'fragments':>11}  indexes",
+    ]
+    for name, info in doc["tables"].items():
+        indexes = ", ".join(info["indexes"]) or "-"
+        lines.append(f"{name:<12}{info['rows']:>8}{info['version']:>9}{info['fragments']:>11}  {indexes}")
+    if doc["quarantine"]:
+        lines.append("quarantine:")
+        lines += [f"  {n} × {reason}" for reason, n in sorted(doc["quarantine"].items())]
+    return "\n".join(lines)
+
+
+def hits_text(hits: list[dict[str, Any]]) -> str:
+    """One line per hit: score, time span, uri and what the segment says."""
+    if not hits:
+        return "no hits"
+    lines = []
+    for i, h in enumerate(hits, 1):
+        span = "" if h["start_s"] is None else f" {h['start_s']:.1f}-{h['end_s']:.1f}s"
+        what = h.get("transcript") or h.get("label_text") or ""
+        lines.append(f"{i:>2}. {h['score']:.3f}{span} {h['uri']}  {what[:80]}")
+    return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""Arrow schemas of every store table: the one place a table and its key columns are defined.
+
+Column names are a contract with tools outside mmfs (DESIGN.md): add columns freely, rename none
+without a migration. Embedding widths depend on the configured encoders, so vector columns are
+built from the dimensions passed in; everything else is fixed here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+MOTION_DIM = 16  # see MOTION_FEATURES: the flow statistics pooled into segments.motion
+
+MOTION_FEATURES: tuple[str, ...] = (
+    "mean_mag",
+    "median_mag",
+    "p95_mag",
+    "max_mag",
+    "moving_frac",
+    "mean_dx",
+    "mean_dy",
+    "dt_s",
+    *tuple(f"orient_{i}" for i in range(8)),
+)
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Embedding widths of the configured encoders."""
+
+    image: int
+    text: int
+    audio: int
+
+
+def vector(dim: int) -> pa.DataType:
+    """A float32 vector column of a fixed width (what LanceDB indexes and searches)."""
+    return pa.list_(pa.float32(), dim)
+
+
+_PROVENANCE = [
+    pa.field("feature_version", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+]
+
+
+def _schema(table: str, fields: list[pa.Field]) -> pa.Schema:
+    meta = {
+        "mmfs.schema_version": SCHEMA_VERSION,
+        "mmfs.table": table,
+        "mmfs.keys": json.dumps(list(KEYS[table])),
+    }
+    names = {f.name for f in fields}
+    return pa.schema(fields + [f for f in _PROVENANCE if f.name not in names], metadata=meta)
+
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "media": ("media_id",),
+    "frames": ("media_id", "frame_index"),
+    "flow": ("media_id", "frame_index"),
+    "audio": ("media_id", "window_index"),
+    "text": ("media_id", "segment_index"),
+    "segments": ("media_id", "segment_index"),
+    "quarantine": ("media_id", "stage"),
+    "runs": ("run_id",),
+}
+
+TABLES: tuple[str, ...] = tuple(KEYS)
+
+# Vector columns per table: what `with_provenance` annotates and search may target.
+VECTOR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "frames": ("embedding", "label_embedding"),
+    "audio": ("embedding",),
+    "text": ("embedding",),
+    "segments": ("visual", "motion", "audio", "text", "labels", "fused"),
+}
+
+
+def media_schema() -> pa.Schema:
+    """One row per source item (distinct bytes)."""
+    return _schema(
+        "media",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("uri", pa.string(), nullable=False),
+            pa.field("uris", pa.list_(pa.string())),
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("container", pa.string()),
+            pa.field("bytes", pa.int64()),
+            pa.field("duration_s", pa.float64()),
+            pa.field("width", pa.int32()),
+            pa.field("height", pa.int32()),
+            pa.field("fps", pa.float64()),
+            pa.field("n_frames", pa.int64()),
+            pa.field("rotation", pa.int32()),
+            pa.field("sample_rate", pa.int32()),
+            pa.field("channels", pa.int32()),
+            pa.field("has_video", pa.bool_()),
+            pa.field("has_audio", pa.bool_()),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("error", pa.string()),
+            pa.field("quality_flags", pa.list_(pa.string())),
+            pa.field("metadata", pa.string()),
+            pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+        ],
+    )
+
+
+def frames_schema(dims: Dims) -> pa.Schema:
+    """One row per sampled video frame, or per image (frame_index 0, t_s 0)."""
+    return _schema(
+        "frames",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("frame_index", pa.int64(), nullable=False),
+            pa.field("t_s", pa.float64(), nullable=False),
+            pa.field("width", pa.int32()),
+            pa.field("height", pa.int32()),
+            pa.field("thumbnail", pa.binary()),
+            pa.field("labels", pa.list_(pa.string())),
+            pa.field("label_scores", pa.list_(pa.float32())),
+            pa.field("embedding", vector(dims.image)),
+            pa.field("label_embedding", vector(dims.text)),
+        ],
+    )
+
+
+def flow_schema() -> pa.Schema:
+    """One row per pair of consecutive sampled frames; magnitudes in pixels at the work width.
+
+    `field` is the downsampled flow (rows, cols, 2) as little-endian float16 bytes (DuckDB cannot
+    read Arrow float16 lists); its shape is in `field_shape`.
+    """
+    return _schema(
+        "flow",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("frame_index", pa.int64(), nullable=False),
+            pa.field("next_frame_index", pa.int64()),
+            pa.field("t_s", pa.float64(), nullable=False),
+            pa.field("dt_s", pa.float64()),
+            pa.field("mean_mag", pa.float32()),
+            pa.field("median_mag", pa.float32()),
+            pa.field("p95_mag", pa.float32()),
+            pa.field("max_mag", pa.float32()),
+            pa.field("mean_dx", pa.float32()),
+            pa.field("mean_dy", pa.float32()),
+            pa.field("orient_hist", pa.list_(pa.float32())),
+            pa.field("moving_frac", pa.float32()),
+            pa.field("field", pa.binary()),
+            pa.field("field_shape", pa.list_(pa.int32())),
+        ],
+    )
+
+
+def audio_schema(dims: Dims) -> pa.Schema:
+    """One row per audio window on the segment grid; log_mel is (n_mels, n_frames), mfcc likewise."""
+    return _schema(
+        "audio",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("window_index", pa.int64(), nullable=False),
+            pa.field("start_s", pa.float64(), nullable=False),
+            pa.field("end_s", pa.float64(), nullable=False),
+            pa.field("n_frames", pa.int32()),
+            pa.field("log_mel", pa.list_(pa.list_(pa.float32()))),
+            pa.field("mfcc", pa.list_(pa.list_(pa.float32()))),
+            pa.field("rms", pa.float32()),
+            pa.field("flags", pa.list_(pa.string())),
+            pa.field("embedding", vector(dims.audio)),
+        ],
+    )
+
+
+def text_schema(dims: Dims) -> pa.Schema:
+    """One row per text segment: sentence, caption line, chunk or image-label line."""
+    return _schema(
+        "text",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("segment_index", pa.int64(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("start_s", pa.float64()),
+            pa.field("end_s", pa.float64()),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("tokens", pa.list_(pa.string())),
+            pa.field("lemmas", pa.list_(pa.string())),
+            pa.field("stems", pa.list_(pa.string())),
+            pa.field("is_stop", pa.list_(pa.bool_())),
+            pa.field("embedding", vector(dims.text)),
+        ],
+    )
+
+
+def segments_schema(dims: Dims) -> pa.Schema:
+    """One row per aligned window: a vector per modality present, and `fused` in the text space."""
+    return _schema(
+        "segments",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("segment_index", pa.int64(), nullable=False),
+            pa.field("start_s", pa.float64()),  # null for the chunks of an untimed document
+            pa.field("end_s", pa.float64()),
+            pa.field("kind", pa.string()),
+            pa.field("visual", vector(dims.image)),
+            pa.field("motion", vector(MOTION_DIM)),
+            pa.field("audio", vector(dims.audio)),
+            pa.field("text", vector(dims.text)),
+            pa.field("labels", vector(dims.text)),
+            pa.field("fused", vector(dims.text)),
+            pa.field("modalities", pa.list_(pa.string())),
+            pa.field("transcript", pa.string()),
+            pa.field("label_text", pa.string()),
+        ],
+    )
+
+
+def quarantine_schema() -> pa.Schema:
+    """One row per failed item per stage; `media_id` is `uri:<uri>` when the bytes were unreadable."""
+    return _schema(
+        "quarantine",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("stage", pa.string(), nullable=False),
+            pa.field("uri", pa.string()),
+            pa.field("error_code", pa.int32()),
+            pa.field("error_type", pa.string()),
+            pa.field("message", pa.string()),
+            pa.field("retryable", pa.bool_()),
+            pa.field("attempts", pa.int32()),
+            pa.field("first_seen", pa.timestamp("us", tz="UTC")),
+            pa.field("last_seen", pa.timestamp("us", tz="UTC")),
+        ],
+    )
+
+
+def runs_schema() -> pa.Schema:
+    """One row per pipeline run: its config, timing and counts."""
+    return _schema(
+        "runs",
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("config", pa.string()),
+            pa.field("config_hash", pa.string()),
+            pa.field("runner", pa.string()),
+            pa.field("status", pa.string()),
+            pa.field("started_at", pa.timestamp("us", tz="UTC")),
+            pa.field("ended_at", pa.timestamp("us", tz="UTC")),
+            pa.field("n_items", pa.int64()),
+            pa.field("n_ok", pa.int64()),
+            pa.field("n_quarantined", pa.int64()),
+            pa.field("n_skipped", pa.int64()),
+            pa.field("rows", pa.string()),
+            pa.field("stage_seconds", pa.string()),
+            pa.field("table_versions", pa.string()),
+            pa.field("mmfs_version", pa.string()),
+        ],
+    )
+
+
+def all_schemas(dims: Dims) -> dict[str, pa.Schema]:
+    """Every table's schema for the given encoder widths."""
+    return {
+        "media": media_schema(),
+        "frames": frames_schema(dims),
+        "flow": flow_schema(),
+        "audio": audio_schema(dims),
+        "text": text_schema(dims),
+        "segments": segments_schema(dims),
+        "quarantine": quarantine_schema(),
+        "runs": runs_schema(),
+    }
+
+
+def with_provenance(schema: pa.Schema, provenance: Mapping[str, Mapping[str, object]]) -> pa.Schema:
+    """Record, per vector column, which encoder and parameters made it (schema metadata)."""
+    meta = dict(schema.metadata or {})
+    for column, info in provenance.items():
+        if column not in schema.names:
+            raise KeyError(f"{column!r} is not a column of {meta.get(b'mmfs.table')!r}")
+        meta[f"mmfs.provenance.{column}"] = json.dumps(dict(info), sort_keys=True)
+    return schema.with_metadata(meta)

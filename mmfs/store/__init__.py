@@ -1,0 +1,1 @@
+"""The LanceDB store: tables, idempotent writes, search, SQL and readers for training."""

@@ -1,0 +1,177 @@
+"""Open a LanceDB store, create its tables from `schemas/`, and write rows idempotently.
+
+Writes are `merge_insert` on each table's key columns, so replaying a batch after a crash updates
+what was half-written instead of duplicating it. An empty write is skipped outright: LanceDB makes a
+new version even for a merge that changes nothing, and a re-run must not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+
+from mmfs.errors import StoreConflict, StoreError
+from mmfs.schemas import KEYS, TABLES
+
+log = logging.getLogger(__name__)
+
+_CONFLICT_WORDS = ("conflict", "retryable", "concurrent")
+
+
+class Store:
+    """A directory (or object-store URI) holding the mmfs tables."""
+
+    def __init__(self, uri: str | Path) -> None:
+        self.uri = str(uri)
+        try:
+            self.db = lancedb.connect(self.uri)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise StoreError(f"cannot open store {self.uri}: {err}") from err
+        self._tables: dict[str, Any] = {}
+
+    # --- tables -------------------------------------------------------------------------------
+    def table_names(self) -> list[str]:
+        """The mmfs tables present, in DESIGN.md order."""
+        present = set(_list_tables(self.db))
+        return [name for name in TABLES if name in present]
+
+    def has(self, name: str) -> bool:
+        """Whether the table exists."""
+        return name in self.table_names()
+
+    def table(self, name: str) -> Any:
+        """The open LanceDB table (cached per store object)."""
+        if name not in self._tables:
+            if not self.has(name):
+                raise StoreError(f"table '{name}' does not exist in {self.uri}", retryable=False)
+            self._tables[name] = self.db.open_table(name)
+        return self._tables[name]
+
+    def ensure_tables(self, schemas: Mapping[str, pa.Schema]) -> None:
+        """Create the missing tables; check vector widths of existing ones against `schemas`."""
+        existing = set(_list_tables(self.db))
+        for name, schema in schemas.items():
+            if name in existing:
+                _check_compatible(name, self.table(name).schema, schema)
+                continue
+            try:
+                self._tables[name] = self.db.create_table(name, schema=schema)
+            except (OSError, ValueError, RuntimeError) as err:
+                if "already exists" in str(err):
+                    self._tables[name] = self.db.open_table(name)
+                    continue
+                raise StoreError(f"cannot create table '{name}': {err}") from err
+
+    def versions(self) -> dict[str, int]:
+        """Current version of every table present."""
+        out = {}
+        for name in self.table_names():
+            tbl = self.table(name)
+            tbl.checkout_latest()
+            out[name] = int(tbl.version)
+        return out
+
+    def count(self, name: str, where: str | None = None) -> int:
+        """Rows in a table (0 when it does not exist)."""
+        if not self.has(name):
+            return 0
+        return int(self.table(name).count_rows(where))
+
+    # --- writes -------------------------------------------------------------------------------
+    def write(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
+        """Upsert rows on the table's keys; returns the new version, or None when nothing to write."""
+        if rows.num_rows == 0:
+            return None
+        table = self.table(name)
+        _check_finite(name, rows)
+        rows = rows.select(table.schema.names).cast(table.schema)
+        keys = list(KEYS[name])
+        for attempt in range(1, retries + 1):
+            try:
+                result = (
+                    table.merge_insert(keys)
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(rows, on_bad_vectors="null")  # absent modality = null vector
+                )
+                return int(result.version)
+            except (OSError, RuntimeError, ValueError) as err:
+                if attempt < retries and _is_conflict(err):
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                if _is_conflict(err):
+                    raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
+                raise StoreError(f"write to '{name}' failed: {err}", retryable=False) from err
+        return None  # unreachable: the loop returns or raises
+
+    def read(self, name: str, columns: Iterable[str] | None = None, where: str | None = None) -> pa.Table:
+        """A table's rows (optionally some columns, optionally filtered by a built where-clause)."""
+        if not self.has(name):
+            return pa.table({})
+        query = self.table(name).search()
+        if where:
+            query = query.where(where)
+        if columns is not None:
+            query = query.select(list(columns))
+        return query.limit(None).to_arrow()
+
+    def provenance(self, name: str) -> dict[str, dict[str, Any]]:
+        """Per vector column, the encoder provenance recorded in the table's schema metadata."""
+        meta = self.table(name).schema.metadata or {}
+        prefix = b"mmfs.provenance."
+        return {
+            key[len(prefix) :].decode(): json.loads(value)
+            for key, value in meta.items()
+            if key.startswith(prefix)
+        }
+
+
+def _list_tables(db: Any) -> list[str]:
+    """Table names across LanceDB API versions (list_tables pages; table_names is older)."""
+    if hasattr(db, "list_tables"):
+        result = db.list_tables()
+        names = getattr(result, "tables", result)
+        return list(names)
+    return list(db.table_names())
+
+
+def _check_finite(name: str, rows: pa.Table) -> None:
+    """Refuse NaN/Inf in vector columns: LanceDB would silently null them (RELIABILITY item 30)."""
+    import pyarrow.compute as pc
+
+    for column in rows.schema:
+        if pa.types.is_fixed_size_list(column.type) and pa.types.is_floating(column.type.value_type):
+            values = rows.column(column.name).combine_chunks().flatten()
+            if len(values) and not pc.all(pc.is_finite(values)).as_py():
+                raise StoreError(
+                    f"non-finite values in {name}.{column.name}; the writer refuses them",
+                    retryable=False,
+                )
+
+
+def _is_conflict(err: BaseException) -> bool:
+    text = str(err).lower()
+    return any(word in text for word in _CONFLICT_WORDS)
+
+
+def _check_compatible(name: str, actual: pa.Schema, wanted: pa.Schema) -> None:
+    """Refuse to write vectors of another width into an existing table (a different encoder)."""
+    for field in wanted:
+        if not pa.types.is_fixed_size_list(field.type) or field.name not in actual.names:
+            continue
+        have = actual.field(field.name).type
+        if pa.types.is_fixed_size_list(have) and have.list_size != field.type.list_size:
+            raise StoreError(
+                f"table '{name}' column '{field.name}' holds {have.list_size}-d vectors but the "
+                f"configured encoder makes {field.type.list_size}-d ones; use another store or "
+                "re-create the table",
+                retryable=False,
+            )

@@ -1,0 +1,96 @@
+"""The `mmfs` command as users call it: exit codes, --json on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import media_factory as mf
+
+pytestmark = pytest.mark.slow
+MMFS = [sys.executable, "-m", "mmfs.cli"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _mmfs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MMFS, *args], capture_output=True, text=True, env=ENV, timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "data"
+    mf.write_image(data / "square.png", width=128, height=96)
+    mf.write_wav(data / "tone.wav", duration_s=2.5)
+    (data / "tone.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nA steady tone rings out.\n")
+    (data / "note.txt").write_text("A short note about lighthouses. They guide ships at night.")
+    (data / "empty.mp4").write_bytes(b"")
+    store = root / "store"
+    result = _mmfs("run", str(data), "--store", str(store), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["n_ok"] == 3 and summary["n_quarantined"] == 1
+    assert summary["rows"]["segments"] == 1 + 3 + 1
+    return store
+
+
+def test_status_json(small_store: Path) -> None:
+    result = _mmfs("status", "--store", str(small_store), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["tables"]["segments"]["rows"] == 5
+    assert doc["quarantine"] == {"read: EmptyFile (1001)": 1}
+
+
+def test_search_text_json(small_store: Path) -> None:
+    result = _mmfs(
+        "search",
+        "--text",
+        "ships and lighthouses",
+        "-k",
+        "2",
+        "--store",
+        str(small_store),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)["hits"]
+    assert Path(hits[0]["uri"]).name == "note.txt"
+    assert set(hits[0]) >= {"media_id", "uri", "start_s", "end_s", "score", "modality"}
+    filtered = _mmfs(
+        "search", "--text", "tone", "--where", "kind=audio", "--store", str(small_store), "--json"
+    )
+    assert {h["kind"] for h in json.loads(filtered.stdout)["hits"]} == {"audio"}
+
+
+def test_sql(small_store: Path) -> None:
+    result = _mmfs(
+        "sql",
+        "SELECT kind, count(*) AS n FROM media GROUP BY kind ORDER BY kind",
+        "--store",
+        str(small_store),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {r["kind"]: r["n"] for r in rows} == {"audio": 1, "image": 1, "text": 1}
+
+
+def test_usage_errors_exit_2_with_one_line(small_store: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("video:\n  fpss: 3\n")
+    result = _mmfs("run", str(tmp_path), "--store", str(tmp_path / "s"), "--config", str(bad))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("mmfs: error: invalid config: unknown key 'video.fpss'")
+    )
+    assert _mmfs("sql", "SELEC nonsense", "--store", str(small_store)).returncode == 2
+    assert _mmfs("search", "--store", str(small_store)).returncode == 2
+    assert _mmfs("status", "--store", str(tmp_path / "nowhere")).returncode == 2

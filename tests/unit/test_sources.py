@@ -1,0 +1,73 @@
+"""Sources: folders, globs, manifests with allowed roots, sidecars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mmfs.config import SourcesConfig
+from mmfs.errors import ErrorCode
+from mmfs.pipelines.sources import discover
+from tests import media_factory as mf
+
+
+def test_folder_pairs_sidecars_and_skips_hidden(tmp_path: Path) -> None:
+    mf.write_wav(tmp_path / "talk.wav")
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    mf.write_image(tmp_path / "sub" / "pic.png")
+    (tmp_path / "notes.txt").write_text("a document on its own")
+    mf.write_image(tmp_path / ".hidden" / "x.png")
+    items, rejected = discover([str(tmp_path)], SourcesConfig())
+    names = sorted(i.path.name for i in items)
+    assert names == ["notes.txt", "pic.png", "talk.wav"]
+    talk = next(i for i in items if i.path.name == "talk.wav")
+    assert talk.sidecar is not None and talk.sidecar.name == "talk.srt"
+    assert rejected == []
+
+
+def test_non_recursive_and_globs(tmp_path: Path) -> None:
+    mf.write_image(tmp_path / "a.png")
+    mf.write_image(tmp_path / "sub" / "b.png")
+    items, _ = discover([str(tmp_path)], SourcesConfig(recursive=False))
+    assert [i.path.name for i in items] == ["a.png"]
+    items, _ = discover([str(tmp_path / "**" / "*.png")], SourcesConfig())
+    assert sorted(i.path.name for i in items) == ["a.png", "b.png"]
+
+
+def test_missing_path_is_rejected(tmp_path: Path) -> None:
+    items, rejected = discover([str(tmp_path / "nope.mp4")], SourcesConfig())
+    assert items == []
+    assert rejected[0].error.code == ErrorCode.NOT_FOUND
+
+
+def test_manifest_keeps_metadata_and_rejects_escapes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    mf.write_image(data / "a.png")
+    mf.write_image(data / "b.png")
+    manifest = data / "list.jsonl"
+    rows = [
+        {"uri": "a.png", "caption": "a textured square", "split": "train"},
+        {"uri": "b.png", "split": "val"},
+        {"uri": "../../etc/passwd"},
+        {"uri": "s3://bucket/x.mp4"},
+    ]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    items, rejected = discover([str(manifest)], SourcesConfig())
+    assert [i.path.name for i in items] == ["a.png", "b.png"]
+    assert items[0].manifest_text == "a textured square"
+    assert items[0].metadata == {"split": "train"}
+    codes = sorted(r.error.code for r in rejected)
+    assert codes == [ErrorCode.URI_REJECTED, ErrorCode.URI_REJECTED]
+
+
+def test_csv_manifest_with_allowed_root(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    mf.write_image(media / "c.png")
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "m.csv").write_text(f"uri,text\n{media / 'c.png'},hello\n")
+    items, rejected = discover([str(manifests / "m.csv")], SourcesConfig())
+    assert items == [] and rejected[0].error.code == ErrorCode.URI_REJECTED
+    items, rejected = discover([str(manifests / "m.csv")], SourcesConfig(allowed_roots=[str(media)]))
+    assert [i.path.name for i in items] == ["c.png"] and rejected == []
+    assert items[0].manifest_text == "hello"
