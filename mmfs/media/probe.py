@@ -1,22 +1,20 @@
 """Probe a container once with PyAV: streams, duration, frame rate, rotation, sample rate.
 
-Rotation comes from the display matrix (read from the first decoded frame, where FFmpeg exposes it),
-then the legacy `rotate` tag. mmfs stores it as the clockwise angle that makes the picture upright.
+Rotation comes from the display matrix (PyAV exposes it on decoded frames as `VideoFrame.rotation`,
+counter-clockwise), then the legacy `rotate` tag (clockwise). mmfs stores the clockwise angle that
+turns decoded pixels upright, and reports the size as displayed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
-import av.logging
 
-from mmfs.errors import ErrorCode, MediaDecodeError
-
-# FFmpeg's own log lines would interleave with mmfs's; its last error is carried in our messages.
-av.logging.set_level(av.logging.PANIC)
+from mmfs.errors import ErrorCode, MediaDecodeError, MediaError
 
 
 @dataclass(frozen=True)
@@ -45,29 +43,42 @@ def probe(path: str | Path) -> ProbeInfo:
     name = Path(path).name
     try:
         with av.open(str(path)) as container:
-            video = _pick(container.streams.video)
-            audio = _pick(container.streams.audio)
+            video = pick_stream(container.streams.video)
+            audio = pick_stream(container.streams.audio)
             rotation = _rotation(container, video) if video is not None else 0
             return _describe(container, video, audio, rotation)
-    except (av.FFmpegError, OSError, ValueError, IndexError) as err:
+    except FileNotFoundError as err:
+        raise MediaError(f"{name}: file not found", code=ErrorCode.NOT_FOUND) from err
+    except (av.FFmpegError, OSError, ValueError) as err:
         raise MediaDecodeError(
-            f"{name}: cannot open container ({_first_line(err)})", code=ErrorCode.CONTAINER_CORRUPT
+            f"{name}: cannot open container ({first_line(err)})", code=ErrorCode.CONTAINER_CORRUPT
         ) from err
+
+
+def pick_stream(streams: Iterable[Any]) -> Any:
+    """The default-disposition stream, else the lowest index; cover art (attached pictures) never counts."""
+    default = int(av.stream.Disposition.default)
+    cover = int(av.stream.Disposition.attached_pic)
+    candidates = sorted((s for s in streams if not int(s.disposition) & cover), key=lambda s: s.index)
+    for stream in candidates:
+        if int(stream.disposition) & default:
+            return stream
+    return candidates[0] if candidates else None
 
 
 def _describe(container: Any, video: Any, audio: Any, rotation: int) -> ProbeInfo:
     width = height = None
     if video is not None:
-        width, height = video.codec_context.width, video.codec_context.height
+        width, height = int(video.codec_context.width), int(video.codec_context.height)
         if rotation in (90, 270):
             width, height = height, width
     return ProbeInfo(
-        container=container.format.name,
+        container=str(container.format.name),
         duration_s=_duration(container, video, audio),
         has_video=video is not None,
         has_audio=audio is not None,
-        width=width,
-        height=height,
+        width=width or None,
+        height=height or None,
         fps=float(video.average_rate) if video is not None and video.average_rate else None,
         n_frames=int(video.frames) if video is not None and video.frames else None,
         rotation=rotation,
@@ -75,51 +86,46 @@ def _describe(container: Any, video: Any, audio: Any, rotation: int) -> ProbeInf
         sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
         channels=int(audio.codec_context.channels) if audio is not None else None,
         audio_codec=audio.codec_context.name if audio is not None else None,
-        video_stream_index=video.index if video is not None else None,
-        audio_stream_index=audio.index if audio is not None else None,
+        video_stream_index=int(video.index) if video is not None else None,
+        audio_stream_index=int(audio.index) if audio is not None else None,
     )
 
 
-def _pick(streams: Any) -> Any:
-    """The default-disposition stream, else the lowest index (deterministic for multi-stream files)."""
-    streams = sorted(streams, key=lambda s: s.index)
-    if not streams:
-        return None
-    for stream in streams:
-        if int(stream.disposition) & int(av.stream.Disposition.default):
-            return stream
-    return streams[0]
-
-
 def _duration(container: Any, video: Any, audio: Any) -> float | None:
+    """Container duration, else the longest chosen stream's."""
     if container.duration is not None and container.duration > 0:
         return float(container.duration) / av.time_base
     spans = [
         float(s.duration * s.time_base)
         for s in (video, audio)
-        if s is not None and s.duration is not None and s.time_base is not None
+        if s is not None and s.duration and s.time_base is not None
     ]
     return max(spans) if spans else None
 
 
 def _rotation(container: Any, video: Any) -> int:
     """Clockwise degrees to display upright: display matrix first, then the legacy tag."""
-    ccw = 0.0
     try:
-        frame = next(container.decode(video))
-        ccw = float(getattr(frame, "rotation", 0) or 0)
-    except (StopIteration, av.FFmpegError):
-        ccw = 0.0
-    if not ccw:
-        tag = video.metadata.get("rotate")
-        if tag is not None:
-            try:
-                return round(float(tag) / 90.0) * 90 % 360
-            except ValueError:
-                return 0
-    return round(-ccw / 90.0) * 90 % 360
+        frame = next(container.decode(video), None)
+    except av.FFmpegError:
+        frame = None  # an undecodable stream is the frame sampler's error to report, not the probe's
+    ccw = float(frame.rotation or 0) if frame is not None else 0.0
+    if ccw:
+        return normalise_rotation(-ccw)
+    # "rotate" in old MP4s; Matroska upper-cases tag names ("ROTATE")
+    tag = {key.lower(): value for key, value in video.metadata.items()}.get("rotate")
+    try:
+        return normalise_rotation(float(tag)) if tag is not None else 0
+    except ValueError:
+        return 0
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+def normalise_rotation(clockwise_deg: float) -> int:
+    """Round an angle to the nearest quarter turn in {0, 90, 180, 270}."""
+    return round(clockwise_deg / 90.0) * 90 % 360
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text (FFmpeg messages can run on)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

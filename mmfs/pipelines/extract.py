@@ -14,6 +14,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ErrorCode, MediaError, MediaLimitExceeded, MmfsError, UnsupportedMedia
+from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
 from mmfs.pipelines.sources import SourceItem
@@ -78,6 +79,7 @@ class Extracted:
 
 def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     """Run the CPU stages for one item; never raises for bad media."""
+    quiet_ffmpeg()
     out = Extracted(pending)
     try:
         _timed(out, "probe", lambda: _detect(out, cfg))

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mmfs"
 # (DESIGN.md: schemas <- transforms <- encoders <- pipelines -> store <- cli).
 ALLOWED = {
     "schemas": {"schemas", "errors"},
-    "transforms": {"schemas", "transforms", "errors", "config"},
+    "transforms": {"schemas", "transforms", "media", "errors", "config"},
     "encoders": {"schemas", "transforms", "encoders", "errors", "config", "__init__"},
     "store": {"schemas", "store", "errors"},
     "media": {"media", "errors", "config"},

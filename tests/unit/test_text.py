@@ -1,26 +1,14 @@
-"""Captions (SRT/VTT/TXT), strict decoding, and spaCy/NLTK analysis of known sentences."""
+"""spaCy tokens, lemmas, stop words and sentences plus NLTK stems, on known sentences; document chunking."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from mmfs.config import TextConfig
-from mmfs.errors import ConfigError, TextEncodingError, UnsupportedMedia
-from mmfs.transforms.captions import decode_text_bytes, parse_srt, parse_vtt, read_sidecar
-from mmfs.transforms.text import TextAnalyzer, split_document
+from mmfs.errors import ConfigError, ErrorCode, MediaLimitExceeded
+from mmfs.transforms.text import TextAnalyzer, _blocks, split_document
 
-SRT = (
-    "1\r\n00:00:01,500 --> 00:00:03,000\r\nHello <i>there</i>\r\nsecond line\r\n\r\n"
-    "2\r\n00:00:02,000 --> 00:00:04,250\r\n{\\an8}Overlapping cue\r\n\r\n"
-    "3\r\n00:00:05,000 --> 00:00:04,000\r\nends before it starts\r\n"
-)
-VTT = (
-    "WEBVTT - a header\n\nNOTE this is a comment\nspanning lines\n\n"
-    "intro\n00:01.000 --> 00:02.500 align:start position:10%\n<c.yellow>Short</c> form\n\n"
-    "01:00:00.000 --> 01:00:01.000\nAn hour in\n"
-)
+BATS = "The striped bats were hanging on their feet."
 
 
 @pytest.fixture(scope="module")
@@ -28,67 +16,108 @@ def analyzer() -> TextAnalyzer:
     return TextAnalyzer(TextConfig())
 
 
-def test_srt_times_text_and_bad_cues() -> None:
-    cues = parse_srt(SRT)
-    assert [(c.start_s, c.end_s) for c in cues] == [(1.5, 3.0), (2.0, 4.25)]
-    assert [c.text for c in cues] == ["Hello there second line", "Overlapping cue"]
-    assert {c.source for c in cues} == {"caption"}
-
-
-def test_vtt_header_notes_settings_and_short_times() -> None:
-    cues = parse_vtt(VTT)
-    assert [(c.start_s, c.end_s, c.text) for c in cues] == [
-        (1.0, 2.5, "Short form"),
-        (3600.0, 3601.0, "An hour in"),
-    ]
-
-
-def test_strict_decoding() -> None:
-    assert decode_text_bytes("\ufeffcafé".encode()) == "café"
-    assert decode_text_bytes("naïve".encode("utf-16")) == "naïve"
-    with pytest.raises(TextEncodingError, match=r"menu\.txt"):
-        decode_text_bytes("café".encode("latin-1"), name="menu.txt")
-    with pytest.raises(UnsupportedMedia):
-        decode_text_bytes(b"\x1f\x8b\x08\x00\x00")
-
-
-def test_txt_sidecar_is_untimed_paragraphs(tmp_path: Path) -> None:
-    path = tmp_path / "clip.txt"
-    path.write_text("First paragraph\nstill first.\n\nSecond one.\n")
-    segs = read_sidecar(path)
-    assert [s.text for s in segs] == ["First paragraph still first.", "Second one."]
-    assert all(s.start_s is None for s in segs)
-
-
-def test_tokens_lemmas_stems_stop_words(analyzer: TextAnalyzer) -> None:
-    (a,) = analyzer.analyze(["The striped bats were hanging on their feet."])
-    assert a.tokens[:4] == ["The", "striped", "bats", "were"]
+def test_tokens_and_lemmas(analyzer: TextAnalyzer) -> None:
+    (a,) = analyzer.analyze([BATS])
+    assert a.tokens == ["The", "striped", "bats", "were", "hanging", "on", "their", "feet", "."]
     lemma = dict(zip(a.tokens, a.lemmas, strict=True))
-    assert lemma["bats"] == "bat" and lemma["hanging"] == "hang" and lemma["feet"] == "foot"
+    assert (lemma["bats"], lemma["hanging"], lemma["were"], lemma["feet"]) == ("bat", "hang", "be", "foot")
+
+
+def test_porter_stems_of_lowercased_tokens(analyzer: TextAnalyzer) -> None:
+    (a,) = analyzer.analyze([BATS])
     stem = dict(zip(a.tokens, a.stems, strict=True))
-    assert stem["striped"] == "stripe" and stem["bats"] == "bat" and stem["hanging"] == "hang"
+    # Porter restores the e after a short consonant-vowel-consonant stem: striped -> strip -> stripe.
+    assert (stem["striped"], stem["bats"], stem["hanging"], stem["feet"]) == ("stripe", "bat", "hang", "feet")
+    assert stem["The"] == "the"
+
+
+def test_snowball_stemmer_differs_from_porter() -> None:
+    (porter,) = TextAnalyzer(TextConfig(stemmer="porter")).analyze(["generously running"])
+    (snowball,) = TextAnalyzer(TextConfig(stemmer="snowball")).analyze(["generously running"])
+    assert porter.stems == ["gener", "run"]
+    assert snowball.stems == ["generous", "run"]
+
+
+def test_stop_word_flags(analyzer: TextAnalyzer) -> None:
+    (a,) = analyzer.analyze([BATS])
     stop = dict(zip(a.tokens, a.is_stop, strict=True))
-    assert stop["The"] and stop["were"] and stop["on"] and stop["their"] and not stop["bats"]
+    assert stop["The"] and stop["were"] and stop["on"] and stop["their"]
+    assert not (stop["bats"] or stop["striped"] or stop["hanging"] or stop["feet"])
 
 
-def test_snowball_stemmer() -> None:
-    (a,) = TextAnalyzer(TextConfig(stemmer="snowball")).analyze(["generously running"])
-    assert a.stems == ["generous", "run"]
+def test_batch_keeps_order_and_drops_whitespace_tokens(analyzer: TextAnalyzer) -> None:
+    out = analyzer.analyze(["  Two   spaces\n\nthen a paragraph ", "", BATS])
+    assert [a.tokens for a in out[:2]] == [["Two", "spaces", "then", "a", "paragraph"], []]
+    assert out[2].tokens[2] == "bats"
+    assert all(len(a.tokens) == len(a.lemmas) == len(a.stems) == len(a.is_stop) for a in out)
 
 
-def test_sentences_and_chunks(analyzer: TextAnalyzer) -> None:
-    assert analyzer.sentences("Dr. Watson arrived. Holmes was waiting!") == [
-        "Dr. Watson arrived.",
+def test_sentences(analyzer: TextAnalyzer) -> None:
+    assert analyzer.sentences("Dr. Watson arrived at noon. Holmes was waiting!") == [
+        "Dr. Watson arrived at noon.",
         "Holmes was waiting!",
     ]
-    text = " ".join(f"Sentence number {i} talks about the weather in some detail." for i in range(30))
-    chunks = split_document(text, analyzer, chunk_chars=200)
+
+
+def test_sentences_never_cross_a_blank_line_and_unwrap_lines(analyzer: TextAnalyzer) -> None:
+    text = "Introduction\n\nIt was a bright cold day in April, and the clocks\nwere striking thirteen."
+    assert analyzer.sentences(text) == [
+        "Introduction",
+        "It was a bright cold day in April, and the clocks were striking thirteen.",
+    ]
+
+
+def test_split_document_groups_sentences_under_the_limit(analyzer: TextAnalyzer) -> None:
+    sentences = [f"Sentence number {i} talks about the weather in some detail." for i in range(30)]
+    chunks = split_document(" ".join(sentences), analyzer, chunk_chars=200)
     assert len(chunks) > 5 and all(len(c.text) <= 200 for c in chunks)
-    assert " ".join(c.text for c in chunks) == text
-    long_word_run = "word " * 100
-    assert all(len(c.text) <= 50 for c in split_document(long_word_run, analyzer, chunk_chars=50))
+    assert {(c.source, c.start_s, c.end_s) for c in chunks} == {("document", None, None)}
+    joined = " ".join(c.text for c in chunks)
+    assert joined == " ".join(sentences)
+    positions = [joined.index(s) for s in sentences]
+    assert positions == sorted(positions)
+    assert all(c.text.endswith(".") for c in chunks)  # chunks end on sentence boundaries
 
 
-def test_unknown_spacy_model_is_a_config_error() -> None:
+def test_split_document_cuts_an_overlong_sentence_at_whitespace(analyzer: TextAnalyzer) -> None:
+    chunks = split_document("word " * 100 + "and " + "x" * 130 + ". Short one.", analyzer, chunk_chars=50)
+    assert all(len(c.text) <= 50 for c in chunks)
+    assert all(c.text.split(" ")[0] == "word" for c in chunks[:9])
+    assert "".join(c.text for c in chunks).count("x") == 130  # one long token is cut hard
+
+
+def test_split_document_normalises_to_nfc(analyzer: TextAnalyzer) -> None:
+    (chunk,) = split_document("The cafe\u0301 opened today.", analyzer, chunk_chars=100)
+    assert chunk.text == "The café opened today."
+
+
+def test_split_document_of_blank_text_is_empty(analyzer: TextAnalyzer) -> None:
+    assert split_document(" \n\n \t", analyzer, chunk_chars=100) == []
+
+
+def test_split_document_rejects_a_nonpositive_limit(analyzer: TextAnalyzer) -> None:
+    with pytest.raises(ConfigError, match="chunk_chars"):
+        split_document("Hello there.", analyzer, chunk_chars=0)
+
+
+def test_long_paragraphs_are_parsed_in_bounded_blocks() -> None:
+    text = "First sentence here. " * 10 + "\n\n" + "y" * 25
+    blocks = list(_blocks(text, 50))
+    assert all(len(b) <= 50 for b in blocks)
+    assert blocks[-1] == "y" * 25
+    assert all(b.endswith("here.") for b in blocks[:-1])  # cut after a sentence end where one is near
+    assert [len(b) for b in _blocks("z" * 120, 50)] == [50, 50, 20]
+
+
+def test_text_over_the_parser_limit_is_refused(analyzer: TextAnalyzer) -> None:
+    limit = analyzer.nlp.max_length
+    assert limit >= TextConfig().max_segment_chars
+    with pytest.raises(MediaLimitExceeded, match="text 1") as info:
+        analyzer.analyze(["fine", "a" * (limit + 1)])
+    assert info.value.code == ErrorCode.LIMIT_TEXT
+
+
+def test_unknown_spacy_model_is_a_config_error_on_first_use() -> None:
+    lazy = TextAnalyzer(TextConfig(spacy_model="no_such_model"))  # constructing loads nothing
     with pytest.raises(ConfigError, match="no_such_model"):
-        TextAnalyzer(TextConfig(spacy_model="no_such_model")).analyze(["x"])
+        lazy.analyze(["x"])
