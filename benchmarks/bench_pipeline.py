@@ -106,24 +106,15 @@ def bench_flow(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     t_ours, pairs = best_of(lambda: flow_sequence(frames, f), repeat)
     h, w = frames.frames.shape[1:3]
     size = (f.work_width, round(h * f.work_width / w))
-    grey = [
-        cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-        for x in frames.frames
-    ]
 
-    def raw() -> int:
+    def raw() -> int:  # the same library work: grey, resize to the work width, Farneback per pair
+        grey = [
+            cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+            for x in frames.frames
+        ]
         for a, b in itertools.pairwise(grey):
             cv2.calcOpticalFlowFarneback(
-                a,
-                b,
-                None,
-                f.pyr_scale,
-                f.levels,
-                f.winsize,
-                f.iterations,
-                f.poly_n,
-                f.poly_sigma,
-                0,
+                a, b, None, f.pyr_scale, f.levels, f.winsize, f.iterations, f.poly_n, f.poly_sigma, 0
             )
         return len(grey) - 1
 
