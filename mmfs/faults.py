@@ -14,10 +14,10 @@ from enum import StrEnum
 class Fault(StrEnum):
     """Where a run can be made to fail on purpose."""
 
-    BEFORE_FRAGMENT_WRITE = "before_fragment_write"
-    AFTER_FRAGMENTS_BEFORE_COMMIT = "after_fragments_before_commit"
-    AFTER_COMMIT_BEFORE_LEDGER = "after_commit_before_ledger"
-    MID_TRANSFORM = "mid_transform"
+    BEFORE_FRAGMENT_WRITE = "before_fragment_write"  # a batch is built, nothing written yet
+    AFTER_FRAGMENTS_BEFORE_COMMIT = "after_fragments_before_commit"  # some tables of a batch written
+    AFTER_COMMIT_BEFORE_LEDGER = "after_commit_before_ledger"  # data written, media rows not yet
+    MID_TRANSFORM = "mid_transform"  # inside an item's extraction, after its probe
 
 
 ACTIVE: dict[Fault, BaseException | str] = {}

@@ -14,6 +14,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ErrorCode, MediaError, MediaLimitExceeded, MmfsError, UnsupportedMedia
+from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
@@ -83,6 +84,7 @@ def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     out = Extracted(pending)
     try:
         _timed(out, "probe", lambda: _detect(out, cfg))
+        hit(Fault.MID_TRANSFORM)
         if out.kind == "video":
             _timed(out, "frames", lambda: _video(out, cfg))
         elif out.kind == "image":

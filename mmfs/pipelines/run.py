@@ -39,6 +39,7 @@ from mmfs.store.filters import in_list
 log = logging.getLogger(__name__)
 
 DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
+PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
 
 
 @dataclass
@@ -85,6 +86,8 @@ def run_pipeline(
     pre_failures = [(r.uri, r.uri, StageFailure("read", r.error)) for r in rejected]
     pending, unreadable, summary.n_duplicates = _hash_items(items, cfg, show_progress)
     pre_failures += unreadable
+    summary.n_quarantined += len(pre_failures)
+    pre_failures = _unrecorded(store, pre_failures)
     todo, media_only = _split_done(store, pending, versions["media"])
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
@@ -115,10 +118,10 @@ def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
 
 def _hash_items(
     items: list[SourceItem], cfg: PipelineConfig, show_progress: bool
-) -> tuple[list[PendingItem], list[tuple[str, str, StageFailure]], int]:
+) -> tuple[list[PendingItem], list[PreFailure], int]:
     """Hash every item's bytes; merge items with the same bytes; collect unreadable ones."""
     by_id: dict[str, PendingItem] = {}
-    unreadable: list[tuple[str, str, StageFailure]] = []
+    unreadable: list[PreFailure] = []
     duplicates = 0
     progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
     for item in items:
@@ -181,31 +184,32 @@ def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) 
     store.write("media", pa.Table.from_pylist(updated, schema=store.table("media").schema))
 
 
+def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
+    """Failures of unreadable inputs not already in `quarantine` with the same code (logged either way)."""
+    for _, uri, failure in failures:
+        _log_failure(uri, failure)
+    if not failures or not store.count("quarantine"):
+        return failures
+    keys = [key for key, _, _ in failures]
+    rows = store.read("quarantine", ["media_id", "stage", "error_code"], where=in_list("media_id", keys))
+    existing = {(r["media_id"], r["stage"], r["error_code"]) for r in rows.to_pylist()}
+    return [f for f in failures if (f[0], f[2].stage, int(f[2].error.code)) not in existing]
+
+
 def _write_pre_failures(
     store: Store,
     schemas: dict[str, pa.Schema],
     cfg: PipelineConfig,
     summary: RunSummary,
     versions: dict[str, str],
-    failures: list[tuple[str, str, StageFailure]],
+    failures: list[PreFailure],
 ) -> None:
-    """Quarantine inputs that could not be read at all; identical existing rows are not rewritten."""
-    summary.n_quarantined += len(failures)
+    """Quarantine rows for inputs that could not be read at all."""
     if not failures:
         return
-    existing = (
-        {
-            (r["media_id"], r["stage"], r["error_code"])
-            for r in store.read("quarantine", ["media_id", "stage", "error_code"]).to_pylist()
-        }
-        if store.count("quarantine")
-        else set()
-    )
     rows = RowBuilder(cfg, summary.run_id, versions)
     for key, uri, failure in failures:
-        _log_failure(uri, failure)
-        if (key, failure.stage, int(failure.error.code)) not in existing:
-            rows.add_failure(key, uri, failure)
+        rows.add_failure(key, uri, failure)
     written = rows.tables(schemas)["quarantine"]
     store.write("quarantine", written)
     summary.rows["quarantine"] = summary.rows.get("quarantine", 0) + written.num_rows
@@ -231,9 +235,11 @@ def _process_batch(
     t1 = time.perf_counter()
     tables = rows.tables(schemas)
     hit(Fault.BEFORE_FRAGMENT_WRITE)
-    for name in DATA_TABLES:
+    for i, name in enumerate(DATA_TABLES):
         store.write(name, tables[name])
         summary.rows[name] = summary.rows.get(name, 0) + tables[name].num_rows
+        if i == 0:
+            hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
     hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
     store.write("media", tables["media"])
     summary.rows["media"] = summary.rows.get("media", 0) + tables["media"].num_rows
