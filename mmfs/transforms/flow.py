@@ -22,13 +22,9 @@ ORIENT_BINS = 8
 
 
 @dataclass
-class FlowPair:
-    """Motion between two consecutive sampled frames."""
+class FlowStats:
+    """The statistics of one flow field, in pixels at the work width."""
 
-    frame_index: int
-    next_frame_index: int
-    t_s: float
-    dt_s: float
     mean_mag: float
     median_mag: float
     p95_mag: float
@@ -40,19 +36,14 @@ class FlowPair:
     field: np.ndarray  # (field_size, field_size, 2) float16
 
 
-@dataclass
-class FlowStats:
-    """The statistics of one flow field (everything in a FlowPair but the frame identities)."""
+@dataclass(kw_only=True)
+class FlowPair(FlowStats):
+    """Motion between two consecutive sampled frames: which frames, when, and its statistics."""
 
-    mean_mag: float
-    median_mag: float
-    p95_mag: float
-    max_mag: float
-    mean_dx: float
-    mean_dy: float
-    orient_hist: np.ndarray
-    moving_frac: float
-    field: np.ndarray
+    frame_index: int
+    next_frame_index: int
+    t_s: float
+    dt_s: float
 
 
 def to_work_grey(rgb: np.ndarray, work_width: int) -> np.ndarray:
