@@ -37,8 +37,11 @@ def _setup_logging(store: str | None, verbose: bool = False) -> None:
     console.setFormatter(logging.Formatter("mmfs: %(message)s"))
     root.addHandler(console)
     if store and "://" not in store:
-        Path(store).mkdir(parents=True, exist_ok=True)
-        details = logging.FileHandler(Path(store) / "mmfs.log")
+        try:
+            Path(store).mkdir(parents=True, exist_ok=True)
+            details = logging.FileHandler(Path(store) / "mmfs.log")
+        except OSError:
+            return  # not a usable folder: opening the store will say so in one line
         details.setLevel(logging.DEBUG)
         details.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(details)
@@ -57,6 +60,10 @@ def _guard(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("mmfs: interrupted", err=True)
+        raise typer.Exit(1) from None
+    except Exception as err:  # a bug, not bad input: one line here, the traceback in the log
+        log.debug("unexpected error", exc_info=True)
+        typer.echo(f"mmfs: internal error: {type(err).__name__}: {err} (traceback in the log)", err=True)
         raise typer.Exit(1) from None
 
 

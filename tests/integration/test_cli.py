@@ -94,3 +94,13 @@ def test_usage_errors_exit_2_with_one_line(small_store: Path, tmp_path: Path) ->
     assert _mmfs("sql", "SELEC nonsense", "--store", str(small_store)).returncode == 2
     assert _mmfs("search", "--store", str(small_store)).returncode == 2
     assert _mmfs("status", "--store", str(tmp_path / "nowhere")).returncode == 2
+
+
+def test_unusable_store_exits_1_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    mf.write_image(tmp_path / "data" / "x.png")
+    result = _mmfs("run", str(tmp_path / "data"), "--store", str(blocker), "--quiet")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmfs: error: [STORE_IO] cannot open store")
