@@ -191,6 +191,51 @@ def sql(
     _guard(go)
 
 
+@app.command()
+def versions(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None:
+    """Runs in order, with the table versions each started from and produced."""
+
+    def go() -> None:
+        from mmfs.store.versions import history
+
+        runs = [
+            {
+                "run_id": r.run_id,
+                "status": r.status,
+                "started_at": str(r.started_at),
+                "before": r.before,
+                "after": r.after,
+            }
+            for r in history(_open(store))
+        ]
+        lines = [f"{'run':<26}{'status':<13}started_at" if runs else "no runs"]
+        lines += [f"{r['run_id']:<26}{r['status']:<13}{r['started_at']}" for r in runs]
+        _emit(as_json, {"runs": runs}, "\n".join(lines))
+
+    _guard(go)
+
+
+@app.command()
+def rollback(
+    run_id: Annotated[str, typer.Argument(help="the run to undo (see `mmfs versions`)")],
+    cascade: Annotated[bool, typer.Option("--cascade", help="also undo the runs after it")] = False,
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore every table to its version before RUN_ID."""
+
+    def go() -> None:
+        from mmfs.store.versions import rollback as do_rollback
+
+        result = do_rollback(_open(store), run_id, cascade=cascade)
+        text = f"rolled back {', '.join(result['rolled_back'])}; restored {sorted(result['restored'])}"
+        if result["dropped"]:
+            text += f"; dropped {result['dropped']} (created by the run)"
+        _emit(as_json, result, text)
+
+    _guard(go)
+
+
 def _open(store: str) -> Any:
     from mmfs.store.db import Store
 

@@ -35,6 +35,7 @@ from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.versions import tag_versions
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def run_pipeline(
     items, rejected = discover(paths, cfg.sources)
     summary.n_inputs = len(items) + len(rejected)
     store = Store(store_uri)
+    before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(r.uri, r.uri, StageFailure("read", r.error)) for r in rejected]
     pending, unreadable, summary.n_duplicates = _hash_items(items, cfg, show_progress)
@@ -91,7 +93,7 @@ def run_pipeline(
     todo, media_only = _split_done(store, pending, versions["media"])
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
-        return _finish(store, cfg, summary, started, t0, write_run=True)
+        return _finish(store, cfg, summary, started, t0, before)
     enricher = Enricher(cfg)
     schemas = _schemas_with_provenance(enricher)
     store.ensure_tables(schemas)
@@ -105,7 +107,7 @@ def run_pipeline(
             _process_batch(store, schemas, cfg, summary, versions, enricher, extracted)
             progress.advance(len(batch))
     progress.close()
-    return _finish(store, cfg, summary, started, t0, write_run=True)
+    return _finish(store, cfg, summary, started, t0, before)
 
 
 def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
@@ -269,19 +271,21 @@ def _finish(
     summary: RunSummary,
     started: datetime,
     t0: float,
-    *,
-    write_run: bool,
+    before: dict[str, int],
 ) -> RunSummary:
+    """Tag the versions the run started from and produced (when it wrote), and record the run."""
     summary.seconds = time.perf_counter() - t0
-    if write_run:
-        store.ensure_tables({"runs": runs_schema()})
-        summary.table_versions = store.versions()
-        store.write("runs", _run_row(cfg, summary, started))
-        summary.table_versions["runs"] = int(store.table("runs").version)
+    store.ensure_tables({"runs": runs_schema()})
+    summary.table_versions = store.versions()
+    if any(v != before.get(t) for t, v in summary.table_versions.items() if t != "runs"):
+        tag_versions(store, "pre", summary.run_id, before)
+        tag_versions(store, "run", summary.run_id, summary.table_versions)
+    store.write("runs", _run_row(cfg, summary, started, before))
+    summary.table_versions["runs"] = int(store.table("runs").version)
     return summary
 
 
-def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime) -> pa.Table:
+def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime, before: dict[str, int]) -> pa.Table:
     row = {
         "run_id": summary.run_id,
         "config": cfg.canonical_json(),
@@ -297,6 +301,7 @@ def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime) -> pa.
         "rows": json.dumps(summary.rows, sort_keys=True),
         "stage_seconds": json.dumps({k: round(v, 3) for k, v in summary.stage_seconds.items()}),
         "table_versions": json.dumps(summary.table_versions, sort_keys=True),
+        "versions_before": json.dumps({t: v for t, v in before.items() if t != "runs"}, sort_keys=True),
         "mmfs_version": __version__,
         "feature_version": cfg.config_hash(),
     }

@@ -258,6 +258,7 @@ def runs_schema() -> pa.Schema:
             pa.field("rows", pa.string()),
             pa.field("stage_seconds", pa.string()),
             pa.field("table_versions", pa.string()),
+            pa.field("versions_before", pa.string()),
             pa.field("mmfs_version", pa.string()),
         ],
     )

@@ -70,6 +70,11 @@ class Store:
                     continue
                 raise StoreError(f"cannot create table '{name}': {err}") from err
 
+    def drop(self, name: str) -> None:
+        """Drop a table and forget its handle (a rollback of the run that created it)."""
+        self.db.drop_table(name)
+        self._tables.pop(name, None)
+
     def versions(self) -> dict[str, int]:
         """Current version of every table present."""
         out = {}
