@@ -236,6 +236,30 @@ def rollback(
     _guard(go)
 
 
+@app.command()
+def erase(
+    media_ids: Annotated[list[str], typer.Argument(help="media_id values (sha256 of the bytes)")],
+    purge_history: Annotated[
+        bool, typer.Option("--purge-history", help="also remove old versions that still hold them")
+    ] = False,
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove media items from every table (GDPR erasure)."""
+
+    def go() -> None:
+        from mmfs.store.erase import erase as do_erase
+
+        result = do_erase(_open(store), media_ids, purge_history=purge_history)
+        rows = ", ".join(f"{t} {n}" for t, n in result["deleted"].items()) or "nothing"
+        text = f"deleted rows: {rows}"
+        if result["purged"]:
+            text += f"; history purged ({result['versions_removed']} old versions removed, rollback reset)"
+        _emit(as_json, result, text)
+
+    _guard(go)
+
+
 def _open(store: str) -> Any:
     from mmfs.store.db import Store
 
