@@ -260,6 +260,30 @@ def erase(
     _guard(go)
 
 
+@app.command()
+def maintain(
+    retention_days: Annotated[
+        float, typer.Option("--retention-days", min=0, help="keep untagged versions this recent")
+    ] = 7.0,
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """Compact fragments and remove old untagged versions of every table."""
+
+    def go() -> None:
+        from mmfs.store.maintain import maintain as do_maintain
+
+        report = do_maintain(_open(store), retention_days=retention_days, min_fragments=1)
+        lines = [
+            f"{name:<12} fragments {r['fragments'][0]} -> {r['fragments'][1]}, "
+            f"versions {r['versions'][0]} -> {r['versions'][1]}"
+            for name, r in report.items()
+        ]
+        _emit(as_json, {"tables": report}, "\n".join(lines) or "nothing to do")
+
+    _guard(go)
+
+
 def _open(store: str) -> Any:
     from mmfs.store.db import Store
 

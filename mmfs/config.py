@@ -120,6 +120,14 @@ class RunnerConfig(_Section):
     batch_media: int = Field(default=8, ge=1, description="media per store commit")
 
 
+class MaintenanceConfig(_Section):
+    """Compaction and version cleanup after runs (tagged run versions are always kept)."""
+
+    auto: bool = True
+    retention_days: float = Field(default=7.0, ge=0)
+    min_fragments: int = Field(default=16, ge=1, description="compact a table once it has this many")
+
+
 class PipelineConfig(_Section):
     """The whole pipeline configuration."""
 
@@ -133,6 +141,7 @@ class PipelineConfig(_Section):
     image: ImageConfig = ImageConfig()
     encoders: EncodersConfig = EncodersConfig()
     runner: RunnerConfig = RunnerConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
     def canonical_json(self) -> str:
         """The config as sorted JSON: the text that is hashed and stored in `runs.config`."""

@@ -35,6 +35,8 @@ from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.lock import writer_lock
+from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,17 @@ def run_pipeline(
         raise ConfigError(
             f"runner '{cfg.runner.kind}' is not available in this release; use runner.kind=local"
         )
+    Store(store_uri)  # an unusable location fails here, with a clear message, before the lock
+    with writer_lock(str(store_uri)):
+        summary = _run(paths, cfg, store_uri, show_progress)
+    if cfg.maintenance.auto and summary.rows:
+        m = cfg.maintenance
+        maintain(Store(store_uri), retention_days=m.retention_days, min_fragments=m.min_fragments)
+    return summary
+
+
+def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool) -> RunSummary:
+    """The run itself, under the writer lock."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     summary = RunSummary(run_id=new_run_id())
     items, rejected = discover(paths, cfg.sources)

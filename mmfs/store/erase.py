@@ -17,6 +17,7 @@ from mmfs.errors import ConfigError, StoreError
 from mmfs.schemas import TABLES
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.lock import refuse_if_writing
 
 _MEDIA_ID = re.compile(r"^(?:[0-9a-f]{64}|uri:.+)$")
 ERASABLE = tuple(t for t in TABLES if t != "runs")
@@ -40,6 +41,7 @@ def erase(store: Store, media_ids: list[str], *, purge_history: bool = False) ->
             deleted[table] = n
     result: dict[str, Any] = {"deleted": deleted, "purged": False}
     if purge_history:
+        refuse_if_writing(store.uri, "purge the history")
         result["purged"] = True
         result["versions_removed"] = _purge(store)
     return result
