@@ -21,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal p
 log = logging.getLogger("mmfs")
 
 StoreOpt = Annotated[str, typer.Option("--store", help="store directory or URI")]
+RunOpt = Annotated[str | None, typer.Option("--run", help="read the store as this run left it (read-only)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 DEMO_STORE = "./mmfs-demo-store"
 DEMO_QUERY = "a white cockatoo on a perch"
@@ -125,13 +126,13 @@ def demo(store: StoreOpt = DEMO_STORE, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def status(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None:
+def status(store: StoreOpt = "./mmfs-store", run_id: RunOpt = None, as_json: JsonOpt = False) -> None:
     """Tables, rows, versions, fragments, indexes and quarantine of a store."""
 
     def go() -> None:
         from mmfs.report import status_doc, status_text
 
-        doc = status_doc(_open(store))
+        doc = status_doc(_open(store, run_id))
         _emit(as_json, doc, status_text(doc))
 
     _guard(go)
@@ -145,6 +146,7 @@ def search(
     where: Annotated[list[str] | None, typer.Option("--where", help="column=value filter")] = None,
     modality: Annotated[str | None, typer.Option("--modality", help="vector column to search")] = None,
     store: StoreOpt = "./mmfs-store",
+    run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Nearest segments to a text or an image."""
@@ -156,7 +158,7 @@ def search(
         if (text is None) == (image is None):
             raise ConfigError("give exactly one of --text or --image")
         hits = _search(
-            _open(store),
+            _open(store, run_id),
             text=text,
             image=image,
             k=k,
@@ -172,6 +174,7 @@ def search(
 def sql(
     query: Annotated[str, typer.Argument(help="SELECT … over the tables (DuckDB)")],
     store: StoreOpt = "./mmfs-store",
+    run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run SQL (DuckDB) over the store's tables."""
@@ -181,7 +184,7 @@ def sql(
 
         from mmfs.store.sql import run_sql
 
-        result = run_sql(_open(store), query)
+        result = run_sql(_open(store, run_id), query)
         if as_json:
             _emit(True, {"rows": result.to_pylist()}, "")
             return
@@ -284,12 +287,30 @@ def maintain(
     _guard(go)
 
 
-def _open(store: str) -> Any:
+@app.command()
+def checkout(
+    run_id: Annotated[str, typer.Option("--run", help="the run whose result to view")],
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """The table versions a run left: pin readers to them, or pass --run to status, sql and search."""
+
+    def go() -> None:
+        view = _open(store, run_id)
+        doc = {"run_id": run_id, "versions": view.pinned}
+        lines = [f"{t:<12}version {v}" for t, v in (view.pinned or {}).items()]
+        lines.append(f"read it with: mmfs sql '…' --run {run_id}, or FeatureDataset(..., version=N)")
+        _emit(as_json, doc, "\n".join(lines))
+
+    _guard(go)
+
+
+def _open(store: str, run_id: str | None = None) -> Any:
     from mmfs.store.db import Store
 
     if "://" not in store and not Path(store).is_dir():
         raise ConfigError(f"no store at {store}")
-    return Store(store)
+    return Store.at_run(store, run_id) if run_id else Store(store)
 
 
 def _search(

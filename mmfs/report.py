@@ -28,7 +28,8 @@ def status_doc(store: Store) -> dict[str, Any]:
     tables = {}
     for name in store.table_names():
         table = store.table(name)
-        table.checkout_latest()
+        if store.pinned is None:
+            table.checkout_latest()
         tables[name] = {
             "rows": int(table.count_rows()),
             "version": int(table.version),
@@ -39,13 +40,14 @@ def status_doc(store: Store) -> dict[str, Any]:
     if "quarantine" in tables:
         rows = store.read("quarantine", ["stage", "error_type", "error_code"]).to_pylist()
         quarantine.update(f"{r['stage']}: {r['error_type']} ({r['error_code']})" for r in rows)
-    return {"store": store.uri, "tables": tables, "quarantine": dict(quarantine)}
+    return {"store": store.uri, "pinned": store.pinned, "tables": tables, "quarantine": dict(quarantine)}
 
 
 def status_text(doc: dict[str, Any]) -> str:
     """The status as an aligned table."""
+    pinned = " (read-only view of a past run)" if doc.get("pinned") else ""
     lines = [
-        f"store {doc['store']}",
+        f"store {doc['store']}{pinned}",
         f"{'table':<12}{'rows':>8}{'version':>9}{'fragments':>11}  indexes",
     ]
     for name, info in doc["tables"].items():

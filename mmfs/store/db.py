@@ -18,7 +18,7 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 
-from mmfs.errors import StoreConflict, StoreError
+from mmfs.errors import ConfigError, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
 
 log = logging.getLogger(__name__)
@@ -29,18 +29,32 @@ _CONFLICT_WORDS = ("conflict", "retryable", "concurrent")
 class Store:
     """A directory (or object-store URI) holding the mmfs tables."""
 
-    def __init__(self, uri: str | Path) -> None:
+    def __init__(self, uri: str | Path, *, pinned: Mapping[str, int] | None = None) -> None:
         self.uri = str(uri)
         try:
             self.db = lancedb.connect(self.uri)
         except (OSError, ValueError, RuntimeError) as err:
             raise StoreError(f"cannot open store {self.uri}: {err}") from err
         self._tables: dict[str, Any] = {}
+        self.pinned = dict(pinned) if pinned is not None else None
+
+    @classmethod
+    def at_run(cls, uri: str | Path, run_id: str) -> Store:
+        """A read-only view of the store as `run_id` left it (every table at that run's version)."""
+        live = cls(uri)
+        rows = live.read("runs", ["run_id", "table_versions"]).to_pylist() if live.has("runs") else []
+        match = next((r for r in rows if r["run_id"] == run_id), None)
+        if match is None:
+            raise ConfigError(f"no run '{run_id}' in {live.uri} (see `mmfs versions`)")
+        versions = {t: int(v) for t, v in json.loads(match["table_versions"] or "{}").items() if t != "runs"}
+        return cls(uri, pinned=versions)
 
     # --- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
-        """The mmfs tables present, in DESIGN.md order."""
+        """The mmfs tables present (in a pinned view: those the pinned run had), in DESIGN.md order."""
         present = set(_list_tables(self.db))
+        if self.pinned is not None:
+            present &= set(self.pinned) | {"runs"}
         return [name for name in TABLES if name in present]
 
     def has(self, name: str) -> bool:
@@ -52,7 +66,10 @@ class Store:
         if name not in self._tables:
             if not self.has(name):
                 raise StoreError(f"table '{name}' does not exist in {self.uri}", retryable=False)
-            self._tables[name] = self.db.open_table(name)
+            table = self.db.open_table(name)
+            if self.pinned is not None and name in self.pinned:
+                table.checkout(self.pinned[name])  # read-only at that version
+            self._tables[name] = table
         return self._tables[name]
 
     def ensure_tables(self, schemas: Mapping[str, pa.Schema]) -> None:
@@ -80,7 +97,8 @@ class Store:
         out = {}
         for name in self.table_names():
             tbl = self.table(name)
-            tbl.checkout_latest()
+            if self.pinned is None:
+                tbl.checkout_latest()
             out[name] = int(tbl.version)
         return out
 
@@ -95,6 +113,8 @@ class Store:
         """Upsert rows on the table's keys; returns the new version, or None when nothing to write."""
         if rows.num_rows == 0:
             return None
+        if self.pinned is not None:
+            raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
         table = self.table(name)
         _check_finite(name, rows)
         rows = rows.select(table.schema.names).cast(table.schema)

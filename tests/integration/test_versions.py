@@ -69,3 +69,45 @@ def test_rollback_of_the_first_run_with_cascade_empties_the_store(tmp_path: Path
     with pytest.raises(ConfigError, match="no run"):
         rollback(store, r1.run_id)
     assert run_pipeline([str(tmp_path / "d1")], CFG, store_dir, show_progress=False).n_ok == 1
+
+
+def test_a_view_pinned_to_a_run_sees_the_store_as_it_was(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mmfs.errors import StoreError
+
+    mf.write_image(tmp_path / "d1" / "a.png")
+    mf.write_wav(tmp_path / "d2" / "t.wav", duration_s=1.0)
+    store_dir = tmp_path / "store"
+    r1 = run_pipeline([str(tmp_path / "d1")], CFG, store_dir, show_progress=False)
+    run_pipeline([str(tmp_path / "d2")], CFG, store_dir, show_progress=False)
+    view = Store.at_run(store_dir, r1.run_id)
+    assert _media_names(view) == ["a.png"] and view.count("audio") == 0
+    assert _media_names(Store(store_dir)) == ["a.png", "t.wav"]
+    with pytest.raises(StoreError, match="read-only"):
+        view.write("media", view.read("media"))
+    with pytest.raises(ConfigError, match="no run"):
+        Store.at_run(store_dir, "nope")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmfs.cli",
+            "sql",
+            "SELECT count(*) AS n FROM media",
+            "--store",
+            str(store_dir),
+            "--run",
+            r1.run_id,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["rows"] == [{"n": 1}]
