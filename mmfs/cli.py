@@ -101,6 +101,33 @@ def run(
 
 
 @app.command()
+def plan(
+    paths: Annotated[list[str], typer.Argument(help="files, folders, globs or manifests")],
+    store: StoreOpt = "./mmfs-store",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What `mmfs run` would do with PATHS and this config: new, stale, unchanged items (a dry run)."""
+
+    def go() -> None:
+        from mmfs.config import load_config
+        from mmfs.pipelines.plan import make_plan
+
+        result = make_plan(paths, load_config(config), store)
+        lines = [
+            f"{result.n_inputs} inputs: {len(result.new)} new, {len(result.stale)} stale, "
+            f"{result.up_to_date} up to date, {len(result.new_uris)} new paths of known bytes, "
+            f"{result.duplicates} duplicates, {len(result.unreadable)} unreadable"
+        ]
+        lines += [f"  new    {uri}" for uri in result.new]
+        lines += [f"  stale  {s['uri']}  ({', '.join(s['tables']) or 'media'})" for s in result.stale]
+        lines += [f"  error  {u['uri']}: {u['error']}" for u in result.unreadable]
+        _emit(as_json, result.as_dict(), "\n".join(lines))
+
+    _guard(go)
+
+
+@app.command()
 def demo(store: StoreOpt = DEMO_STORE, as_json: JsonOpt = False) -> None:
     """Run the built-in sample data into a store, then print a report and an example search."""
     _setup_logging(store)

@@ -7,6 +7,7 @@ and the encoder names, so a later change of one parameter identifies the rows it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 from mmfs.config import PipelineConfig, short_hash
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
-from mmfs.schemas.tables import MOTION_DIM
+from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
@@ -30,17 +31,31 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     flow = short_hash("flow", c["video"], c["flow"])
     audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
     text = short_hash("text", c["text"], c["align"]["chunk_chars"], enc["text"])
-    segments = short_hash("segments", frames, flow, audio, text, c["align"])
-    media = short_hash("media", segments, c["limits"])
-    return {
-        "media": media,
-        "frames": frames,
-        "flow": flow,
-        "audio": audio,
-        "text": text,
-        "segments": segments,
-        "quarantine": media,
+    align_v = short_hash("align", c["align"])
+    versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
+    versions["segments"] = segments_version(versions, MODALITY_TABLES)
+    versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
+    return versions
+
+
+MODALITY_TABLES = ("frames", "flow", "audio", "text")
+
+
+def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
+    """An item's segments depend on the grid and on the modality tables it has rows in, only."""
+    present = sorted(t for t in set(tables) if t in MODALITY_TABLES)
+    return short_hash("segments", versions["align"], {t: versions[t] for t in present})
+
+
+def modality_tables(ex: Extracted) -> list[str]:
+    """The modality tables an extracted item has rows in."""
+    has = {
+        "frames": ex.frames is not None and len(ex.frames.times_s) > 0,
+        "flow": bool(ex.flow),
+        "audio": bool(ex.audio_windows),
+        "text": bool(ex.texts),
     }
+    return [t for t in MODALITY_TABLES if has[t]]
 
 
 class RowBuilder:
@@ -48,11 +63,11 @@ class RowBuilder:
 
     def __init__(self, cfg: PipelineConfig, run_id: str, versions: dict[str, str]) -> None:
         self.cfg, self.run_id, self.versions = cfg, run_id, versions
-        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in versions}
+        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES if t != "runs"}
         self.now = datetime.now(UTC)
 
-    def _add(self, table: str, row: dict[str, Any]) -> None:
-        row["feature_version"] = self.versions[table]
+    def _add(self, table: str, row: dict[str, Any], version: str | None = None) -> None:
+        row["feature_version"] = version or self.versions[table]
         row["run_id"] = self.run_id
         self.rows[table].append(row)
 
@@ -211,6 +226,7 @@ class RowBuilder:
 
     def _segments(self, it: Enriched) -> None:
         align_cfg = self.cfg.align
+        version = segments_version(self.versions, modality_tables(it.ex))
         for seg in align(
             _align_inputs(it), segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments
         ):
@@ -226,7 +242,7 @@ class RowBuilder:
             }
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()
-            self._add("segments", row)
+            self._add("segments", row, version)
 
 
 def _row(matrix: np.ndarray | None, i: int) -> list[float] | None:

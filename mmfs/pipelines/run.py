@@ -23,14 +23,14 @@ import pyarrow as pa
 
 from mmfs import __version__
 from mmfs.config import PipelineConfig
-from mmfs.errors import ConfigError, EmptyFile, MediaError, MediaLimitExceeded
+from mmfs.errors import ConfigError
 from mmfs.faults import Fault, hit
-from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.plan import PreFailure, hash_items, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
-from mmfs.pipelines.sources import SourceItem, discover
+from mmfs.pipelines.sources import discover
 from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
@@ -42,7 +42,6 @@ from mmfs.store.versions import tag_versions
 log = logging.getLogger(__name__)
 
 DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
-PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
 
 
 @dataclass
@@ -99,11 +98,11 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(r.uri, r.uri, StageFailure("read", r.error)) for r in rejected]
-    pending, unreadable, summary.n_duplicates = _hash_items(items, cfg, show_progress)
+    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress)
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = _split_done(store, pending, versions["media"])
+    todo, media_only = split_done(store, pending, versions)
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
@@ -129,64 +128,6 @@ def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
     for table, columns in enricher.provenance().items():
         schemas[table] = with_provenance(schemas[table], columns)
     return schemas
-
-
-def _hash_items(
-    items: list[SourceItem], cfg: PipelineConfig, show_progress: bool
-) -> tuple[list[PendingItem], list[PreFailure], int]:
-    """Hash every item's bytes; merge items with the same bytes; collect unreadable ones."""
-    by_id: dict[str, PendingItem] = {}
-    unreadable: list[PreFailure] = []
-    duplicates = 0
-    progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
-    for item in items:
-        progress.advance(1)
-        try:
-            n_bytes = _check_size(item, cfg)
-            media_id = sha256_file(item.path)
-        except (OSError, MediaError) as err:
-            error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
-            unreadable.append((f"uri:{item.uri}", item.uri, StageFailure("read", error)))
-            continue
-        if media_id in by_id:
-            by_id[media_id].uris.append(item.uri)
-            duplicates += 1
-        else:
-            by_id[media_id] = PendingItem(media_id, item, [item.uri], n_bytes)
-    progress.close()
-    return list(by_id.values()), unreadable, duplicates
-
-
-def _check_size(item: SourceItem, cfg: PipelineConfig) -> int:
-    size = item.path.stat().st_size
-    if size == 0:
-        raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
-    if size > cfg.limits.max_bytes:
-        raise MediaLimitExceeded(
-            f"{item.path.name}: {size} bytes is over the limit of {cfg.limits.max_bytes}"
-        )
-    return size
-
-
-def _split_done(
-    store: Store, pending: list[PendingItem], media_version: str
-) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
-    """Items still to process, and finished items that only gained new uris."""
-    if not pending or not store.has("media"):
-        return pending, []
-    ids = [p.media_id for p in pending]
-    done = store.read(
-        "media", ["media_id", "feature_version", "status", "uris"], where=in_list("media_id", ids)
-    ).to_pylist()
-    known = {row["media_id"]: row for row in done if row["feature_version"] == media_version}
-    todo, media_only = [], []
-    for p in pending:
-        row = known.get(p.media_id)
-        if row is None:
-            todo.append(p)
-        elif not set(p.uris) <= set(row["uris"] or []):
-            media_only.append((p, sorted(set(row["uris"] or []) | set(p.uris))))
-    return todo, media_only
 
 
 def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) -> None:

@@ -1,28 +1,88 @@
-"""Readers for training and analysis: a PyTorch IterableDataset pinned to a version, and polars.
+"""Readers for training and analysis: PyTorch datasets pinned to a table version, and polars.
 
-The dataset pins a table version when it is created, so a training job sees the same rows for its
-whole life while ingest goes on. Work is split by Lance fragment across distributed ranks and
-DataLoader workers, so each row is read by exactly one (rank, worker).
+A dataset pins the table version when it is created, so a training job sees the same rows for its
+whole life while ingest goes on. It holds only plain values (URI, version, columns, seed): Lance is
+not fork-safe, so each process, DataLoader workers included, opens the pinned version itself on first
+use, which makes the datasets safe with both `spawn` and `fork`. Rows are read with `take` on row
+positions, so sharding, shuffling, splits and resuming are all index arithmetic (`readers_plan`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from mmfs.errors import ConfigError, StoreError
 from mmfs.store.db import Store
+from mmfs.store.readers_plan import chunks, epoch_order, rank_count, rank_share, worker_positions
+from mmfs.store.readers_torch import VALID_KEY, to_batch, to_rows
+from mmfs.store.splits import DEFAULT_FRACTIONS, check_fractions, split_rows
 
 try:  # torch is a dependency, but `import mmfs.store` must not pay for it
-    from torch.utils.data import IterableDataset as _Base
+    from torch.utils.data import Dataset as _MapBase
+    from torch.utils.data import IterableDataset as _IterBase
 except ImportError:  # pragma: no cover - torch missing entirely
-    _Base = object  # type: ignore[assignment,misc]
+    _MapBase = _IterBase = object  # type: ignore[assignment,misc]
+
+__all__ = ["VALID_KEY", "FeatureDataset", "FeatureMapDataset", "to_polars"]
+
+# What a state_dict must share with the dataset it is loaded into; the rest (version, seed, epoch,
+# position) is taken from the state.
+_SAME_PLAN = ("table", "shuffle", "shuffle_block", "split", "split_fractions", "rank", "world_size", "drop_last")
 
 
-class FeatureDataset(_Base):  # type: ignore[misc,valid-type]
-    """Rows of one store table as dicts of tensors (vectors) and Python values (the rest)."""
+class _PinnedTable:
+    """A table at one version, opened lazily once per process; pickles as plain values."""
+
+    def _pin(
+        self,
+        store_uri: str,
+        table: str,
+        columns: Sequence[str] | None,
+        version: int | str | None,
+        split: str | None,
+        split_fractions: Mapping[str, float],
+    ) -> None:
+        self.store_uri, self.table_name = str(store_uri), table
+        self.dataset_uri, self.version, names = _resolve(self.store_uri, table, version)
+        self.columns = _check_columns(columns, names)
+        self.split = split
+        self.split_fractions = check_fractions(split, split_fractions) if split is not None else None
+        if split is not None and "media_id" not in names:
+            raise ConfigError(f"table '{table}' has no media_id column to split on")
+        self._cache: tuple[int, Any, np.ndarray] | None = None
+
+    def _open(self) -> tuple[Any, np.ndarray]:
+        """The pinned Lance dataset and the positions of the rows in the split, once per process."""
+        if self._cache is None or self._cache[0] != os.getpid():  # a forked child reopens
+            ds = _open_version(self.dataset_uri, self.version)
+            if self.split is None or self.split_fractions is None:
+                rows = np.arange(ds.count_rows(), dtype=np.int64)
+            else:
+                media_ids = ds.to_table(columns=["media_id"]).column("media_id")
+                rows = split_rows(media_ids, self.split, self.split_fractions)
+            self._cache = (os.getpid(), ds, rows)
+        return self._cache[1], self._cache[2]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = None  # never hand an open Lance dataset to another process
+        return state
+
+
+class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
+    """Rows (or batches) of one store table for training: sharded, shuffled by seed, resumable.
+
+    Each rank gets the same number of rows (`drop_last`: drop the epoch's remainder; otherwise wrap
+    around and repeat rows from its start, as `DistributedSampler` does). Within a rank, DataLoader
+    workers take turns one item at a time, so a loader with `batch_size=None` (items are rows, or
+    batches when `batch_size` is set here) yields the rank's rows in plan order for any worker count.
+    Call `set_epoch(e)` before each epoch on every rank; all ranks must use the same seed.
+    """
 
     def __init__(
         self,
@@ -30,64 +90,127 @@ class FeatureDataset(_Base):  # type: ignore[misc,valid-type]
         table: str = "segments",
         columns: Sequence[str] | None = None,
         *,
-        version: int | None = None,
+        version: int | str | None = None,
         rank: int = 0,
         world_size: int = 1,
         batch_rows: int = 1024,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        shuffle_block: int = 1,
+        split: str | None = None,
+        split_fractions: Mapping[str, float] = DEFAULT_FRACTIONS,
+        drop_last: bool = False,
     ) -> None:
-        self.store_uri, self.table_name = store_uri, table
-        self.columns = list(columns) if columns else None
-        lance_ds = Store(store_uri).table(table).to_lance()
-        self.dataset_uri = str(lance_ds.uri)
-        self.version = int(version if version is not None else lance_ds.version)
-        self.rank, self.world_size, self.batch_rows = rank, world_size, batch_rows
+        _check_sharding(rank, world_size)
+        _check_positive(batch_rows=batch_rows, batch_size=batch_size or 1, shuffle_block=shuffle_block, seed=seed + 1)
+        self._pin(store_uri, table, columns, version, split, split_fractions)
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.batch_rows, self.batch_size = batch_rows, batch_size
+        self.shuffle, self.seed, self.shuffle_block = shuffle, seed, shuffle_block
+        self.epoch = 0
+        self._start = 0  # where this epoch's iterations begin in the rank's share (set by a resume)
+        self._yielded = 0  # rows the current in-process iteration has handed out
 
-    def _fragments(self) -> list[Any]:
-        import lance
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (and so its shuffle) and start it from the beginning."""
+        self.epoch, self._start, self._yielded = int(epoch), 0, 0
 
-        ds = lance.dataset(self.dataset_uri, version=self.version)
-        fragments = sorted(ds.get_fragments(), key=lambda f: f.fragment_id)
-        worker_id, n_workers = _worker()
-        slot, n_slots = self.rank * n_workers + worker_id, self.world_size * n_workers
-        return fragments[slot::n_slots]
+    def rank_rows(self) -> np.ndarray:
+        """This rank's row positions for the current epoch, in the order they are delivered."""
+        _, rows = self._open()
+        order = epoch_order(len(rows), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, block=self.shuffle_block)
+        return rank_share(rows[order], self.rank, self.world_size, drop_last=self.drop_last)
+
+    def __len__(self) -> int:
+        """Items this rank yields in a whole epoch: rows, or batches when `batch_size` is set."""
+        rows = rank_count(len(self._open()[1]), self.world_size, drop_last=self.drop_last)
+        return rows if self.batch_size is None else -(-rows // self.batch_size)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for fragment in self._fragments():
-            for batch in fragment.to_batches(columns=self.columns, batch_size=self.batch_rows):
-                yield from _rows(batch)
+        ds, _ = self._open()
+        share = self.rank_rows()
+        worker, n_workers = _worker()
+        unit = self.batch_size or 1
+        mine = share[worker_positions(len(share), self._start, worker, n_workers, unit)]
+        self._yielded = 0
+        for positions in chunks(mine, self.batch_size or self.batch_rows):
+            table = _take(ds, positions, self.columns)
+            if self.batch_size is not None:
+                self._yielded += len(positions)
+                yield to_batch(table)
+                continue
+            for row in to_rows(table):
+                self._yielded += 1  # counted before the hand-over: a row taken is a row delivered
+                yield row
+
+    def state_dict(self, consumed: int | None = None) -> dict[str, Any]:
+        """Where this rank stands in the epoch; `load_state_dict` of it yields exactly the rest.
+
+        Iterated in this process, the dataset counts the rows it handed out. Behind a DataLoader with
+        workers it cannot see them: pass `consumed`, the rows the loop took from the loader since the
+        epoch (or the resume) began; with `batch_size=None` on the loader those are a prefix of the
+        rank's plan, so the count is exact for any number of workers.
+        """
+        delivered = self._yielded if consumed is None else int(consumed)
+        return {
+            "table": self.table_name,
+            "version": self.version,
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "position": self._start + delivered,
+            **{key: getattr(self, _ATTR.get(key, key)) for key in _SAME_PLAN if key != "table"},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue a saved epoch: version, seed and epoch from the state, starting after its position."""
+        for key in _SAME_PLAN:
+            mine = self.table_name if key == "table" else getattr(self, _ATTR.get(key, key))
+            if _plain(state[key]) != _plain(mine):
+                raise ConfigError(f"cannot resume: state has {key}={state[key]!r}, this dataset {mine!r}")
+        if state["version"] != self.version:
+            self.version, self._cache = int(state["version"]), None
+        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+        total = rank_count(len(self._open()[1]), self.world_size, drop_last=self.drop_last)
+        if not 0 <= int(state["position"]) <= total:
+            raise ConfigError(f"cannot resume at row {state['position']}: this rank has {total} rows")
+        self._start, self._yielded = int(state["position"]), 0
 
 
-def _worker() -> tuple[int, int]:
-    from torch.utils.data import get_worker_info
-
-    info = get_worker_info()
-    return (info.id, info.num_workers) if info is not None else (0, 1)
+_ATTR = {"table": "table_name"}
 
 
-def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
-    import torch
+class FeatureMapDataset(_PinnedTable, _MapBase):  # type: ignore[misc,valid-type]
+    """Map-style rows of one table at a pinned version, for `DistributedSampler` and friends.
 
-    columns = {}
-    for name, array in zip(batch.schema.names, batch.columns, strict=True):
-        if pa.types.is_fixed_size_list(array.type):
-            values = array.flatten().to_numpy(zero_copy_only=False)
-            matrix = values.reshape(-1, array.type.list_size) if len(array) else values
-            valid = np.asarray(array.is_valid())
-            columns[name] = (torch.from_numpy(np.array(matrix, dtype=np.float32)), valid)
-        else:
-            columns[name] = (array.to_pylist(), None)
-    nulls_seen = {name: 0 for name in columns}
-    for i in range(batch.num_rows):
-        row = {}
-        for name, (values, valid) in columns.items():
-            if valid is None:
-                row[name] = values[i]
-            elif valid[i]:
-                row[name] = values[i - nulls_seen[name]]
-            else:
-                row[name] = None
-                nulls_seen[name] += 1
-        yield row
+    Index i is the i-th row of the split in stored order. `__getitems__` reads a whole batch of
+    indices with one `take`; the default collate cannot stack None, so null vectors need a collate_fn.
+    """
+
+    def __init__(
+        self,
+        store_uri: str,
+        table: str = "segments",
+        columns: Sequence[str] | None = None,
+        *,
+        version: int | str | None = None,
+        split: str | None = None,
+        split_fractions: Mapping[str, float] = DEFAULT_FRACTIONS,
+    ) -> None:
+        self._pin(store_uri, table, columns, version, split, split_fractions)
+
+    def __len__(self) -> int:
+        """Rows in the split at the pinned version."""
+        return len(self._open()[1])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One row: vectors as float32 tensors, None when null."""
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """Several rows with one read, in the order asked."""
+        ds, rows = self._open()
+        return to_rows(_take(ds, rows[np.asarray(indices, dtype=np.int64)], self.columns))
 
 
 def to_polars(store_uri: str, table: str, *, version: int | None = None) -> Any:
@@ -98,3 +221,59 @@ def to_polars(store_uri: str, table: str, *, version: int | None = None) -> Any:
     latest = Store(store_uri).table(table).to_lance()
     ds = lance.dataset(str(latest.uri), version=version) if version is not None else latest
     return pl.scan_pyarrow_dataset(ds)
+
+
+def _resolve(store_uri: str, table: str, version: int | str | None) -> tuple[str, int, list[str]]:
+    """The table's dataset URI, the version to pin (a tag resolves to its number), its column names."""
+    latest = Store(store_uri).table(table).to_lance()
+    ds = latest if version is None else _open_version(str(latest.uri), version)
+    return str(latest.uri), int(ds.version), list(ds.schema.names)
+
+
+def _open_version(uri: str, version: int | str) -> Any:
+    import lance
+
+    try:
+        return lance.dataset(uri, version=version)
+    except (OSError, ValueError, RuntimeError) as err:  # e.g. cleaned up by `mmfs maintain`
+        raise StoreError(f"cannot open {uri} at version {version!r}: {err}", retryable=False) from err
+
+
+def _take(ds: Any, positions: np.ndarray, columns: list[str] | None) -> pa.Table:
+    """Rows at these positions, in this order (Lance reads them sorted and once each)."""
+    if len(positions) < 2 or bool(np.all(positions[1:] > positions[:-1])):
+        return ds.take(positions, columns=columns)
+    unique, inverse = np.unique(positions, return_inverse=True)
+    return ds.take(unique, columns=columns).take(pa.array(inverse))
+
+
+def _check_columns(columns: Sequence[str] | None, names: list[str]) -> list[str] | None:
+    if columns is None:
+        return None
+    unknown = [c for c in columns if c not in names]
+    if unknown:
+        raise ConfigError(f"unknown columns {unknown}; the table has {names}")
+    return list(columns)
+
+
+def _check_sharding(rank: int, world_size: int) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"need 0 <= rank < world_size, got rank={rank} world_size={world_size}")
+
+
+def _check_positive(**values: int) -> None:
+    bad = {name: value for name, value in values.items() if value < 1}
+    if bad:
+        raise ConfigError(f"must be positive: {bad}")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists compare equal after a JSON round trip of a state_dict."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def _worker() -> tuple[int, int]:
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
