@@ -222,6 +222,23 @@ def sql(
 
 
 @app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="the run (see `mmfs versions`)")],
+    store: StoreOpt = "./mmfs-store",
+    as_json: JsonOpt = False,
+) -> None:
+    """What one run did: outcomes, error codes, rows, stage times and the slowest items."""
+
+    def go() -> None:
+        from mmfs.report import run_report, run_report_text
+
+        doc = run_report(_open(store, run_id), run_id)  # the tables as this run left them
+        _emit(as_json, doc, run_report_text(doc))
+
+    _guard(go)
+
+
+@app.command()
 def versions(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None:
     """Runs in order, with the table versions each started from and produced."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -68,4 +69,63 @@ def hits_text(hits: list[dict[str, Any]]) -> str:
         span = "" if h["start_s"] is None else f" {h['start_s']:.1f}-{h['end_s']:.1f}s"
         what = h.get("transcript") or h.get("label_text") or ""
         lines.append(f"{i:>2}. {h['score']:.3f}{span} {h['uri']}  {what[:80]}")
+    return "\n".join(lines)
+
+
+def run_report(store: Store, run_id: str, *, slowest: int = 5) -> dict[str, Any]:
+    """Everything one run did: outcome and error-code counts, rows, stage times, slowest items."""
+    from mmfs.errors import ConfigError
+    from mmfs.store.filters import in_list
+
+    runs = store.read("runs", where=in_list("run_id", [run_id])).to_pylist() if store.has("runs") else []
+    if not runs:
+        raise ConfigError(f"no run '{run_id}' in {store.uri} (see `mmfs versions`)")
+    run = runs[0]
+    where = in_list("run_id", [run_id])
+    media = (
+        store.read("media", ["uri", "kind", "status", "process_s"], where=where).to_pylist()
+        if store.has("media")
+        else []
+    )
+    failures = (
+        store.read(
+            "quarantine", ["uri", "stage", "error_code", "error_type", "message"], where=where
+        ).to_pylist()
+        if store.has("quarantine")
+        else []
+    )
+    by_code = Counter(f"{f['error_code']} {f['error_type']}" for f in failures)
+    slow = sorted((m for m in media if m["process_s"] is not None), key=lambda m: -m["process_s"])[:slowest]
+    return {
+        "run_id": run_id,
+        "status": run["status"],
+        "started_at": str(run["started_at"]),
+        "ended_at": str(run["ended_at"]),
+        "inputs": run["n_items"],
+        "outcomes": dict(Counter(m["status"] for m in media)) | {"skipped": run["n_skipped"]},
+        "error_codes": dict(by_code),
+        "failures": [{k: f[k] for k in ("uri", "stage", "error_code", "message")} for f in failures],
+        "rows": json.loads(run["rows"] or "{}"),
+        "stage_seconds": json.loads(run["stage_seconds"] or "{}"),
+        "slowest": [{"uri": m["uri"], "kind": m["kind"], "seconds": round(m["process_s"], 3)} for m in slow],
+    }
+
+
+def run_report_text(doc: dict[str, Any]) -> str:
+    """The run report as lines a person reads."""
+    lines = [
+        f"run {doc['run_id']} ({doc['status']}): {doc['inputs']} inputs, "
+        f"{doc['started_at']} to {doc['ended_at']}",
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(doc["outcomes"].items())),
+        "rows: " + (", ".join(f"{k} {v}" for k, v in sorted(doc["rows"].items())) or "none"),
+        "stage seconds: " + (", ".join(f"{k} {v}" for k, v in sorted(doc["stage_seconds"].items())) or "-"),
+    ]
+    if doc["error_codes"]:
+        lines.append(
+            "errors: " + ", ".join(f"{n} × {code}" for code, n in sorted(doc["error_codes"].items()))
+        )
+        lines += [f"  {f['stage']}: {f['uri']}: {f['message'][:120]}" for f in doc["failures"]]
+    if doc["slowest"]:
+        lines.append("slowest items:")
+        lines += [f"  {s['seconds']:>7.2f} s  {s['kind']:<6} {s['uri']}" for s in doc["slowest"]]
     return "\n".join(lines)

@@ -133,6 +133,7 @@ class RowBuilder:
                 "quality_flags": ex.flags,
                 "metadata": json.dumps(item.metadata, default=str) if item.metadata else None,
                 "ingested_at": self.now,
+                "process_s": round(sum(ex.stage_seconds.values()), 4),
             },
         )
 

@@ -107,6 +107,7 @@ def media_schema() -> pa.Schema:
             pa.field("quality_flags", pa.list_(pa.string())),
             pa.field("metadata", pa.string()),
             pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+            pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
         ],
     )
 

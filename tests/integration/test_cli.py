@@ -104,3 +104,14 @@ def test_unusable_store_exits_1_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mmfs: error: [STORE_IO] cannot open store")
+
+
+def test_report_accounts_for_the_run(small_store: Path) -> None:
+    runs = json.loads(_mmfs("versions", "--store", str(small_store), "--json").stdout)["runs"]
+    result = _mmfs("report", runs[0]["run_id"], "--store", str(small_store), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["inputs"] == 4 and doc["outcomes"]["ok"] == 3
+    assert doc["error_codes"] == {"1001 EmptyFile": 1}
+    assert len(doc["slowest"]) == 3 and doc["slowest"][0]["seconds"] >= doc["slowest"][-1]["seconds"]
+    assert _mmfs("report", "no-such-run", "--store", str(small_store)).returncode == 2
