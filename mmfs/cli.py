@@ -169,6 +169,7 @@ def status(store: StoreOpt = "./mmfs-store", run_id: RunOpt = None, as_json: Jso
 def search(
     text: Annotated[str | None, typer.Option("--text", help="find segments matching this text")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="find segments like this image")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="find segments that sound like this")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="number of hits")] = 10,
     where: Annotated[list[str] | None, typer.Option("--where", help="column=value filter")] = None,
     modality: Annotated[str | None, typer.Option("--modality", help="vector column to search")] = None,
@@ -176,18 +177,17 @@ def search(
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Nearest segments to a text or an image."""
+    """Nearest segments to a text, an image or a sound."""
 
     def go() -> None:
         from mmfs.report import hits_text
         from mmfs.store.filters import parse_where
 
-        if (text is None) == (image is None):
-            raise ConfigError("give exactly one of --text or --image")
         hits = _search(
             _open(store, run_id),
             text=text,
             image=image,
+            audio=audio,
             k=k,
             where=parse_where(where or []),
             column=modality,
@@ -365,23 +365,16 @@ def _search(
     k: int,
     where: list[tuple[str, str]],
     column: str | None,
+    audio: Path | None = None,
 ) -> list[dict[str, Any]]:
-    from mmfs.encoders import get_cached
-    from mmfs.store.search import search_segments, text_encoder_name
+    from mmfs.pipelines.query import query_vector
+    from mmfs.store.search import search_segments
 
     if not st.has("segments"):
         raise ConfigError(f"store {st.uri} has no segments yet; run `mmfs run` first")
-    if text is not None:
-        vector = get_cached(text_encoder_name(st)).embed([text])[0]
-        column = column or "fused"
-    else:
-        from mmfs.transforms.image import decode_image
-
-        name = str(st.provenance("segments").get("visual", {}).get("name", "image.efficientnet_lite0"))
-        pixels = decode_image(image, short_side=256, max_pixels=8192 * 8192).pixels  # type: ignore[arg-type]
-        vector = get_cached(name).embed([pixels])[0]
-        column = column or "visual"
-    return [h.as_dict() for h in search_segments(st, vector, column=column, k=k, where=where)]
+    vector, default_column = query_vector(st, text=text, image=image, audio=audio)
+    hits = search_segments(st, vector, column=column or default_column, k=k, where=where)
+    return [h.as_dict() for h in hits]
 
 
 def main() -> None:

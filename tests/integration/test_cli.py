@@ -115,3 +115,19 @@ def test_report_accounts_for_the_run(small_store: Path) -> None:
     assert doc["error_codes"] == {"1001 EmptyFile": 1}
     assert len(doc["slowest"]) == 3 and doc["slowest"][0]["seconds"] >= doc["slowest"][-1]["seconds"]
     assert _mmfs("report", "no-such-run", "--store", str(small_store)).returncode == 2
+
+
+def test_search_by_image_and_by_sound(small_store: Path) -> None:
+    data = small_store.parent / "data"
+    by_image = _mmfs(
+        "search", "--image", str(data / "square.png"), "-k", "1", "--store", str(small_store), "--json"
+    )
+    assert by_image.returncode == 0, by_image.stderr
+    (hit,) = json.loads(by_image.stdout)["hits"]
+    assert Path(hit["uri"]).name == "square.png" and hit["modality"] == "visual" and hit["score"] > 0.99
+    by_sound = _mmfs(
+        "search", "--audio", str(data / "tone.wav"), "-k", "2", "--store", str(small_store), "--json"
+    )
+    assert by_sound.returncode == 0, by_sound.stderr
+    hits = json.loads(by_sound.stdout)["hits"]
+    assert {Path(h["uri"]).name for h in hits} == {"tone.wav"} and hits[0]["modality"] == "audio"
