@@ -153,13 +153,18 @@ def demo(store: StoreOpt = DEMO_STORE, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def status(store: StoreOpt = "./mmfs-store", run_id: RunOpt = None, as_json: JsonOpt = False) -> None:
+def status(
+    store: StoreOpt = "./mmfs-store",
+    run_id: RunOpt = None,
+    recall: Annotated[bool, typer.Option("--recall", help="measure each vector index's recall@10")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Tables, rows, versions, fragments, indexes and quarantine of a store."""
 
     def go() -> None:
         from mmfs.report import status_doc, status_text
 
-        doc = status_doc(_open(store, run_id))
+        doc = status_doc(_open(store, run_id), recall_queries=10 if recall else 0)
         _emit(as_json, doc, status_text(doc))
 
     _guard(go)
@@ -173,6 +178,9 @@ def search(
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="number of hits")] = 10,
     where: Annotated[list[str] | None, typer.Option("--where", help="column=value filter")] = None,
     modality: Annotated[str | None, typer.Option("--modality", help="vector column to search")] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="vector | text (full-text) | hybrid (both, fused by rank)")
+    ] = "vector",
     store: StoreOpt = "./mmfs-store",
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
@@ -191,6 +199,7 @@ def search(
             k=k,
             where=parse_where(where or []),
             column=modality,
+            mode=mode,
         )
         _emit(as_json, {"hits": hits}, hits_text(hits))
 
@@ -366,14 +375,24 @@ def _search(
     where: list[tuple[str, str]],
     column: str | None,
     audio: Path | None = None,
+    mode: str = "vector",
 ) -> list[dict[str, Any]]:
     from mmfs.pipelines.query import query_vector
-    from mmfs.store.search import search_segments
+    from mmfs.store.search import hybrid_search, search_segments, search_text_segments
 
     if not st.has("segments"):
         raise ConfigError(f"store {st.uri} has no segments yet; run `mmfs run` first")
+    if mode not in ("vector", "text", "hybrid"):
+        raise ConfigError(f"--mode takes vector, text or hybrid, not {mode!r}")
+    if mode != "vector" and text is None:
+        raise ConfigError(f"--mode {mode} needs --text")
+    if mode == "text":
+        return [h.as_dict() for h in search_text_segments(st, text, k=k, where=where)]  # type: ignore[arg-type]
     vector, default_column = query_vector(st, text=text, image=image, audio=audio)
-    hits = search_segments(st, vector, column=column or default_column, k=k, where=where)
+    if mode == "hybrid":
+        hits = hybrid_search(st, vector, text, k=k, where=where, column=column or default_column)  # type: ignore[arg-type]
+    else:
+        hits = search_segments(st, vector, column=column or default_column, k=k, where=where)
     return [h.as_dict() for h in hits]
 
 

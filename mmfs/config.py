@@ -128,6 +128,14 @@ class MaintenanceConfig(_Section):
     min_fragments: int = Field(default=16, ge=1, description="compact a table once it has this many")
 
 
+class IndexConfig(_Section):
+    """Search indexes the pipeline keeps fresh after each run that wrote."""
+
+    auto: bool = True
+    min_rows: int = Field(default=5000, ge=256, description="build a vector index from this many vectors")
+    kind: Literal["IVF_HNSW_SQ", "IVF_PQ"] = "IVF_HNSW_SQ"
+
+
 class PipelineConfig(_Section):
     """The whole pipeline configuration."""
 
@@ -142,6 +150,7 @@ class PipelineConfig(_Section):
     encoders: EncodersConfig = EncodersConfig()
     runner: RunnerConfig = RunnerConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    index: IndexConfig = IndexConfig()
 
     def canonical_json(self) -> str:
         """The config as sorted JSON: the text that is hashed and stored in `runs.config`."""

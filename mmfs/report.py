@@ -24,8 +24,8 @@ def run_text(s: RunSummary) -> str:
     )
 
 
-def status_doc(store: Store) -> dict[str, Any]:
-    """Tables with rows, versions, fragments and indexes; quarantine grouped by error."""
+def status_doc(store: Store, *, recall_queries: int = 0) -> dict[str, Any]:
+    """Tables with rows, versions, fragments and indexes (recall@10 on request); quarantine by error."""
     tables = {}
     for name in store.table_names():
         table = store.table(name)
@@ -41,7 +41,16 @@ def status_doc(store: Store) -> dict[str, Any]:
     if "quarantine" in tables:
         rows = store.read("quarantine", ["stage", "error_type", "error_code"]).to_pylist()
         quarantine.update(f"{r['stage']}: {r['error_type']} ({r['error_code']})" for r in rows)
-    return {"store": store.uri, "pinned": store.pinned, "tables": tables, "quarantine": dict(quarantine)}
+    from mmfs.store.indexes import index_report
+
+    indexes = index_report(store, n_queries=recall_queries)
+    return {
+        "store": store.uri,
+        "pinned": store.pinned,
+        "tables": tables,
+        "indexes": indexes,
+        "quarantine": dict(quarantine),
+    }
 
 
 def status_text(doc: dict[str, Any]) -> str:
@@ -54,6 +63,14 @@ def status_text(doc: dict[str, Any]) -> str:
     for name, info in doc["tables"].items():
         indexes = ", ".join(info["indexes"]) or "-"
         lines.append(f"{name:<12}{info['rows']:>8}{info['version']:>9}{info['fragments']:>11}  {indexes}")
+    for table, columns in (doc.get("indexes") or {}).items():
+        for column, info in columns.items():
+            recall = info.get("recall_at_10")
+            recall_text = "" if recall is None else f", recall@10 {recall:.3f}"
+            lines.append(
+                f"index {table}.{column}: {info.get('type')}, {info.get('indexed_rows')} indexed, "
+                f"{info.get('unindexed_rows')} not yet{recall_text}"
+            )
     if doc["quarantine"]:
         lines.append("quarantine:")
         lines += [f"  {n} × {reason}" for reason, n in sorted(doc["quarantine"].items())]

@@ -35,6 +35,7 @@ from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.indexes import ensure_indexes
 from mmfs.store.lock import writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
@@ -82,6 +83,8 @@ def run_pipeline(
     Store(store_uri)  # an unusable location fails here, with a clear message, before the lock
     with writer_lock(str(store_uri)):
         summary = _run(paths, cfg, store_uri, show_progress)
+        if cfg.index.auto and summary.rows:
+            ensure_indexes(Store(store_uri), min_rows=cfg.index.min_rows, kind=cfg.index.kind)
     if cfg.maintenance.auto and summary.rows:
         m = cfg.maintenance
         maintain(Store(store_uri), retention_days=m.retention_days, min_fragments=m.min_fragments)

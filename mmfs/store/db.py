@@ -87,6 +87,13 @@ class Store:
                     continue
                 raise StoreError(f"cannot create table '{name}': {err}") from err
 
+    def current(self, name: str) -> Any:
+        """The table at its newest version, or at the pinned one in a view of a past run."""
+        table = self.table(name)
+        if self.pinned is None:
+            table.checkout_latest()  # other processes may have committed since it was opened
+        return table
+
     def drop(self, name: str) -> None:
         """Drop a table and forget its handle (a rollback of the run that created it)."""
         self.db.drop_table(name)

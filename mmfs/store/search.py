@@ -1,4 +1,8 @@
-"""Nearest-segment search over the `segments` table, with typed filters and the media uri joined in."""
+"""Search over the `segments` table: nearest vectors, full text, and both fused; typed filters only.
+
+Filters are `lancedb.expr` expressions built from typed values (`filters.equals_all`) and applied
+before the search (prefilter), so an indexed search still returns k rows that pass the filter.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,25 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from lancedb.query import FullTextOperator, MatchQuery
 
-from mmfs.errors import ConfigError
+from mmfs.errors import ConfigError, StoreError
 from mmfs.schemas import VECTOR_COLUMNS
 from mmfs.store.db import Store
 from mmfs.store.filters import equals_all, in_list
+from mmfs.store.indexes import hybrid_reranker, tune, vector_query
+
+TEXT_COLUMN = "transcript"  # what full-text search matches in `segments`
+_COLUMNS = [
+    "media_id",
+    "segment_index",
+    "start_s",
+    "end_s",
+    "kind",
+    "modalities",
+    "transcript",
+    "label_text",
+]
 
 
 @dataclass(frozen=True)
@@ -23,8 +41,8 @@ class Hit:
     segment_index: int
     start_s: float | None
     end_s: float | None
-    score: float  # cosine similarity, 1 = same direction
-    modality: str  # the vector column searched
+    score: float  # vector: cosine similarity (1 = same direction); text: BM25; hybrid: RRF score
+    modality: str  # the vector column searched, "transcript", or "fused+transcript"
     modalities: list[str]
     transcript: str | None
     label_text: str | None
@@ -42,28 +60,124 @@ def search_segments(
     k: int = 10,
     where: list[tuple[str, str]] | None = None,
 ) -> list[Hit]:
-    """The k segments whose `column` vector is nearest (cosine) to `query`."""
+    """The k segments whose `column` vector is nearest (cosine) to `query`; rows without one never match."""
+    _check_column(column)
+    table = store.current("segments")
+    _check_dim(table, column, query)
+    query_builder = vector_query(table, query, column, k=k, where=_filter(table, where))
+    rows = _run(query_builder.select([*_COLUMNS, "_distance"]))
+    return _hits(store, rows, column, lambda r: 1.0 - float(r["_distance"]))
+
+
+def search_text_segments(
+    store: Store,
+    query_text: str,
+    *,
+    k: int = 10,
+    where: list[tuple[str, str]] | None = None,
+) -> list[Hit]:
+    """The k segments whose transcript best matches the words of `query_text` (BM25)."""
+    table = store.current("segments")
+    _require_fts(table)
+    query_builder = table.search(_match(query_text), query_type="fts").limit(k).select([*_COLUMNS, "_score"])
+    expr = _filter(table, where)
+    if expr is not None:
+        query_builder = query_builder.where(expr, prefilter=True)
+    return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]))
+
+
+def hybrid_search(
+    store: Store,
+    query_vector: np.ndarray,
+    query_text: str,
+    *,
+    k: int = 10,
+    where: list[tuple[str, str]] | None = None,
+    column: str = "fused",
+) -> list[Hit]:
+    """The k segments ranked by reciprocal-rank fusion of vector (`column`) and transcript matches."""
+    _check_column(column)
+    table = store.current("segments")
+    _check_dim(table, column, query_vector)
+    _require_fts(table)
+    query_builder = (
+        table.search(query_type="hybrid", vector_column_name=column, fts_columns=TEXT_COLUMN)
+        .vector(np.asarray(query_vector, dtype=np.float32))
+        .text(_match(query_text))
+        .distance_type("cosine")
+        .rerank(hybrid_reranker())
+        .limit(k)
+        .select(_COLUMNS)
+    )
+    query_builder = tune(query_builder, table, column)
+    expr = _filter(table, where)
+    if expr is not None:
+        query_builder = query_builder.where(expr, prefilter=True)
+    rows = _run(query_builder)
+    return _hits(store, rows, f"{column}+{TEXT_COLUMN}", lambda r: float(r["_relevance_score"]))
+
+
+def text_encoder_name(store: Store) -> str:
+    """The text encoder that made the store's `fused` vectors (from the schema provenance)."""
+    info = store.provenance("segments").get("fused", {})
+    return str(info.get("name", "text.minilm"))
+
+
+def _check_column(column: str) -> None:
+    """Refuse a vector column `segments` does not have."""
     if column not in VECTOR_COLUMNS["segments"]:
         raise ConfigError(
             f"cannot search '{column}'; vector columns: {', '.join(VECTOR_COLUMNS['segments'])}"
         )
-    table = store.table("segments")
-    q = table.search(np.asarray(query, dtype=np.float32), vector_column_name=column).metric("cosine")
-    expr = equals_all(table.schema, where or [])
-    if expr is not None:
-        q = q.where(expr, prefilter=True)
-    cols = [
-        "media_id",
-        "segment_index",
-        "start_s",
-        "end_s",
-        "kind",
-        "modalities",
-        "transcript",
-        "label_text",
-        "_distance",
-    ]
-    rows = q.select(cols).limit(k).to_arrow().to_pylist()
+
+
+def _match(query_text: str) -> MatchQuery:
+    """Any of the words, matched exactly (after stemming) in the transcript: no query syntax to inject."""
+    return MatchQuery(
+        query_text,
+        TEXT_COLUMN,
+        boost=1.0,
+        fuzziness=0,
+        max_expansions=50,
+        operator=FullTextOperator.OR,
+        prefix_length=0,
+        document_granularity=None,
+    )
+
+
+def _check_dim(table: Any, column: str, vector: np.ndarray) -> None:
+    """Refuse a query vector of another width than the column's (another encoder made it)."""
+    width = table.schema.field(column).type.list_size
+    if np.asarray(vector).shape != (width,):
+        raise ConfigError(
+            f"segments.{column} holds {width}-d vectors; the query has shape {np.shape(vector)}"
+        )
+
+
+def _filter(table: Any, where: list[tuple[str, str]] | None) -> Any:
+    """The typed filter expression for `key=value` pairs, or None."""
+    return equals_all(table.schema, where or [])
+
+
+def _require_fts(table: Any) -> None:
+    """Full-text search needs the index: say how to build it instead of a LanceDB error."""
+    if not any(list(c.columns) == [TEXT_COLUMN] for c in table.list_indices()):
+        raise ConfigError(
+            "no full-text index on segments.transcript yet; build it with "
+            "mmfs.store.indexes.ensure_indexes (`mmfs run` does after each run)"
+        )
+
+
+def _run(query_builder: Any) -> list[dict[str, Any]]:
+    """Execute a query, translating LanceDB errors at the boundary."""
+    try:
+        return list(query_builder.to_arrow().to_pylist())
+    except (OSError, RuntimeError, ValueError) as err:
+        raise StoreError(f"search failed: {err}", retryable=False) from err
+
+
+def _hits(store: Store, rows: list[dict[str, Any]], modality: str, score: Any) -> list[Hit]:
+    """Rows as hits, with each item's uri joined in from `media`."""
     uris = _uris(store, [r["media_id"] for r in rows])
     return [
         Hit(
@@ -73,8 +187,8 @@ def search_segments(
             segment_index=int(r["segment_index"]),
             start_s=r["start_s"],
             end_s=r["end_s"],
-            score=round(1.0 - float(r["_distance"]), 6),
-            modality=column,
+            score=round(score(r), 6),
+            modality=modality,
             modalities=list(r["modalities"] or []),
             transcript=r["transcript"],
             label_text=r["label_text"],
@@ -88,9 +202,3 @@ def _uris(store: Store, media_ids: list[str]) -> dict[str, str]:
         return {}
     rows = store.read("media", ["media_id", "uri"], where=in_list("media_id", set(media_ids)))
     return {r["media_id"]: r["uri"] for r in rows.to_pylist()}
-
-
-def text_encoder_name(store: Store) -> str:
-    """The text encoder that made the store's `fused` vectors (from the schema provenance)."""
-    info = store.provenance("segments").get("fused", {})
-    return str(info.get("name", "text.minilm"))
