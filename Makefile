@@ -25,6 +25,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check mmfs tests benchmarks
 	$(VENV)/bin/ruff format --check mmfs tests benchmarks
+	$(VENV)/bin/mypy mmfs
 
 test: setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
