@@ -1,10 +1,11 @@
 """Readers for training and analysis: PyTorch datasets pinned to a table version, and polars.
 
 A dataset pins the table version when it is created, so a training job sees the same rows for its
-whole life while ingest goes on. It holds only plain values (URI, version, columns, seed): Lance is
-not fork-safe, so each process, DataLoader workers included, opens the pinned version itself on first
-use, which makes the datasets safe with both `spawn` and `fork`. Rows are read with `take` on row
-positions, so sharding, shuffling, splits and resuming are all index arithmetic (`readers_plan`).
+whole life while ingest goes on. It holds only plain values (URIs, version, columns, seed) and each
+process, DataLoader workers included, opens the pinned version itself on first use; the main process
+goes through LanceDB and only workers use `lance` directly (`readers_io`), which keeps `fork` safe.
+Rows are read with `take` by position, so sharding, shuffling, splits and resuming are all index
+arithmetic (`readers_plan`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from mmfs.errors import ConfigError, StoreError
+from mmfs.errors import ConfigError
 from mmfs.store.db import Store
+from mmfs.store.readers_io import (
+    Reader,
+    checkout,
+    columns_of,
+    in_worker,
+    media_ids,
+    open_reader,
+    read_ahead,
+    take_in_order,
+    worker_slot,
+)
 from mmfs.store.readers_plan import chunks, epoch_order, rank_count, rank_share, worker_positions
-from mmfs.store.readers_torch import VALID_KEY, to_batch, to_rows
+from mmfs.store.readers_torch import VALID_KEY, FeatureBatch, to_batch, to_rows
 from mmfs.store.splits import DEFAULT_FRACTIONS, check_fractions, split_rows
 
 try:  # torch is a dependency, but `import mmfs.store` must not pay for it
@@ -28,11 +39,7 @@ try:  # torch is a dependency, but `import mmfs.store` must not pay for it
 except ImportError:  # pragma: no cover - torch missing entirely
     _MapBase = _IterBase = object  # type: ignore[assignment,misc]
 
-__all__ = ["VALID_KEY", "FeatureDataset", "FeatureMapDataset", "to_polars"]
-
-# What a state_dict must share with the dataset it is loaded into; the rest (version, seed, epoch,
-# position) is taken from the state.
-_SAME_PLAN = ("table", "shuffle", "shuffle_block", "split", "split_fractions", "rank", "world_size", "drop_last")
+__all__ = ["VALID_KEY", "FeatureBatch", "FeatureDataset", "FeatureMapDataset", "to_polars"]
 
 
 class _PinnedTable:
@@ -48,40 +55,44 @@ class _PinnedTable:
         split_fractions: Mapping[str, float],
     ) -> None:
         self.store_uri, self.table_name = str(store_uri), table
-        self.dataset_uri, self.version, names = _resolve(self.store_uri, table, version)
-        self.columns = _check_columns(columns, names)
+        tbl = checkout(self.store_uri, table, version)  # LanceDB, never `lance`, in this process
+        self.dataset_uri, self.version = str(tbl.uri), int(tbl.version)
+        self.columns = columns_of(tbl, columns)
         self.split = split
         self.split_fractions = check_fractions(split, split_fractions) if split is not None else None
-        if split is not None and "media_id" not in names:
+        if split is not None and "media_id" not in tbl.schema.names:
             raise ConfigError(f"table '{table}' has no media_id column to split on")
-        self._cache: tuple[int, Any, np.ndarray] | None = None
+        self._cache: tuple[tuple[int, bool], Reader, np.ndarray] | None = None
 
-    def _open(self) -> tuple[Any, np.ndarray]:
-        """The pinned Lance dataset and the positions of the rows in the split, once per process."""
-        if self._cache is None or self._cache[0] != os.getpid():  # a forked child reopens
-            ds = _open_version(self.dataset_uri, self.version)
+    def _open(self) -> tuple[Reader, np.ndarray]:
+        """This process's reader and the positions of the rows in the split, made once per process."""
+        key = (os.getpid(), in_worker())  # a forked child or a worker reopens
+        if self._cache is None or self._cache[0] != key:
+            reader = open_reader(self.store_uri, self.table_name, self.dataset_uri, self.version)
             if self.split is None or self.split_fractions is None:
-                rows = np.arange(ds.count_rows(), dtype=np.int64)
+                rows = np.arange(reader.count(), dtype=np.int64)
             else:
-                media_ids = ds.to_table(columns=["media_id"]).column("media_id")
-                rows = split_rows(media_ids, self.split, self.split_fractions)
-            self._cache = (os.getpid(), ds, rows)
+                rows = split_rows(media_ids(reader), self.split, self.split_fractions)
+            self._cache = (key, reader, rows)
         return self._cache[1], self._cache[2]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_cache"] = None  # never hand an open Lance dataset to another process
+        state["_cache"] = None  # never hand an open dataset to another process
         return state
 
 
 class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
     """Rows (or batches) of one store table for training: sharded, shuffled by seed, resumable.
 
-    Each rank gets the same number of rows (`drop_last`: drop the epoch's remainder; otherwise wrap
-    around and repeat rows from its start, as `DistributedSampler` does). Within a rank, DataLoader
-    workers take turns one item at a time, so a loader with `batch_size=None` (items are rows, or
-    batches when `batch_size` is set here) yields the rank's rows in plan order for any worker count.
-    Call `set_epoch(e)` before each epoch on every rank; all ranks must use the same seed.
+    Every rank gets the same number of rows: `drop_last` drops the epoch's remainder, otherwise the
+    share is padded by repeating rows from the start of the epoch, as `DistributedSampler` does.
+    DataLoader workers take turns one item at a time (a row, or a `FeatureBatch` of `batch_size` rows),
+    so a loader with `batch_size=None` delivers the rank's rows in plan order for any worker count.
+    With workers, set `batch_size` here: a row crosses the worker queue as its own tensors, which
+    torch moves at about a thousand rows a second. Call `set_epoch(e)` before each epoch on every
+    rank (persistent workers do not see it); all ranks must use the same seed. `shuffle_block` > 1
+    shuffles runs of that many stored rows instead of single rows: several times faster to read.
     """
 
     def __init__(
@@ -103,7 +114,7 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
         drop_last: bool = False,
     ) -> None:
         _check_sharding(rank, world_size)
-        _check_positive(batch_rows=batch_rows, batch_size=batch_size or 1, shuffle_block=shuffle_block, seed=seed + 1)
+        _check_counts(batch_rows=batch_rows, batch_size=batch_size, shuffle_block=shuffle_block, seed=seed)
         self._pin(store_uri, table, columns, version, split, split_fractions)
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         self.batch_rows, self.batch_size = batch_rows, batch_size
@@ -119,7 +130,9 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
     def rank_rows(self) -> np.ndarray:
         """This rank's row positions for the current epoch, in the order they are delivered."""
         _, rows = self._open()
-        order = epoch_order(len(rows), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, block=self.shuffle_block)
+        order = epoch_order(
+            len(rows), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, block=self.shuffle_block
+        )
         return rank_share(rows[order], self.rank, self.world_size, drop_last=self.drop_last)
 
     def __len__(self) -> int:
@@ -128,14 +141,15 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
         return rows if self.batch_size is None else -(-rows // self.batch_size)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        ds, _ = self._open()
+        reader, _ = self._open()
         share = self.rank_rows()
-        worker, n_workers = _worker()
+        worker, n_workers = worker_slot()
         unit = self.batch_size or 1
         mine = share[worker_positions(len(share), self._start, worker, n_workers, unit)]
         self._yielded = 0
-        for positions in chunks(mine, self.batch_size or self.batch_rows):
-            table = _take(ds, positions, self.columns)
+        for positions, table in read_ahead(
+            reader, chunks(mine, self.batch_size or self.batch_rows), self.columns
+        ):
             if self.batch_size is not None:
                 self._yielded += len(positions)
                 yield to_batch(table)
@@ -153,21 +167,14 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
         rank's plan, so the count is exact for any number of workers.
         """
         delivered = self._yielded if consumed is None else int(consumed)
-        return {
-            "table": self.table_name,
-            "version": self.version,
-            "seed": self.seed,
-            "epoch": self.epoch,
-            "position": self._start + delivered,
-            **{key: getattr(self, _ATTR.get(key, key)) for key in _SAME_PLAN if key != "table"},
-        }
+        where = {"version": self.version, "seed": self.seed, "epoch": self.epoch}
+        return {**self._plan(), **where, "position": self._start + delivered}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue a saved epoch: version, seed and epoch from the state, starting after its position."""
-        for key in _SAME_PLAN:
-            mine = self.table_name if key == "table" else getattr(self, _ATTR.get(key, key))
-            if _plain(state[key]) != _plain(mine):
-                raise ConfigError(f"cannot resume: state has {key}={state[key]!r}, this dataset {mine!r}")
+        for key, mine in self._plan().items():
+            if _plain(state.get(key)) != _plain(mine):
+                raise ConfigError(f"cannot resume: state has {key}={state.get(key)!r}, this dataset {mine!r}")
         if state["version"] != self.version:
             self.version, self._cache = int(state["version"]), None
         self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
@@ -176,15 +183,26 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
             raise ConfigError(f"cannot resume at row {state['position']}: this rank has {total} rows")
         self._start, self._yielded = int(state["position"]), 0
 
-
-_ATTR = {"table": "table_name"}
+    def _plan(self) -> dict[str, Any]:
+        """What a saved state must share with this dataset for its position to mean the same rows."""
+        return {
+            "table": self.table_name,
+            "split": self.split,
+            "split_fractions": self.split_fractions,
+            "shuffle": self.shuffle,
+            "shuffle_block": self.shuffle_block,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "drop_last": self.drop_last,
+        }
 
 
 class FeatureMapDataset(_PinnedTable, _MapBase):  # type: ignore[misc,valid-type]
     """Map-style rows of one table at a pinned version, for `DistributedSampler` and friends.
 
     Index i is the i-th row of the split in stored order. `__getitems__` reads a whole batch of
-    indices with one `take`; the default collate cannot stack None, so null vectors need a collate_fn.
+    indices with one `take`. Null vectors are None, which torch's default collate cannot stack: give
+    the DataLoader a `collate_fn` when a selected vector column can be null.
     """
 
     def __init__(
@@ -209,12 +227,16 @@ class FeatureMapDataset(_PinnedTable, _MapBase):  # type: ignore[misc,valid-type
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Several rows with one read, in the order asked."""
-        ds, rows = self._open()
-        return to_rows(_take(ds, rows[np.asarray(indices, dtype=np.int64)], self.columns))
+        reader, rows = self._open()
+        return to_rows(take_in_order(reader, rows[np.asarray(indices, dtype=np.int64)], self.columns))
 
 
 def to_polars(store_uri: str, table: str, *, version: int | None = None) -> Any:
-    """A polars LazyFrame over a table, optionally at a pinned version."""
+    """A polars LazyFrame over a table, optionally at a pinned version.
+
+    It opens the table with `lance` in this process, after which forked children may hang in Lance:
+    start DataLoader workers with `spawn` in a process that called it.
+    """
     import lance
     import polars as pl
 
@@ -223,57 +245,22 @@ def to_polars(store_uri: str, table: str, *, version: int | None = None) -> Any:
     return pl.scan_pyarrow_dataset(ds)
 
 
-def _resolve(store_uri: str, table: str, version: int | str | None) -> tuple[str, int, list[str]]:
-    """The table's dataset URI, the version to pin (a tag resolves to its number), its column names."""
-    latest = Store(store_uri).table(table).to_lance()
-    ds = latest if version is None else _open_version(str(latest.uri), version)
-    return str(latest.uri), int(ds.version), list(ds.schema.names)
-
-
-def _open_version(uri: str, version: int | str) -> Any:
-    import lance
-
-    try:
-        return lance.dataset(uri, version=version)
-    except (OSError, ValueError, RuntimeError) as err:  # e.g. cleaned up by `mmfs maintain`
-        raise StoreError(f"cannot open {uri} at version {version!r}: {err}", retryable=False) from err
-
-
-def _take(ds: Any, positions: np.ndarray, columns: list[str] | None) -> pa.Table:
-    """Rows at these positions, in this order (Lance reads them sorted and once each)."""
-    if len(positions) < 2 or bool(np.all(positions[1:] > positions[:-1])):
-        return ds.take(positions, columns=columns)
-    unique, inverse = np.unique(positions, return_inverse=True)
-    return ds.take(unique, columns=columns).take(pa.array(inverse))
-
-
-def _check_columns(columns: Sequence[str] | None, names: list[str]) -> list[str] | None:
-    if columns is None:
-        return None
-    unknown = [c for c in columns if c not in names]
-    if unknown:
-        raise ConfigError(f"unknown columns {unknown}; the table has {names}")
-    return list(columns)
-
-
 def _check_sharding(rank: int, world_size: int) -> None:
     if world_size < 1 or not 0 <= rank < world_size:
         raise ConfigError(f"need 0 <= rank < world_size, got rank={rank} world_size={world_size}")
 
 
-def _check_positive(**values: int) -> None:
-    bad = {name: value for name, value in values.items() if value < 1}
-    if bad:
-        raise ConfigError(f"must be positive: {bad}")
+def _check_counts(*, batch_rows: int, batch_size: int | None, shuffle_block: int, seed: int) -> None:
+    sizes = {
+        "batch_rows": batch_rows,
+        "batch_size": 1 if batch_size is None else batch_size,
+        "shuffle_block": shuffle_block,
+    }
+    bad = {name: value for name, value in sizes.items() if value < 1}
+    if bad or seed < 0:
+        raise ConfigError(f"sizes must be positive and the seed >= 0: {bad or {'seed': seed}}")
 
 
 def _plain(value: Any) -> Any:
     """Tuples and lists compare equal after a JSON round trip of a state_dict."""
     return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
-
-
-def _worker() -> tuple[int, int]:
-    from torch.utils.data import get_worker_info
-
-    info = get_worker_info()
-    return (info.id, info.num_workers) if info is not None else (0, 1)
