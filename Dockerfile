@@ -11,7 +11,7 @@ RUN useradd --create-home mmfs
 WORKDIR /opt/mmfs
 COPY pyproject.toml README.md ./
 COPY mmfs ./mmfs
-RUN pip install --upgrade "pip>=24" && pip install .
+RUN pip install --upgrade "pip>=24" && pip install ".[ray,beam]"
 USER mmfs
 WORKDIR /work
 ENTRYPOINT ["mmfs"]

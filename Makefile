@@ -7,14 +7,14 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench docker clean
+.PHONY: setup demo test lint bench bench-runners docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ray,beam]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,6 +32,9 @@ test: setup lint
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py
+
+bench-runners: setup
+	$(PY) benchmarks/bench_runners.py
 
 docker:
 	docker build -t mmfs:latest .

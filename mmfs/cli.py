@@ -78,6 +78,13 @@ def run(
     store: StoreOpt = "./mmfs-store",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
     runner: Annotated[str | None, typer.Option("--runner", help="local | ray | beam")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="ray: cluster address (ray://head:10001, auto)")
+    ] = None,
+    beam_option: Annotated[
+        list[str] | None,
+        typer.Option("--beam-option", help="beam: a pipeline option, repeatable (--beam-option=--runner=X)"),
+    ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
 ) -> None:
@@ -90,10 +97,18 @@ def run(
         from mmfs.report import run_text
 
         cfg = load_config(config)
+        update: dict[str, object] = {}
         if runner is not None:
             if runner not in ("local", "ray", "beam"):
                 raise ConfigError(f"--runner takes local, ray or beam, not {runner!r}")
-            cfg = cfg.model_copy(update={"runner": cfg.runner.model_copy(update={"kind": runner})})
+            update["kind"] = runner
+        if address is not None:
+            update["address"] = address
+        if beam_option:
+            update["beam_options"] = [*cfg.runner.beam_options, *beam_option]
+        if update:
+            runner_cfg = type(cfg.runner).model_validate({**cfg.runner.model_dump(), **update})
+            cfg = cfg.model_copy(update={"runner": runner_cfg})
         summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
         _emit(as_json, summary.as_dict(), run_text(summary))
 

@@ -116,8 +116,21 @@ class RunnerConfig(_Section):
     """Which engine runs the stages."""
 
     kind: Literal["local", "ray", "beam"] = "local"
-    workers: int = Field(default=2, ge=1, description="decode worker threads (local runner)")
-    batch_media: int = Field(default=8, ge=1, description="media per store commit")
+    workers: int = Field(
+        default=2, ge=1, description="decode threads (local) or concurrent decode tasks (ray)"
+    )
+    batch_media: int = Field(default=8, ge=1, description="media per encoder batch and per store commit")
+    address: str | None = Field(
+        default=None, description="ray: cluster address (ray://host:10001 or auto); none starts a local Ray"
+    )
+    encoder_actors: int = Field(default=1, ge=1, description="ray: encoder actors (one model load each)")
+    gpus_per_actor: float | None = Field(
+        default=None, ge=0, description="ray: GPUs per encoder actor; none = 1 when CUDA is present, else 0"
+    )
+    beam_options: list[str] = Field(
+        default_factory=list,
+        description="beam: pipeline options passed through, e.g. ['--runner=FlinkRunner']",
+    )
 
 
 class MaintenanceConfig(_Section):

@@ -23,10 +23,9 @@ import pyarrow as pa
 
 from mmfs import __version__
 from mmfs.config import PipelineConfig
-from mmfs.errors import ConfigError
-from mmfs.faults import Fault, hit
+from mmfs.pipelines.batch import BatchJob, BatchTally, build_batch, commit_batch, log_failure
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.extract import PendingItem, StageFailure, extract
 from mmfs.pipelines.plan import PreFailure, hash_items, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
@@ -41,8 +40,6 @@ from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
 
 log = logging.getLogger(__name__)
-
-DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
 
 
 @dataclass
@@ -66,6 +63,16 @@ class RunSummary:
         """JSON-able form."""
         return asdict(self)
 
+    def absorb(self, tally: BatchTally, written: dict[str, int]) -> None:
+        """Add what the runner processed: outcomes, rows written per table, time per stage."""
+        self.n_ok += tally.n_ok
+        self.n_degraded += tally.n_degraded
+        self.n_quarantined += tally.n_quarantined
+        self.media_seconds += tally.media_seconds
+        add_counts(self.rows, written)
+        for stage, seconds in tally.stage_seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus random hex."""
@@ -75,11 +82,7 @@ def new_run_id() -> str:
 def run_pipeline(
     paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
 ) -> RunSummary:
-    """Run the configured pipeline over `paths` into the store at `store_uri`."""
-    if cfg.runner.kind != "local":
-        raise ConfigError(
-            f"runner '{cfg.runner.kind}' is not available in this release; use runner.kind=local"
-        )
+    """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
     Store(store_uri)  # an unusable location fails here, with a clear message, before the lock
     with writer_lock(str(store_uri)):
         summary = _run(paths, cfg, store_uri, show_progress)
@@ -92,7 +95,7 @@ def run_pipeline(
 
 
 def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool) -> RunSummary:
-    """The run itself, under the writer lock."""
+    """The run itself, under the writer lock: plan on the driver, then the runner processes the rest."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     summary = RunSummary(run_id=new_run_id())
     items, rejected = discover(paths, cfg.sources)
@@ -100,7 +103,7 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     store = Store(store_uri)
     before = store.versions()
     versions = feature_versions(cfg)
-    pre_failures = [(r.uri, r.uri, StageFailure("read", r.error)) for r in rejected]
+    pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]
     pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress)
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
@@ -109,20 +112,59 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
-    enricher = Enricher(cfg)
-    schemas = _schemas_with_provenance(enricher)
+    schemas = _schemas_with_provenance(Enricher(cfg))
     store.ensure_tables(schemas)
-    _write_pre_failures(store, schemas, cfg, summary, versions, pre_failures)
+    job = BatchJob(cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas)
+    _write_pre_failures(store, job, summary, pre_failures)
     _update_uris(store, media_only)
-    progress = Progress(len(todo), "media", enabled=show_progress)
+    if todo:
+        progress = Progress(len(todo), "media", enabled=show_progress)
+        tally, written = _execute(todo, job, store, progress)
+        progress.close()
+        summary.absorb(tally, written)
+    return _finish(store, cfg, summary, started, t0, before)
+
+
+def _execute(
+    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
+) -> tuple[BatchTally, dict[str, int]]:
+    """Process the items under the configured runner; every runner commits through `commit_batch`."""
+    kind = job.cfg.runner.kind
+    if kind == "ray":
+        from mmfs.pipelines.runner_ray import execute_ray
+
+        return execute_ray(todo, job, store, progress)
+    if kind == "beam":
+        from mmfs.pipelines.runner_beam import execute_beam
+
+        return execute_beam(todo, job, store, progress)
+    return _execute_local(todo, job, store, progress)
+
+
+def _execute_local(
+    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
+) -> tuple[BatchTally, dict[str, int]]:
+    """In-process: a thread pool decodes a batch, the encoders embed it, the batch is committed."""
+    cfg = job.cfg
+    enricher = Enricher(cfg)
+    tally, written = BatchTally(), dict[str, int]()
     with ThreadPoolExecutor(max_workers=cfg.runner.workers) as pool:
         for start in range(0, len(todo), cfg.runner.batch_media):
             batch = todo[start : start + cfg.runner.batch_media]
             extracted = list(pool.map(lambda p: extract(p, cfg), batch))
-            _process_batch(store, schemas, cfg, summary, versions, enricher, extracted)
+            result = build_batch(extracted, enricher, job)
+            t0 = time.perf_counter()
+            add_counts(written, commit_batch(store, result))
+            result.tally.add_seconds("write", time.perf_counter() - t0)
+            tally.merge(result.tally)
             progress.advance(len(batch))
-    progress.close()
-    return _finish(store, cfg, summary, started, t0, before)
+    return tally, written
+
+
+def add_counts(total: dict[str, int], more: dict[str, int]) -> None:
+    """Add per-table row counts into `total`."""
+    for name, n in more.items():
+        total[name] = total.get(name, 0) + n
 
 
 def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
@@ -146,7 +188,7 @@ def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
     """Failures of unreadable inputs not already in `quarantine` with the same code (logged either way)."""
     for _, uri, failure in failures:
-        _log_failure(uri, failure)
+        log_failure(uri, failure)
     if not failures or not store.count("quarantine"):
         return failures
     keys = [key for key, _, _ in failures]
@@ -155,71 +197,16 @@ def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
     return [f for f in failures if (f[0], f[2].stage, int(f[2].error.code)) not in existing]
 
 
-def _write_pre_failures(
-    store: Store,
-    schemas: dict[str, pa.Schema],
-    cfg: PipelineConfig,
-    summary: RunSummary,
-    versions: dict[str, str],
-    failures: list[PreFailure],
-) -> None:
+def _write_pre_failures(store: Store, job: BatchJob, summary: RunSummary, failures: list[PreFailure]) -> None:
     """Quarantine rows for inputs that could not be read at all."""
     if not failures:
         return
-    rows = RowBuilder(cfg, summary.run_id, versions)
+    rows = RowBuilder(job.cfg, job.run_id, job.versions)
     for key, uri, failure in failures:
         rows.add_failure(key, uri, failure)
-    written = rows.tables(schemas)["quarantine"]
+    written = rows.tables(job.schemas)["quarantine"]
     store.write("quarantine", written)
     summary.rows["quarantine"] = summary.rows.get("quarantine", 0) + written.num_rows
-
-
-def _process_batch(
-    store: Store,
-    schemas: dict[str, pa.Schema],
-    cfg: PipelineConfig,
-    summary: RunSummary,
-    versions: dict[str, str],
-    enricher: Enricher,
-    extracted: list[Extracted],
-) -> None:
-    """Embed, align and commit one batch: data tables first, the media ledger last."""
-    t0 = time.perf_counter()
-    enriched = {id(e.ex): e for e in enricher.run(extracted)}
-    summary.stage_seconds["embed"] = summary.stage_seconds.get("embed", 0.0) + time.perf_counter() - t0
-    rows = RowBuilder(cfg, summary.run_id, versions)
-    for ex in extracted:
-        rows.add_item(ex, enriched.get(id(ex)))
-        _count(summary, ex)
-    t1 = time.perf_counter()
-    tables = rows.tables(schemas)
-    hit(Fault.BEFORE_FRAGMENT_WRITE)
-    for i, name in enumerate(DATA_TABLES):
-        store.write(name, tables[name])
-        summary.rows[name] = summary.rows.get(name, 0) + tables[name].num_rows
-        if i == 0:
-            hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
-    hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
-    store.write("media", tables["media"])
-    summary.rows["media"] = summary.rows.get("media", 0) + tables["media"].num_rows
-    summary.stage_seconds["write"] = summary.stage_seconds.get("write", 0.0) + time.perf_counter() - t1
-
-
-def _count(summary: RunSummary, ex: Extracted) -> None:
-    for stage, seconds in ex.stage_seconds.items():
-        summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
-    for failure in ex.failures:
-        _log_failure(ex.pending.item.uri, failure)
-    if ex.status == "failed":
-        summary.n_quarantined += 1
-        return
-    summary.n_ok += 1
-    summary.n_degraded += ex.status == "degraded"
-    summary.media_seconds += ex.duration_s or 0.0
-
-
-def _log_failure(uri: str, failure: StageFailure) -> None:
-    log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)
 
 
 def _finish(

@@ -96,6 +96,19 @@ def test_usage_errors_exit_2_with_one_line(small_store: Path, tmp_path: Path) ->
     assert _mmfs("status", "--store", str(tmp_path / "nowhere")).returncode == 2
 
 
+def test_beam_options_pass_through_and_a_bad_one_is_a_usage_error(tmp_path: Path) -> None:
+    pytest.importorskip("apache_beam", reason="Beam is an optional extra: pip install 'mmfs[beam]'")
+    data = tmp_path / "data"
+    (data).mkdir()
+    (data / "note.txt").write_text("A note.")
+    store = tmp_path / "store"
+    result = _mmfs(
+        "run", str(data), "--store", str(store), "--runner", "beam", "--beam-option=--runner=NoSuchRunner"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("mmfs: error: beam pipeline options rejected")
+
+
 def test_unusable_store_exits_1_with_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -1,0 +1,196 @@
+"""One batch of items, runner-neutral: extracted items in, Arrow rows per table out, then one commit.
+
+Every runner (local, Ray, Beam) calls the same two functions: `build_batch` where the encoders live
+(a thread, a Ray actor, a Beam DoFn) and `commit_batch` where the store is written (the driver for
+local and Ray, a write DoFn for Beam). A `BatchResult` crosses process boundaries as Arrow IPC plus
+JSON, so nothing in it needs unpickling, and items cross them as plain rows (`pending_to_row`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from mmfs.config import PipelineConfig
+from mmfs.faults import Fault, hit
+from mmfs.pipelines.enrich import Enricher
+from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.rows import RowBuilder
+from mmfs.pipelines.sources import SourceItem
+from mmfs.store.db import Store
+
+log = logging.getLogger(__name__)
+
+DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
+LEDGER_TABLE = "media"  # written last: an item without its media row is redone by the next run
+
+
+@dataclass
+class BatchTally:
+    """What a batch did, for the run summary: outcomes, media seconds, time per stage."""
+
+    n_ok: int = 0
+    n_degraded: int = 0
+    n_quarantined: int = 0
+    media_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_item(self, ex: Extracted) -> None:
+        """Count one extracted item and log each of its failures."""
+        for stage, seconds in ex.stage_seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        for failure in ex.failures:
+            log_failure(ex.pending.item.uri, failure)
+        if ex.status == "failed":
+            self.n_quarantined += 1
+            return
+        self.n_ok += 1
+        self.n_degraded += ex.status == "degraded"
+        self.media_seconds += ex.duration_s or 0.0
+
+    def merge(self, other: BatchTally) -> None:
+        """Add another batch's tally into this one."""
+        self.n_ok += other.n_ok
+        self.n_degraded += other.n_degraded
+        self.n_quarantined += other.n_quarantined
+        self.media_seconds += other.media_seconds
+        for stage, seconds in other.stage_seconds.items():
+            self.add_seconds(stage, seconds)
+
+    def add_seconds(self, stage: str, seconds: float) -> None:
+        """Add time spent in a stage."""
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+    def to_json(self) -> str:
+        """Serialised form (crosses to the driver from Ray actors)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchTally:
+        """Inverse of `to_json`."""
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What every batch of a run shares; picklable, so a runner ships it to its workers once."""
+
+    cfg: PipelineConfig
+    run_id: str
+    versions: dict[str, str]
+    schemas: dict[str, pa.Schema]
+
+
+@dataclass
+class BatchResult:
+    """The rows of one batch, per table in the store's schemas, and its tally."""
+
+    tables: dict[str, pa.Table]
+    tally: BatchTally
+
+    @property
+    def n_items(self) -> int:
+        """Items in the batch (one `media` row each)."""
+        return self.tables[LEDGER_TABLE].num_rows
+
+    def to_row(self) -> dict[str, Any]:
+        """One flat row (a binary Arrow IPC stream per table, the tally as JSON) for an engine."""
+        row: dict[str, Any] = {name: table_to_ipc(t) for name, t in self.tables.items()}
+        row["tally"] = self.tally.to_json()
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BatchResult:
+        """Inverse of `to_row`."""
+        tables = {name: ipc_to_table(row[name]) for name in (*DATA_TABLES, LEDGER_TABLE)}
+        return cls(tables=tables, tally=BatchTally.from_json(row["tally"]))
+
+
+def table_to_ipc(table: pa.Table) -> bytes:
+    """An Arrow table as IPC stream bytes (schema metadata, i.e. provenance, included)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def ipc_to_table(data: bytes) -> pa.Table:
+    """Inverse of `table_to_ipc`."""
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        return reader.read_all()
+
+
+def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: BatchJob) -> BatchResult:
+    """Embed and align a batch, then lay its rows out per table (`enricher` None: failed items only)."""
+    tally = BatchTally()
+    t0 = time.perf_counter()
+    live = [ex for ex in extracted if not ex.failed]
+    if live and enricher is None:
+        raise ValueError("build_batch needs an enricher for items that did not fail")
+    enriched = {id(e.ex): e for e in enricher.run(live)} if enricher is not None and live else {}
+    tally.add_seconds("embed", time.perf_counter() - t0)
+    rows = RowBuilder(job.cfg, job.run_id, job.versions)
+    for ex in extracted:
+        rows.add_item(ex, enriched.get(id(ex)))
+        tally.add_item(ex)
+    return BatchResult(tables=rows.tables(job.schemas), tally=tally)
+
+
+def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
+    """Write a batch: data tables first, the media ledger last; returns rows written per table.
+
+    Each write is a merge on the table's keys, so committing the same batch twice (a retried Beam
+    bundle, a re-run after a crash) leaves the store as committing it once.
+    """
+    written: dict[str, int] = {}
+    hit(Fault.BEFORE_FRAGMENT_WRITE)
+    for i, name in enumerate(DATA_TABLES):
+        store.write(name, result.tables[name])
+        written[name] = result.tables[name].num_rows
+        if i == 0:
+            hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
+    hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
+    store.write(LEDGER_TABLE, result.tables[LEDGER_TABLE])
+    written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
+    return written
+
+
+def log_failure(uri: str, failure: StageFailure) -> None:
+    """One log line per quarantined stage."""
+    log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)
+
+
+def pending_to_row(p: PendingItem) -> dict[str, Any]:
+    """A pending item as a flat, JSON-able row (the unit a distributed runner schedules)."""
+    item = p.item
+    return {
+        "media_id": p.media_id,
+        "path": str(item.path),
+        "uri": item.uri,
+        "sidecar": str(item.sidecar) if item.sidecar is not None else None,
+        "manifest_text": item.manifest_text,
+        "metadata": json.dumps(item.metadata, sort_keys=True, default=str),
+        "uris": json.dumps(p.uris),
+        "n_bytes": p.n_bytes,
+    }
+
+
+def pending_from_row(row: dict[str, Any]) -> PendingItem:
+    """Inverse of `pending_to_row`."""
+    sidecar = row.get("sidecar")
+    item = SourceItem(
+        path=Path(row["path"]),
+        uri=row["uri"],
+        sidecar=Path(sidecar) if sidecar else None,
+        manifest_text=row.get("manifest_text"),
+        metadata=json.loads(row["metadata"]),
+    )
+    return PendingItem(
+        media_id=row["media_id"], item=item, uris=json.loads(row["uris"]), n_bytes=int(row["n_bytes"])
+    )
