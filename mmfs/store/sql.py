@@ -11,12 +11,17 @@ from mmfs.store.db import Store
 
 
 def connect(store: Store) -> Any:
-    """A DuckDB connection with one view per store table."""
+    """A DuckDB connection with one view per store table, and no access to files or the network.
+
+    External access is off and the configuration locked once the views are registered, so a query
+    cannot `COPY … TO` over the store's files, read `/etc/passwd` or load an extension.
+    """
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"enable_external_access": False})
     for name in store.table_names():
         con.register(name, store.table(name).to_lance())
+    con.execute("SET lock_configuration = true")
     return con
 
 

@@ -1,0 +1,76 @@
+"""Read a checkpoint's tensors without ever running code from it: safetensors, or weights_only pickles.
+
+A `.safetensors` file is a JSON header plus raw buffers, so reading it cannot execute anything. Any
+other file is read with `torch.load(weights_only=True)`, whose unpickler admits only tensors and plain
+containers: a crafted checkpoint whose `__reduce__` would call a function is refused, and the call
+never happens. Both refusals are EncoderError(ENCODER_UNAVAILABLE) naming the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mmfs.errors import EncoderError, ErrorCode
+
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def load_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, Any]:
+    """The mapping stored in `path` (tensors on the CPU); refuses anything that needs pickled code."""
+    path = Path(path)
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        return _load_safetensors(path, owner)
+    return _load_weights_only(path, owner)
+
+
+def _load_safetensors(path: Path, owner: str) -> dict[str, Any]:
+    """Tensors from a safetensors file; a file that is not one (a renamed pickle, say) is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except (OSError, SafetensorError) as err:
+        raise _refused(owner, path, f"not a valid safetensors file ({_first_line(err)})") from err
+
+
+def _load_weights_only(path: Path, owner: str) -> dict[str, Any]:
+    """A torch checkpoint read by the weights_only unpickler: tensors and containers, no callables."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = f"refusing to unpickle anything but tensors (weights_only=True): {_unpickler_reason(err)}"
+        raise _refused(owner, path, reason) from err
+    except (OSError, RuntimeError, EOFError, ValueError) as err:
+        raise _refused(owner, path, f"not a readable checkpoint ({_first_line(err)})") from err
+    if not isinstance(state, Mapping):
+        raise _refused(owner, path, f"holds a {type(state).__name__}, not a state dict")
+    return dict(state)
+
+
+def _refused(owner: str, path: Path, reason: str) -> EncoderError:
+    """The one error every refusal raises, naming the file and why."""
+    return EncoderError(
+        f"{owner}: cannot load weights from {path}: {reason}", code=ErrorCode.ENCODER_UNAVAILABLE
+    )
+
+
+def _unpickler_reason(err: BaseException) -> str:
+    """What torch's weights_only unpickler objected to, without its page of advice."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker not in text:
+        return _first_line(err)
+    lines = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
+    return lines[0].split(". Please", 1)[0] if lines else _first_line(err)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first non-empty line of an error (torch's weights_only message runs to a page)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
