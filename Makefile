@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint bench bench-runners docker clean
+.PHONY: setup demo test lint chaos bench bench-runners docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+chaos: setup
+	MMFS_CHAOS_SEEDS=$${MMFS_CHAOS_SEEDS:-50} $(PY) -m pytest -q -s -p no:cacheprovider tests/reliability/test_chaos.py
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from mmfs import __version__
 from mmfs.config import PipelineConfig
+from mmfs.errors import StoreConflict
 from mmfs.pipelines.batch import BatchJob, BatchTally, build_batch, commit_batch, log_failure
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import PendingItem, StageFailure, extract
@@ -35,7 +36,7 @@ from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes
-from mmfs.store.lock import writer_lock
+from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
 
@@ -83,15 +84,33 @@ def run_pipeline(
     paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
 ) -> RunSummary:
     """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
-    Store(store_uri)  # an unusable location fails here, with a clear message, before the lock
+    Store(store_uri)  # an unusable location fails here, with a clear message, before registering
     with writer_lock(str(store_uri)):
         summary = _run(paths, cfg, store_uri, show_progress)
-        if cfg.index.auto and summary.rows:
-            ensure_indexes(Store(store_uri), min_rows=cfg.index.min_rows, kind=cfg.index.kind)
-    if cfg.maintenance.auto and summary.rows:
-        m = cfg.maintenance
-        maintain(Store(store_uri), retention_days=m.retention_days, min_fragments=m.min_fragments)
+    if summary.rows:
+        _upkeep(cfg, store_uri)
     return summary
+
+
+def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
+    """Fresh indexes and compaction after a run that wrote, unless other runs are still writing.
+
+    The data is committed by now, so upkeep never fails the run: when another run is writing, or an
+    index build conflicts with one that just started, it is left to the next run (logged).
+    """
+    others = active_writers(str(store_uri))
+    if others:
+        log.info("other runs (pids %s) are writing to the store: indexes and compaction left to them", others)
+        return
+    try:
+        with writer_lock(str(store_uri)):
+            if cfg.index.auto:
+                ensure_indexes(Store(store_uri), min_rows=cfg.index.min_rows, kind=cfg.index.kind)
+        if cfg.maintenance.auto:
+            m = cfg.maintenance
+            maintain(Store(store_uri), retention_days=m.retention_days, min_fragments=m.min_fragments)
+    except StoreConflict as err:
+        log.warning("index or compaction left to the next run: %s", err)
 
 
 def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool) -> RunSummary:

@@ -49,14 +49,23 @@ _PROVENANCE = [
 ]
 
 
+# Lance's marker for key columns. With it, two merge-inserts that race to insert the same new key
+# conflict (one retries and updates) instead of both inserting: concurrent runs never duplicate rows.
+PRIMARY_KEY_META = {"lance-schema:unenforced-primary-key": "true"}
+
+
 def _schema(table: str, fields: list[pa.Field]) -> pa.Schema:
     meta = {
         "mmfs.schema_version": SCHEMA_VERSION,
         "mmfs.table": table,
         "mmfs.keys": json.dumps(list(KEYS[table])),
     }
+    keys = set(KEYS[table])
+    marked = [
+        f.with_metadata({**(f.metadata or {}), **PRIMARY_KEY_META}) if f.name in keys else f for f in fields
+    ]
     names = {f.name for f in fields}
-    return pa.schema(fields + [f for f in _PROVENANCE if f.name not in names], metadata=meta)
+    return pa.schema(marked + [f for f in _PROVENANCE if f.name not in names], metadata=meta)
 
 
 KEYS: dict[str, tuple[str, ...]] = {

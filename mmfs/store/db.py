@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from mmfs.errors import ConfigError, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
+from mmfs.schemas.tables import PRIMARY_KEY_META
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Store:
         for name, schema in schemas.items():
             if name in existing:
                 _check_compatible(name, self.table(name).schema, schema)
+                self._mark_keys(name)
                 continue
             try:
                 self._tables[name] = self.db.create_table(name, schema=schema)
@@ -86,6 +88,23 @@ class Store:
                     self._tables[name] = self.db.open_table(name)
                     continue
                 raise StoreError(f"cannot create table '{name}': {err}") from err
+
+    def _mark_keys(self, name: str) -> None:
+        """Migrate a table made before key columns carried Lance's primary-key marker (one commit)."""
+        if self.pinned is not None:
+            return
+        table = self.table(name)
+        unmarked = [k for k in KEYS[name] if not _is_marked(table.schema.field(k))]
+        if not unmarked:
+            return
+        try:
+            table.to_lance().update_field_metadata({k: dict(PRIMARY_KEY_META) for k in unmarked})
+        except (OSError, RuntimeError, ValueError) as err:
+            table.checkout_latest()
+            if any(not _is_marked(table.schema.field(k)) for k in KEYS[name]):  # not a racing migration
+                raise StoreError(f"cannot mark the keys of '{name}': {err}", retryable=True) from err
+        table.checkout_latest()
+        log.info("marked key columns %s of '%s' as its primary key (schema migration)", unmarked, name)
 
     def current(self, name: str) -> Any:
         """The table at its newest version, or at the pinned one in a view of a past run."""
@@ -189,9 +208,24 @@ def _check_finite(name: str, rows: pa.Table) -> None:
                 )
 
 
+def store_failure(message: str, err: BaseException) -> StoreError:
+    """The store error for a failed Lance operation: a StoreConflict (retryable) when another commit won."""
+    if _is_conflict(err):
+        return StoreConflict(f"{message}: {err}")
+    return StoreError(f"{message}: {err}")
+
+
 def _is_conflict(err: BaseException) -> bool:
     text = str(err).lower()
     return any(word in text for word in _CONFLICT_WORDS)
+
+
+PRIMARY_KEY_META_BYTES = {k.encode(): v.encode() for k, v in PRIMARY_KEY_META.items()}
+
+
+def _is_marked(field: pa.Field) -> bool:
+    meta = field.metadata or {}
+    return all(meta.get(k) == v for k, v in PRIMARY_KEY_META_BYTES.items())
 
 
 def _check_compatible(name: str, actual: pa.Schema, wanted: pa.Schema) -> None:

@@ -18,7 +18,7 @@ from lancedb.index import FTS, HnswSq, IvfPq
 from lancedb.rerankers import RRFReranker
 
 from mmfs.errors import ConfigError, StoreError
-from mmfs.store.db import Store
+from mmfs.store.db import Store, store_failure
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def _build_vector(table: Any, column: str, rows: int, kind: IndexKind, action: s
     try:
         table.create_index(column, config=config, replace=True, name=f"{column}_idx")
     except (OSError, RuntimeError, ValueError) as err:
-        raise StoreError(f"cannot index '{column}': {err}") from err
+        raise store_failure(f"cannot index '{column}'", err) from err
     return {"action": action, "type": kind, "vectors": rows, "partitions": config.num_partitions}
 
 
@@ -204,7 +204,7 @@ def _ensure_fts(table: Any, column: str) -> dict[str, Any]:
         try:
             table.create_index(column, config=FTS(), replace=True, name=f"{column}_idx")
         except (OSError, RuntimeError, ValueError) as err:
-            raise StoreError(f"cannot build the full-text index on '{column}': {err}") from err
+            raise store_failure(f"cannot build the full-text index on '{column}'", err) from err
         return {"action": "created", "type": "FTS", "rows": table.count_rows()}
     if table.index_stats(config.name).num_unindexed_rows == 0:
         return {"action": "fresh", "type": "FTS"}
@@ -217,7 +217,7 @@ def _refresh(table: Any, index_name: str, kind: str) -> dict[str, Any]:
     try:
         table.to_lance().optimize.optimize_indices(index_names=[index_name])
     except (OSError, RuntimeError, ValueError) as err:
-        raise StoreError(f"cannot refresh index '{index_name}': {err}") from err
+        raise store_failure(f"cannot refresh index '{index_name}'", err) from err
     table.checkout_latest()
     return {"action": "refreshed", "type": kind, "added_rows": added}
 

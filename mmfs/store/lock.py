@@ -1,8 +1,12 @@
-"""A writer lock in the store folder, so maintenance never removes versions under a running pipeline.
+"""Who is writing to a store: runs register while they run, so maintenance never works under them.
 
-The lock is a file holding the writer's PID. A lock whose process is gone is stale and ignored, so a
-killed run never blocks the store. Object-store URIs have no lock (their commits are atomic; cleanup
-there should be scheduled outside run windows).
+Runs share the store: several `mmfs run` processes may write at once (their merge-inserts on the
+key columns, which carry Lance's primary-key marker, neither duplicate nor lose rows). What must
+not run beside a writer is what removes versions: `mmfs maintain` and `erase --purge-history`. Each
+run therefore leaves a file named after its PID in `<store>/.mmfs-writers/` for its duration; a file
+whose process is gone is stale and ignored, so a killed run never blocks the store. The single-file
+lock of earlier releases (`.mmfs-writer.lock`) is still honoured. Object-store URIs have no registry
+(schedule maintenance outside run windows there).
 """
 
 from __future__ import annotations
@@ -14,42 +18,71 @@ from pathlib import Path
 
 from mmfs.errors import StoreConflict
 
-LOCK_NAME = ".mmfs-writer.lock"
+WRITERS_DIR = ".mmfs-writers"
+LEGACY_LOCK_NAME = ".mmfs-writer.lock"
 
 
-def _lock_path(store_uri: str) -> Path | None:
-    return None if "://" in store_uri else Path(store_uri) / LOCK_NAME
+def _store_dir(store_uri: str) -> Path | None:
+    return None if "://" in store_uri else Path(store_uri)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return 0
+
+
+def active_writers(store_uri: str) -> list[int]:
+    """PIDs of live processes, other than this one, that are writing to the store (sorted)."""
+    root = _store_dir(store_uri)
+    if root is None:
+        return []
+    candidates = [_read_pid(root / LEGACY_LOCK_NAME)] if (root / LEGACY_LOCK_NAME).is_file() else []
+    folder = root / WRITERS_DIR
+    if folder.is_dir():
+        candidates += [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+    return sorted({pid for pid in candidates if pid != os.getpid() and _alive(pid)})
 
 
 def active_writer(store_uri: str) -> int | None:
-    """The PID of a live process holding the writer lock, else None."""
-    path = _lock_path(store_uri)
-    if path is None or not path.is_file():
-        return None
-    try:
-        pid = int(path.read_text().strip() or "0")
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError, PermissionError, OSError):
-        return None
-    return pid if pid != os.getpid() else None
+    """The PID of one live writer other than this process, else None."""
+    writers = active_writers(store_uri)
+    return writers[0] if writers else None
 
 
 @contextmanager
 def writer_lock(store_uri: str) -> Iterator[None]:
-    """Hold the writer lock for the duration of a run (re-entrant for the same process)."""
-    path = _lock_path(store_uri)
-    if path is None:
+    """Register this process as a writer for the duration of a run (other runs may write too)."""
+    root = _store_dir(store_uri)
+    if root is None:
         yield
         return
-    other = active_writer(store_uri)
-    if other is not None:
-        raise StoreConflict(f"another run (pid {other}) is writing to {store_uri}", retryable=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(os.getpid()))
+    folder = root / WRITERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():  # tidy up after killed runs
+        if entry.name.isdigit() and not _alive(int(entry.name)):
+            entry.unlink(missing_ok=True)
+    mine = folder / str(os.getpid())
+    nested = mine.exists()
+    mine.write_text(str(os.getpid()))
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        if not nested:
+            mine.unlink(missing_ok=True)
 
 
 def refuse_if_writing(store_uri: str, what: str) -> None:

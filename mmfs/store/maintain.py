@@ -11,8 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mmfs.errors import StoreError
-from mmfs.store.db import Store
+from mmfs.store.db import Store, store_failure
 from mmfs.store.lock import refuse_if_writing
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def maintain(store: Store, *, retention_days: float, min_fragments: int = 1) -> 
         try:
             _compact_and_clean(table, retention_days)
         except (OSError, RuntimeError, ValueError) as err:
-            raise StoreError(f"maintenance of '{name}' failed: {err}") from err
+            raise store_failure(f"maintenance of '{name}' failed", err) from err
         table.checkout_latest()
         report[name] = {
             "fragments": [fragments, len(table.to_lance().get_fragments())],

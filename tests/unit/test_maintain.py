@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from mmfs.errors import StoreConflict
 from mmfs.schemas import Dims, all_schemas
 from mmfs.store.db import Store
-from mmfs.store.lock import LOCK_NAME, active_writer, writer_lock
+from mmfs.store.lock import LEGACY_LOCK_NAME, WRITERS_DIR, active_writer, active_writers, writer_lock
 from mmfs.store.maintain import maintain
 
 DIMS = Dims(image=4, text=3, audio=2)
@@ -49,22 +50,28 @@ def test_compaction_and_cleanup_keep_tagged_versions(tmp_path: Path) -> None:
     assert table.count_rows() == 4
 
 
-def test_writer_lock_blocks_maintenance_and_stale_locks_are_ignored(tmp_path: Path) -> None:
+def test_writers_block_maintenance_not_each_other_and_stale_entries_are_ignored(tmp_path: Path) -> None:
     store = Store(tmp_path / "s")
     store.ensure_tables(all_schemas(DIMS))
+    writers = tmp_path / "s" / WRITERS_DIR
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    legacy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        (tmp_path / "s" / LOCK_NAME).write_text(str(sleeper.pid))
-        assert active_writer(str(tmp_path / "s")) == sleeper.pid
-        with pytest.raises(StoreConflict, match=str(sleeper.pid)):
+        writers.mkdir()
+        (writers / str(sleeper.pid)).write_text(str(sleeper.pid))
+        (tmp_path / "s" / LEGACY_LOCK_NAME).write_text(str(legacy.pid))  # an older release's run
+        assert active_writers(str(tmp_path / "s")) == sorted([sleeper.pid, legacy.pid])
+        with pytest.raises(StoreConflict, match="is writing"):
             maintain(store, retention_days=0)
-        with pytest.raises(StoreConflict), writer_lock(str(tmp_path / "s")):
-            pass
+        with writer_lock(str(tmp_path / "s")):  # another run may write at the same time
+            assert (writers / str(os.getpid())).is_file()
+            assert os.getpid() not in active_writers(str(tmp_path / "s"))  # a run never blocks itself
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert active_writer(str(tmp_path / "s")) is None  # the holder died: the lock is stale
+        for proc in (sleeper, legacy):
+            proc.kill()
+            proc.wait()
+    assert active_writer(str(tmp_path / "s")) is None  # the writers died: their entries are stale
     with writer_lock(str(tmp_path / "s")):
-        assert (tmp_path / "s" / LOCK_NAME).read_text() == str(__import__("os").getpid())
-    assert not (tmp_path / "s" / LOCK_NAME).exists()
+        assert sorted(p.name for p in writers.iterdir()) == [str(os.getpid())]  # stale ones tidied
+    assert not list(writers.iterdir())
     maintain(store, retention_days=0)

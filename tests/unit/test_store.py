@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from mmfs.errors import ConfigError, StoreError
-from mmfs.schemas import Dims, all_schemas
+from mmfs.schemas import KEYS, Dims, all_schemas
 from mmfs.store.db import Store
 from mmfs.store.filters import equals_all, in_list, parse_where, sql_literal
 from mmfs.store.readers import FeatureDataset, to_polars
@@ -62,6 +62,37 @@ def test_tables_created_with_keys_in_metadata(store: Store) -> None:
     ]
     meta = store.table("segments").schema.metadata
     assert meta[b"mmfs.keys"] == b'["media_id", "segment_index"]'
+    schema = store.table("segments").schema
+    marked = {
+        f.name for f in schema if (f.metadata or {}).get(b"lance-schema:unenforced-primary-key") == b"true"
+    }
+    assert marked == {"media_id", "segment_index"}
+
+
+def test_tables_made_without_the_primary_key_marker_are_migrated(tmp_path: Path) -> None:
+    """Stores written before the key marker get it on the next ensure_tables, rows untouched."""
+    old = {name: _unmarked(schema) for name, schema in all_schemas(DIMS).items()}
+    store = Store(tmp_path / "old")
+    store.ensure_tables(old)
+    store.write("segments", _segments(6).cast(old["segments"]))
+    assert not (store.table("segments").schema.field("media_id").metadata or {})
+    again = Store(tmp_path / "old")
+    again.ensure_tables(all_schemas(DIMS))
+    for name, keys in KEYS.items():
+        fields = again.table(name).schema
+        assert all(
+            fields.field(k).metadata == {b"lance-schema:unenforced-primary-key": b"true"} for k in keys
+        ), name
+    assert again.count("segments") == 6
+    again.write("segments", _segments(6))  # the same keys again: updated, not duplicated
+    assert again.count("segments") == 6
+    version = again.table("media").version
+    Store(tmp_path / "old").ensure_tables(all_schemas(DIMS))  # already marked: no new commit
+    assert Store(tmp_path / "old").table("media").version == version
+
+
+def _unmarked(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_metadata(None) for f in schema], metadata=schema.metadata)
 
 
 def test_merge_write_is_idempotent_and_empty_write_is_skipped(store: Store) -> None:
