@@ -25,6 +25,7 @@ class ErrorCode(IntEnum):
     TOO_SHORT = 1010
     URI_REJECTED = 1011
     NOT_FOUND = 1012
+    NOT_MEDIA = 1013  # the name promises media; the bytes are text (an HTML error page, a JSON error)
     # 1100s: resource limits
     LIMIT_BYTES = 1101
     LIMIT_PIXELS = 1102

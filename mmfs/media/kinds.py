@@ -28,7 +28,9 @@ _AV_MAGIC: tuple[tuple[bytes, int], ...] = (
     (b"\x00\x00\x01\xb3", 0),  # MPEG-1/2 video elementary stream
     (b"#!AMR", 0),
     (b"\x30\x26\xb2\x75", 0),  # ASF / WMV
+    (b"YUV4MPEG2 ", 0),  # raw video with a text header: its frames may look like text too
 )
+_UTF_BOMS: tuple[bytes, ...] = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-16 LE/BE, UTF-32 BE
 _BINARY_MAGIC: tuple[bytes, ...] = (
     b"\x1f\x8b",
     b"PK\x03\x04",
@@ -53,19 +55,21 @@ def sniff(head: bytes) -> Kind | Literal["av", "binary"]:
     for magic, offset in _AV_MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return "av"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
+        return "av"  # MPEG-TS: a sync byte every 188 bytes
+    if head.startswith(_UTF_BOMS):
+        return "text"  # before the MPEG sync test: the UTF-16 LE BOM (FF FE) matches it too
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
         return "av"  # MPEG audio frame sync (mp3 without ID3), ADTS AAC
-    if any(head.startswith(m) for m in _BINARY_MAGIC):
-        return "binary"
+    if any(head.startswith(m) for m in _BINARY_MAGIC) or head[257:262] == b"ustar":
+        return "binary"  # ... or a tar archive (POSIX `ustar` magic in the first header)
     if _looks_like_text(head):
         return "text"
     return "unknown"
 
 
 def _looks_like_text(head: bytes) -> bool:
-    """No NUL bytes (except UTF-16 with a BOM) and mostly printable: a text candidate."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
+    """No NUL bytes and mostly printable: a text candidate."""
     if b"\x00" in head:
         return False
     if not head:

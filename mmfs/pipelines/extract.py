@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmfs.config import PipelineConfig
-from mmfs.errors import ErrorCode, MediaError, MediaLimitExceeded, MmfsError, UnsupportedMedia
+from mmfs.errors import (
+    ErrorCode,
+    MediaDecodeError,
+    MediaError,
+    MediaLimitExceeded,
+    MmfsError,
+    UnsupportedMedia,
+)
 from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
@@ -23,7 +30,18 @@ from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
-from mmfs.transforms.image import decode_image
+from mmfs.transforms.image import decode_image, image_size
+
+# Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
+# `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.
+MEDIA_SUFFIXES = frozenset(
+    {
+        *(".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg"),
+        *(".3gp", ".ogv", ".y4m", ".h264", ".hevc"),
+        *(".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma", ".aiff", ".aif", ".amr"),
+        *(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,10 @@ def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     out = Extracted(pending)
     try:
         _timed(out, "probe", lambda: _detect(out, cfg))
+    except MmfsError as err:  # what it is, or a limit it breaks, before any decoding
+        _fail(out, "probe", err)
+        return out
+    try:
         hit(Fault.MID_TRANSFORM)
         if out.kind == "video":
             _timed(out, "frames", lambda: _video(out, cfg))
@@ -92,7 +114,7 @@ def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
         elif out.kind == "text":
             _timed(out, "text", lambda: _document(out, cfg))
     except MmfsError as err:
-        out.failures.append(StageFailure("decode" if out.kind != "unknown" else "probe", err))
+        _fail(out, "decode", err)
         return out
     if out.kind in ("video", "audio") and (out.kind == "audio" or (out.probe and out.probe.has_audio)):
         _optional(out, "audio", lambda: _audio(out, cfg))
@@ -116,21 +138,41 @@ def _optional(out: Extracted, stage: str, fn: object) -> None:
     try:
         _timed(out, stage, fn)
     except MmfsError as err:
-        if stage == "audio" and out.kind == "audio":
-            out.failures.append(StageFailure("decode", err))
-        else:
-            out.failures.append(StageFailure(stage, err))
+        _fail(out, "decode" if stage == "audio" and out.kind == "audio" else stage, err)
+
+
+def _fail(out: Extracted, stage: str, err: MmfsError) -> None:
+    """Record a failure; its message names the file (a transform's own message may not)."""
+    name = out.pending.item.path.name
+    if name not in err.message:
+        err = type(err)(f"{name}: {err.message}", code=err.code, retryable=err.retryable)
+    out.failures.append(StageFailure(stage, err))
 
 
 def _detect(out: Extracted, cfg: PipelineConfig) -> None:
+    """The item's kind from its bytes, its container's description, and the limits checked on both."""
     path = out.pending.item.path
     sniffed = sniff(read_head(path))
-    if sniffed in ("image", "text"):
+    if sniffed == "text" and path.suffix.lower() in MEDIA_SUFFIXES:
+        raise MediaError(
+            f"{path.name}: text where {path.suffix} media was expected (an error page saved as media?)",
+            code=ErrorCode.NOT_MEDIA,
+        )
+    if sniffed == "image":
+        out.kind = sniffed
+        out.width, out.height = image_size(path, max_pixels=cfg.limits.max_pixels)
+        return
+    if sniffed == "text":
         out.kind = sniffed
         return
     if sniffed == "binary":
         raise UnsupportedMedia(f"{path.name}: binary data of no supported media kind")
-    info = probe(path)
+    try:
+        info = probe(path)
+    except MediaDecodeError as err:
+        if sniffed != "unknown":
+            raise
+        raise UnsupportedMedia(f"{path.name}: no known signature, and FFmpeg cannot open it") from err
     out.probe = info
     if info.has_video:
         out.kind = "video"
@@ -169,6 +211,10 @@ def _video(out: Extracted, cfg: PipelineConfig) -> None:
     if out.duration_s is None and len(out.frames.times_s):
         out.duration_s = float(out.frames.times_s[-1]) + 1.0 / cfg.video.fps
         out.flags.append("duration_from_frames")
+    if out.frames.synthetic_pts:
+        out.flags.append("synthetic_pts")
+    if out.frames.decode_errors:
+        out.flags.append(f"decode_errors={out.frames.decode_errors}")
 
 
 def _image(out: Extracted, cfg: PipelineConfig) -> None:
@@ -208,14 +254,20 @@ def _flow(out: Extracted, cfg: PipelineConfig) -> None:
 
 
 def _document(out: Extracted, cfg: PipelineConfig) -> None:
-    path = out.pending.item.path
-    data = path.read_bytes()
-    text = decode_text_bytes(data, name=path.name)
-    if len(text) > cfg.limits.max_text_chars:
+    """A whole text file as one untimed segment: strictly decoded, within the limit, not blank."""
+    path, limit = out.pending.item.path, cfg.limits.max_text_chars
+    if (out.pending.n_bytes - 4) // 4 > limit:  # no encoding takes more than 4 bytes a character
         raise MediaLimitExceeded(
-            f"{path.name}: {len(text)} characters is over the limit of {cfg.limits.max_text_chars}",
+            f"{path.name}: {out.pending.n_bytes} bytes is over {limit} characters in any encoding",
             code=ErrorCode.LIMIT_TEXT,
         )
+    text = decode_text_bytes(path.read_bytes(), name=path.name)
+    if len(text) > limit:
+        raise MediaLimitExceeded(
+            f"{path.name}: {len(text)} characters is over the limit of {limit}", code=ErrorCode.LIMIT_TEXT
+        )
+    if not text.strip():  # nothing to analyse or embed: an item with no rows at all is not a success
+        raise MediaError(f"{path.name}: no text, only whitespace", code=ErrorCode.TOO_SHORT)
     out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document")]
 
 

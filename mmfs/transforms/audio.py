@@ -32,6 +32,9 @@ AMIN = 1e-10  # power floor before the log: silence is finite, at 10 * log10(1e-
 MFCC_TOP_DB = 80.0  # librosa.feature.mfcc(y=...) clamps 80 dB below each window's peak before the DCT
 HEADER_SLACK = 2.0  # headers may only estimate duration (bitrate): reject early only when far past
 _SWR_OPTIONS = {"rematrix_maxval": "1.0"}  # downmix gains sum to 1: stereo -> (L + R) / 2
+# Silence pushed before draining the resampler, in source samples per unit of downsampling ratio: more
+# than its filter holds back (64 failed at 192 kHz to 16 kHz, whose filter is 12 times longer).
+TAIL_PAD_SAMPLES = 128
 
 
 @dataclass
@@ -59,13 +62,21 @@ class AudioWindow:
 
 
 class _MonoResampler:
-    """Frames in, mono float32 chunks out; rebuilt when the stream changes rate or layout mid-way."""
+    """Frames in, mono float32 chunks out; rebuilt when the stream changes rate or layout mid-way.
+
+    libswresample holds back its filter's delay and drops it when drained: a source shorter than the
+    filter came out empty (a 1 ms clip, or 14 samples at 7 Hz). So silence is pushed before each drain
+    and the output trimmed to exactly round(source samples * rate / source rate).
+    """
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
         self.source: tuple[int, int] | None = None  # (rate, channels) of the first frame
         self._key: tuple[str, str, int] | None = None
         self._resampler: av.AudioResampler | None = None
+        self._last: av.AudioFrame | None = None
+        self._fed = 0  # source samples given to the current resampler
+        self._made = 0  # output samples it returned
 
     def push(self, frame: av.AudioFrame) -> list[np.ndarray]:
         """Resample one decoded frame (AAC and others may switch format between frames)."""
@@ -79,13 +90,47 @@ class _MonoResampler:
             self._key = key
             self.source = self.source or (frame.sample_rate, frame.layout.nb_channels)
         assert self._resampler is not None
-        return out + [_mono(f) for f in self._resampler.resample(frame)]
+        chunks = [_mono(f) for f in self._resampler.resample(frame)]
+        self._last, self._fed, self._made = frame, self._fed + frame.samples, self._made + _count(chunks)
+        return out + chunks
 
     def flush(self) -> list[np.ndarray]:
-        """Drain the samples the resampler's filter still holds."""
-        if self._resampler is None:
+        """Drain the samples the resampler's filter still holds: exactly those the source is owed."""
+        if self._resampler is None or self._last is None:
             return []
-        return [_mono(f) for f in self._resampler.resample(None)]
+        owed = round(self._fed * self.rate / self._last.sample_rate) - self._made
+        pad = TAIL_PAD_SAMPLES * max(1, math.ceil(self._last.sample_rate / self.rate))
+        tail = [_mono(f) for f in self._resampler.resample(_silence_like(self._last, pad))]
+        tail += [_mono(f) for f in self._resampler.resample(None)]
+        self._resampler, self._key, self._last, self._fed, self._made = None, None, None, 0, 0
+        return _first(tail, max(0, owed))
+
+
+def _silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """A silent frame in `frame`'s format, layout and rate, timed right after it."""
+    silent = av.AudioFrame(format=frame.format.name, layout=frame.layout, samples=samples)
+    for plane in silent.planes:
+        plane.update(bytes(plane.buffer_size))
+    silent.sample_rate = frame.sample_rate
+    if frame.pts is not None and frame.time_base is not None:
+        silent.time_base = frame.time_base
+        silent.pts = frame.pts + round(frame.samples / frame.sample_rate / frame.time_base)
+    return silent
+
+
+def _count(chunks: list[np.ndarray]) -> int:
+    return sum(len(c) for c in chunks)
+
+
+def _first(chunks: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The first n samples of a list of chunks, as chunks."""
+    out, left = [], n
+    for chunk in chunks:
+        if left <= 0:
+            break
+        out.append(chunk[:left])
+        left -= len(out[-1])
+    return out
 
 
 def _mono(frame: av.AudioFrame) -> np.ndarray:
@@ -107,7 +152,7 @@ def decode_audio(
     except (av.FFmpegError, ValueError) as err:  # InvalidDataError is both
         raise MediaDecodeError(f"{path}: cannot decode audio: {err}", code=ErrorCode.AUDIO_DECODE) from err
     if not chunks or resampler.source is None:
-        raise MediaDecodeError(f"{path}: audio stream has no samples", code=ErrorCode.AUDIO_DECODE)
+        raise MediaError(f"{path}: audio stream has no samples", code=ErrorCode.TOO_SHORT)
     samples = np.clip(np.concatenate(chunks), -1.0, 1.0)  # float sources and resampling may overshoot
     rate, channels = resampler.source
     return DecodedAudio(samples, sample_rate, rate, channels, len(samples) / sample_rate)

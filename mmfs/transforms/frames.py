@@ -5,13 +5,20 @@ Times come from the decoder's timestamps (seconds from the stream's start), neve
 fps, so variable-frame-rate video samples correctly. decord decodes at the reduced size inside the
 decoder, but only where it is frame-accurate: MP4/MOV and Matroska/WebM with one video stream and no
 rotation. In MPEG-TS, MPEG-PS, FLV, ASF and H.264-in-AVI, decord 0.6 returns wrong frames or
-timestamps, and it half-applies display matrices, so those files (and any decord cannot open) are
-decoded sequentially with PyAV.
+timestamps, and it half-applies display matrices, so those files (and any decord cannot open or
+read) are decoded sequentially with PyAV.
+
+PyAV decodes packet by packet: a packet that fails to decode (mid-stream corruption) is counted and
+skipped, a frame the decoder marks corrupt (concealed) is kept and counted, and so is each packet the
+container's index lists but the file lacks (a cut-off download). `decode_errors` carries the count;
+a stream where more than half of it fails is undecodable. Frames without a PTS get one from a
+counter, counted in `synthetic_pts`. decord conceals damage without saying so: a file it reads
+whole is not checked for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +36,8 @@ Backend = Literal["auto", "decord", "pyav"]
 DECORD_FORMATS = frozenset({"mov", "mp4", "matroska", "webm"})
 # A frame is on screen at t when its PTS <= t + PTS_EPS_S (absorbs float32 and rounding noise).
 PTS_EPS_S = 1e-6
+# Over this share of bad packets and corrupt frames among those read, a stream is undecodable, not damaged.
+MAX_DECODE_ERROR_SHARE = 0.5
 
 
 @dataclass
@@ -39,6 +48,22 @@ class SampledFrames:
     times_s: np.ndarray  # float64 seconds from the stream start
     frames: np.ndarray  # (n, h, w, 3) uint8 RGB, upright
     backend: str
+    decode_errors: int = 0  # packets that failed to decode plus frames the decoder marked corrupt
+    synthetic_pts: int = 0  # frames that had no PTS and were timed by the nominal frame rate
+
+
+@dataclass
+class _DecodeLog:
+    """What went wrong while decoding one stream with PyAV."""
+
+    packets: int = 0
+    frames: int = 0
+    errors: int = 0
+    synthetic_pts: int = 0
+
+    def undecodable(self) -> bool:
+        """Whether errors outweigh what decoded: the stream is broken, not damaged."""
+        return self.errors > MAX_DECODE_ERROR_SHARE * (self.frames + self.errors)
 
 
 @dataclass(frozen=True)
@@ -167,8 +192,8 @@ def _sample_decord(
     indices = choose(pts, target_times(end, fps, max_frames))
     try:
         batch = reader.get_batch(indices.tolist()).asnumpy()
-    except decord.DECORDError as err:
-        raise MediaDecodeError(f"{Path(path).name}: {first_line(err)}", code=ErrorCode.VIDEO_DECODE) from err
+    except decord.DECORDError:
+        return None  # a corrupt packet on the way, or a frame too small for its scaler: PyAV skips or copes
     return SampledFrames(indices, pts[indices], np.ascontiguousarray(batch[..., :3]), "decord")
 
 
@@ -177,34 +202,72 @@ def _sample_pyav(
 ) -> SampledFrames:
     """Sequential PyAV decode keeping the frames on screen at the target times; stops past the last."""
     picker = _Picker(fps, max_frames, end_s, size)
+    log = _DecodeLog()
+    name = Path(path).name
     try:
         with av.open(str(path)) as container:
             video = container.streams.video[stream.position]
             video.thread_type = "AUTO"
-            for index, t, frame in _timed(container.decode(video), stream):
+            for index, t, frame in _timed(_decoded(container, video, log), stream, log):
                 if picker.offer(index, t, frame):
                     break
+            else:  # the whole stream was read: what its index promised and the file lacks is lost too
+                log.errors += max(0, int(video.frames or 0) - log.packets)
+                picker.finish()
     except (av.FFmpegError, OSError, ValueError) as err:
-        if not picker.kept:  # keep what decoded before a corrupt tail; fail only when nothing did
-            raise MediaDecodeError(
-                f"{Path(path).name}: cannot decode video ({first_line(err)})", code=ErrorCode.VIDEO_DECODE
-            ) from err
-        return picker.result()
-    picker.finish()
-    return picker.result()
+        raise MediaDecodeError(
+            f"{name}: cannot decode video ({first_line(err)})", code=ErrorCode.VIDEO_DECODE
+        ) from err
+    if log.undecodable():
+        raise MediaDecodeError(
+            f"{name}: {log.errors} of {log.frames + log.errors} packets or frames are missing or undecodable",
+            code=ErrorCode.VIDEO_DECODE,
+        )
+    result = picker.result()
+    result.decode_errors, result.synthetic_pts = log.errors, log.synthetic_pts
+    return result
 
 
-def _timed(frames: Iterable[Any], stream: _Stream) -> Iterable[tuple[int, float, Any]]:
+def _decoded(container: Any, video: Any, log: _DecodeLog) -> Iterator[Any]:
+    """The stream's frames, packet by packet: a packet that fails to decode is counted and skipped.
+
+    A demuxer that gives up mid-file (a cut-off or corrupt tail) ends the stream after one more count;
+    the decoder is then drained of the frames it still holds.
+    """
+    packets = container.demux(video)
+    while True:
+        try:
+            packet = next(packets, None)
+        except (av.FFmpegError, OSError):
+            log.errors += 1
+            packet = None
+        try:
+            log.packets += packet is not None and packet.size > 0
+            frames = video.decode(packet)  # None, or demux's final empty packet, drains the decoder
+        except (av.FFmpegError, ValueError):  # InvalidDataError is both
+            log.errors += 1
+            frames = []
+        for frame in frames:
+            log.frames += 1
+            log.errors += bool(frame.is_corrupt)
+            yield frame
+        if packet is None or packet.size == 0:
+            return
+
+
+def _timed(frames: Iterable[Any], stream: _Stream, log: _DecodeLog) -> Iterable[tuple[int, float, Any]]:
     """(index, seconds from the stream start, frame), never decreasing.
 
     Frames leave the decoder in presentation order, but AVI stores no PTS, so with B-frames the
     guessed PTS step back now and then: a running maximum keeps the order. A frame with no PTS at
-    all (raw elementary streams) follows the previous one by the nominal frame duration.
+    all (raw elementary streams) follows the previous one by the nominal frame duration, and is
+    counted in the log.
     """
     t = -1.0 / stream.rate
     for index, frame in enumerate(frames):
         if frame.pts is None:
             t += 1.0 / stream.rate
+            log.synthetic_pts += 1
         else:
             t = max(t, float(frame.pts * frame.time_base) - stream.start_s)
         yield index, t, frame

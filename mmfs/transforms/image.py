@@ -54,6 +54,25 @@ def decode_image(path: str | Path, *, short_side: int, max_pixels: int) -> Decod
     return DecodedImage(resize_short_side(np.asarray(upright), short_side), full_w, full_h, rotation)
 
 
+def image_size(path: str | Path, *, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the header alone, refused over `max_pixels` before any pixel is decoded."""
+    name = Path(path).name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise MediaLimitExceeded(f"{name}: {err}", code=ErrorCode.LIMIT_PIXELS) from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise MediaDecodeError(f"{name}: not a decodable image ({err})", code=ErrorCode.IMAGE_DECODE) from err
+    if width * height > max_pixels:
+        raise MediaLimitExceeded(
+            f"{name}: {width}x{height} is over the limit of {max_pixels} pixels", code=ErrorCode.LIMIT_PIXELS
+        )
+    return width, height
+
+
 def _full_size(path: str | Path, rotation: int) -> tuple[int, int]:
     with Image.open(path) as img:
         w, h = img.size
@@ -61,13 +80,17 @@ def _full_size(path: str | Path, rotation: int) -> tuple[int, int]:
 
 
 def resize_short_side(pixels: np.ndarray, short_side: int) -> np.ndarray:
-    """Shrink so the short side is `short_side` (never enlarge), keeping the aspect ratio."""
+    """Shrink so the short side is `short_side` (never enlarge), keeping the aspect ratio.
+
+    Always a writable copy: arrays over Pillow's buffers are read-only, and torch warns on those
+    (a 1x1 image reached the image encoder that way).
+    """
     h, w = pixels.shape[:2]
     scale = short_side / min(h, w)
     if scale >= 1.0:
-        return np.ascontiguousarray(pixels)
+        return np.array(pixels, order="C")
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
+    return np.array(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR))
 
 
 def thumbnail_jpeg(pixels: np.ndarray, *, longest_side: int, quality: int) -> bytes:
