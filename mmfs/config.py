@@ -40,6 +40,16 @@ class LimitsConfig(_Section):
     max_pixels: int = Field(default=8192 * 8192, ge=1, description="per image or video frame")
     max_duration_s: float = Field(default=4 * 3600.0, gt=0)
     max_text_chars: int = Field(default=5_000_000, ge=1)
+    decode_timeout_s: float = Field(
+        default=120.0, gt=0, description="per item: base time budget of decoding and transforms"
+    )
+    decode_timeout_per_media_s: float = Field(
+        default=4.0, ge=0, description="per item: extra budget per second of media duration"
+    )
+    max_channels: int = Field(default=64, ge=1, description="audio channels a stream may declare")
+    max_sample_rate: int = Field(
+        default=768_000, ge=1, description="audio sample rate (Hz) a stream may declare"
+    )
 
 
 class AlignConfig(_Section):
@@ -120,6 +130,11 @@ class RunnerConfig(_Section):
         default=2, ge=1, description="decode threads (local) or concurrent decode tasks (ray)"
     )
     batch_media: int = Field(default=8, ge=1, description="media per encoder batch and per store commit")
+    isolate_decode: bool = Field(
+        default=True,
+        description="decode each item in a child process under limits.decode_timeout_s (a hung or crashing "
+        "decoder is killed and the item quarantined); false: in-process threads, no timeout",
+    )
     address: str | None = Field(
         default=None, description="ray: cluster address (ray://host:10001 or auto); none starts a local Ray"
     )

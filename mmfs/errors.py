@@ -7,6 +7,7 @@ can help (`retryable`); deterministic media errors are tried once and quarantine
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ErrorCode(IntEnum):
@@ -31,10 +32,12 @@ class ErrorCode(IntEnum):
     LIMIT_PIXELS = 1102
     LIMIT_DURATION = 1103
     LIMIT_TEXT = 1104
+    LIMIT_AUDIO_FORMAT = 1105  # declared channels or sample rate beyond the limits
     # 1200s: transforms
     TRANSFORM_FAILED = 1201
     TIMEOUT = 1202
     NONFINITE_FEATURE = 1203
+    DECODER_CRASHED = 1204  # the isolated decoder process died on the item (a segfault, an OOM kill)
     # 1300s: encoders
     ENCODER_FAILED = 1301
     NONFINITE_EMBEDDING = 1302
@@ -62,6 +65,15 @@ class MmfsError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.code.name}] {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries inside results (decode workers, Ray tasks): keep the code
+        # and the retryable flag, which the default exception pickling (args only) would drop.
+        return (_rebuild, (type(self), self.message, self.code, self.retryable))
+
+
+def _rebuild(cls: type[MmfsError], message: str, code: ErrorCode, retryable: bool) -> MmfsError:
+    return cls(message, code=code, retryable=retryable)
 
 
 class ConfigError(MmfsError):

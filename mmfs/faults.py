@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from enum import StrEnum
 
 
@@ -21,7 +22,9 @@ class Fault(StrEnum):
 
 
 ACTIVE: dict[Fault, BaseException | str] = {}
-_ENV = "MMFS_FAULT"  # e.g. MMFS_FAULT=after_commit_before_ledger:kill, for subprocess chaos tests
+# e.g. MMFS_FAULT=after_commit_before_ledger:kill, or mid_transform:hang@stuck.wav (only items whose
+# uri contains "stuck.wav"), for subprocess tests. Actions: kill (SIGKILL), hang (sleep forever), raise.
+_ENV = "MMFS_FAULT"
 
 
 def _from_env() -> None:
@@ -31,16 +34,23 @@ def _from_env() -> None:
         ACTIVE[Fault(name)] = action or "kill"
 
 
-def hit(point: Fault) -> None:
-    """Fail here if a test armed this point; otherwise do nothing."""
+def hit(point: Fault, key: str | None = None) -> None:
+    """Fail here if a test armed this point (for this `key`, when the action names one); else nothing."""
     if not ACTIVE and _ENV not in os.environ:
         return
     _from_env()
     action = ACTIVE.get(point)
     if action is None:
         return
+    if isinstance(action, str) and "@" in action:
+        action, _, wanted = action.partition("@")
+        if key is None or wanted not in key:
+            return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "hang":
+        while True:  # a decoder stuck for good: only a kill ends it
+            time.sleep(3600)
     if isinstance(action, BaseException):
         raise action
     raise RuntimeError(f"fault injected at {point.value}")

@@ -8,6 +8,7 @@ modality (an undecodable audio track in a good video) makes it `degraded`. Each 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,8 +97,14 @@ class Extracted:
         return "degraded" if self.failures else "ok"
 
 
-def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
-    """Run the CPU stages for one item; never raises for bad media."""
+def extract(
+    pending: PendingItem, cfg: PipelineConfig, on_probe: Callable[[float | None], None] | None = None
+) -> Extracted:
+    """Run the CPU stages for one item; never raises for bad media.
+
+    `on_probe` is told the item's duration once it is known (the isolated decoder sets its deadline
+    from it).
+    """
     quiet_ffmpeg()
     out = Extracted(pending)
     try:
@@ -105,8 +112,10 @@ def extract(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     except MmfsError as err:  # what it is, or a limit it breaks, before any decoding
         _fail(out, "probe", err)
         return out
+    if on_probe is not None:
+        on_probe(out.duration_s)
     try:
-        hit(Fault.MID_TRANSFORM)
+        hit(Fault.MID_TRANSFORM, key=pending.item.uri)
         if out.kind == "video":
             _timed(out, "frames", lambda: _video(out, cfg))
         elif out.kind == "image":
@@ -196,6 +205,17 @@ def _check_limits(out: Extracted, cfg: PipelineConfig) -> None:
         raise MediaLimitExceeded(
             f"{name}: {out.width}x{out.height} frames are over the limit of {cfg.limits.max_pixels} pixels",
             code=ErrorCode.LIMIT_PIXELS,
+        )
+    p, limits = out.probe, cfg.limits
+    if p is not None and p.has_audio and (p.channels or 0) > limits.max_channels:
+        raise MediaLimitExceeded(
+            f"{name}: {p.channels} audio channels is over the limit of {limits.max_channels}",
+            code=ErrorCode.LIMIT_AUDIO_FORMAT,
+        )
+    if p is not None and p.has_audio and (p.sample_rate or 0) > limits.max_sample_rate:
+        raise MediaLimitExceeded(
+            f"{name}: sample rate {p.sample_rate} Hz is over the limit of {limits.max_sample_rate} Hz",
+            code=ErrorCode.LIMIT_AUDIO_FORMAT,
         )
 
 

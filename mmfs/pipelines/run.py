@@ -9,10 +9,13 @@ input and config writes nothing to the data tables.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +29,8 @@ from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
 from mmfs.pipelines.batch import BatchJob, BatchTally, build_batch, commit_batch, log_failure
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import PendingItem, StageFailure, extract
+from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.isolate import DecodePool
 from mmfs.pipelines.plan import PreFailure, hash_items, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
@@ -163,14 +167,19 @@ def _execute(
 def _execute_local(
     todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
 ) -> tuple[BatchTally, dict[str, int]]:
-    """In-process: a thread pool decodes a batch, the encoders embed it, the batch is committed."""
+    """In-process: `runner.workers` threads decode a batch (each item in its own decode process when
+    `runner.isolate_decode`), the encoders embed it, the batch is committed."""
     cfg = job.cfg
     enricher = Enricher(cfg)
     tally, written = BatchTally(), dict[str, int]()
-    with ThreadPoolExecutor(max_workers=cfg.runner.workers) as pool:
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=cfg.runner.workers))
+        decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
+        if cfg.runner.isolate_decode:
+            decode = stack.enter_context(DecodePool(cfg, cfg.runner.workers)).extract
         for start in range(0, len(todo), cfg.runner.batch_media):
             batch = todo[start : start + cfg.runner.batch_media]
-            extracted = list(pool.map(lambda p: extract(p, cfg), batch))
+            extracted = list(pool.map(decode, batch))
             result = build_batch(extracted, enricher, job)
             t0 = time.perf_counter()
             add_counts(written, commit_batch(store, result))

@@ -33,7 +33,8 @@ from mmfs.pipelines.batch import (
     pending_to_row,
 )
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem, extract
+from mmfs.pipelines.extract import Extracted, PendingItem
+from mmfs.pipelines.isolate import extract_item
 from mmfs.pipelines.progress import Progress
 from mmfs.store.db import Store
 
@@ -136,7 +137,7 @@ class DecodeFn(_dofn_base()):  # type: ignore[misc]
         """One source row in; one Extracted out, on the main or the dead-letter output."""
         from apache_beam import pvalue
 
-        ex = extract(pending_from_row(row), self.job.cfg)
+        ex = extract_item(pending_from_row(row), self.job.cfg)
         yield pvalue.TaggedOutput(DEAD_LETTER, ex) if ex.failed else ex
 
 

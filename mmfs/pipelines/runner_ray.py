@@ -35,7 +35,8 @@ from mmfs.pipelines.batch import (
     pending_to_row,
 )
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import PendingItem, extract
+from mmfs.pipelines.extract import PendingItem
+from mmfs.pipelines.isolate import extract_item
 from mmfs.pipelines.progress import Progress
 from mmfs.store.db import Store
 
@@ -148,7 +149,7 @@ def _decode_batch(batch: Any, job: BatchJob) -> dict[str, list[Any]]:
     """Ray task: decode and transform items (errors become failures inside the result, not raises)."""
     out: list[bytes] = []
     for row in batch.to_pylist():
-        ex = extract(pending_from_row(row), job.cfg)
+        ex = extract_item(pending_from_row(row), job.cfg)
         # Pickle crosses between this run's own workers only: trusted bytes, never user input.
         out.append(pickle.dumps(ex, protocol=pickle.HIGHEST_PROTOCOL))
     return {"extracted": out}

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from mmfs.pipelines.run import run_pipeline
 from mmfs.schemas import KEYS
 from mmfs.store.db import Store
 from tests import media_factory as mf
+from tests.processes import wait_until_gone
 
 pytestmark = pytest.mark.slow
 CONFIG = {"runner": {"batch_media": 3}, "video": {"fps": 2.0}, "index": {"auto": False}}
@@ -112,8 +114,10 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_every_row_once(
     expected, full_s = reference
     delay = random.Random(seed).uniform(0.3, 1.0) * full_s  # start-up (imports, models) is the first part
     store = tmp_path / "store"
+    token = uuid.uuid4().hex  # marks the run and its decode workers
+    env = {**ENV, "MMFS_TEST_TOKEN": token}
     proc = subprocess.Popen(
-        [*_command(corpus, store), "--quiet"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*_command(corpus, store), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         proc.wait(timeout=delay)
@@ -124,6 +128,7 @@ def test_sigkill_at_a_random_moment_then_rerun_gives_every_row_once(
         done = len(_keys(Store(store))["media"]) if store.exists() else 0
         state = f"killed with {done}/{len(expected['media'])} items in the ledger"
     print(f"chaos seed={seed} t={delay:.1f}s of {full_s:.1f}s: {state}")  # `make chaos` shows these
+    assert wait_until_gone(token) == []  # its decode workers died with it
     _rerun_and_check(store, corpus, expected)
 
 

@@ -14,7 +14,9 @@ from mmfs.store.db import Store
 from tests import media_factory as mf
 
 pytestmark = pytest.mark.slow
-CFG = config_from_dict({"runner": {"batch_media": 2}, "video": {"fps": 2.0}})
+# Decoding in-process: an exception injected inside a transform then stops the run, as a bug would
+# (with isolate_decode the worker's failure costs its item only: tests/reliability/test_timeouts.py).
+CFG = config_from_dict({"runner": {"batch_media": 2, "isolate_decode": False}, "video": {"fps": 2.0}})
 DATA = ("media", "frames", "flow", "audio", "text", "segments", "quarantine")
 
 

@@ -1,0 +1,210 @@
+"""Decode items in child processes under a time budget: a hung or crashing decoder costs one item.
+
+A thread cannot be stopped, and a decoder stuck inside FFmpeg or a segfault in a native library
+takes the whole run down. So each item's CPU stages (`extract`) run in a worker process. The budget
+is `limits.decode_timeout_s`, extended by `decode_timeout_per_media_s` per second of media once the
+worker reports the probed duration. A worker that runs past it is killed (SIGKILL) and replaced, and
+the item becomes a `quarantine` row with code TIMEOUT; a worker that dies is replaced and its item
+quarantined as a decoder crash. Workers are fresh interpreters (`python -m mmfs.pipelines.isolate`,
+talking over a socket pair): nothing is forked from a process holding torch or lance state, and the
+caller's `__main__` is never re-imported. They die with their parent (PR_SET_PDEATHSIG), so a killed
+run leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+from mmfs.config import PipelineConfig
+from mmfs.errors import ErrorCode, MediaDecodeError, TransformTimeout
+from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent exits (no orphaned decoders)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _worker_main(conn: Connection) -> None:
+    """Child process: read the config, then extract each item sent, reporting the probed duration first."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        cfg = PipelineConfig.model_validate_json(conn.recv())
+    except (EOFError, OSError):
+        return
+    while True:
+        try:
+            pending = conn.recv()
+        except (EOFError, OSError):  # the parent closed the pipe or died
+            return
+        try:
+            ex = extract(pending, cfg, on_probe=lambda duration: conn.send(("probed", duration)))
+        except Exception:  # a bug, not bad media: the parent stops the run, as in-process it would
+            conn.send(("bug", traceback.format_exc()))
+            continue
+        conn.send(("done", ex))
+
+
+class DecodeWorkerBug(RuntimeError):
+    """A transform raised something other than an MmfsError in a decode worker: a bug; the run stops."""
+
+
+class _Worker:
+    """One child interpreter and the parent's end of its socket."""
+
+    def __init__(self, cfg_json: str) -> None:
+        mine, theirs = socket.socketpair()
+        fd = theirs.fileno()
+        cmd = [sys.executable, "-m", "mmfs.pipelines.isolate", str(fd)]
+        self.process = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(mine.detach())
+        self.conn.send(cfg_json)
+
+    def exit_code(self) -> int | None:
+        """The worker's exit status once it has ended (negative: killed by that signal)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.process.wait(timeout=5)
+        return None
+
+    def kill(self) -> None:
+        """Stop the process at once and reap it."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        self.conn.close()
+
+
+class DecodePool:
+    """`size` worker processes; `extract(p)` is thread-safe and returns whatever happened as data."""
+
+    def __init__(self, cfg: PipelineConfig, size: int) -> None:
+        self.cfg = cfg
+        self._cfg_json = cfg.model_dump_json()
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        for _ in range(size):
+            self._idle.put(self._start())
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self._cfg_json)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.remove(worker)
+
+    def extract(self, pending: PendingItem) -> Extracted:
+        """The item's CPU stages in a worker, within its time budget."""
+        worker = self._idle.get()
+        try:
+            result = self._run(worker, pending)
+        except BaseException:
+            self._retire(worker)
+            self._idle.put(self._start())
+            raise
+        if isinstance(result, Extracted):
+            self._idle.put(worker)
+            return result
+        self._retire(worker)
+        self._idle.put(self._start())
+        out = Extracted(pending)
+        out.failures.append(StageFailure("decode", result))
+        return out
+
+    def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MediaDecodeError | TransformTimeout:
+        limits = self.cfg.limits
+        name = pending.item.path.name
+        start = time.monotonic()
+        budget = limits.decode_timeout_s
+        worker.conn.send(pending)
+        while True:
+            remaining = start + budget - time.monotonic()
+            try:
+                ready = remaining > 0 and worker.conn.poll(remaining)
+                message = worker.conn.recv() if ready else None
+            except (EOFError, OSError):
+                code = worker.exit_code()
+                log.warning("decoder process died on %s (exit code %s)", name, code)
+                return MediaDecodeError(
+                    f"{name}: the decoder process died (exit code {code}); the file crashes its decoder",
+                    code=ErrorCode.DECODER_CRASHED,
+                )
+            if message is None:
+                log.warning("decoding %s ran past %.0f s: killed", name, budget)
+                return TransformTimeout(
+                    f"{name}: decoding ran past its budget of {budget:.0f} s and was killed"
+                )
+            kind, payload = message
+            if kind == "probed":
+                budget = limits.decode_timeout_s + limits.decode_timeout_per_media_s * float(payload or 0.0)
+                continue
+            if kind == "bug":
+                log.error("decode worker traceback for %s:\n%s", name, payload)
+                last = str(payload).strip().splitlines()[-1]
+                raise DecodeWorkerBug(f"decoding {name} raised an unexpected error in its worker: {last}")
+            return payload  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Stop every worker (idle ones get EOF and exit; any still running is killed)."""
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+        for worker in workers:
+            worker.conn.close()  # an idle worker reads EOF and exits
+            if worker.exit_code() is None:
+                worker.kill()
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_SHARED: dict[tuple[str, int], DecodePool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(cfg: PipelineConfig, size: int = 1) -> DecodePool:
+    """A pool kept for the life of this process (Ray and Beam workers reuse it across tasks)."""
+    key = (cfg.model_dump_json(), size)
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = _SHARED[key] = DecodePool(cfg, size)
+        return pool
+
+
+def extract_item(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
+    """`extract` under the configured isolation: in a shared worker process, or in this thread."""
+    if cfg.runner.isolate_decode:
+        return shared_pool(cfg).extract(pending)
+    return extract(pending, cfg)
+
+
+if __name__ == "__main__":  # a decode worker: python -m mmfs.pipelines.isolate FD
+    _worker_main(Connection(int(sys.argv[1])))
