@@ -6,6 +6,7 @@ image encoder together, every caption and label line through the text encoder to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,16 +68,28 @@ class Enricher:
         }
 
     def run(self, batch: list[Extracted]) -> list[Enriched]:
-        """Analyse and embed a batch; an item whose encoder fails is degraded, not lost."""
+        """Analyse and embed a batch; an item whose encoder fails is degraded, not lost.
+
+        When a stage fails for the whole batch, it is re-run item by item, so one poison input (a
+        frame that makes a NaN, a text the model rejects) degrades its own item only.
+        """
         live = [Enriched(ex) for ex in batch if not ex.failed]
         self._chunk_documents(live)
         for stage, fn in (("image", self._images), ("text", self._texts), ("audio", self._audio)):
             try:
                 fn(live)
-            except MmfsError as err:
-                for item in live:
-                    item.ex.failures.append(StageFailure(f"embed_{stage}", err))
+            except MmfsError:
+                self._one_by_one(stage, fn, live)
         return live
+
+    @staticmethod
+    def _one_by_one(stage: str, fn: Callable[[list[Enriched]], None], items: list[Enriched]) -> None:
+        """Re-run a failed batch stage per item; only the items that fail alone are degraded."""
+        for item in items:
+            try:
+                fn([item])
+            except MmfsError as err:
+                item.ex.failures.append(StageFailure(f"embed_{stage}", err))
 
     def _chunk_documents(self, items: list[Enriched]) -> None:
         for item in items:
