@@ -106,7 +106,9 @@ def run_report(store: Store, run_id: str, *, slowest: int = 5) -> dict[str, Any]
     )
     failures = (
         store.read(
-            "quarantine", ["uri", "stage", "error_code", "error_type", "message"], where=where
+            "quarantine",
+            ["uri", "stage", "error_code", "error_type", "message", "attempts", "detail"],
+            where=where,
         ).to_pylist()
         if store.has("quarantine")
         else []
@@ -121,11 +123,25 @@ def run_report(store: Store, run_id: str, *, slowest: int = 5) -> dict[str, Any]
         "inputs": run["n_items"],
         "outcomes": dict(Counter(m["status"] for m in media)) | {"skipped": run["n_skipped"]},
         "error_codes": dict(by_code),
-        "failures": [{k: f[k] for k in ("uri", "stage", "error_code", "message")} for f in failures],
+        "failures": [
+            {k: f[k] for k in ("uri", "stage", "error_code", "message", "attempts", "detail")}
+            for f in failures
+        ],
         "rows": json.loads(run["rows"] or "{}"),
         "stage_seconds": json.loads(run["stage_seconds"] or "{}"),
         "slowest": [{"uri": m["uri"], "kind": m["kind"], "seconds": round(m["process_s"], 3)} for m in slow],
+        "where_to_look": _where_to_look(store, run_id),
     }
+
+
+def _where_to_look(store: Store, run_id: str) -> list[str]:
+    """Pointers for digging further: the detailed log, and the queries behind this report."""
+    hints = []
+    if "://" not in store.uri:
+        hints.append(f"log with every warning and traceback: {store.uri}/mmfs.log")
+    query = f"SELECT uri, stage, error_code, message, detail FROM quarantine WHERE run_id = '{run_id}'"
+    hints.append(f'mmfs sql "{query}" --store {store.uri}')
+    return hints
 
 
 def run_report_text(doc: dict[str, Any]) -> str:
@@ -145,4 +161,7 @@ def run_report_text(doc: dict[str, Any]) -> str:
     if doc["slowest"]:
         lines.append("slowest items:")
         lines += [f"  {s['seconds']:>7.2f} s  {s['kind']:<6} {s['uri']}" for s in doc["slowest"]]
+    if doc.get("where_to_look"):
+        lines.append("where to look:")
+        lines += [f"  {hint}" for hint in doc["where_to_look"]]
     return "\n".join(lines)

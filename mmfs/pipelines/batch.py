@@ -24,6 +24,7 @@ from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
 from mmfs.store.db import Store
+from mmfs.store.filters import in_list
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +150,11 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     bundle, a re-run after a crash) leaves the store as committing it once.
     """
     written: dict[str, int] = {}
+    tables = dict(result.tables)
+    tables["quarantine"] = carry_attempts(store, tables["quarantine"])
     hit(Fault.BEFORE_FRAGMENT_WRITE)
     for i, name in enumerate(DATA_TABLES):
-        store.write(name, result.tables[name])
+        store.write(name, tables[name])
         written[name] = result.tables[name].num_rows
         if i == 0:
             hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
@@ -159,6 +162,26 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     store.write(LEDGER_TABLE, result.tables[LEDGER_TABLE])
     written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
     return written
+
+
+def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:
+    """Quarantine rows that record a failure seen before: attempts counted up, first_seen kept."""
+    if rows.num_rows == 0 or not store.has("quarantine") or not store.count("quarantine"):
+        return rows
+    ids = sorted(set(rows.column("media_id").to_pylist()))
+    known = store.read(
+        "quarantine", ["media_id", "stage", "attempts", "first_seen"], where=in_list("media_id", ids)
+    )
+    before = {(r["media_id"], r["stage"]): r for r in known.to_pylist()}
+    if not before:
+        return rows
+    out = rows.to_pylist()
+    for row in out:
+        old = before.get((row["media_id"], row["stage"]))
+        if old is not None:
+            row["attempts"] = (old["attempts"] or 1) + 1
+            row["first_seen"] = old["first_seen"] or row["first_seen"]
+    return pa.Table.from_pylist(out, schema=rows.schema)
 
 
 def log_failure(uri: str, failure: StageFailure) -> None:

@@ -84,11 +84,13 @@ class RowBuilder:
             self._text(enriched)
             self._segments(enriched)
         for failure in ex.failures:
-            self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure)
+            self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, failure_detail(ex))
         self._media(ex)
 
-    def add_failure(self, media_id: str, uri: str, failure: StageFailure) -> None:
-        """One quarantine row."""
+    def add_failure(
+        self, media_id: str, uri: str, failure: StageFailure, detail: dict[str, Any] | None = None
+    ) -> None:
+        """One quarantine row; `detail` is what was known about the item (probe data) when it failed."""
         err = failure.error
         self._add(
             "quarantine",
@@ -103,6 +105,7 @@ class RowBuilder:
                 "attempts": 1,
                 "first_seen": self.now,
                 "last_seen": self.now,
+                "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
             },
         )
 
@@ -244,6 +247,27 @@ class RowBuilder:
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()
             self._add("segments", row, version)
+
+
+def failure_detail(ex: Extracted) -> dict[str, Any]:
+    """What the probe saw of a failed or degraded item: enough to tell why without the file."""
+    detail: dict[str, Any] = {"kind": ex.kind, "bytes": ex.pending.n_bytes, "flags": ex.flags}
+    p = ex.probe
+    if p is not None:
+        detail.update(
+            container=p.container,
+            duration_s=p.duration_s,
+            video_codec=p.video_codec,
+            width=p.width,
+            height=p.height,
+            fps=p.fps,
+            rotation=p.rotation,
+            audio_codec=p.audio_codec,
+            sample_rate=p.sample_rate,
+            channels=p.channels,
+        )
+    detail["stage_seconds"] = {k: round(v, 3) for k, v in ex.stage_seconds.items()}
+    return {k: v for k, v in detail.items() if v not in (None, [], {})}
 
 
 def _row(matrix: np.ndarray | None, i: int) -> list[float] | None:

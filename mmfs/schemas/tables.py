@@ -245,6 +245,8 @@ def quarantine_schema() -> pa.Schema:
             pa.field("attempts", pa.int32()),
             pa.field("first_seen", pa.timestamp("us", tz="UTC")),
             pa.field("last_seen", pa.timestamp("us", tz="UTC")),
+            # JSON: what the probe saw (kind, container, codecs, duration, size, rate, channels, bytes)
+            pa.field("detail", pa.string()),
         ],
     )
 

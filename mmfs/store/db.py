@@ -79,6 +79,7 @@ class Store:
         for name, schema in schemas.items():
             if name in existing:
                 _check_compatible(name, self.table(name).schema, schema)
+                self._add_missing_columns(name, schema)
                 self._mark_keys(name)
                 continue
             try:
@@ -88,6 +89,29 @@ class Store:
                     self._tables[name] = self.db.open_table(name)
                     continue
                 raise StoreError(f"cannot create table '{name}': {err}") from err
+
+    def _add_missing_columns(self, name: str, schema: pa.Schema) -> None:
+        """Migrate a table made by an earlier release: columns added since then arrive as nulls."""
+        if self.pinned is not None:
+            return
+        table = self.table(name)
+        missing = [f for f in schema if f.name not in table.schema.names]
+        if not missing:
+            return
+        if any(not f.nullable for f in missing):
+            raise StoreError(
+                f"table '{name}' lacks required columns {[f.name for f in missing if not f.nullable]}; "
+                "re-create it",
+                retryable=False,
+            )
+        try:
+            table.add_columns(missing)
+        except (OSError, RuntimeError, ValueError) as err:
+            table.checkout_latest()
+            if any(f.name not in table.schema.names for f in missing):  # not a racing migration
+                raise store_failure(f"cannot add columns to '{name}'", err) from err
+        table.checkout_latest()
+        log.info("added columns %s to '%s' (schema migration)", [f.name for f in missing], name)
 
     def _mark_keys(self, name: str) -> None:
         """Migrate a table made before key columns carried Lance's primary-key marker (one commit)."""

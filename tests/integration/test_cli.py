@@ -127,6 +127,8 @@ def test_report_accounts_for_the_run(small_store: Path) -> None:
     assert doc["inputs"] == 4 and doc["outcomes"]["ok"] == 3
     assert doc["error_codes"] == {"1001 EmptyFile": 1}
     assert len(doc["slowest"]) == 3 and doc["slowest"][0]["seconds"] >= doc["slowest"][-1]["seconds"]
+    assert doc["failures"][0]["attempts"] == 1
+    assert any("mmfs.log" in hint for hint in doc["where_to_look"])
     assert _mmfs("report", "no-such-run", "--store", str(small_store)).returncode == 2
 
 

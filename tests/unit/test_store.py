@@ -191,3 +191,20 @@ def test_feature_dataset_pins_version_and_shards(store: Store, tmp_path: Path) -
     extra = _segments(8)
     store.write("segments", extra)
     assert len(list(ds)) == 6  # pinned: later writes are invisible
+
+
+def test_columns_added_since_a_table_was_made_arrive_as_nulls(tmp_path: Path) -> None:
+    schemas = all_schemas(DIMS)
+    old = pa.schema(
+        [f for f in schemas["quarantine"] if f.name != "detail"], metadata=schemas["quarantine"].metadata
+    )
+    store = Store(tmp_path / "old")
+    store.ensure_tables({"quarantine": old})
+    row = {"media_id": "uri:x", "stage": "read", "feature_version": "f", "run_id": "r"}
+    store.write("quarantine", pa.Table.from_pylist([row], schema=old))
+    again = Store(tmp_path / "old")
+    again.ensure_tables({"quarantine": schemas["quarantine"]})
+    assert "detail" in again.table("quarantine").schema.names
+    assert again.read("quarantine").to_pylist()[0]["detail"] is None
+    again.write("quarantine", pa.Table.from_pylist([{**row, "detail": "{}"}], schema=schemas["quarantine"]))
+    assert again.read("quarantine").to_pylist()[0]["detail"] == "{}" and again.count("quarantine") == 1
