@@ -250,7 +250,10 @@ class RowBuilder:
 
 
 def failure_detail(ex: Extracted) -> dict[str, Any]:
-    """What the probe saw of a failed or degraded item: enough to tell why without the file."""
+    """What the probe saw of a failed or degraded item: enough to tell why without the file.
+
+    Deterministic (no timings: those are in `media.process_s`), so a re-run writes the same row.
+    """
     detail: dict[str, Any] = {"kind": ex.kind, "bytes": ex.pending.n_bytes, "flags": ex.flags}
     p = ex.probe
     if p is not None:
@@ -266,7 +269,6 @@ def failure_detail(ex: Extracted) -> dict[str, Any]:
             sample_rate=p.sample_rate,
             channels=p.channels,
         )
-    detail["stage_seconds"] = {k: round(v, 3) for k, v in ex.stage_seconds.items()}
     return {k: v for k, v in detail.items() if v not in (None, [], {})}
 
 

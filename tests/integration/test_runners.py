@@ -5,11 +5,20 @@ Also: a Ray worker killed mid-run (SIGKILL) is retried by Ray and the run still 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import secrets
 import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +28,7 @@ from mmfs.config import PipelineConfig
 from mmfs.demo import SAMPLE_DIR
 from mmfs.pipelines.run import RunSummary, run_pipeline
 from mmfs.store.db import Store
+from tests.processes import processes_with_token, wait_until_gone
 from tests.store_diff import COMPARED_TABLES, table_differences
 
 pytestmark = pytest.mark.slow
@@ -95,31 +105,29 @@ def test_beam_rerun_of_the_same_input_writes_nothing(corpus: Path) -> None:
     assert {t: v for t, v in after.items() if t != "runs"} == {t: v for t, v in before.items() if t != "runs"}
 
 
-def _ray_processes(title: str) -> Iterator[int]:
-    """PIDs of Ray worker processes whose title (Ray rewrites argv) starts with `title`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def _ray_processes(title: str, token: str) -> Iterator[int]:
+    """PIDs of this test's Ray workers (their environment carries `token`) whose title starts with `title`."""
+    for pid in processes_with_token(token):
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if cmdline.startswith(title):
-            yield int(entry.name)
+            yield pid
 
 
 class _Killer(threading.Thread):
-    """Kills the first Ray process running `title` (SIGKILL), once, and remembers what it killed."""
+    """Kills the first of this test's Ray processes running `title` (SIGKILL), once; remembers it."""
 
-    def __init__(self, title: str, timeout_s: float = 240.0) -> None:
+    def __init__(self, title: str, token: str, timeout_s: float = 240.0) -> None:
         super().__init__(daemon=True)
-        self.title, self.deadline = title, time.monotonic() + timeout_s
+        self.title, self.token, self.deadline = title, token, time.monotonic() + timeout_s
         self.killed: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set() and time.monotonic() < self.deadline and not self.killed:
-            for pid in _ray_processes(self.title):
+            for pid in _ray_processes(self.title, self.token):
                 os.kill(pid, signal.SIGKILL)
                 self.killed.append(pid)
                 break
@@ -128,11 +136,13 @@ class _Killer(threading.Thread):
 
 @pytest.mark.ray
 def test_a_killed_ray_worker_is_retried_and_every_row_lands(
-    corpus: Path, local_run: tuple[Store, RunSummary]
+    corpus: Path, local_run: tuple[Store, RunSummary], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
     store_dir = corpus.parent / "store-ray-killed"
-    killer = _Killer("ray::MapBatches(_decode_batch)")
+    token = uuid.uuid4().hex  # the local Ray started for this run, and its workers, inherit it
+    monkeypatch.setenv("MMFS_TEST_TOKEN", token)
+    killer = _Killer("ray::MapBatches(_decode_batch)", token)
     killer.start()
     try:
         summary = run_pipeline([str(corpus)], _config("ray"), store_dir, show_progress=False)
@@ -142,3 +152,72 @@ def test_a_killed_ray_worker_is_retried_and_every_row_lands(
     assert killer.killed, "no decode worker was seen running, so none was killed"
     _assert_same(local_run[0], Store(store_dir))
     _assert_same_summary(local_run[1], summary)
+
+
+@pytest.mark.ray
+def test_ray_runner_joins_a_running_cluster_by_address(
+    corpus: Path, local_run: tuple[Store, RunSummary], tmp_path: Path
+) -> None:
+    """`mmfs run --runner ray --address`: a separately started Ray head (a one-node cluster) does the work."""
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
+    ray_cli = Path(sys.executable).with_name("ray")
+    session_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
+    # Ray >= 2.59 authenticates with a token: the cluster and its clients share it.
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": session_dir,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    }
+    env["MMFS_TEST_TOKEN"] = token = uuid.uuid4().hex  # to stop this cluster only, not every Ray here
+    head = [
+        str(ray_cli),
+        "start",
+        "--head",
+        f"--port={_free_port()}",
+        "--num-cpus=3",
+        "--include-dashboard=false",
+    ]
+    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-2000:]
+    address = re.search(r"ray start --address='([^']+)'", started.stdout + started.stderr)
+    assert address is not None, started.stdout[-2000:]
+    config = tmp_path / "config.yaml"
+    config.write_text("runner: {batch_media: 4}\n")
+    store = tmp_path / "store"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmfs.cli",
+        "run",
+        str(corpus),
+        "--store",
+        str(store),
+        "--config",
+        str(config),
+    ]
+    cmd += ["--runner", "ray", "--address", address[1], "--json", "--quiet"]
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        _stop(token)  # not `ray stop`, which stops every Ray cluster on the machine
+        shutil.rmtree(session_dir, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_same(local_run[0], Store(store))
+    assert json.loads(done.stdout)["rows"] == local_run[1].rows
+
+
+def _stop(token: str) -> None:
+    """Terminate the processes of the cluster this test started (then kill what is left)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in processes_with_token(token):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if not wait_until_gone(token, timeout_s=15):
+            return
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
