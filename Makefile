@@ -31,7 +31,8 @@ test: setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 chaos: setup
-	MMFS_CHAOS_SEEDS=$${MMFS_CHAOS_SEEDS:-50} $(PY) -m pytest -q -s -p no:cacheprovider tests/reliability/test_chaos.py
+	MMFS_CHAOS_SEEDS=$${MMFS_CHAOS_SEEDS:-50} MMFS_WRITER_SEEDS=$${MMFS_WRITER_SEEDS:-50} \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests/reliability/test_chaos.py tests/reliability/test_concurrent_writers.py
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -48,21 +50,52 @@ def _keys(store: Store, table: str) -> list[tuple[object, ...]]:
     return [tuple(r[k] for k in KEYS[table]) for r in rows]
 
 
-def test_four_concurrent_runs_with_overlapping_inputs_land_every_row_once(tmp_path: Path) -> None:
-    files = _corpus(tmp_path / "data")
-    reference = tmp_path / "reference"
-    run_pipeline([str(f) for f in files], PipelineConfig(), reference, show_progress=False)
+def writer_seeds() -> list[int]:
+    """Seeds from MMFS_WRITER_SEEDS: a count (seeds 1..N) or a comma-separated list; 1 by default."""
+    spec = os.environ.get("MMFS_WRITER_SEEDS", "1").strip()
+    if "," in spec:
+        return [int(s) for s in spec.split(",") if s.strip()]
+    return list(range(1, int(spec) + 1))
 
-    shared = tmp_path / "shared"
+
+@pytest.fixture(scope="module")
+def corpus_and_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    root = tmp_path_factory.mktemp("writers")
+    files = _corpus(root / "data")
+    reference = root / "reference"
+    run_pipeline([str(f) for f in files], PipelineConfig(), reference, show_progress=False)
+    return files, reference
+
+
+def _slices(files: list[Path], seed: int) -> tuple[list[list[Path]], list[float]]:
+    """Four overlapping inputs covering everything, and start delays; seed 1 is a fixed layout."""
     n = len(files)
-    slices = [files[: n // 2], files[n // 3 : n], files[n // 4 : 3 * n // 4], files]  # all overlap
+    if seed == 1:
+        return [files[: n // 2], files[n // 3 : n], files[n // 4 : 3 * n // 4], files], [0.0] * 4
+    rng = random.Random(seed)
+    parts = [rng.sample(files, rng.randint(n // 3, n)) for _ in range(3)]
+    covered = {f for part in parts for f in part}
+    parts.append([f for f in files if f not in covered] + rng.sample(files, n // 4))  # the rest, overlapping
+    return parts, [rng.uniform(0.0, 3.0) for _ in parts]
+
+
+@pytest.mark.parametrize("seed", writer_seeds())
+def test_four_concurrent_runs_with_overlapping_inputs_land_every_row_once(
+    corpus_and_reference: tuple[list[Path], Path], tmp_path: Path, seed: int
+) -> None:
+    files, reference = corpus_and_reference
+    shared = tmp_path / "shared"
+    slices, delays = _slices(files, seed)
     cmd = [sys.executable, "-m", "mmfs.cli", "run", "--store", str(shared), "--json", "--quiet"]
-    procs = [
-        subprocess.Popen(
-            [*cmd, *map(str, part)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    procs = []
+    start = time.monotonic()
+    for part, delay in sorted(zip(slices, delays, strict=True), key=lambda pd: pd[1]):
+        time.sleep(max(0.0, start + delay - time.monotonic()))
+        procs.append(
+            subprocess.Popen(
+                [*cmd, *map(str, part)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+            )
         )
-        for part in slices
-    ]
     outputs = [p.communicate(timeout=900) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-2000:]
