@@ -22,12 +22,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test media factory
-from tests.media_factory import constant_rate_times, translating_painter, write_video
+from tests.media_factory import FramePainter, constant_rate_times, textured_frame, write_video
 
 CONFIGS: list[tuple[str, int]] = [("local", 1), ("local", 2), ("ray", 1), ("ray", 2), ("beam", 1)]
+
+
+def _rolling_painter(width: int, height: int, dx: int, dy: int, seed: int) -> FramePainter:
+    """A texture that scrolls (wrapping around) by (dx, dy) pixels per frame: motion for any length."""
+    base = textured_frame(width, height, seed)
+
+    def paint(index: int, _t: float) -> np.ndarray:
+        return np.roll(base, shift=(index * dy, index * dx), axis=(0, 1))
+
+    return paint
 
 
 def make_corpus(root: Path, videos: int, seconds: float, fps: float = 15.0) -> Path:
@@ -35,7 +46,7 @@ def make_corpus(root: Path, videos: int, seconds: float, fps: float = 15.0) -> P
     folder = root / "corpus"
     times = constant_rate_times(round(seconds * fps), fps)
     for i in range(videos):
-        painter = translating_painter(320, 240, dx_per_frame=1.0 + i % 3, dy_per_frame=0.5, seed=i)
+        painter = _rolling_painter(320, 240, dx=1 + i % 3, dy=1, seed=i)
         write_video(
             folder / f"clip_{i:03d}.mp4",
             times_s=times,
