@@ -184,6 +184,12 @@ def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(out, schema=rows.schema)
 
 
+def add_counts(total: dict[str, int], more: dict[str, int]) -> None:
+    """Add per-table row counts into `total`."""
+    for name, n in more.items():
+        total[name] = total.get(name, 0) + n
+
+
 def log_failure(uri: str, failure: StageFailure) -> None:
     """One log line per quarantined stage."""
     log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
-from mmfs.pipelines.batch import BatchJob, BatchTally, build_batch, commit_batch, log_failure
+from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
 from mmfs.pipelines.isolate import DecodePool
@@ -187,12 +187,6 @@ def _execute_local(
             tally.merge(result.tally)
             progress.advance(len(batch))
     return tally, written
-
-
-def add_counts(total: dict[str, int], more: dict[str, int]) -> None:
-    """Add per-table row counts into `total`."""
-    for name, n in more.items():
-        total[name] = total.get(name, 0) + n
 
 
 def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:

@@ -29,6 +29,7 @@ from mmfs.pipelines.batch import (
     BatchJob,
     BatchResult,
     BatchTally,
+    add_counts,
     build_batch,
     commit_batch,
     pending_from_row,
@@ -55,8 +56,7 @@ def execute_ray(
             for row in _dataset(ray, todo, job).iter_rows():
                 result = BatchResult.from_row(row)
                 t0 = time.perf_counter()
-                for name, n in commit_batch(store, result).items():
-                    written[name] = written.get(name, 0) + n
+                add_counts(written, commit_batch(store, result))
                 result.tally.add_seconds("write", time.perf_counter() - t0)
                 tally.merge(result.tally)
                 progress.advance(result.n_items)
