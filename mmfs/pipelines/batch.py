@@ -21,6 +21,8 @@ from mmfs.config import PipelineConfig
 from mmfs.faults import Fault, hit
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.kept_rows import load_stored, scope_clause
+from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
 from mmfs.store.db import Store
@@ -86,6 +88,7 @@ class BatchJob:
     run_id: str
     versions: dict[str, str]
     schemas: dict[str, pa.Schema]
+    store_uri: str | None = None  # read for the kept rows of partly recomputed items
 
 
 @dataclass
@@ -94,6 +97,7 @@ class BatchResult:
 
     tables: dict[str, pa.Table]
     tally: BatchTally
+    scopes: dict[str, str] = field(default_factory=dict)  # per table: the rows this batch replaces
 
     @property
     def n_items(self) -> int:
@@ -104,13 +108,15 @@ class BatchResult:
         """One flat row (a binary Arrow IPC stream per table, the tally as JSON) for an engine."""
         row: dict[str, Any] = {name: table_to_ipc(t) for name, t in self.tables.items()}
         row["tally"] = self.tally.to_json()
+        row["scopes"] = json.dumps(self.scopes, sort_keys=True)
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> BatchResult:
         """Inverse of `to_row`."""
         tables = {name: ipc_to_table(row[name]) for name in (*DATA_TABLES, LEDGER_TABLE)}
-        return cls(tables=tables, tally=BatchTally.from_json(row["tally"]))
+        scopes = json.loads(row.get("scopes") or "{}")
+        return cls(tables=tables, tally=BatchTally.from_json(row["tally"]), scopes=scopes)
 
 
 def table_to_ipc(table: pa.Table) -> bytes:
@@ -136,11 +142,35 @@ def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: Batc
         raise ValueError("build_batch needs an enricher for items that did not fail")
     enriched = {id(e.ex): e for e in enricher.run(live)} if enricher is not None and live else {}
     tally.add_seconds("embed", time.perf_counter() - t0)
-    rows = RowBuilder(job.cfg, job.run_id, job.versions)
+    partial = {ex.pending.media_id: ex.computed for ex in live if ex.pending.only is not None}
+    stored = load_stored(Store(job.store_uri), partial) if partial and job.store_uri else {}
+    rows = RowBuilder(job.cfg, job.run_id, job.versions, stored)
     for ex in extracted:
         rows.add_item(ex, enriched.get(id(ex)))
         tally.add_item(ex)
-    return BatchResult(tables=rows.tables(job.schemas), tally=tally)
+    return BatchResult(tables=rows.tables(job.schemas), tally=tally, scopes=batch_scopes(extracted))
+
+
+def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
+    """Per table, the rows of this batch's items that its rows replace (absent ones are deleted).
+
+    An item replaces the rows of each table it recomputed, unless that table's stage failed this
+    time (its old rows stay, beside the quarantine row); its segments always; its quarantine rows
+    of the stages it re-ran. A failed item replaces nothing: what it had before is kept.
+    """
+    owners: dict[str, list[tuple[str, frozenset[str] | None]]] = {t: [] for t in DATA_TABLES}
+    for ex in extracted:
+        if ex.failed:
+            continue
+        media_id, failed = ex.pending.media_id, {f.stage for f in ex.failures}
+        for table in ex.computed:
+            if not failed & set(TABLE_STAGES[table]):
+                owners[table].append((media_id, None))
+        owners["segments"].append((media_id, None))
+        stages = None if ex.pending.only is None else owned_stages(ex.computed)
+        owners["quarantine"].append((media_id, stages))
+    scopes = {table: scope_clause(items) for table, items in owners.items()}
+    return {table: clause for table, clause in scopes.items() if clause}
 
 
 def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
@@ -154,7 +184,7 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     tables["quarantine"] = carry_attempts(store, tables["quarantine"])
     hit(Fault.BEFORE_FRAGMENT_WRITE)
     for i, name in enumerate(DATA_TABLES):
-        store.write(name, tables[name])
+        store.write(name, tables[name], replace=result.scopes.get(name))
         written[name] = result.tables[name].num_rows
         if i == 0:
             hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
@@ -207,6 +237,7 @@ def pending_to_row(p: PendingItem) -> dict[str, Any]:
         "metadata": json.dumps(item.metadata, sort_keys=True, default=str),
         "uris": json.dumps(p.uris),
         "n_bytes": p.n_bytes,
+        "only": json.dumps(p.only),
     }
 
 
@@ -220,6 +251,11 @@ def pending_from_row(row: dict[str, Any]) -> PendingItem:
         manifest_text=row.get("manifest_text"),
         metadata=json.loads(row["metadata"]),
     )
+    only = json.loads(row.get("only") or "null")
     return PendingItem(
-        media_id=row["media_id"], item=item, uris=json.loads(row["uris"]), n_bytes=int(row["n_bytes"])
+        media_id=row["media_id"],
+        item=item,
+        uris=json.loads(row["uris"]),
+        n_bytes=int(row["n_bytes"]),
+        only=None if only is None else tuple(only),
     )

@@ -93,12 +93,16 @@ class Enricher:
 
     def _chunk_documents(self, items: list[Enriched]) -> None:
         for item in items:
-            if item.ex.kind == "text":
+            if item.ex.kind == "text" and item.ex.texts:
                 doc = item.ex.texts[0].text
                 item.ex.texts = split_document(doc, self.analyzer, chunk_chars=self.cfg.align.chunk_chars)
 
     def _images(self, items: list[Enriched]) -> None:
-        owners = [it for it in items if it.ex.frames is not None and len(it.ex.frames.times_s)]
+        owners = [
+            it
+            for it in items  # frames decoded only for a stale item's flow are not embedded again
+            if it.ex.frames is not None and len(it.ex.frames.times_s) and "frames" in it.ex.computed
+        ]
         if not owners:
             return
         pixels = [frame for it in owners for frame in it.ex.frames.frames]  # type: ignore[union-attr]

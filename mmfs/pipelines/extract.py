@@ -26,6 +26,7 @@ from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
+from mmfs.pipelines.recompute import computed_tables, decodes_video
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
@@ -61,6 +62,7 @@ class PendingItem:
     item: SourceItem
     uris: list[str]
     n_bytes: int
+    only: tuple[str, ...] | None = None  # a stale item's tables to recompute; None: everything
 
 
 @dataclass
@@ -83,6 +85,11 @@ class Extracted:
     failures: list[StageFailure] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def computed(self) -> frozenset[str]:
+        """The modality tables this extraction produces rows for (all, or a stale item's stale ones)."""
+        return computed_tables(self.pending.only)
 
     @property
     def failed(self) -> bool:
@@ -114,22 +121,25 @@ def extract(
         return out
     if on_probe is not None:
         on_probe(out.duration_s)
+    computed = out.computed  # a stale item decodes only what its stale tables need
     try:
         hit(Fault.MID_TRANSFORM, key=pending.item.uri)
-        if out.kind == "video":
+        if out.kind == "video" and decodes_video(computed):
             _timed(out, "frames", lambda: _video(out, cfg))
-        elif out.kind == "image":
+        elif out.kind == "image" and "frames" in computed:
             _timed(out, "frames", lambda: _image(out, cfg))
-        elif out.kind == "text":
+        elif out.kind == "text" and "text" in computed:
             _timed(out, "text", lambda: _document(out, cfg))
     except MmfsError as err:
         _fail(out, "decode", err)
         return out
-    if out.kind in ("video", "audio") and (out.kind == "audio" or (out.probe and out.probe.has_audio)):
+    has_audio = out.kind == "audio" or (out.kind == "video" and out.probe is not None and out.probe.has_audio)
+    if has_audio and "audio" in computed:
         _optional(out, "audio", lambda: _audio(out, cfg))
-    if out.kind == "video" and cfg.flow.enabled and out.frames is not None and len(out.frames.times_s) > 1:
+    video_flow = out.kind == "video" and cfg.flow.enabled and "flow" in computed
+    if video_flow and out.frames is not None and len(out.frames.times_s) > 1:
         _optional(out, "flow", lambda: _flow(out, cfg))
-    if out.kind != "text":
+    if out.kind != "text" and "text" in computed:
         _optional(out, "text", lambda: _attached_text(out))
     return out
 

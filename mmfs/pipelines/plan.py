@@ -65,12 +65,18 @@ def check_size(item: SourceItem, cfg: PipelineConfig) -> int:
 def split_done(
     store: Store, pending: list[PendingItem], versions: dict[str, str]
 ) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
-    """Items to (re)process, and up-to-date items that only gained new uris."""
+    """Items to (re)process, and up-to-date items that only gained new uris.
+
+    A stale item that was processed before recomputes only its stale tables (`PendingItem.only`);
+    a new or failed item is processed whole.
+    """
     known = known_versions(store, [p.media_id for p in pending])
     todo, media_only = [], []
     for p in pending:
         item = known.get(p.media_id)
-        if item is None or stale_tables(item, versions) is not None:
+        stale = None if item is None else stale_tables(item, versions)
+        if item is None or stale is not None:
+            p.only = tuple(stale) if stale else None
             todo.append(p)
         elif not set(p.uris) <= set(item["uris"]):
             media_only.append((p, sorted(set(item["uris"]) | set(p.uris))))

@@ -17,6 +17,7 @@ import pyarrow as pa
 from mmfs.config import PipelineConfig, short_hash
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import motion_vector
@@ -36,9 +37,6 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
     return versions
-
-
-MODALITY_TABLES = ("frames", "flow", "audio", "text")
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
@@ -61,8 +59,15 @@ def modality_tables(ex: Extracted) -> list[str]:
 class RowBuilder:
     """Accumulates the rows of one batch, table by table, stamped with run id and versions."""
 
-    def __init__(self, cfg: PipelineConfig, run_id: str, versions: dict[str, str]) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        run_id: str,
+        versions: dict[str, str],
+        stored: dict[str, StoredItem] | None = None,
+    ) -> None:
         self.cfg, self.run_id, self.versions = cfg, run_id, versions
+        self.stored = stored or {}  # what the store keeps of partly recomputed items
         self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES if t != "runs"}
         self.now = datetime.now(UTC)
 
@@ -77,15 +82,19 @@ class RowBuilder:
 
     def add_item(self, ex: Extracted, enriched: Enriched | None) -> None:
         """All rows of one item: media, its modality tables, segments, and its failures."""
+        kept = self.stored.get(ex.pending.media_id)
+        if kept is not None and kept.duration_s is not None:
+            ex.duration_s = kept.duration_s  # the same bytes: keep the grid the kept rows are on
         if enriched is not None:
-            self._frames(enriched)
+            if "frames" in ex.computed:
+                self._frames(enriched)
             self._flow(ex)
             self._audio(enriched)
             self._text(enriched)
-            self._segments(enriched)
+            self._segments(enriched, kept)
         for failure in ex.failures:
             self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, failure_detail(ex))
-        self._media(ex)
+        self._media(ex, kept)
 
     def add_failure(
         self, media_id: str, uri: str, failure: StageFailure, detail: dict[str, Any] | None = None
@@ -109,9 +118,17 @@ class RowBuilder:
             },
         )
 
-    def _media(self, ex: Extracted) -> None:
+    def _media(self, ex: Extracted, kept: StoredItem | None = None) -> None:
         p, item = ex.probe, ex.pending.item
-        errors = "; ".join(f"{f.stage}: {f.error}" for f in ex.failures)
+        parts = [f"{f.stage}: {f.error}" for f in ex.failures]
+        status, flags = ex.status, list(ex.flags)
+        if kept is not None and not ex.failed:  # the failures and flags of tables not recomputed stay
+            owned = owned_stages(ex.computed)
+            old = [s for s in kept.failed_stages if s not in owned]
+            parts += [e for e in kept.error_parts if e.split(":", 1)[0] in old]
+            flags += [f for f in kept.flags if not owned_flag(f, ex.computed) and f not in flags]
+            status = "degraded" if old and status == "ok" else status
+        errors = "; ".join(parts)
         self._add(
             "media",
             {
@@ -131,9 +148,9 @@ class RowBuilder:
                 "channels": p.channels if p else None,
                 "has_video": bool(p.has_video) if p else ex.kind == "image",
                 "has_audio": bool(p.has_audio) if p else False,
-                "status": ex.status,
+                "status": status,
                 "error": errors or None,
-                "quality_flags": ex.flags,
+                "quality_flags": flags,
                 "metadata": json.dumps(item.metadata, default=str) if item.metadata else None,
                 "ingested_at": self.now,
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
@@ -228,12 +245,14 @@ class RowBuilder:
                 },
             )
 
-    def _segments(self, it: Enriched) -> None:
+    def _segments(self, it: Enriched, kept: StoredItem | None = None) -> None:
         align_cfg = self.cfg.align
-        version = segments_version(self.versions, modality_tables(it.ex))
-        for seg in align(
-            _align_inputs(it), segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments
-        ):
+        inputs, tables = _align_inputs(it), set(modality_tables(it.ex))
+        if kept is not None:  # a partial recompute: the other tables' vectors come from the store
+            inputs = merge_inputs(inputs, kept.inputs, it.ex.computed)
+            tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
+        version = segments_version(self.versions, tables)
+        for seg in align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments):
             row = {
                 "media_id": it.ex.pending.media_id,
                 "segment_index": seg.segment_index,

@@ -137,7 +137,9 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
         return _finish(store, cfg, summary, started, t0, before)
     schemas = _schemas_with_provenance(Enricher(cfg))
     store.ensure_tables(schemas)
-    job = BatchJob(cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas)
+    job = BatchJob(
+        cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas, store_uri=str(store_uri)
+    )
     _write_pre_failures(store, job, summary, pre_failures)
     _update_uris(store, media_only)
     if todo:

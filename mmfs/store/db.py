@@ -159,24 +159,26 @@ class Store:
         return int(self.table(name).count_rows(where))
 
     # --- writes -------------------------------------------------------------------------------
-    def write(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
-        """Upsert rows on the table's keys; returns the new version, or None when nothing to write."""
-        if rows.num_rows == 0:
-            return None
+    def write(self, name: str, rows: pa.Table, *, replace: str | None = None, retries: int = 5) -> int | None:
+        """Upsert rows on the table's keys; returns the new version, or None when nothing to write.
+
+        `replace` (a built where-clause) names the rows these replace: those of them that `rows` does
+        not carry (the frames of a video sampled more sparsely now, say) are deleted in the same commit.
+        """
         if self.pinned is not None:
             raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
+        if rows.num_rows == 0:
+            return self._delete(name, replace) if replace else None
         table = self.table(name)
         _check_finite(name, rows)
         rows = rows.select(table.schema.names).cast(table.schema)
         keys = list(KEYS[name])
         for attempt in range(1, retries + 1):
             try:
-                result = (
-                    table.merge_insert(keys)
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(rows, on_bad_vectors="null")  # absent modality = null vector
-                )
+                merge = table.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all()
+                if replace:
+                    merge = merge.when_not_matched_by_source_delete(replace)
+                result = merge.execute(rows, on_bad_vectors="null")  # absent modality = null vector
                 return int(result.version)
             except (OSError, RuntimeError, ValueError) as err:
                 if attempt < retries and _is_conflict(err):
@@ -185,6 +187,22 @@ class Store:
                 if _is_conflict(err):
                     raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
                 raise StoreError(f"write to '{name}' failed: {err}", retryable=False) from err
+        return None  # unreachable: the loop returns or raises
+
+    def _delete(self, name: str, where: str) -> int | None:
+        """Delete the rows matching a built where-clause; the new version, or None when none matched."""
+        if not self.has(name) or not self.count(name, where):
+            return None
+        table = self.table(name)
+        for attempt in range(1, 6):
+            try:
+                table.delete(where)
+                return int(table.version)
+            except (OSError, RuntimeError, ValueError) as err:
+                if attempt < 5 and _is_conflict(err):
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise store_failure(f"delete from '{name}' failed", err) from err
         return None  # unreachable: the loop returns or raises
 
     def read(self, name: str, columns: Iterable[str] | None = None, where: str | None = None) -> pa.Table:

@@ -51,3 +51,12 @@ def test_import_mmfs_and_cli_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_decode_worker_does_not_import_the_store() -> None:
+    """Isolated decoders start per item after a crash: the store's libraries would cost every restart."""
+    code = (
+        "import sys, mmfs.pipelines.isolate;print(sorted({'lancedb', 'lance', 'duckdb'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
