@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mmfs.errors import ConfigError
@@ -29,6 +30,7 @@ def open_store(request: Request) -> Store:
 
 
 def _media_or_404(store: Store, media_id: str) -> dict[str, Any]:
+    """The item's media row, or a 404."""
     row = timeline.media_row(store, media_id)
     if row is None:
         raise HTTPException(404, "no such media item")
@@ -73,7 +75,8 @@ async def search_image(
     """The top-k segments whose frames look like an uploaded image."""
     data = await image.read(MAX_UPLOAD_BYTES + 1)
     filters = filters_from(kind, source, min_duration, max_duration)
-    return {"hits": search_uploaded(open_store(request), data, k=k, filters=filters)}
+    hits = await run_in_threadpool(search_uploaded, open_store(request), data, k=k, filters=filters)
+    return {"hits": hits}  # the encoder ran in a worker thread: the server keeps answering meanwhile
 
 
 def search_uploaded(store: Store, data: bytes, *, k: int, filters: finder.Filters) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ on another interface (`--host`) shows the whole store to whoever can reach the p
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -30,35 +31,47 @@ def create_app(store_uri: str | Path) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
 
-    @app.exception_handler(ConfigError)
-    async def bad_request(request: Request, err: ConfigError) -> Response:
-        return _error(request, 400, err.message)
-
-    @app.exception_handler(MmfsError)
-    async def failed(request: Request, err: MmfsError) -> Response:
-        log.debug("request failed", exc_info=err)
-        return _error(request, 500, str(err).splitlines()[0] if str(err) else type(err).__name__)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, err: HTTPException) -> Response:
-        return _error(request, err.status_code, str(err.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, err: RequestValidationError) -> Response:
-        return _error(request, 422, _first_problem(err))
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        # every asset comes from this app: forbid anything else, and framing by other sites
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
+    # Starlette types every handler as taking a bare Exception; each of ours takes its own class
+    app.add_exception_handler(ConfigError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(MmfsError, _failed)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.middleware("http")(_security_headers)
     return app
+
+
+async def _bad_request(request: Request, err: ConfigError) -> Response:
+    """Bad input (a filter, a span, a query): 400 with the reason."""
+    return _error(request, 400, err.message)
+
+
+async def _failed(request: Request, err: MmfsError) -> Response:
+    """A store or decode failure: 500 with its first line; details in the debug log."""
+    log.debug("request failed", exc_info=err)
+    return _error(request, 500, str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+async def _http_error(request: Request, err: HTTPException) -> Response:
+    """404s and the like, in the same one-line shape."""
+    return _error(request, err.status_code, str(err.detail))
+
+
+async def _invalid(request: Request, err: RequestValidationError) -> Response:
+    """A parameter of the wrong type or range: 422 naming the first one."""
+    return _error(request, 422, _first_problem(err))
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Every asset comes from this app: forbid anything else, sniffing, and framing by other sites."""
+    response = await call_next(request)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _first_problem(err: RequestValidationError) -> str:

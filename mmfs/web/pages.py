@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -94,6 +95,7 @@ def search_page(
     store = api.open_store(request)
 
     def run() -> list[dict[str, Any]]:
+        """Parse the number fields (inside, so a bad one is shown on the page) and search."""
         bounds = _seconds(min_duration, "duration from"), _seconds(max_duration, "duration to")
         filters = api.filters_from(kind, source, *bounds)
         return finder.search(store, text=text, mode=mode, k=k, filters=filters)
@@ -138,7 +140,9 @@ async def search_image_page(
     }
     filters = api.filters_from(kind, source, min_duration, max_duration)
     store = api.open_store(request)
-    return _search_page(request, form, lambda: api.search_uploaded(store, data, k=k, filters=filters))
+    return await run_in_threadpool(
+        _search_page, request, form, lambda: api.search_uploaded(store, data, k=k, filters=filters)
+    )
 
 
 @router.get("/media", response_class=HTMLResponse)

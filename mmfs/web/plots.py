@@ -65,24 +65,20 @@ def line_chart(
     plot_w, plot_h = width - _PAD_LEFT - _PAD_RIGHT, height - _PAD_TOP - _PAD_BOTTOM
 
     def sx(x: float) -> float:
+        """Data x to SVG x."""
         return _PAD_LEFT + (x - x0) / (x1 - x0) * plot_w
 
     def sy(y: float) -> float:
+        """Data y to SVG y (up is larger)."""
         return _PAD_TOP + plot_h - (y - y0) / (y1 - y0) * plot_h
 
     parts = [head, _axes(plot_w, plot_h, height)]
-    for tick in _ticks(x0, x1):
-        parts.append(
-            f'<text x="{sx(tick):.1f}" y="{height - _PAD_BOTTOM + 13}" {_FONT} text-anchor="middle">'
-            f"{_label(tick)}</text>"
-        )
-    for tick in _ticks(y0, y1, 3):
-        parts.append(
-            f'<text x="{_PAD_LEFT - 4}" y="{sy(tick) + 4:.1f}" {_FONT} text-anchor="end">'
-            f"{_label(tick)}</text>"
-            f'<line x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{sy(tick):.1f}" y2="{sy(tick):.1f}" '
-            'stroke="#ddd"/>'
-        )
+    parts += [
+        f'<text x="{sx(tick):.1f}" y="{height - _PAD_BOTTOM + 13}" {_FONT} text-anchor="middle">'
+        f"{_label(tick)}</text>"
+        for tick in _ticks(x0, x1)
+    ]
+    parts += [_y_tick(sy(tick), tick, width) for tick in _ticks(y0, y1, 3)]
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in clean)
     parts.append(
         f'<polyline class="series" fill="none" stroke="#2266aa" stroke-width="1.5" points="{path}"/>'
@@ -95,6 +91,14 @@ def line_chart(
         f'transform="rotate(-90 10 {_PAD_TOP + plot_h / 2})">{escape(y_label)}</text></svg>'
     )
     return "".join(parts)
+
+
+def _y_tick(y: float, value: float, width: int) -> str:
+    """A y-axis label with its light grid line across the plot."""
+    return (
+        f'<text x="{_PAD_LEFT - 4}" y="{y + 4:.1f}" {_FONT} text-anchor="end">{_label(value)}</text>'
+        f'<line x1="{_PAD_LEFT}" x2="{width - _PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+    )
 
 
 def _axes(plot_w: float, plot_h: float, height: int) -> str:

@@ -18,6 +18,7 @@ _LANGUAGE_KEYS = ("language", "lang", "locale")
 
 
 def _iso(value: Any) -> str | None:
+    """A timestamp as ISO text (None stays None)."""
     return value.isoformat() if isinstance(value, datetime) else (None if value is None else str(value))
 
 
