@@ -135,9 +135,9 @@ def mel_png(request: Request, media_id: Annotated[str, MEDIA_PATH]) -> Response:
 def plot_svg(
     request: Request,
     media_id: Annotated[str, MEDIA_PATH],
-    name: Annotated[str, PathParam(pattern="^(motion|loudness)$")],
+    name: Annotated[str, PathParam(pattern="^(motion|loudness|text)$")],
 ) -> Response:
-    """Motion magnitude or loudness over time, as SVG."""
+    """Motion magnitude, loudness or the timed text over time, as SVG (empty for no timed text)."""
     store = open_store(request)
     row = _media_or_404(store, media_id)
     svg = charts.media_plots(row, timeline.timeline(store, media_id))[name]

@@ -10,11 +10,21 @@ from mmfs.web import plots, spectrogram, timeline
 
 
 def media_plots(row: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
-    """SVG of motion magnitude (flow `mean_mag`) and loudness (audio `rms`) over the item's time."""
+    """SVG over the item's time: motion (flow `mean_mag`), loudness (audio `rms`) and timed text."""
     times = [p["t_s"] for p in line["motion"]] + [p["t_s"] for p in line["loudness"]]
     end = row.get("duration_s") or (max(times) if times else 1.0)
     x_range = (0.0, float(end))
+    timed = [
+        (t["start_s"], t["end_s"] or t["start_s"], t["text"])
+        for t in line["text"]
+        if t["start_s"] is not None
+    ]
     return {
+        "text": plots.spans_chart(
+            timed, title="Text at its times (s)", x_range=x_range, css_class="plot plot-text"
+        )
+        if timed
+        else "",
         "motion": plots.line_chart(
             [(p["t_s"], p["mean_mag"]) for p in line["motion"] if p["mean_mag"] is not None],
             title="Motion: mean optical-flow magnitude",

@@ -143,3 +143,37 @@ def bar_chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def spans_chart(
+    spans: Sequence[tuple[float, float, str]],
+    *,
+    title: str,
+    x_range: tuple[float, float],
+    width: int = 640,
+    css_class: str = "plot",
+) -> str:
+    """Labelled boxes on a time axis, one per (start, end, text): where each caption or line falls."""
+    x0, x1 = x_range[0], x_range[1] if x_range[1] > x_range[0] else x_range[0] + 1.0
+    plot_w, height, top = width - _PAD_LEFT - _PAD_RIGHT, 64, 22
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{escape(css_class)}" role="img" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(title)}">'
+        f'<title>{escape(title)}</title><text x="{_PAD_LEFT}" y="14" {_FONT} font-weight="bold">'
+        f"{escape(title)}</text>"
+    ]
+    for i, (start, end, text) in enumerate(s for s in spans if math.isfinite(s[0]) and math.isfinite(s[1])):
+        left = _PAD_LEFT + (start - x0) / (x1 - x0) * plot_w
+        right = _PAD_LEFT + (min(end, x1) - x0) / (x1 - x0) * plot_w
+        y = top + (i % 2) * 16  # alternate rows so neighbours never overlap
+        parts.append(
+            f'<g class="span"><title>{escape(f"{start:.1f}–{end:.1f} s: {text}")}</title>'
+            f'<rect x="{left:.1f}" y="{y}" width="{max(right - left - 1, 1):.1f}" height="14" fill="#e3ecf6" '
+            f'stroke="#2266aa"/><text x="{left + 3:.1f}" y="{y + 11}" {_FONT}>'
+            f"{escape(text[: max(int((right - left) / 6), 0)])}</text></g>"
+        )
+    for tick in _ticks(x0, x1):
+        x = _PAD_LEFT + (tick - x0) / (x1 - x0) * plot_w
+        parts.append(f'<text x="{x:.1f}" y="{height - 2}" {_FONT} text-anchor="middle">{_label(tick)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

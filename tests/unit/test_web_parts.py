@@ -79,3 +79,12 @@ def test_clip_source_is_only_a_recorded_local_file_of_the_recorded_size(tmp_path
     with pytest.raises(ConfigError):
         audio_clip.check_span(0.0, 31.0, 100.0)
     assert audio_clip.check_span(9.0, 12.0, 10.0) == (9.0, 10.0)
+
+
+def test_spans_chart_places_text_by_time() -> None:
+    spans = [(0.0, 3.0, "A white <bird>"), (3.0, 5.0, "grey beak")]
+    root = ET.fromstring(plots.spans_chart(spans, title="text", x_range=(0.0, 10.0)))
+    boxes = [r for r in root.iter(f"{SVG}rect")]
+    assert [float(b.get("x")) for b in boxes] == [52.0, pytest.approx(52 + 576 * 0.3, abs=0.1)]
+    assert float(boxes[0].get("width")) == pytest.approx(576 * 0.3 - 1, abs=0.1)
+    assert "0.0–3.0 s: A white <bird>" in [t.text for t in root.iter(f"{SVG}title")]

@@ -114,6 +114,7 @@ def test_media_page_draws_its_plots(page: Any, live_server: str, sample_store: S
     assert page.locator("svg.plot-loudness polyline").count() == 1
     assert _loaded(page, "#mel")[0] == 800
     assert page.locator("#text-segments tr").count() == 6  # header + 5 captions
+    assert page.locator("svg.plot-text g.span").count() == 5
     assert page.locator("#probe").inner_text().count("1280") >= 1
     _shot(page, "media")
 
