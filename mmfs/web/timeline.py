@@ -73,6 +73,7 @@ def timeline(store: Store, media_id: str) -> dict[str, Any]:
         # a flow pair's motion belongs to the middle of its two frames
         "motion": [{"t_s": f["t_s"] + (f["dt_s"] or 0.0) / 2, "mean_mag": f["mean_mag"]} for f in flow],
         "loudness": [{"t_s": (a["start_s"] + a["end_s"]) / 2, **a} for a in audio],
+        "silent": bool(audio) and all(not a["rms"] for a in audio),  # a dark spectrogram is no bug
         "text": text,
         "segments": segments,
     }

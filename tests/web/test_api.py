@@ -98,6 +98,7 @@ def test_media_item_has_probe_data_and_a_timeline(client: TestClient, sample_sto
     assert len(times) == 14 and times == sorted(times)
     assert len(line["motion"]) == 13 and all(m["mean_mag"] >= 0 for m in line["motion"])
     assert len(line["loudness"]) == 14 and len(line["text"]) == 5
+    assert line["silent"]  # the sample video's mp3 track holds silence
     assert line["text"][1]["text"] == CAPTION and line["text"][1]["start_s"] == 3.0
 
 
