@@ -249,6 +249,9 @@ def sql(
 def report(
     run_id: Annotated[str, typer.Argument(help="the run (see `mmfs versions`)")],
     store: StoreOpt = "./mmfs-store",
+    html: Annotated[
+        Path | None, typer.Option("--html", help="also write a self-contained HTML report with plots")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What one run did: outcomes, error codes, rows, stage times and the slowest items."""
@@ -257,7 +260,37 @@ def report(
         from mmfs.report import run_report, run_report_text
 
         doc = run_report(_open(store, run_id), run_id)  # the tables as this run left them
-        _emit(as_json, doc, run_report_text(doc))
+        if html is not None:
+            from mmfs.web.static_report import write
+
+            doc["html"] = str(write(store, run_id, html))
+        text = run_report_text(doc) + (f"\nHTML report: {doc['html']}" if html is not None else "")
+        _emit(as_json, doc, text)
+
+    _guard(go)
+
+
+@app.command()
+def serve(
+    store: StoreOpt = "./mmfs-store",
+    host: Annotated[
+        str, typer.Option("--host", help="interface to listen on (loopback by default)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8765,
+) -> None:
+    """The analyst page: search, media timelines, runs and quarantine in a local web app (read-only)."""
+
+    def go() -> None:
+        from mmfs.web.app import LOOPBACK
+        from mmfs.web.app import serve as run_server
+
+        _open(store)  # one readable line when there is no store
+        if host not in (LOOPBACK, "localhost", "::1"):
+            log.warning(
+                "listening on %s: the page has no login, anyone who can reach it sees the store", host
+            )
+        typer.echo(f"mmfs: serving {store} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+        run_server(store, host=host, port=port)
 
     _guard(go)
 

@@ -62,6 +62,14 @@ def equals_all(schema: pa.Schema, pairs: Iterable[tuple[str, str]]) -> Expr | No
     return expr
 
 
+def one_of(schema: pa.Schema, column: str, raw_values: Iterable[str]) -> Expr:
+    """`column IN (values)` with each value typed by the schema; an empty list matches nothing."""
+    values = [typed_value(schema, column, raw) for raw in raw_values]
+    if not values:
+        return lit(False)
+    return col(column).isin([lit(v) for v in values])
+
+
 def parse_where(items: Iterable[str]) -> list[tuple[str, str]]:
     """Split `key=value` command-line items (the value may itself contain '=')."""
     pairs = []

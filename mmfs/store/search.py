@@ -6,6 +6,7 @@ before the search (prefilter), so an indexed search still returns k rows that pa
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from lancedb.query import FullTextOperator, MatchQuery
 from mmfs.errors import ConfigError, StoreError
 from mmfs.schemas import VECTOR_COLUMNS
 from mmfs.store.db import Store
-from mmfs.store.filters import equals_all, in_list
+from mmfs.store.filters import equals_all, in_list, one_of
 from mmfs.store.indexes import hybrid_reranker, tune, vector_query
 
 TEXT_COLUMN = "transcript"  # what full-text search matches in `segments`
@@ -59,12 +60,13 @@ def search_segments(
     column: str = "fused",
     k: int = 10,
     where: list[tuple[str, str]] | None = None,
+    media_ids: Collection[str] | None = None,
 ) -> list[Hit]:
     """The k segments whose `column` vector is nearest (cosine) to `query`; rows without one never match."""
     _check_column(column)
     table = store.current("segments")
     _check_dim(table, column, query)
-    query_builder = vector_query(table, query, column, k=k, where=_filter(table, where))
+    query_builder = vector_query(table, query, column, k=k, where=_filter(table, where, media_ids))
     rows = _run(query_builder.select([*_COLUMNS, "_distance"]))
     return _hits(store, rows, column, lambda r: 1.0 - float(r["_distance"]))
 
@@ -75,12 +77,13 @@ def search_text_segments(
     *,
     k: int = 10,
     where: list[tuple[str, str]] | None = None,
+    media_ids: Collection[str] | None = None,
 ) -> list[Hit]:
     """The k segments whose transcript best matches the words of `query_text` (BM25)."""
     table = store.current("segments")
     _require_fts(table)
     query_builder = table.search(_match(query_text), query_type="fts").limit(k).select([*_COLUMNS, "_score"])
-    expr = _filter(table, where)
+    expr = _filter(table, where, media_ids)
     if expr is not None:
         query_builder = query_builder.where(expr, prefilter=True)
     return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]))
@@ -94,6 +97,7 @@ def hybrid_search(
     k: int = 10,
     where: list[tuple[str, str]] | None = None,
     column: str = "fused",
+    media_ids: Collection[str] | None = None,
 ) -> list[Hit]:
     """The k segments ranked by reciprocal-rank fusion of vector (`column`) and transcript matches."""
     _check_column(column)
@@ -110,7 +114,7 @@ def hybrid_search(
         .select(_COLUMNS)
     )
     query_builder = tune(query_builder, table, column)
-    expr = _filter(table, where)
+    expr = _filter(table, where, media_ids)
     if expr is not None:
         query_builder = query_builder.where(expr, prefilter=True)
     rows = _run(query_builder)
@@ -154,9 +158,13 @@ def _check_dim(table: Any, column: str, vector: np.ndarray) -> None:
         )
 
 
-def _filter(table: Any, where: list[tuple[str, str]] | None) -> Any:
-    """The typed filter expression for `key=value` pairs, or None."""
-    return equals_all(table.schema, where or [])
+def _filter(table: Any, where: list[tuple[str, str]] | None, media_ids: Collection[str] | None = None) -> Any:
+    """The typed filter for `key=value` pairs, AND `media_id` in `media_ids` when given; None if neither."""
+    expr = equals_all(table.schema, where or [])
+    if media_ids is None:
+        return expr
+    members = one_of(table.schema, "media_id", sorted(media_ids))
+    return members if expr is None else (expr & members)
 
 
 def _require_fts(table: Any) -> None:

@@ -16,6 +16,7 @@ ALLOWED = {
     "encoders": {"schemas", "transforms", "encoders", "errors", "config", "__init__"},
     "store": {"schemas", "store", "errors"},
     "media": {"media", "errors", "config"},
+    "web": {"web", "store", "pipelines", "report", "errors", "schemas"},
 }
 
 
