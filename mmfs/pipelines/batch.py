@@ -207,6 +207,8 @@ def pending_to_row(p: PendingItem) -> dict[str, Any]:
         "metadata": json.dumps(item.metadata, sort_keys=True, default=str),
         "uris": json.dumps(p.uris),
         "n_bytes": p.n_bytes,
+        "size": item.size,
+        "sidecar_uri": item.sidecar_uri,
     }
 
 
@@ -219,6 +221,8 @@ def pending_from_row(row: dict[str, Any]) -> PendingItem:
         sidecar=Path(sidecar) if sidecar else None,
         manifest_text=row.get("manifest_text"),
         metadata=json.loads(row["metadata"]),
+        size=None if row.get("size") is None else int(row["size"]),
+        sidecar_uri=row.get("sidecar_uri"),
     )
     return PendingItem(
         media_id=row["media_id"], item=item, uris=json.loads(row["uris"]), n_bytes=int(row["n_bytes"])
