@@ -23,8 +23,8 @@ demo: setup
 	$(VENV)/bin/mmfs demo
 
 lint: setup
-	$(VENV)/bin/ruff check mmfs tests benchmarks
-	$(VENV)/bin/ruff format --check mmfs tests benchmarks
+	$(VENV)/bin/ruff check mmfs tests benchmarks examples
+	$(VENV)/bin/ruff format --check mmfs tests benchmarks examples
 	$(VENV)/bin/mypy mmfs
 
 test: setup lint
