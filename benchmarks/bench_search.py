@@ -7,7 +7,8 @@ Per size (a real Lance table, written in batches of 50k): write time, p50/p95 la
 `search_segments` (no index yet); then per index kind (IVF_PQ; IVF_HNSW_SQ, LanceDB's HNSW flavour,
 HNSW graphs inside IVF partitions with scalar-quantised vectors): build time, recall@10 against exact
 search, indexed latency with and without a typed filter; last, full-text and hybrid latency. 10% of
-the vectors are null (an absent modality), as in real stores. 1M rows take ~1.5 GB and several minutes.
+the vectors are null (an absent modality), as in real stores. 1M rows take ~1.5 GB and half an hour
+on 2 cores.
 """
 
 from __future__ import annotations
