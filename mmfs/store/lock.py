@@ -65,6 +65,7 @@ def active_writers(store_uri: str, storage_options: Mapping[str, str] | None = N
 
 
 def _other_leases(store_uri: str, storage_options: Mapping[str, str] | None) -> list[dict[str, object]]:
+    """Live leases on an object store, without the ones this process holds."""
     mine = set(_HELD)
     leases = lock_remote.live_leases(store_uri, WRITERS_DIR, storage_options)
     return [w for w in leases if w["name"] not in mine]

@@ -28,6 +28,7 @@ RENEW_S = 60.0
 
 
 def _folder(store_uri: str, writers_dir: str) -> str:
+    """`bucket/prefix/<writers_dir>`, the registry's path for pyarrow's filesystem."""
     bucket, key = split_s3(store_uri)
     return "/".join(p for p in (bucket, key.strip("/"), writers_dir) if p)
 
@@ -57,6 +58,7 @@ def live_leases(store_uri: str, writers_dir: str, options: Mapping[str, str] | N
 
 
 def _write(fs: Any, path: str) -> None:
+    """(Re)write the lease object: its last-modified time is what keeps it alive."""
     body = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "renewed": time.time()})
     with fs.open_output_stream(path) as out:
         out.write(body.encode())
@@ -75,6 +77,7 @@ def lease(store_uri: str, writers_dir: str, options: Mapping[str, str] | None) -
     stop = threading.Event()
 
     def renew() -> None:
+        """Rewrite the lease every RENEW_S seconds until the block ends."""
         while not stop.wait(RENEW_S):
             try:
                 _write(fs, path)

@@ -73,6 +73,7 @@ class FeatureBatch(dict[str, Any]):
 def _attach_batch(
     dup_fd: Any, nbytes: int, rest: dict[str, Any], views: list[Any], order: list[str]
 ) -> FeatureBatch:
+    """Unpickle a batch sent in a recycled segment: map the segment, then rebuild the views."""
     from mmfs.store.readers_shm import attach
 
     return _rebuild_batch(attach(dup_fd, nbytes), rest, views, order)
