@@ -213,3 +213,35 @@ def test_maintenance_respects_writer_leases_on_s3(s3_run: S3Run) -> None:
     client.delete_object(Bucket=STORE_BUCKET, Key=lease)
     done = _mmfs("maintain", "--store", STORE, "--json", env=s3_run.env, cwd=s3_run.cwd)
     assert done.returncode == 0, done.stderr
+
+
+def test_erase_with_purge_leaves_no_object_holding_the_item(s3_run: S3Run) -> None:
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=s3_run.endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    )  # fmt: skip
+    needle = b"Lighthouses guide ships"
+
+    def holding() -> list[str]:
+        keys = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=STORE_BUCKET, Prefix="stores/main/"
+        ):
+            for obj in page.get("Contents", []):
+                if needle in client.get_object(Bucket=STORE_BUCKET, Key=obj["Key"])["Body"].read():
+                    keys.append(obj["Key"])
+        return keys
+
+    assert holding()  # the check can see the data
+    note = hashlib.sha256(s3_run.local["data/sub/note.txt"].read_bytes()).hexdigest()
+    result = _mmfs(
+        "erase", note, "--purge-history", "--store", STORE, "--json", env=s3_run.env, cwd=s3_run.cwd
+    )
+    assert result.returncode == 0, result.stderr
+    assert holding() == []
+    left = _mmfs(
+        "sql", "SELECT count(*) AS n FROM media", "--store", STORE, "--json", env=s3_run.env, cwd=s3_run.cwd
+    )
+    assert json.loads(left.stdout)["rows"] == [{"n": 3}]
