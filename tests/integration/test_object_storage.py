@@ -172,7 +172,9 @@ def test_secrets_stay_out_of_logs_and_the_store(s3_run: S3Run) -> None:
 
 
 def test_reader_streams_the_s3_store(s3_run: S3Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mmfs.store.readers import FeatureDataset
+    import polars as pl
+
+    from mmfs.store.readers import FeatureDataset, to_polars
 
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
         monkeypatch.setenv(key, s3_run.env[key])
@@ -181,6 +183,8 @@ def test_reader_streams_the_s3_store(s3_run: S3Run, monkeypatch: pytest.MonkeyPa
     n = sum(len(b["media_id"]) for b in batches)
     assert n == s3_run.summary["rows"]["segments"]
     assert {tuple(b["fused"].shape[1:]) for b in batches} == {(batches[0]["fused"].shape[1],)}
+    lazy = to_polars(STORE, "segments").filter(pl.col("start_s").is_not_null()).select(pl.len())
+    assert 0 < lazy.collect().item() <= n
 
 
 def test_rerun_from_s3_writes_nothing(s3_run: S3Run) -> None:
