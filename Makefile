@@ -25,8 +25,8 @@ demo: setup
 	$(VENV)/bin/mmfs demo
 
 lint: setup
-	$(VENV)/bin/ruff check mmfs tests benchmarks
-	$(VENV)/bin/ruff format --check mmfs tests benchmarks
+	$(VENV)/bin/ruff check mmfs tests benchmarks examples
+	$(VENV)/bin/ruff format --check mmfs tests benchmarks examples
 	$(VENV)/bin/mypy mmfs
 
 # The browser tests (tests/web, marker `browser`) need Debian's Chromium; install it when we can

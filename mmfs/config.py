@@ -31,6 +31,24 @@ class SourcesConfig(_Section):
         description="manifest paths must resolve under one of these; empty = the manifest's folder",
     )
     max_items: int | None = Field(default=None, ge=1)
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="s3:// sources: aws_endpoint, aws_region, keys…; AWS_* variables fill the rest",
+    )
+    cache_dir: str | None = Field(
+        default=None, description="s3:// sources: where an item is copied while it is decoded (temp dir)"
+    )
+
+
+class StoreConfig(_Section):
+    """How to reach the store: options for object storage (the location itself is `--store`)."""
+
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="s3:// stores: Lance storage options; AWS_* variables fill the rest",
+    )
 
 
 class LimitsConfig(_Section):
@@ -164,10 +182,14 @@ class IndexConfig(_Section):
     kind: Literal["IVF_HNSW_SQ", "IVF_PQ"] = "IVF_HNSW_SQ"
 
 
+_LOCATION_FIELDS: Any = {"store": True, "sources": {"storage_options", "cache_dir"}}
+
+
 class PipelineConfig(_Section):
     """The whole pipeline configuration."""
 
     sources: SourcesConfig = SourcesConfig()
+    store: StoreConfig = StoreConfig()
     limits: LimitsConfig = LimitsConfig()
     align: AlignConfig = AlignConfig()
     video: VideoConfig = VideoConfig()
@@ -181,8 +203,13 @@ class PipelineConfig(_Section):
     index: IndexConfig = IndexConfig()
 
     def canonical_json(self) -> str:
-        """The config as sorted JSON: the text that is hashed and stored in `runs.config`."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The config as sorted JSON: the text that is hashed and stored in `runs.config`.
+
+        Storage options are left out: they say where and with which credentials, not what is computed,
+        and secrets must never be written into the store.
+        """
+        data = self.model_dump(mode="json", exclude=_LOCATION_FIELDS)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def config_hash(self) -> str:
         """Short sha256 of the canonical config."""

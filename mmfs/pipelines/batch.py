@@ -238,6 +238,8 @@ def pending_to_row(p: PendingItem) -> dict[str, Any]:
         "uris": json.dumps(p.uris),
         "n_bytes": p.n_bytes,
         "only": json.dumps(p.only),
+        "size": item.size,
+        "sidecar_uri": item.sidecar_uri,
     }
 
 
@@ -250,6 +252,8 @@ def pending_from_row(row: dict[str, Any]) -> PendingItem:
         sidecar=Path(sidecar) if sidecar else None,
         manifest_text=row.get("manifest_text"),
         metadata=json.loads(row["metadata"]),
+        size=None if row.get("size") is None else int(row["size"]),
+        sidecar_uri=row.get("sidecar_uri"),
     )
     only = json.loads(row.get("only") or "null")
     return PendingItem(

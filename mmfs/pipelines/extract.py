@@ -7,6 +7,7 @@ modality (an undecodable audio track in a good video) makes it `degraded`. Each 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
 from mmfs.pipelines.recompute import computed_tables, decodes_video
+from mmfs.pipelines.remote import local_copy
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
@@ -110,8 +112,26 @@ def extract(
     """Run the CPU stages for one item; never raises for bad media.
 
     `on_probe` is told the item's duration once it is known (the isolated decoder sets its deadline
-    from it).
+    from it). An object-store item is decoded from a temporary local copy, removed afterwards.
     """
+    try:
+        with local_copy(pending.item, cfg.sources.storage_options, cfg.sources.cache_dir) as item:
+            local = pending if item is pending.item else dataclasses.replace(pending, item=item)
+            out = _extract_local(local, cfg, on_probe)
+    except OSError as err:  # the copy could not be written (disk full, cache dir missing)
+        out = Extracted(pending)
+        _fail(out, "read", MediaError(f"{pending.item.uri}: cannot copy locally ({err})"))
+    except MediaError as err:  # the object could not be read
+        out = Extracted(pending)
+        _fail(out, "read", err)
+    out.pending = pending  # the item as discovered (its uri), never the temporary copy
+    return out
+
+
+def _extract_local(
+    pending: PendingItem, cfg: PipelineConfig, on_probe: Callable[[float | None], None] | None
+) -> Extracted:
+    """`extract` on an item whose bytes are in a local file."""
     quiet_ffmpeg()
     out = Extracted(pending)
     try:

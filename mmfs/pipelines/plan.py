@@ -15,10 +15,12 @@ from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.extract import PendingItem, StageFailure
 from mmfs.pipelines.progress import Progress
+from mmfs.pipelines.remote import sha256_object
 from mmfs.pipelines.rows import MODALITY_TABLES, feature_versions, segments_version
 from mmfs.pipelines.sources import SourceItem, discover
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.objstore import is_object_uri
 
 PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
 FEATURE_TABLES = ("frames", "flow", "audio", "text", "segments")
@@ -36,7 +38,7 @@ def hash_items(
         progress.advance(1)
         try:
             n_bytes = check_size(item, cfg)
-            media_id = sha256_file(item.path)
+            media_id = _content_hash(item, cfg)
         except (OSError, MediaError) as err:
             error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
             unreadable.append((f"uri:{item.uri}", item.uri, StageFailure("read", error)))
@@ -50,9 +52,16 @@ def hash_items(
     return list(by_id.values()), unreadable, duplicates
 
 
+def _content_hash(item: SourceItem, cfg: PipelineConfig) -> str:
+    """sha256 of the item's bytes: the file's, or the object's streamed (the same bytes, the same id)."""
+    if is_object_uri(item.uri):
+        return sha256_object(item.uri, cfg.sources.storage_options)
+    return sha256_file(item.path)
+
+
 def check_size(item: SourceItem, cfg: PipelineConfig) -> int:
     """The file's size; empty files and files over the byte limit are refused before hashing."""
-    size = item.path.stat().st_size
+    size = item.size if item.size is not None else item.path.stat().st_size
     if size == 0:
         raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
     if size > cfg.limits.max_bytes:
@@ -144,7 +153,7 @@ def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path) -> P
     """Discover and hash the inputs and compare them with the store; decodes and writes nothing."""
     items, rejected = discover(paths, cfg.sources)
     pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False)
-    store = Store(store_uri)
+    store = Store(store_uri, storage_options=cfg.store.storage_options)
     versions = feature_versions(cfg)
     todo, media_only = split_done(store, pending, versions)
     plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)

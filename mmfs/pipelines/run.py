@@ -88,8 +88,9 @@ def run_pipeline(
     paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
 ) -> RunSummary:
     """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
-    Store(store_uri)  # an unusable location fails here, with a clear message, before registering
-    with writer_lock(str(store_uri)):
+    # an unusable location fails here, with a clear message, before registering
+    Store(store_uri, storage_options=cfg.store.storage_options)
+    with writer_lock(str(store_uri), cfg.store.storage_options):
         summary = _run(paths, cfg, store_uri, show_progress)
     if summary.rows:
         _upkeep(cfg, store_uri)
@@ -102,17 +103,19 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
     The data is committed by now, so upkeep never fails the run: when another run is writing, or an
     index build conflicts with one that just started, it is left to the next run (logged).
     """
-    others = active_writers(str(store_uri))
+    others = active_writers(str(store_uri), cfg.store.storage_options)
     if others:
         log.info("other runs (pids %s) are writing to the store: indexes and compaction left to them", others)
         return
     try:
-        with writer_lock(str(store_uri)):
+        with writer_lock(str(store_uri), cfg.store.storage_options):
             if cfg.index.auto:
-                ensure_indexes(Store(store_uri), min_rows=cfg.index.min_rows, kind=cfg.index.kind)
+                store = Store(store_uri, storage_options=cfg.store.storage_options)
+                ensure_indexes(store, min_rows=cfg.index.min_rows, kind=cfg.index.kind)
         if cfg.maintenance.auto:
             m = cfg.maintenance
-            maintain(Store(store_uri), retention_days=m.retention_days, min_fragments=m.min_fragments)
+            store = Store(store_uri, storage_options=cfg.store.storage_options)
+            maintain(store, retention_days=m.retention_days, min_fragments=m.min_fragments)
     except StoreConflict as err:
         log.warning("index or compaction left to the next run: %s", err)
 
@@ -123,7 +126,7 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     summary = RunSummary(run_id=new_run_id())
     items, rejected = discover(paths, cfg.sources)
     summary.n_inputs = len(items) + len(rejected)
-    store = Store(store_uri)
+    store = Store(store_uri, storage_options=cfg.store.storage_options)
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]

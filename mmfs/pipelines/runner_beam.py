@@ -76,7 +76,7 @@ def execute_beam(
     _ = (
         (embedded, quarantined)
         | "Results" >> beam.Flatten()
-        | "Commit" >> beam.ParDo(CommitFn(str(store.uri)))
+        | "Commit" >> beam.ParDo(CommitFn(str(store.uri), store.storage_options))
     )
     result = pipeline.run()
     result.wait_until_finish()
@@ -175,15 +175,16 @@ class FailureRowsFn(_dofn_base()):  # type: ignore[misc]
 class CommitFn(_dofn_base()):  # type: ignore[misc]
     """Writes each batch to the store (merge-insert: a retried bundle rewrites, never duplicates)."""
 
-    def __init__(self, store_uri: str) -> None:
+    def __init__(self, store_uri: str, storage_options: dict[str, str] | None = None) -> None:
         super().__init__()
         self.store_uri = store_uri
+        self.storage_options = storage_options
         self.store: Store | None = None
         self.items = 0
 
     def setup(self) -> None:
         """Open the store once per DoFn instance."""
-        self.store = Store(self.store_uri)
+        self.store = Store(self.store_uri, storage_options=self.storage_options)
 
     def process(self, row: dict[str, Any]) -> Iterator[None]:
         """Commit one batch and count what it wrote."""

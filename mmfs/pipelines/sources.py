@@ -3,7 +3,8 @@
 A manifest (CSV, JSONL or Parquet with a `uri` column) lists items; its other columns travel as
 metadata, and a `text` or `caption` column becomes the item's manifest text. Paths in a manifest must
 resolve under an allowed root (the manifest's folder by default), so a manifest cannot point mmfs at
-`/etc/passwd`. A `.srt`, `.vtt` or `.txt` file with the same stem as a media file is its sidecar.
+`/etc/passwd`. An `s3://bucket/prefix` lists the objects under it (see `remote`). A `.srt`, `.vtt`
+or `.txt` file with the same stem as a media file is its sidecar.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from mmfs.config import SourcesConfig
 from mmfs.errors import ConfigError, ErrorCode, SourceRejected
+from mmfs.pipelines.remote import list_objects, pair_sidecars
+from mmfs.store.objstore import is_object_uri, split_s3
 from mmfs.transforms.captions import SIDECAR_SUFFIXES
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -24,13 +27,16 @@ _TEXT_COLUMNS = ("text", "caption")
 
 @dataclass(frozen=True)
 class SourceItem:
-    """One input to the pipeline: a local file plus what a manifest or sidecar said about it."""
+    """One input to the pipeline: a local file (or an object, `uri` s3://…) plus what a manifest or
+    sidecar said about it. An object's `path` is its key until `remote.local_copy` fetches it."""
 
     path: Path
     uri: str
     sidecar: Path | None = None
     manifest_text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    size: int | None = None  # known from the listing for objects; local files are stat'ed when hashed
+    sidecar_uri: str | None = None  # an object's sidecar, fetched beside it
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,13 @@ def discover(paths: list[str], cfg: SourcesConfig) -> tuple[list[SourceItem], li
     files: list[Path] = []
     rejected: list[RejectedSource] = []
     for raw in paths:
+        if is_object_uri(raw):
+            found = _from_objects(raw, cfg)
+            items.extend(found)
+            if not found:
+                err = SourceRejected(f"{raw}: no objects there", code=ErrorCode.NOT_FOUND)
+                rejected.append(RejectedSource(raw, err))
+            continue
         path = Path(raw)
         if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES and _is_manifest(path):
             found, bad = _from_manifest(path, cfg)
@@ -62,11 +75,20 @@ def discover(paths: list[str], cfg: SourcesConfig) -> tuple[list[SourceItem], li
             err = SourceRejected(f"{raw}: no such file or directory", code=ErrorCode.NOT_FOUND)
             rejected.append(RejectedSource(raw, err))
     items.extend(_with_sidecars(files))
-    unique = {item.path.resolve(): item for item in items}
+    unique = {(item.uri if is_object_uri(item.uri) else item.path.resolve()): item for item in items}
     ordered = sorted(unique.values(), key=lambda item: item.uri)
     if cfg.max_items is not None:
         ordered = ordered[: cfg.max_items]
     return ordered, rejected
+
+
+def _from_objects(uri: str, cfg: SourcesConfig) -> list[SourceItem]:
+    """Items for the objects under an s3:// prefix (or the one object it names), sidecars attached."""
+    objects = list_objects(uri, cfg.storage_options, recursive=cfg.recursive, hidden=cfg.include_hidden)
+    return [
+        SourceItem(path=Path(split_s3(obj.uri)[1]), uri=obj.uri, size=obj.size, sidecar_uri=sidecar)
+        for obj, sidecar in pair_sidecars(objects)
+    ]
 
 
 def _walk(root: Path, cfg: SourcesConfig) -> list[Path]:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from mmfs.errors import ConfigError, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
 from mmfs.schemas.tables import PRIMARY_KEY_META
+from mmfs.store.objstore import is_object_uri, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +31,34 @@ _CONFLICT_WORDS = ("conflict", "retryable", "concurrent")
 class Store:
     """A directory (or object-store URI) holding the mmfs tables."""
 
-    def __init__(self, uri: str | Path, *, pinned: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        uri: str | Path,
+        *,
+        pinned: Mapping[str, int] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
         self.uri = str(uri)
+        self.remote = is_object_uri(self.uri)
+        # object storage: the config's options, completed from AWS_* (Lance reads those too)
+        self.storage_options = resolve_options(storage_options) if self.remote else {}
         try:
-            self.db = lancedb.connect(self.uri)
+            self.db = lancedb.connect(self.uri, storage_options=self.storage_options or None)
         except (OSError, ValueError, RuntimeError) as err:
             raise StoreError(f"cannot open store {self.uri}: {err}") from err
         self._tables: dict[str, Any] = {}
         self.pinned = dict(pinned) if pinned is not None else None
 
     @classmethod
-    def at_run(cls, uri: str | Path, run_id: str) -> Store:
+    def at_run(cls, uri: str | Path, run_id: str, storage_options: Mapping[str, str] | None = None) -> Store:
         """A read-only view of the store as `run_id` left it (every table at that run's version)."""
-        live = cls(uri)
+        live = cls(uri, storage_options=storage_options)
         rows = live.read("runs", ["run_id", "table_versions"]).to_pylist() if live.has("runs") else []
         match = next((r for r in rows if r["run_id"] == run_id), None)
         if match is None:
             raise ConfigError(f"no run '{run_id}' in {live.uri} (see `mmfs versions`)")
         versions = {t: int(v) for t, v in json.loads(match["table_versions"] or "{}").items() if t != "runs"}
-        return cls(uri, pinned=versions)
+        return cls(uri, pinned=versions, storage_options=storage_options)
 
     # --- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:

@@ -41,7 +41,7 @@ def erase(store: Store, media_ids: list[str], *, purge_history: bool = False) ->
             deleted[table] = n
     result: dict[str, Any] = {"deleted": deleted, "purged": False}
     if purge_history:
-        refuse_if_writing(store.uri, "purge the history")
+        refuse_if_writing(store.uri, "purge the history", store.storage_options)
         result["purged"] = True
         result["versions_removed"] = _purge(store)
     return result

@@ -5,18 +5,20 @@ key columns, which carry Lance's primary-key marker, neither duplicate nor lose 
 not run beside a writer is what removes versions: `mmfs maintain` and `erase --purge-history`. Each
 run therefore leaves a file named after its PID in `<store>/.mmfs-writers/` for its duration; a file
 whose process is gone is stale and ignored, so a killed run never blocks the store. The single-file
-lock of earlier releases (`.mmfs-writer.lock`) is still honoured. Object-store URIs have no registry
-(schedule maintenance outside run windows there).
+lock of earlier releases (`.mmfs-writer.lock`) is still honoured. On object storage a PID means
+nothing across machines: runs hold renewed leases there instead (`lock_remote`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from mmfs.errors import StoreConflict
+from mmfs.store import lock_remote
+from mmfs.store.objstore import is_object_uri
 
 WRITERS_DIR = ".mmfs-writers"
 LEGACY_LOCK_NAME = ".mmfs-writer.lock"
@@ -45,8 +47,13 @@ def _read_pid(path: Path) -> int:
         return 0
 
 
-def active_writers(store_uri: str) -> list[int]:
-    """PIDs of live processes, other than this one, that are writing to the store (sorted)."""
+def active_writers(store_uri: str, storage_options: Mapping[str, str] | None = None) -> list[int]:
+    """PIDs of live processes, other than this one, that are writing to the store (sorted).
+
+    On object storage: the PIDs of the unexpired leases other than this process's own.
+    """
+    if is_object_uri(store_uri):
+        return sorted(int(str(w["pid"])) for w in _other_leases(store_uri, storage_options))
     root = _store_dir(store_uri)
     if root is None:
         return []
@@ -57,15 +64,33 @@ def active_writers(store_uri: str) -> list[int]:
     return sorted({pid for pid in candidates if pid != os.getpid() and _alive(pid)})
 
 
-def active_writer(store_uri: str) -> int | None:
+def _other_leases(store_uri: str, storage_options: Mapping[str, str] | None) -> list[dict[str, object]]:
+    """Live leases on an object store, without the ones this process holds."""
+    mine = set(_HELD)
+    leases = lock_remote.live_leases(store_uri, WRITERS_DIR, storage_options)
+    return [w for w in leases if w["name"] not in mine]
+
+
+_HELD: list[str] = []  # lease names this process holds (a nested lock reuses nothing: leases are cheap)
+
+
+def active_writer(store_uri: str, storage_options: Mapping[str, str] | None = None) -> int | None:
     """The PID of one live writer other than this process, else None."""
-    writers = active_writers(store_uri)
+    writers = active_writers(store_uri, storage_options)
     return writers[0] if writers else None
 
 
 @contextmanager
-def writer_lock(store_uri: str) -> Iterator[None]:
+def writer_lock(store_uri: str, storage_options: Mapping[str, str] | None = None) -> Iterator[None]:
     """Register this process as a writer for the duration of a run (other runs may write too)."""
+    if is_object_uri(store_uri):
+        with lock_remote.lease(store_uri, WRITERS_DIR, storage_options) as name:
+            _HELD.append(name)
+            try:
+                yield
+            finally:
+                _HELD.remove(name)
+        return
     root = _store_dir(store_uri)
     if root is None:
         yield
@@ -85,8 +110,14 @@ def writer_lock(store_uri: str) -> Iterator[None]:
             mine.unlink(missing_ok=True)
 
 
-def refuse_if_writing(store_uri: str, what: str) -> None:
+def refuse_if_writing(store_uri: str, what: str, storage_options: Mapping[str, str] | None = None) -> None:
     """Raise StoreConflict when a run is writing: `what` must not remove versions under it."""
+    if is_object_uri(store_uri):
+        leases = _other_leases(store_uri, storage_options)
+        if leases:
+            who = ", ".join(f"{w['host']} pid {w['pid']}" for w in leases)
+            raise StoreConflict(f"cannot {what}: runs ({who}) are writing to {store_uri}", retryable=True)
+        return
     pid = active_writer(store_uri)
     if pid is not None:
         raise StoreConflict(f"cannot {what}: a run (pid {pid}) is writing to {store_uri}", retryable=True)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def maintain(store: Store, *, retention_days: float, min_fragments: int = 1) -> dict[str, Any]:
     """Compact and clean up every table with at least `min_fragments` fragments (or old versions)."""
-    refuse_if_writing(store.uri, "maintain the store")
+    refuse_if_writing(store.uri, "maintain the store", store.storage_options)
     if retention_days == 0:
         log.warning("retention 0: every untagged old version goes; readers pinned to one will fail")
     report: dict[str, Any] = {}

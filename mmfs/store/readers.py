@@ -240,9 +240,12 @@ def to_polars(store_uri: str, table: str, *, version: int | None = None) -> Any:
     import lance
     import polars as pl
 
-    latest = Store(store_uri).table(table).to_lance()
-    ds = lance.dataset(str(latest.uri), version=version) if version is not None else latest
-    return pl.scan_pyarrow_dataset(ds)
+    store = Store(store_uri)
+    latest = store.table(table).to_lance()
+    options = store.storage_options or None
+    if version is not None:
+        latest = lance.dataset(str(latest.uri), version=version, storage_options=options)
+    return pl.scan_pyarrow_dataset(latest)
 
 
 def _check_sharding(rank: int, world_size: int) -> None:

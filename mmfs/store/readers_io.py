@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from mmfs.errors import ConfigError, StoreError
 from mmfs.store.db import Store
+from mmfs.store.objstore import is_object_uri, resolve_options
 
 _ID_CHUNK = 65_536  # rows per read when fetching media ids for a split
 
@@ -56,7 +57,8 @@ class LanceReader:
         import lance
 
         try:
-            self.ds = lance.dataset(dataset_uri, version=version)
+            options = resolve_options(None) if is_object_uri(dataset_uri) else None
+            self.ds = lance.dataset(dataset_uri, version=version, storage_options=options)
         except (OSError, ValueError, RuntimeError) as err:  # e.g. cleaned up by `mmfs maintain`
             message = f"cannot open {dataset_uri} at version {version}: {err}"
             raise StoreError(message, retryable=False) from err

@@ -7,6 +7,8 @@ vectors, its validity under `batch[VALID_KEY][column]`, the other columns as lis
 A batch's tensors are views of one buffer, allocated in shared memory inside a DataLoader worker, and
 a batch pickles as that one buffer: torch hands each tensor to another process through its own file
 descriptor (about half a millisecond apiece), and a fresh tensor is first copied into shared memory.
+Inside a worker the buffer is a recycled segment (`readers_shm`): fresh shared pages cost as much as
+reading the rows.
 """
 
 from __future__ import annotations
@@ -29,9 +31,16 @@ def is_vector(data_type: pa.DataType) -> bool:
 class FeatureBatch(dict[str, Any]):
     """A batch dict whose tensors share one buffer, so it crosses a process boundary as one tensor."""
 
-    def __init__(self, data: Any = (), buffer: Any = None) -> None:
+    def __init__(self, data: Any = (), buffer: Any = None, segment: Any = None) -> None:
         super().__init__(data)
         self.buffer = buffer  # a uint8 tensor over the whole storage, or None
+        self.segment = segment  # the recycled shared-memory segment under `buffer`, in a worker
+
+    def __copy__(self) -> FeatureBatch:
+        """A shallow copy that takes over the segment (the DataLoader copies each batch once, in the
+        worker, and sends the copy); the original then pickles as a plain copy, never sharing it."""
+        segment, self.segment = self.segment, None
+        return FeatureBatch(self, self.buffer, segment)
 
     def __reduce__(self) -> tuple[Any, ...]:
         views: list[tuple[str, str | None, Any, int, tuple[int, ...]]] = []
@@ -41,6 +50,11 @@ class FeatureBatch(dict[str, Any]):
                 rest[key] = {sub: v for sub, v in value.items() if not self._packs(key, sub, v, views)}
             elif not self._packs(key, None, value, views):
                 rest[key] = value
+        if views and self.segment is not None:
+            from mmfs.store.readers_shm import reduce_segment
+
+            segment, self.segment = self.segment, None  # one consumer per segment: a second pickle copies
+            return (_attach_batch, (*reduce_segment(segment, self.buffer.numel()), rest, views, list(self)))
         return (_rebuild_batch, (self.buffer if views else None, rest, views, list(self)))
 
     def _packs(self, key: str, sub: str | None, value: Any, views: list[Any]) -> bool:
@@ -56,6 +70,15 @@ class FeatureBatch(dict[str, Any]):
         return True
 
 
+def _attach_batch(
+    dup_fd: Any, nbytes: int, rest: dict[str, Any], views: list[Any], order: list[str]
+) -> FeatureBatch:
+    """Unpickle a batch sent in a recycled segment: map the segment, then rebuild the views."""
+    from mmfs.store.readers_shm import attach
+
+    return _rebuild_batch(attach(dup_fd, nbytes), rest, views, order)
+
+
 def _rebuild_batch(buffer: Any, rest: dict[str, Any], views: list[Any], order: list[str]) -> FeatureBatch:
     batch = dict(rest)
     for key, sub, dtype, offset, shape in views:
@@ -68,18 +91,25 @@ def _rebuild_batch(buffer: Any, rest: dict[str, Any], views: list[Any], order: l
     return FeatureBatch({key: batch[key] for key in order}, buffer)
 
 
-def _buffer(nbytes: int) -> Any:
-    """An uninitialised byte tensor; in a DataLoader worker, in shared memory from the start.
+def _buffer(nbytes: int) -> tuple[Any, Any]:
+    """An uninitialised byte tensor (and its recycled segment); in a worker, in shared memory.
 
-    This is how torch's own `default_collate` allocates its batches in workers.
+    A worker takes a recycled segment when one is free; otherwise it allocates as torch's own
+    `default_collate` does in workers.
     """
     import torch
     from torch.utils.data import get_worker_info
 
+    from mmfs.store import readers_shm
+
     if nbytes == 0 or get_worker_info() is None:
-        return torch.empty(nbytes, dtype=torch.uint8)
+        return torch.empty(nbytes, dtype=torch.uint8), None
+    if readers_shm.available():
+        recycled = readers_shm.acquire(nbytes)
+        if recycled is not None:
+            return recycled[1], recycled[0]
     storage = torch.empty(0, dtype=torch.uint8)._typed_storage()._new_shared(nbytes)
-    return torch.empty(0, dtype=torch.uint8).new(storage)
+    return torch.empty(0, dtype=torch.uint8).new(storage), None
 
 
 def _fill(matrix: np.ndarray, valid: np.ndarray, column: pa.Array | pa.ChunkedArray) -> None:
@@ -95,8 +125,10 @@ def _fill(matrix: np.ndarray, valid: np.ndarray, column: pa.Array | pa.ChunkedAr
         matrix[~valid] = 0.0
 
 
-def _packed(table: pa.Table | pa.RecordBatch, vectors: list[str]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """One buffer holding, per vector column, a float32 (rows, width) matrix and a bool mask."""
+def _packed(
+    table: pa.Table | pa.RecordBatch, vectors: list[str]
+) -> tuple[Any, Any, dict[str, tuple[Any, Any]]]:
+    """One buffer (and its segment) holding, per vector column, a float32 (rows, width) matrix and a mask."""
     import torch
 
     rows, offsets, end = table.num_rows, {}, 0
@@ -104,20 +136,20 @@ def _packed(table: pa.Table | pa.RecordBatch, vectors: list[str]) -> tuple[Any, 
         width = table.schema.field(name).type.list_size
         offsets[name] = (end, width)
         end += -(-(rows * width * 4 + rows) // _ALIGN) * _ALIGN
-    buffer = _buffer(end)
+    buffer, segment = _buffer(end)
     out = {}
     for name, (start, width) in offsets.items():
         mask_at = start + rows * width * 4
         matrix = buffer[start:mask_at].view(torch.float32).view(rows, width)
         out[name] = (matrix, buffer[mask_at : mask_at + rows].view(torch.bool))
-    return buffer, out
+    return buffer, segment, out
 
 
 def to_batch(table: pa.Table | pa.RecordBatch) -> FeatureBatch:
     """One dict per batch: vectors as (rows, width) tensors with validity masks, the rest as lists."""
     vectors = [name for name in table.schema.names if is_vector(table.schema.field(name).type)]
-    buffer, views = _packed(table, vectors)
-    batch, valid = FeatureBatch(buffer=buffer), {}
+    buffer, segment, views = _packed(table, vectors)
+    batch, valid = FeatureBatch(buffer=buffer, segment=segment), {}
     for name in table.schema.names:
         if name in views:
             matrix, mask = views[name]

@@ -302,3 +302,26 @@ def test_bad_arguments_are_config_errors(uri: str) -> None:
     with pytest.raises(ConfigError, match="positive"):
         FeatureDataset(uri, batch_size=0)
     assert np.array_equal(epoch_order(5, shuffle=False, seed=0, epoch=0), np.arange(5))
+
+
+@pytest.mark.slow
+def test_workers_recycle_batch_memory_but_never_under_a_held_batch(uri: str) -> None:
+    ds = FeatureDataset(uri, "segments", [*KEY_COLUMNS, "fused", "text"], batch_size=4)
+    expected = list(ds)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="spawn", timeout=120)
+    held, recycled = [], 0
+
+    def same(batch: Any, want: Any) -> bool:
+        return batch["media_id"] == want["media_id"] and all(
+            torch.equal(batch[c], want[c]) and torch.equal(batch[VALID_KEY][c], want[VALID_KEY][c])
+            for c in ("fused", "text")
+        )
+
+    for i, batch in enumerate(loader):
+        assert same(batch, expected[i])
+        recycled += not batch.buffer.is_shared()  # a worker's memfd segment, not a one-off torch buffer
+        if i % 3 == 0:
+            held.append((i, batch))  # the loop keeps these: their segments must stay untouched
+        del batch
+    assert len(expected) == -(-N_ROWS // 4) and recycled > 0
+    assert all(same(batch, expected[i]) for i, batch in held)
