@@ -8,6 +8,7 @@ modality (an undecodable audio track in a good video) makes it `degraded`. Each 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,10 +29,11 @@ from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
-from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
+from mmfs.transforms.captions import TextSegment, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
 from mmfs.transforms.image import decode_image, image_size
+from mmfs.transforms.text_clean import clean_document
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
 # `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.
@@ -274,21 +276,25 @@ def _flow(out: Extracted, cfg: PipelineConfig) -> None:
 
 
 def _document(out: Extracted, cfg: PipelineConfig) -> None:
-    """A whole text file as one untimed segment: strictly decoded, within the limit, not blank."""
+    """A whole text file as one untimed segment: decoded (charset recorded), HTML stripped, NFKC,
+    within the limit, not blank."""
     path, limit = out.pending.item.path, cfg.limits.max_text_chars
     if (out.pending.n_bytes - 4) // 4 > limit:  # no encoding takes more than 4 bytes a character
         raise MediaLimitExceeded(
             f"{path.name}: {out.pending.n_bytes} bytes is over {limit} characters in any encoding",
             code=ErrorCode.LIMIT_TEXT,
         )
-    text = decode_text_bytes(path.read_bytes(), name=path.name)
+    clean = clean_document(path.read_bytes(), name=path.name, suffix=path.suffix)
+    text = clean.text
     if len(text) > limit:
         raise MediaLimitExceeded(
             f"{path.name}: {len(text)} characters is over the limit of {limit}", code=ErrorCode.LIMIT_TEXT
         )
     if not text.strip():  # nothing to analyse or embed: an item with no rows at all is not a success
         raise MediaError(f"{path.name}: no text, only whitespace", code=ErrorCode.TOO_SHORT)
-    out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document")]
+    out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document", charset=clean.charset)]
+    if clean.html:
+        out.flags.append("html_stripped")
 
 
 def _attached_text(out: Extracted) -> None:
@@ -298,6 +304,8 @@ def _attached_text(out: Extracted) -> None:
         try:
             out.texts.extend(read_sidecar(item.sidecar))
         except (OSError, MediaError) as err:
-            raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=ErrorCode.TEXT_ENCODING) from err
+            code = err.code if isinstance(err, MediaError) else ErrorCode.TEXT_ENCODING
+            raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=code) from err
     if item.manifest_text:
-        out.texts.append(TextSegment(item.manifest_text, None, None, "manifest"))
+        text = unicodedata.normalize("NFKC", item.manifest_text)
+        out.texts.append(TextSegment(text, None, None, "manifest"))

@@ -161,22 +161,40 @@ class Store:
     # --- writes -------------------------------------------------------------------------------
     def write(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
         """Upsert rows on the table's keys; returns the new version, or None when nothing to write."""
+        return self._merge(name, rows, retries=retries)
+
+    def update_columns(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
+        """Set some columns of existing rows: `rows` holds the keys and those columns only."""
+        return self._merge(name, rows, retries=retries, partial=True)
+
+    def replace_all(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
+        """Make the table hold exactly `rows` (one commit: upsert, and delete the keys not in `rows`)."""
+        return self._merge(name, rows, retries=retries, delete_missing=True)
+
+    def _merge(
+        self, name: str, rows: pa.Table, *, retries: int, partial: bool = False, delete_missing: bool = False
+    ) -> int | None:
+        """One merge-insert on the table's keys, retried with backoff on commit conflicts."""
         if rows.num_rows == 0:
             return None
         if self.pinned is not None:
             raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
         table = self.table(name)
         _check_finite(name, rows)
-        rows = rows.select(table.schema.names).cast(table.schema)
+        if partial:
+            schema = pa.schema([table.schema.field(n) for n in rows.schema.names])
+            rows = rows.cast(schema)
+        else:
+            rows = rows.select(table.schema.names).cast(table.schema)
         keys = list(KEYS[name])
         for attempt in range(1, retries + 1):
             try:
-                result = (
-                    table.merge_insert(keys)
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(rows, on_bad_vectors="null")  # absent modality = null vector
-                )
+                builder = table.merge_insert(keys).when_matched_update_all()
+                if not partial:
+                    builder = builder.when_not_matched_insert_all()
+                if delete_missing:
+                    builder = builder.when_not_matched_by_source_delete()
+                result = builder.execute(rows, on_bad_vectors="null")  # absent modality = null vector
                 return int(result.version)
             except (OSError, RuntimeError, ValueError) as err:
                 if attempt < retries and _is_conflict(err):
