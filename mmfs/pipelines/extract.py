@@ -16,6 +16,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import (
+    CaptionFormatError,
     ErrorCode,
     MediaDecodeError,
     MediaError,
@@ -45,6 +46,9 @@ MEDIA_SUFFIXES = frozenset(
         *(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"),
     }
 )
+
+
+_TIME_KEYS = (("start_s", "start"), ("end_s", "end"))  # manifest columns of a caption's time span
 
 
 @dataclass(frozen=True)
@@ -308,4 +312,21 @@ def _attached_text(out: Extracted) -> None:
             raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=code) from err
     if item.manifest_text:
         text = unicodedata.normalize("NFKC", item.manifest_text)
-        out.texts.append(TextSegment(text, None, None, "manifest"))
+        start, end = manifest_times(item.metadata)
+        out.texts.append(TextSegment(text, start, end, "manifest"))
+
+
+def manifest_times(meta: dict[str, object]) -> tuple[float | None, float | None]:
+    """Optional `start_s`/`end_s` (or `start`/`end`) of a manifest caption, in seconds; both or none."""
+    raw = [next((meta[k] for k in keys if meta.get(k) is not None), None) for keys in _TIME_KEYS]
+    if raw == [None, None]:
+        return None, None
+    try:
+        start, end = (float(v) for v in raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise CaptionFormatError(
+            f"manifest caption times must be numbers, got {raw[0]!r} and {raw[1]!r}"
+        ) from None
+    if not (0 <= start <= end) or end == float("inf"):
+        raise CaptionFormatError(f"manifest caption times out of order: start {start} s, end {end} s")
+    return start, end

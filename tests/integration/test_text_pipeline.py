@@ -162,3 +162,31 @@ def test_nltk_backend_end_to_end(tmp_path: Path) -> None:
     (row,) = _texts(Store(store_dir))
     assert row["tokens"][:3] == ["Owls", "hunt", "at"] and row["lemmas"][:2] == ["owl", "hunt"]  # type: ignore[index]
     assert row["pos"] is None and row["entities"] is None and row["bow_indices"]
+
+
+def test_manifest_captions_with_optional_times(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from mmfs.demo import SAMPLE_DIR
+
+    data, store_dir = tmp_path / "in", tmp_path / "store"
+    data.mkdir()
+    shutil.copy(SAMPLE_DIR / "chelsea_cat.jpg", data / "cat.jpg")
+    shutil.copy(SAMPLE_DIR / "coffee.jpg", data / "coffee.jpg")
+    shutil.copy(SAMPLE_DIR / "rocket_launch.jpg", data / "rocket.jpg")
+    rows = [
+        {"uri": "cat.jpg", "caption": "A cat looks up.", "start_s": 0.0, "end_s": 2.5},
+        {"uri": "coffee.jpg", "caption": "A cup of coffee."},
+        {"uri": "rocket.jpg", "caption": "A rocket lifts off.", "start": 3, "end": 1},
+    ]
+    manifest = data / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    summary = run_pipeline([str(manifest)], _cfg(), store_dir, show_progress=False)
+    assert summary.n_ok == 3 and summary.n_degraded == 1
+    store = Store(store_dir)
+    got = {r["text"]: (r["source"], r["start_s"], r["end_s"]) for r in _texts(store)}
+    assert got == {"A cat looks up.": ("manifest", 0.0, 2.5), "A cup of coffee.": ("manifest", None, None)}
+    (q,) = store.read("quarantine").to_pylist()
+    assert (q["stage"], q["error_code"]) == ("text", int(ErrorCode.CAPTION_MALFORMED))
+    assert "out of order" in q["message"]
