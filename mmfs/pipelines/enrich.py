@@ -18,9 +18,11 @@ from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
-from mmfs.transforms.pii import redact_batch
+from mmfs.transforms.pii import pieces, redact_batch
 from mmfs.transforms.text import TextAnalysis, TextAnalyzer, split_document
 from mmfs.transforms.text_clean import LanguageIdentifier
+
+_NER_CHARS = 100_000  # longer texts reach spaCy's NER in pieces (its memory grows with the text)
 
 
 @dataclass
@@ -113,10 +115,15 @@ class Enricher:
     def _person_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
         """Character spans of spaCy PERSON entities in each text (the NER alone runs)."""
         nlp = self.analyzer.nlp
-        keep = {"tok2vec", "ner"}
-        disable = [p for p in nlp.pipe_names if p not in keep]
-        docs = nlp.pipe(texts, batch_size=64, disable=disable)
-        return [[(e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"] for doc in docs]
+        disable = [p for p in nlp.pipe_names if p not in ("tok2vec", "ner")]
+        parts = [(i, offset, piece) for i, t in enumerate(texts) for offset, piece in pieces(t, _NER_CHARS)]
+        spans: list[list[tuple[int, int]]] = [[] for _ in texts]
+        docs = nlp.pipe((piece for _, _, piece in parts), batch_size=64, disable=disable)
+        for (i, offset, _), doc in zip(parts, docs, strict=True):
+            spans[i] += [
+                (offset + e.start_char, offset + e.end_char) for e in doc.ents if e.label_ == "PERSON"
+            ]
+        return spans
 
     def _chunk_documents(self, items: list[Enriched]) -> None:
         """Cut each document into chunks the text encoder takes whole (its tokens), or by characters."""

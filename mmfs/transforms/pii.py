@@ -74,6 +74,20 @@ def redact_batch(
     return results
 
 
+def pieces(text: str, limit: int) -> list[tuple[int, str]]:
+    """`text` cut into pieces of at most `limit` characters at a line break or space, with offsets:
+    what a model with a length limit (spaCy's NER) reads one at a time."""
+    out, start = [], 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        cut = max(window.rfind("\n", limit // 2), window.rfind(" ", limit // 2))
+        end = start + (cut + 1 if cut > 0 else limit)
+        out.append((start, text[start:end]))
+        start = end
+    out.append((start, text[start:]))
+    return out
+
+
 def placeholder_counts(text: str) -> dict[str, int]:
     """How many placeholders of each type a (redacted) text holds: the `pii_counts` of one row."""
     return {kind: text.count(f"[{kind}]") for kind in PII_TYPES}

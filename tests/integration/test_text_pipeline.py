@@ -10,6 +10,7 @@ import pytest
 from mmfs.config import PipelineConfig, TextConfig
 from mmfs.errors import ErrorCode
 from mmfs.pipelines.run import run_pipeline
+from mmfs.report import run_report, run_text
 from mmfs.store.db import Store
 from mmfs.store.documents import document_embedding
 
@@ -109,6 +110,8 @@ def test_vocabulary_refit_unchanged_extend_and_frozen(tmp_path: Path) -> None:
     }
     runs = Store(store_dir).read("runs", ["vocabulary"]).to_pylist()
     assert any('"action": "frozen"' in (r["vocabulary"] or "") for r in runs)
+    assert "vocabulary (frozen): frozen" in run_text(frozen)
+    assert run_report(Store(store_dir), refit.run_id)["vocabulary"]["action"] == "refit"
 
 
 def test_long_document_chunks_fit_the_encoder_and_average_to_a_document_vector(tmp_path: Path) -> None:

@@ -46,3 +46,16 @@ def test_person_names_are_replaced_using_spacy_entities(enricher: Enricher) -> N
     assert out.text.startswith("Contact [PERSON] at [EMAIL] or [PHONE].")
     assert out.counts == {"EMAIL": 2, "URL": 2, "PHONE": 2, "PERSON": 2}
     assert placeholder_counts(out.text) == out.counts
+
+
+def test_long_texts_reach_the_ner_in_pieces_with_offsets(enricher: Enricher) -> None:
+    from mmfs.transforms.pii import pieces
+
+    text = (
+        ("filler words here " * 8000) + "\nJohn Smith met Margaret Thatcher in London. " + "more text " * 9000
+    )
+    parts = pieces(text, 100_000)
+    assert len(parts) >= 3 and all(len(p) <= 100_000 for _, p in parts)
+    assert "".join(p for _, p in parts) == text and all(text[o : o + len(p)] == p for o, p in parts)
+    (spans,) = enricher._person_spans([text])
+    assert {text[a:b] for a, b in spans} >= {"John Smith", "Margaret Thatcher"}
