@@ -57,6 +57,9 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
     unchanged, none), terms, new terms, and text rows updated.
     """
     mode = cfg.text.vocabulary
+    for name in ("text", "vocabulary"):  # workers (Beam) committed through other handles: see theirs
+        if store.has(name):
+            store.current(name)
     if not store.has("text") or not store.count("text") or not store.has("vocabulary"):
         return {"mode": mode, "action": "none", "terms": 0, "rows_updated": 0}
     rows = store.read("text", ["media_id", "segment_index", "tokens", "vocab_version"]).to_pylist()
