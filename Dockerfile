@@ -5,13 +5,14 @@ FROM python:3.11-slim
 
 ENV PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libgl1 libglib2.0-0 \
+    && apt-get install -y --no-install-recommends gcc libgl1 libglib2.0-0 wordnet-base wordnet-sense-index \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home mmfs
 WORKDIR /opt/mmfs
 COPY pyproject.toml README.md ./
 COPY mmfs ./mmfs
-RUN pip install --upgrade "pip>=24" && pip install ".[ray,beam]"
+RUN pip install --upgrade "pip>=24" && pip install ".[ray,beam]" \
+    && python -m mmfs.transforms.nltk_data   # NLTK data into <prefix>/share/nltk_data, offline
 USER mmfs
 WORKDIR /work
 ENTRYPOINT ["mmfs"]

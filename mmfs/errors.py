@@ -27,6 +27,7 @@ class ErrorCode(IntEnum):
     URI_REJECTED = 1011
     NOT_FOUND = 1012
     NOT_MEDIA = 1013  # the name promises media; the bytes are text (an HTML error page, a JSON error)
+    CAPTION_MALFORMED = 1014  # an SRT/VTT cue whose timing line or times are invalid
     # 1100s: resource limits
     LIMIT_BYTES = 1101
     LIMIT_PIXELS = 1102
@@ -110,6 +111,12 @@ class TextEncodingError(MediaError):
     """Text bytes that are not valid in any accepted encoding."""
 
     code = ErrorCode.TEXT_ENCODING
+
+
+class CaptionFormatError(MediaError):
+    """A caption file with a malformed cue (bad timing line, times out of range, end before start)."""
+
+    code = ErrorCode.CAPTION_MALFORMED
 
 
 class MediaLimitExceeded(MediaError):

@@ -20,8 +20,19 @@ def run_text(s: RunSummary) -> str:
             f"{s.n_quarantined} quarantined, {s.n_skipped} already done, {s.n_duplicates} duplicates",
             f"rows written: {rows}",
             f"{s.seconds:.1f} s wall, {s.media_seconds:.1f} media-seconds ({rate:.2f} media-s per s)",
+            *_vocabulary_line(s.vocabulary),
         ]
     )
+
+
+def _vocabulary_line(v: dict[str, Any]) -> list[str]:
+    """What the corpus step did to the bag-of-words vocabulary (nothing when there is no text)."""
+    if not v or v.get("action") == "none":
+        return []
+    return [
+        f"vocabulary ({v['mode']}): {v['action']}, {v['terms']} terms ({v.get('new_terms', 0)} new), "
+        f"{v['rows_updated']} text rows vectorised"
+    ]
 
 
 def status_doc(store: Store, *, recall_queries: int = 0) -> dict[str, Any]:
@@ -129,6 +140,7 @@ def run_report(store: Store, run_id: str, *, slowest: int = 5) -> dict[str, Any]
         ],
         "rows": json.loads(run["rows"] or "{}"),
         "stage_seconds": json.loads(run["stage_seconds"] or "{}"),
+        "vocabulary": json.loads(run.get("vocabulary") or "{}"),
         "slowest": [{"uri": m["uri"], "kind": m["kind"], "seconds": round(m["process_s"], 3)} for m in slow],
         "where_to_look": _where_to_look(store, run_id),
     }
@@ -152,6 +164,7 @@ def run_report_text(doc: dict[str, Any]) -> str:
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(doc["outcomes"].items())),
         "rows: " + (", ".join(f"{k} {v}" for k, v in sorted(doc["rows"].items())) or "none"),
         "stage seconds: " + (", ".join(f"{k} {v}" for k, v in sorted(doc["stage_seconds"].items())) or "-"),
+        *_vocabulary_line(doc.get("vocabulary") or {}),
     ]
     if doc["error_codes"]:
         lines.append(

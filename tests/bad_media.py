@@ -397,6 +397,16 @@ def _bare_h264(path: Path) -> None:
         out.mux(stream.encode())
 
 
+def _broken_utf8_text(path: Path) -> None:
+    path.write_bytes("Café au lait, crème brûlée.".encode() + b" \xff\xfe then more text.\n")
+
+
+def _captioned_malformed(path: Path) -> None:
+    write_clip(path, times_s=cfr(20, 10), seed=seed_of(path))
+    srt = "1\n00:00:00,000 --> 00:00:01,500\nFine.\n\n2\n00:00:02,000 --> 00:00:01,000\nEnds first.\n"
+    path.with_suffix(".srt").write_text(srt, encoding="utf-8")
+
+
 def _captioned_latin1(path: Path) -> None:
     write_clip(path, times_s=cfr(20, 10), seed=seed_of(path))
     srt = "1\n00:00:00,000 --> 00:00:01,500\nUn café près de la fenêtre.\n"
@@ -576,17 +586,19 @@ def cases() -> list[Case]:
         Case("id3_then_noise.mp3", 2, "Q", _id3_then_noise, c.CONTAINER_CORRUPT, "probe"),
         Case("bad_audio_track.mkv", 19, "D", _video_with_bad_audio, c.AUDIO_DECODE, "audio"),
         # 20, 21 text
-        Case("latin1.txt", 20, "Q", _latin1_text, c.TEXT_ENCODING, "decode"),
+        Case("latin1.txt", 20, "N", _latin1_text),  # decoded as the detected cp1252, charset recorded
+        Case("broken_utf8.txt", 20, "Q", _broken_utf8_text, c.TEXT_ENCODING, "decode"),
         Case("utf16_bom.txt", 20, "N", _text("Owls hunt at night. They fly silently.", "utf-16")),
         Case(
             "captioned.mp4",
             20,
             "D",
-            _captioned_latin1,
-            c.TEXT_ENCODING,
+            _captioned_malformed,
+            c.CAPTION_MALFORMED,
             "text",
             extra_files=("captioned.srt",),
         ),
+        Case("captioned_latin1.mp4", 20, "N", _captioned_latin1, extra_files=("captioned_latin1.srt",)),
         Case("gzip_named.txt", 21, "Q", _gzip_text, c.UNSUPPORTED_KIND, "probe"),
         Case("archive.tar", 24, "Q", _tar, c.UNSUPPORTED_KIND, "probe"),
         Case("error_page.mp4", 27, "Q", _html_page, c.NOT_MEDIA, "probe"),

@@ -15,7 +15,7 @@ from mmfs.schemas.tables import KEYS
 from mmfs.store.db import Store
 
 RUN_SPECIFIC = {"run_id", "ingested_at", "first_seen", "last_seen", "process_s"}
-COMPARED_TABLES = ("media", "frames", "flow", "audio", "text", "segments", "quarantine")
+COMPARED_TABLES = ("media", "frames", "flow", "audio", "text", "segments", "quarantine", "vocabulary")
 
 
 def _is_float(t: pa.DataType) -> bool:

@@ -30,6 +30,8 @@ class MiniLMTextEncoder(Encoder):
     pinned_sha256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     approx_memory_mb = 150
     max_seq_length = 256  # from the package's sentence_bert_config.json; checked at load
+    max_tokens = max_seq_length - 2  # word pieces a text may have: [CLS] and [SEP] take two
+    _tokenizer: Any = None
 
     def model_dir(self) -> Path:
         """The sentence-transformers folder inside the installed package."""
@@ -66,6 +68,19 @@ class MiniLMTextEncoder(Encoder):
                 code=ErrorCode.ENCODER_UNAVAILABLE,
             )
         self.model: Any = model.eval()
+
+    def tokenizer(self) -> Any:
+        """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir()), local_files_only=True)
+            except (OSError, ValueError) as err:
+                raise EncoderError(
+                    f"{self.name}: cannot load its tokenizer ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+                ) from err
+        return self._tokenizer
 
     def preprocessing(self) -> dict[str, Any]:
         """Tokenizer truncation and the pooling that make a sentence vector."""

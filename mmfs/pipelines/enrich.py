@@ -14,10 +14,15 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
-from mmfs.errors import MmfsError
+from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
+from mmfs.transforms.chunking import token_chunks
+from mmfs.transforms.pii import pieces, redact_batch
 from mmfs.transforms.text import TextAnalysis, TextAnalyzer, split_document
+from mmfs.transforms.text_clean import LanguageIdentifier
+
+_NER_CHARS = 100_000  # longer texts reach spaCy's NER in pieces (its memory grows with the text)
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Enriched:
     frame_labels: list[list[tuple[str, float]]] = field(default_factory=list)
     label_vectors: np.ndarray | None = None
     audio_vectors: list[np.ndarray | None] = field(default_factory=list)
+    languages: dict[str, str | None] = field(default_factory=dict)  # per text source
 
 
 class Enricher:
@@ -39,6 +45,7 @@ class Enricher:
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
         self.analyzer = TextAnalyzer(cfg.text)
+        self.analyzer.check()  # missing NLTK data fails the run here, before any item
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
@@ -74,7 +81,10 @@ class Enricher:
         frame that makes a NaN, a text the model rejects) degrades its own item only.
         """
         live = [Enriched(ex) for ex in batch if not ex.failed]
+        if self.cfg.text.redact_pii:
+            self._redact(live)
         self._chunk_documents(live)
+        self._languages(live)
         for stage, fn in (("image", self._images), ("text", self._texts), ("audio", self._audio)):
             try:
                 fn(live)
@@ -88,14 +98,63 @@ class Enricher:
         for item in items:
             try:
                 fn([item])
+            except ConfigError:
+                raise
             except MmfsError as err:
                 item.ex.failures.append(StageFailure(f"embed_{stage}", err))
 
+    def _redact(self, items: list[Enriched]) -> None:
+        """Replace PII in every text segment before anything else reads it (`text.redact_pii`)."""
+        segments = [seg for it in items for seg in it.ex.texts]
+        if not segments:
+            return
+        redacted = iter(redact_batch([s.text for s in segments], self._person_spans))
+        for it in items:
+            it.ex.texts = [_with_text(seg, next(redacted).text) for seg in it.ex.texts]
+
+    def _person_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of spaCy PERSON entities in each text (the NER alone runs)."""
+        nlp = self.analyzer.nlp
+        disable = [p for p in nlp.pipe_names if p not in ("tok2vec", "ner")]
+        parts = [(i, offset, piece) for i, t in enumerate(texts) for offset, piece in pieces(t, _NER_CHARS)]
+        spans: list[list[tuple[int, int]]] = [[] for _ in texts]
+        docs = nlp.pipe((piece for _, _, piece in parts), batch_size=64, disable=disable)
+        for (i, offset, _), doc in zip(parts, docs, strict=True):
+            spans[i] += [
+                (offset + e.start_char, offset + e.end_char) for e in doc.ents if e.label_ == "PERSON"
+            ]
+        return spans
+
     def _chunk_documents(self, items: list[Enriched]) -> None:
+        """Cut each document into chunks the text encoder takes whole (its tokens), or by characters."""
+        t = self.cfg.text
         for item in items:
-            if item.ex.kind == "text" and item.ex.texts:
-                doc = item.ex.texts[0].text
-                item.ex.texts = split_document(doc, self.analyzer, chunk_chars=self.cfg.align.chunk_chars)
+            if item.ex.kind != "text" or not item.ex.texts:  # a stale item may not redo its text
+                continue
+            doc = item.ex.texts[0]
+            encoder = self.encoder("text") if t.chunking == "tokens" else None
+            if encoder is not None and hasattr(encoder, "tokenizer"):
+                max_tokens = min(t.chunk_tokens or encoder.max_tokens, encoder.max_tokens)
+                chunks = token_chunks(
+                    doc.text,
+                    encoder.tokenizer(),
+                    max_tokens=max_tokens,
+                    overlap=min(t.chunk_overlap_tokens, max_tokens - 1),
+                    sentences=self.analyzer.sentences,
+                )
+                item.ex.texts = [TextSegment(c, None, None, "document", doc.charset) for c in chunks]
+            else:
+                pieces = split_document(doc.text, self.analyzer, chunk_chars=self.cfg.align.chunk_chars)
+                item.ex.texts = [_with_charset(p, doc.charset) for p in pieces]
+
+    @staticmethod
+    def _languages(items: list[Enriched]) -> None:
+        """The language of each text source of an item (its segments together), offline."""
+        for it in items:
+            by_source: dict[str, list[str]] = {}
+            for seg in it.ex.texts:
+                by_source.setdefault(seg.source, []).append(seg.text)
+            it.languages = {src: LanguageIdentifier.identify(" ".join(t)) for src, t in by_source.items()}
 
     def _images(self, items: list[Enriched]) -> None:
         owners = [
@@ -150,6 +209,16 @@ class Enricher:
         vectors = self.encoder("audio").embed([samples for _, _, samples in jobs])
         for (it, i, _), vec in zip(jobs, vectors, strict=True):
             it.audio_vectors[i] = vec
+
+
+def _with_text(seg: TextSegment, text: str) -> TextSegment:
+    """The same segment with other text (times, source and charset kept)."""
+    return TextSegment(text, seg.start_s, seg.end_s, seg.source, seg.charset)
+
+
+def _with_charset(seg: TextSegment, charset: str | None) -> TextSegment:
+    """The same segment, recording the charset its source was decoded with."""
+    return TextSegment(seg.text, seg.start_s, seg.end_s, seg.source, charset)
 
 
 def _clip(seg: TextSegment, max_chars: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import (
+    CaptionFormatError,
     ErrorCode,
     MediaDecodeError,
     MediaError,
@@ -31,10 +33,11 @@ from mmfs.pipelines.recompute import computed_tables, decodes_video
 from mmfs.pipelines.remote import local_copy
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
-from mmfs.transforms.captions import TextSegment, decode_text_bytes, read_sidecar
+from mmfs.transforms.captions import TextSegment, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
 from mmfs.transforms.image import decode_image, image_size
+from mmfs.transforms.text_clean import clean_document
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
 # `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.
@@ -46,6 +49,9 @@ MEDIA_SUFFIXES = frozenset(
         *(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"),
     }
 )
+
+
+_TIME_KEYS = (("start_s", "start"), ("end_s", "end"))  # manifest columns of a caption's time span
 
 
 @dataclass(frozen=True)
@@ -304,21 +310,25 @@ def _flow(out: Extracted, cfg: PipelineConfig) -> None:
 
 
 def _document(out: Extracted, cfg: PipelineConfig) -> None:
-    """A whole text file as one untimed segment: strictly decoded, within the limit, not blank."""
+    """A whole text file as one untimed segment: decoded (charset recorded), HTML stripped, NFKC,
+    within the limit, not blank."""
     path, limit = out.pending.item.path, cfg.limits.max_text_chars
     if (out.pending.n_bytes - 4) // 4 > limit:  # no encoding takes more than 4 bytes a character
         raise MediaLimitExceeded(
             f"{path.name}: {out.pending.n_bytes} bytes is over {limit} characters in any encoding",
             code=ErrorCode.LIMIT_TEXT,
         )
-    text = decode_text_bytes(path.read_bytes(), name=path.name)
+    clean = clean_document(path.read_bytes(), name=path.name, suffix=path.suffix)
+    text = clean.text
     if len(text) > limit:
         raise MediaLimitExceeded(
             f"{path.name}: {len(text)} characters is over the limit of {limit}", code=ErrorCode.LIMIT_TEXT
         )
     if not text.strip():  # nothing to analyse or embed: an item with no rows at all is not a success
         raise MediaError(f"{path.name}: no text, only whitespace", code=ErrorCode.TOO_SHORT)
-    out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document")]
+    out.texts = [TextSegment(text=text, start_s=None, end_s=None, source="document", charset=clean.charset)]
+    if clean.html:
+        out.flags.append("html_stripped")
 
 
 def _attached_text(out: Extracted) -> None:
@@ -328,6 +338,25 @@ def _attached_text(out: Extracted) -> None:
         try:
             out.texts.extend(read_sidecar(item.sidecar))
         except (OSError, MediaError) as err:
-            raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=ErrorCode.TEXT_ENCODING) from err
+            code = err.code if isinstance(err, MediaError) else ErrorCode.TEXT_ENCODING
+            raise MediaError(f"sidecar {item.sidecar.name}: {err}", code=code) from err
     if item.manifest_text:
-        out.texts.append(TextSegment(item.manifest_text, None, None, "manifest"))
+        text = unicodedata.normalize("NFKC", item.manifest_text)
+        start, end = manifest_times(item.metadata)
+        out.texts.append(TextSegment(text, start, end, "manifest"))
+
+
+def manifest_times(meta: dict[str, object]) -> tuple[float | None, float | None]:
+    """Optional `start_s`/`end_s` (or `start`/`end`) of a manifest caption, in seconds; both or none."""
+    raw = [next((meta[k] for k in keys if meta.get(k) is not None), None) for keys in _TIME_KEYS]
+    if raw == [None, None]:
+        return None, None
+    try:
+        start, end = (float(v) for v in raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise CaptionFormatError(
+            f"manifest caption times must be numbers, got {raw[0]!r} and {raw[1]!r}"
+        ) from None
+    if not (0 <= start <= end) or end == float("inf"):
+        raise CaptionFormatError(f"manifest caption times out of order: start {start} s, end {end} s")
+    return start, end

@@ -22,6 +22,7 @@ from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
+from mmfs.transforms.pii import placeholder_counts
 
 
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
@@ -31,7 +32,9 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
     flow = short_hash("flow", c["video"], c["flow"])
     audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
-    text = short_hash("text", c["text"], c["align"]["chunk_chars"], enc["text"])
+    # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
+    text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
+    text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
@@ -226,8 +229,10 @@ class RowBuilder:
             )
 
     def _text(self, it: Enriched) -> None:
+        redacted = self.cfg.text.redact_pii
         for i, seg in enumerate(it.ex.texts):
             analysis = it.analyses[i] if i < len(it.analyses) else None
+            entities = analysis.entities if analysis else None
             self._add(
                 "text",
                 {
@@ -242,6 +247,11 @@ class RowBuilder:
                     "stems": analysis.stems if analysis else None,
                     "is_stop": analysis.is_stop if analysis else None,
                     "embedding": _row(it.text_vectors, i),
+                    "charset": seg.charset,
+                    "language": it.languages.get(seg.source),
+                    "pos": analysis.pos if analysis else None,
+                    "entities": None if entities is None else [e.as_row() for e in entities],
+                    "pii_counts": _pii_counts(seg.text) if redacted else None,
                 },
             )
 
@@ -289,6 +299,11 @@ def failure_detail(ex: Extracted) -> dict[str, Any]:
             channels=p.channels,
         )
     return {k: v for k, v in detail.items() if v not in (None, [], {})}
+
+
+def _pii_counts(text: str) -> dict[str, int]:
+    """The `pii_counts` struct of a redacted row: placeholders of each type in its text."""
+    return {kind.lower(): n for kind, n in placeholder_counts(text).items()}
 
 
 def _row(matrix: np.ndarray | None, i: int) -> list[float] | None:

@@ -28,6 +28,7 @@ from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
 from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
+from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
 from mmfs.pipelines.isolate import DecodePool
@@ -63,6 +64,7 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     media_seconds: float = 0.0
+    vocabulary: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -245,6 +247,7 @@ def _finish(
     before: dict[str, int],
 ) -> RunSummary:
     """Tag the versions the run started from and produced (when it wrote), and record the run."""
+    summary.vocabulary = update_vocabulary(store, cfg, summary.run_id)
     summary.seconds = time.perf_counter() - t0
     store.ensure_tables({"runs": runs_schema()})
     summary.table_versions = store.versions()
@@ -274,6 +277,7 @@ def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime, before
         "table_versions": json.dumps(summary.table_versions, sort_keys=True),
         "versions_before": json.dumps({t: v for t, v in before.items() if t != "runs"}, sort_keys=True),
         "mmfs_version": __version__,
+        "vocabulary": json.dumps(summary.vocabulary, sort_keys=True),
         "feature_version": cfg.config_hash(),
     }
     return pa.Table.from_pylist([row], schema=runs_schema())

@@ -76,6 +76,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "text": ("media_id", "segment_index"),
     "segments": ("media_id", "segment_index"),
     "quarantine": ("media_id", "stage"),
+    "vocabulary": ("term",),
     "runs": ("run_id",),
 }
 
@@ -187,6 +188,17 @@ def audio_schema(dims: Dims) -> pa.Schema:
     )
 
 
+ENTITY_TYPE = pa.struct(
+    [
+        pa.field("text", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("start_char", pa.int32()),
+        pa.field("end_char", pa.int32()),
+    ]
+)
+PII_COUNTS_TYPE = pa.struct([pa.field(k, pa.int32()) for k in ("email", "url", "phone", "person")])
+
+
 def text_schema(dims: Dims) -> pa.Schema:
     """One row per text segment: sentence, caption line, chunk or image-label line."""
     return _schema(
@@ -203,6 +215,32 @@ def text_schema(dims: Dims) -> pa.Schema:
             pa.field("stems", pa.list_(pa.string())),
             pa.field("is_stop", pa.list_(pa.bool_())),
             pa.field("embedding", vector(dims.text)),
+            pa.field("charset", pa.string()),  # what the source bytes were decoded with
+            pa.field("language", pa.string()),  # ISO 639-1, per source document (py3langid)
+            pa.field("pos", pa.list_(pa.string())),  # universal POS per token (spaCy backend)
+            pa.field("entities", pa.list_(ENTITY_TYPE)),  # named entities (spaCy backend)
+            pa.field("pii_counts", PII_COUNTS_TYPE),  # placeholders in this row (text.redact_pii)
+            # bag of words over the corpus vocabulary (`vocabulary` table): sorted term ids, counts,
+            # and L2-normalised TF-IDF values at the same ids; filled by the run's corpus step
+            pa.field("bow_indices", pa.list_(pa.int32())),
+            pa.field("bow_counts", pa.list_(pa.float32())),
+            pa.field("tfidf", pa.list_(pa.float32())),
+            pa.field("vocab_version", pa.string()),
+        ],
+    )
+
+
+def vocabulary_schema() -> pa.Schema:
+    """One row per term of the corpus vocabulary (word n-grams) that `text.bow_indices` refer to."""
+    return _schema(
+        "vocabulary",
+        [
+            pa.field("term", pa.string(), nullable=False),
+            pa.field("term_id", pa.int32(), nullable=False),
+            pa.field("df", pa.int64()),  # text rows holding the term
+            pa.field("idf", pa.float64()),  # ln((1 + n_docs) / (1 + df)) + 1
+            pa.field("n_docs", pa.int64()),
+            pa.field("vocab_version", pa.string()),
         ],
     )
 
@@ -272,6 +310,7 @@ def runs_schema() -> pa.Schema:
             pa.field("table_versions", pa.string()),
             pa.field("versions_before", pa.string()),
             pa.field("mmfs_version", pa.string()),
+            pa.field("vocabulary", pa.string()),  # JSON: what the corpus step did to the vocabulary
         ],
     )
 
@@ -286,6 +325,7 @@ def all_schemas(dims: Dims) -> dict[str, pa.Schema]:
         "text": text_schema(dims),
         "segments": segments_schema(dims),
         "quarantine": quarantine_schema(),
+        "vocabulary": vocabulary_schema(),
         "runs": runs_schema(),
     }
 

@@ -175,20 +175,47 @@ class Store:
         `replace` (a built where-clause) names the rows these replace: those of them that `rows` does
         not carry (the frames of a video sampled more sparsely now, say) are deleted in the same commit.
         """
+        return self._merge(name, rows, retries=retries, replace=replace)
+
+    def update_columns(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
+        """Set some columns of existing rows: `rows` holds the keys and those columns only."""
+        return self._merge(name, rows, retries=retries, partial=True)
+
+    def replace_all(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
+        """Make the table hold exactly `rows` (one commit: upsert, and delete the keys not in `rows`)."""
+        return self._merge(name, rows, retries=retries, delete_missing=True)
+
+    def _merge(
+        self,
+        name: str,
+        rows: pa.Table,
+        *,
+        retries: int,
+        partial: bool = False,
+        replace: str | None = None,
+        delete_missing: bool = False,
+    ) -> int | None:
+        """One merge-insert on the table's keys, retried with backoff on commit conflicts."""
         if self.pinned is not None:
             raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
         if rows.num_rows == 0:
             return self._delete(name, replace) if replace else None
         table = self.table(name)
         _check_finite(name, rows)
-        rows = rows.select(table.schema.names).cast(table.schema)
+        if partial:
+            schema = pa.schema([table.schema.field(n) for n in rows.schema.names])
+            rows = rows.cast(schema)
+        else:
+            rows = rows.select(table.schema.names).cast(table.schema)
         keys = list(KEYS[name])
         for attempt in range(1, retries + 1):
             try:
-                merge = table.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all()
-                if replace:
-                    merge = merge.when_not_matched_by_source_delete(replace)
-                result = merge.execute(rows, on_bad_vectors="null")  # absent modality = null vector
+                builder = table.merge_insert(keys).when_matched_update_all()
+                if not partial:
+                    builder = builder.when_not_matched_insert_all()
+                if delete_missing or replace:
+                    builder = builder.when_not_matched_by_source_delete(replace)
+                result = builder.execute(rows, on_bad_vectors="null")  # absent modality = null vector
                 return int(result.version)
             except (OSError, RuntimeError, ValueError) as err:
                 if attempt < retries and _is_conflict(err):

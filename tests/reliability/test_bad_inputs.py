@@ -387,6 +387,15 @@ def test_degraded_items_keep_their_other_modalities(run: CorpusRun) -> None:
 
 
 @SLOW
+def test_latin1_text_and_captions_decode_with_their_charset(run: CorpusRun) -> None:
+    """Item 20: strict UTF-8 fails, the detected charset decodes every byte and is recorded."""
+    (doc,) = run.of("text", "latin1.txt")
+    assert doc["text"].startswith("Café au lait, crème brûlée") and doc["charset"] == "cp1252"
+    (cue,) = run.of("text", "captioned_latin1.mp4")
+    assert (cue["text"], cue["start_s"], cue["charset"]) == ("Un café près de la fenêtre.", 0.0, "cp1252")
+
+
+@SLOW
 def test_utf16_with_a_bom_is_text(run: CorpusRun) -> None:
     """Item 20: the UTF-16 LE byte-order mark is text, not an MPEG audio frame sync (both start FF Fx)."""
     (utf16,) = run.of("text", "utf16_bom.txt")

@@ -58,6 +58,7 @@ def test_tables_created_with_keys_in_metadata(store: Store) -> None:
         "text",
         "segments",
         "quarantine",
+        "vocabulary",
         "runs",
     ]
     meta = store.table("segments").schema.metadata

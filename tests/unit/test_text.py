@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mmfs.config import TextConfig
@@ -121,3 +123,91 @@ def test_unknown_spacy_model_is_a_config_error_on_first_use() -> None:
     lazy = TextAnalyzer(TextConfig(spacy_model="no_such_model"))  # constructing loads nothing
     with pytest.raises(ConfigError, match="no_such_model"):
         lazy.analyze(["x"])
+
+
+def test_spacy_pos_tags_and_entities(analyzer: TextAnalyzer) -> None:
+    text = "Sherlock Holmes lived in London with Dr. Watson."
+    (a,) = analyzer.analyze([text])
+    pos = dict(zip(a.tokens, a.pos or [], strict=True))
+    assert (pos["lived"], pos["in"], pos["London"], pos["."]) == ("VERB", "ADP", "PROPN", "PUNCT")
+    ents = {(e.text, e.label) for e in a.entities or []}
+    assert ("London", "GPE") in ents and ("Holmes", "PERSON") in ents
+    for e in a.entities or []:
+        assert text[e.start_char : e.end_char] == e.text
+
+
+def _nltk_data() -> list[str]:
+    """The NLTK data this venv's set-up built, or a skip saying why it is absent."""
+    from mmfs.transforms.nltk_data import search_paths
+
+    if not any((p / "corpora" / "wordnet" / "lexnames").is_file() for p in search_paths()):
+        pytest.skip("NLTK WordNet data not built (run `make nltk-data`): the ConfigError test covers absence")
+    return []
+
+
+@pytest.fixture(scope="module")
+def nltk_analyzer() -> TextAnalyzer:
+    _nltk_data()
+    return TextAnalyzer(TextConfig(backend="nltk"))
+
+
+def test_nltk_tokens_lemmas_stems_and_stop_words(nltk_analyzer: TextAnalyzer) -> None:
+    (a,) = nltk_analyzer.analyze([BATS])
+    assert a.tokens == ["The", "striped", "bats", "were", "hanging", "on", "their", "feet", "."]
+    lemma = dict(zip(a.tokens, a.lemmas, strict=True))
+    # no tagger: a noun lemma that changes the word first, else a verb lemma
+    assert (lemma["bats"], lemma["feet"], lemma["were"], lemma["hanging"]) == ("bat", "foot", "be", "hang")
+    stem = dict(zip(a.tokens, a.stems, strict=True))
+    assert (stem["striped"], stem["bats"], stem["hanging"]) == ("stripe", "bat", "hang")
+    stop = dict(zip(a.tokens, a.is_stop, strict=True))
+    assert stop["The"] and stop["were"] and not stop["bats"]
+    assert a.pos is None and a.entities is None  # NLTK has no tagger or NER data here
+
+
+def test_nltk_treebank_tokens_and_snowball(nltk_analyzer: TextAnalyzer) -> None:
+    (a,) = nltk_analyzer.analyze(["They didn't go generously running."])
+    assert a.tokens == ["They", "did", "n't", "go", "generously", "running", "."]
+    (s,) = TextAnalyzer(TextConfig(backend="nltk", stemmer="snowball")).analyze(["generously running"])
+    assert s.stems == ["generous", "run"]
+
+
+def test_nltk_punkt_sentences(nltk_analyzer: TextAnalyzer) -> None:
+    text = "Dr. Watson arrived at noon. Mr. Holmes was waiting!\n\nA new paragraph\nwrapped here."
+    assert nltk_analyzer.sentences(text) == [
+        "Dr. Watson arrived at noon.",
+        "Mr. Holmes was waiting!",
+        "A new paragraph wrapped here.",
+    ]
+
+
+def test_backends_agree_on_tokens_of_plain_sentences(
+    analyzer: TextAnalyzer, nltk_analyzer: TextAnalyzer
+) -> None:
+    text = "Owls hunt at night and sleep during the day."
+    (spacy_a,) = analyzer.analyze([text])
+    (nltk_a,) = nltk_analyzer.analyze([text])
+    assert spacy_a.tokens == nltk_a.tokens and spacy_a.stems == nltk_a.stems
+
+
+def test_nltk_without_wordnet_is_one_config_error_naming_the_fix(tmp_path: Path) -> None:
+    from mmfs.transforms.nltk_data import build_punkt, build_stopwords
+    from mmfs.transforms.text_nltk import NltkBackend
+
+    build_punkt(tmp_path)
+    build_stopwords(tmp_path)  # everything but WordNet, in a directory searched first
+    with pytest.raises(ConfigError, match=r"WordNet data not found.*make nltk-data") as info:
+        NltkBackend("porter", [tmp_path], use_default_paths=False)
+    assert info.value.code == ErrorCode.CONFIG_INVALID
+
+
+def test_nltk_data_built_from_debian_wordnet_loads(tmp_path: Path) -> None:
+    from mmfs.transforms.nltk_data import DEBIAN_WORDNET, build_all
+    from mmfs.transforms.text_nltk import NltkBackend
+
+    if not (DEBIAN_WORDNET / "data.noun").is_file():
+        pytest.skip("Debian's wordnet-base is not installed (make nltk-data installs it as root)")
+    build_all(tmp_path)
+    wordnet = tmp_path / "corpora" / "wordnet"
+    assert not any(p.is_symlink() for p in wordnet.iterdir())  # copies: the venv stands alone
+    backend = NltkBackend("porter", [tmp_path], use_default_paths=False)
+    assert [backend.lemma(w) for w in ("geese", "ran", "mice")] == ["goose", "run", "mouse"]

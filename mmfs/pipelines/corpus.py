@@ -1,0 +1,144 @@
+"""The corpus step of a run: fit the bag-of-words vocabulary over every text row, then vectorise rows.
+
+Runs on the driver after all batches committed (every runner), so the vocabulary sees the whole corpus
+whatever the batching. It is idempotent: the vocabulary is computed from the rows in the store, and
+only rows whose `vocab_version` differs from the result are rewritten, so a re-run with nothing new
+writes nothing, and a run killed before this step is completed by the next one. `text.vocabulary`
+picks the policy: `refit` (fresh ids over the corpus), `extend` (ids kept, new terms appended, df and
+idf updated), `frozen` (the stored vocabulary as is; new rows are vectorised with it). The stored
+vocabulary is the `vocabulary` table (one row per term), versioned and tagged with the run like the
+other tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyarrow as pa
+
+from mmfs.config import PipelineConfig, short_hash
+from mmfs.store.db import Store
+from mmfs.transforms.vocabulary import (
+    Vocabulary,
+    document_frequencies,
+    extend,
+    refit,
+    terms_of,
+    vectorize,
+)
+
+log = logging.getLogger(__name__)
+
+_SPARSE = ("bow_indices", "bow_counts", "tfidf", "vocab_version")
+
+
+def vocabulary_config_version(cfg: PipelineConfig) -> str:
+    """The `feature_version` of vocabulary rows: the settings that shape terms (not the policy)."""
+    t = cfg.text
+    return short_hash("vocabulary", t.ngram_max, t.min_df, t.max_features)
+
+
+def stored_vocabulary(store: Store) -> Vocabulary | None:
+    """The vocabulary in the store, in term-id order, or None when there is none."""
+    if not store.has("vocabulary") or not store.count("vocabulary"):
+        return None
+    rows = store.read("vocabulary", ["term", "term_id", "df", "n_docs"]).to_pylist()
+    rows.sort(key=lambda r: r["term_id"])
+    return Vocabulary(
+        tuple(r["term"] for r in rows), tuple(int(r["df"]) for r in rows), int(rows[0]["n_docs"])
+    )
+
+
+def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
+    """Fit (by `text.vocabulary`) and store the vocabulary, then vectorise the text rows it changed.
+
+    Returns what it did, for the run report: mode, action (fitted, refit, extended, frozen,
+    unchanged, none), terms, new terms, and text rows updated.
+    """
+    mode = cfg.text.vocabulary
+    for name in ("text", "vocabulary"):  # workers (Beam) committed through other handles: see theirs
+        if store.has(name):
+            store.current(name)
+    if not store.has("text") or not store.count("text") or not store.has("vocabulary"):
+        return {"mode": mode, "action": "none", "terms": 0, "rows_updated": 0}
+    rows = store.read("text", ["media_id", "segment_index", "tokens", "vocab_version"]).to_pylist()
+    docs = [terms_of(r["tokens"] or [], cfg.text.ngram_max) for r in rows]
+    old = stored_vocabulary(store)
+    t = cfg.text
+    same_terms = old is not None and _config_of(store) == vocabulary_config_version(cfg)
+    if mode == "frozen" and old is not None:
+        vocab, action = old, "frozen"
+    else:
+        df, n_docs = document_frequencies(docs)
+        if mode == "extend" and old is not None and same_terms:
+            vocab, action = extend(old, df, n_docs, min_df=t.min_df, max_features=t.max_features), "extended"
+        else:
+            vocab = refit(df, n_docs, min_df=t.min_df, max_features=t.max_features)
+            action = "fitted" if old is None else "refit"
+    changed_vocab = old is None or old.version != vocab.version
+    if not changed_vocab and action != "frozen":
+        action = "unchanged"
+    stale = [i for i, r in enumerate(rows) if r["vocab_version"] != vocab.version]
+    if changed_vocab:
+        _write_vocabulary(store, vocab, vocabulary_config_version(cfg), run_id)
+    if stale:
+        _write_vectors(store, [rows[i] for i in stale], [docs[i] for i in stale], vocab)
+    new_terms = len(set(vocab.terms) - set(old.terms)) if old is not None else len(vocab.terms)
+    report = {
+        "mode": mode,
+        "action": action,
+        "terms": len(vocab.terms),
+        "new_terms": new_terms,
+        "rows_updated": len(stale),
+        "vocab_version": vocab.version,
+    }
+    log.info("vocabulary: %s", report)
+    return report
+
+
+def _config_of(store: Store) -> str | None:
+    """The feature_version the stored vocabulary was built with."""
+    row = store.read("vocabulary", ["feature_version"]).slice(0, 1).to_pylist()
+    return row[0]["feature_version"] if row else None
+
+
+def _write_vocabulary(store: Store, vocab: Vocabulary, config_version: str, run_id: str) -> None:
+    """Replace the stored vocabulary with `vocab` in one commit."""
+    idf = vocab.idf
+    table = pa.Table.from_pylist(
+        [
+            {
+                "term": term,
+                "term_id": i,
+                "df": vocab.df[i],
+                "idf": float(idf[i]),
+                "n_docs": vocab.n_docs,
+                "vocab_version": vocab.version,
+                "feature_version": config_version,
+                "run_id": run_id,
+            }
+            for i, term in enumerate(vocab.terms)
+        ],
+        schema=store.table("vocabulary").schema,
+    )
+    store.replace_all("vocabulary", table)
+
+
+def _write_vectors(
+    store: Store, rows: list[dict[str, Any]], docs: list[list[str]], vocab: Vocabulary
+) -> None:
+    """Set the sparse columns of the given text rows (keys and those columns only)."""
+    ids, idf = vocab.ids, vocab.idf
+    out: dict[str, list[Any]] = {"media_id": [], "segment_index": [], **{c: [] for c in _SPARSE}}
+    for row, terms in zip(rows, docs, strict=True):
+        indices, counts, tfidf = vectorize(terms, ids, idf)
+        out["media_id"].append(row["media_id"])
+        out["segment_index"].append(row["segment_index"])
+        out["bow_indices"].append(indices)
+        out["bow_counts"].append(counts)
+        out["tfidf"].append(tfidf)
+        out["vocab_version"].append(vocab.version)
+    schema = store.table("text").schema
+    fields = [schema.field(n) for n in ("media_id", "segment_index", *_SPARSE)]
+    store.update_columns("text", pa.Table.from_pydict(out, schema=pa.schema(fields)))
