@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import queue
 import signal
 import socket
@@ -63,6 +64,12 @@ def _worker_main(conn: Connection) -> None:
         conn.send(("done", ex))
 
 
+# Decode workers run side by side, one item each: one BLAS/OpenMP thread apiece. Pools of spinning
+# BLAS threads in every worker, beside the encoders' own, oversubscribe a small machine so badly that
+# a one-second log-mel took minutes (seen on 2 cores). A value the user set is kept.
+ONE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 class DecodeWorkerBug(RuntimeError):
     """A transform raised something other than an MmfsError in a decode worker: a bug; the run stops."""
 
@@ -74,7 +81,8 @@ class _Worker:
         mine, theirs = socket.socketpair()
         fd = theirs.fileno()
         cmd = [sys.executable, "-m", "mmfs.pipelines.isolate", str(fd)]
-        self.process = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL)
+        env = {**os.environ, **{k: os.environ.get(k, "1") for k in ONE_THREAD_ENV}}
+        self.process = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL, env=env)
         theirs.close()
         self.conn = Connection(mine.detach())
         self.conn.send(cfg_json)
