@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mmfs.errors import ConfigError
 
@@ -102,16 +102,59 @@ class FlowConfig(_Section):
 
 
 class AudioConfig(_Section):
-    """Decode, downmix, resample, then log-mel and MFCC per segment window (librosa)."""
+    """Decode, downmix or keep channels, resample (soxr), then spectral features per segment window.
+
+    The feature parameters are recorded in the `audio` table's schema metadata (docs/audio.md).
+    """
 
     sample_rate: int = Field(default=16_000, ge=1000)
+    channels: Literal["downmix", "keep"] = Field(
+        default="downmix",
+        description="downmix: features of the channel mean; keep: also per channel (*_channels columns)",
+    )
+    backend: Literal["librosa", "torchaudio"] = Field(
+        default="librosa", description="librosa (CPU) or torchaudio (batched over windows, CPU or CUDA)"
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="torchaudio backend: where the batched transforms run"
+    )
     n_fft: int = Field(default=400, ge=16)
     hop_length: int = Field(default=160, ge=1)
+    win_length: int | None = Field(default=None, ge=2, description="none = n_fft")
+    window: Literal["hann", "hamming", "blackman"] = "hann"
+    power: Literal[1, 2] = Field(default=2, description="mel of the magnitude (1) or the power (2) spectrum")
     n_mels: int = Field(default=64, ge=8)
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    mel_norm: Literal["slaney", "none"] = Field(default="slaney", description="mel filter area normalisation")
     n_mfcc: int = Field(default=20, ge=1)
+    mfcc_top_db: float | None = Field(
+        default=80.0, gt=0, description="MFCC input clamped this far below each window's peak (librosa's)"
+    )
+    deltas: bool = Field(default=True, description="store MFCC deltas and delta-deltas")
+    delta_width: int = Field(default=9, ge=3, description="odd: frames in the delta regression window")
+    spectrogram: list[Literal["power", "magnitude"]] = Field(
+        default_factory=list,
+        description="linear spectrograms to store ((n_fft/2+1) x frames each: ~80 KB a 1 s window)",
+    )
+    rolloff_percent: float = Field(default=0.85, gt=0, lt=1)
     fmin: float = Field(default=0.0, ge=0)
     fmax: float | None = None
     embed_min_rms: float = Field(default=1e-3, ge=0, description="quieter windows get no audio embedding")
+
+    @field_validator("delta_width")
+    @classmethod
+    def _odd_width(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"delta_width must be odd, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> AudioConfig:
+        if self.win_length is not None and self.win_length > self.n_fft:
+            raise ValueError(f"win_length {self.win_length} is longer than n_fft {self.n_fft}")
+        if self.fmax is not None and self.fmax > self.sample_rate / 2:
+            raise ValueError(f"fmax {self.fmax} Hz is above the Nyquist frequency of {self.sample_rate} Hz")
+        return self
 
 
 class TextConfig(_Section):

@@ -295,11 +295,18 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
         sample_rate=cfg.audio.sample_rate,
         max_duration_s=cfg.limits.max_duration_s,
         stream_index=stream,
+        channels=cfg.audio.channels,
     )
     if out.kind == "audio" or out.duration_s is None:
         out.duration_s = audio.duration_s
     out.audio_samples, out.audio_rate = audio.samples, audio.sample_rate
-    out.audio_windows = window_features(audio, segment_s=cfg.align.segment_s, cfg=cfg.audio)
+    out.audio_windows = window_features(
+        audio,
+        segment_s=cfg.align.segment_s,
+        cfg=cfg.audio,
+        grid_duration_s=out.duration_s,  # the item's segment grid, so audio rows line up with segments
+        max_windows=cfg.align.max_segments,
+    )
     if any("padded" in w.flags for w in out.audio_windows):
         out.flags.append("audio_padded")
 

@@ -31,7 +31,8 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     enc = c["encoders"]
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
     flow = short_hash("flow", c["video"], c["flow"])
-    audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
+    audio_cfg = {k: v for k, v in c["audio"].items() if k != "device"}  # where, not what, is computed
+    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
@@ -225,6 +226,7 @@ class RowBuilder:
                     "rms": float(w.rms),
                     "flags": list(w.flags),
                     "embedding": None if vec is None else vec.astype(np.float32).tolist(),
+                    **w.columns(),  # deltas, spectra, spectral statistics, per-channel features
                 },
             )
 

@@ -37,13 +37,14 @@ from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
 from mmfs.pipelines.sources import discover
 from mmfs.schemas import Dims, all_schemas, with_provenance
-from mmfs.schemas.tables import runs_schema
+from mmfs.schemas.tables import runs_schema, with_feature_params
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
+from mmfs.transforms.audio_features import feature_params
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,9 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
     schemas = _schemas_with_provenance(Enricher(cfg))
+    schemas["audio"] = with_feature_params(
+        schemas["audio"], versions["audio"], feature_params(cfg.audio, cfg.align.segment_s)
+    )
     store.ensure_tables(schemas)
     job = BatchJob(
         cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas, store_uri=str(store_uri)

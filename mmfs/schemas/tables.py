@@ -169,8 +169,21 @@ def flow_schema() -> pa.Schema:
     )
 
 
+MATRIX = pa.list_(pa.list_(pa.float32()))  # (rows, n_frames), frames innermost
+PER_CHANNEL = pa.list_(MATRIX)  # (channels, rows, n_frames): the channel axis outermost
+
+
+def _shape(shape: str, **meta: str) -> dict[str, str]:
+    """Field metadata: the stored array's axes, outermost first."""
+    return {"mmfs.shape": shape, **meta}
+
+
 def audio_schema(dims: Dims) -> pa.Schema:
-    """One row per audio window on the segment grid; log_mel is (n_mels, n_frames), mfcc likewise."""
+    """One row per audio window on the segment grid; log_mel is (n_mels, n_frames), mfcc likewise.
+
+    Matrices are of the mixdown; `*_channels` columns hold each channel under `audio.channels: keep`.
+    The feature parameters are in the schema metadata (`audio_features_metadata`).
+    """
     return _schema(
         "audio",
         [
@@ -179,13 +192,42 @@ def audio_schema(dims: Dims) -> pa.Schema:
             pa.field("start_s", pa.float64(), nullable=False),
             pa.field("end_s", pa.float64(), nullable=False),
             pa.field("n_frames", pa.int32()),
-            pa.field("log_mel", pa.list_(pa.list_(pa.float32()))),
-            pa.field("mfcc", pa.list_(pa.list_(pa.float32()))),
+            pa.field("log_mel", MATRIX, metadata=_shape("n_mels x n_frames", unit="dB")),
+            pa.field("mfcc", MATRIX, metadata=_shape("n_mfcc x n_frames")),
             pa.field("rms", pa.float32()),
             pa.field("flags", pa.list_(pa.string())),
             pa.field("embedding", vector(dims.audio)),
+            pa.field("mfcc_delta", MATRIX, metadata=_shape("n_mfcc x n_frames")),
+            pa.field("mfcc_delta2", MATRIX, metadata=_shape("n_mfcc x n_frames")),
+            pa.field("spectrogram_power", MATRIX, metadata=_shape("(n_fft/2+1) x n_frames")),
+            pa.field("spectrogram_magnitude", MATRIX, metadata=_shape("(n_fft/2+1) x n_frames")),
+            pa.field("zcr", pa.float32()),  # zero crossings per sample pair over the window
+            pa.field("centroid_hz", pa.float32(), metadata={"mmfs.reduce": "mean over frames"}),
+            pa.field("bandwidth_hz", pa.float32(), metadata={"mmfs.reduce": "mean over frames"}),
+            pa.field("rolloff_hz", pa.float32(), metadata={"mmfs.reduce": "mean over frames"}),
+            pa.field("n_channels", pa.int32()),  # 1: downmixed; else the channels in *_channels
+            pa.field("log_mel_channels", PER_CHANNEL, metadata=_shape("channels x n_mels x n_frames")),
+            pa.field("mfcc_channels", PER_CHANNEL, metadata=_shape("channels x n_mfcc x n_frames")),
+            pa.field(
+                "stats_channels",
+                MATRIX,
+                metadata=_shape("channels x 5", columns="rms,zcr,centroid_hz,bandwidth_hz,rolloff_hz"),
+            ),
         ],
     )
+
+
+FEATURES_META = "mmfs.features"  # schema metadata: the current feature parameters, with their version
+
+
+def with_feature_params(schema: pa.Schema, version: str, params: Mapping[str, object]) -> pa.Schema:
+    """Record the parameters that made a table's features: under `mmfs.features` (the current ones,
+    with their feature_version) and under `mmfs.features.<version>` (kept for rows of older versions)."""
+    meta = dict(schema.metadata or {})
+    text = json.dumps(dict(params), sort_keys=True)
+    meta[FEATURES_META] = json.dumps({"feature_version": version, **dict(params)}, sort_keys=True)
+    meta[f"{FEATURES_META}.{version}"] = text
+    return schema.with_metadata(meta)
 
 
 ENTITY_TYPE = pa.struct(

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from mmfs.errors import ConfigError, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
-from mmfs.schemas.tables import PRIMARY_KEY_META
+from mmfs.schemas.tables import FEATURES_META, PRIMARY_KEY_META
 from mmfs.store.objstore import is_object_uri, resolve_options
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class Store:
                 _check_compatible(name, self.table(name).schema, schema)
                 self._add_missing_columns(name, schema)
                 self._mark_keys(name)
+                self._record_feature_params(name, schema)
                 continue
             try:
                 self._tables[name] = self.db.create_table(name, schema=schema)
@@ -139,6 +140,24 @@ class Store:
                 raise StoreError(f"cannot mark the keys of '{name}': {err}", retryable=True) from err
         table.checkout_latest()
         log.info("marked key columns %s of '%s' as its primary key (schema migration)", unmarked, name)
+
+    def _record_feature_params(self, name: str, schema: pa.Schema) -> None:
+        """Bring the `mmfs.features*` schema metadata of an existing table up to this config's (one
+        commit, and only when it changed: a re-run with the same config writes nothing)."""
+        if self.pinned is not None:
+            return
+        table = self.table(name)
+        have = table.schema.metadata or {}
+        wanted = {k: v for k, v in (schema.metadata or {}).items() if k.startswith(FEATURES_META.encode())}
+        changed = {k.decode(): v.decode() for k, v in wanted.items() if have.get(k) != v}
+        if not changed:
+            return
+        try:
+            table.to_lance().update_schema_metadata(changed)
+        except (OSError, RuntimeError, ValueError) as err:
+            raise store_failure(f"cannot record the feature parameters of '{name}'", err) from err
+        table.checkout_latest()
+        log.info("recorded feature parameters %s of '%s'", sorted(changed), name)
 
     def current(self, name: str) -> Any:
         """The table at its newest version, or at the pinned one in a view of a past run."""
