@@ -111,8 +111,8 @@ def _resampled(
         block = frame_array(frame)
         if not source.rate:
             source.rate, source.channels = frame.sample_rate, block.shape[0]
-        if mode == "downmix" and block.shape[0] > 1:
-            block = block.mean(axis=0, keepdims=True)
+        if mode == "downmix" and block.shape[0] > 1:  # the channel mean, as one BLAS product
+            block = np.matmul(np.full((1, block.shape[0]), 1.0 / block.shape[0], np.float32), block)
         elif mode == "keep" and block.shape[0] != source.channels:
             raise MediaDecodeError(
                 f"{path}: channel count changes mid-stream ({source.channels} to {block.shape[0]}); "
