@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import librosa
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from mmfs.config import AudioConfig
 
 AMIN = 1e-10  # power floor before the log: 10 * log10(1e-10) = -100 dB
-CENTER_PAD = "constant"  # frames centred on their time, the signal zero-padded at both ends
+CENTER_PAD: Final = "constant"  # frames centred on their time, the signal zero-padded at both ends
 
 
 @dataclass
@@ -92,13 +92,14 @@ def librosa_features(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> S
         pad_mode=CENTER_PAD,
     )
     magnitude = np.abs(stft)
-    power = np.square(magnitude) if cfg.power == 2 or "power" in cfg.spectrogram else None
+    power = np.square(magnitude)
     spec = power if cfg.power == 2 else magnitude
     mel = np.matmul(mel_filters(sample_rate, cfg), spec)  # (n_mels, F) @ (B, F, T): BLAS, not einsum
+    log_mel: np.ndarray
     if cfg.power == 2:
-        log_mel = librosa.power_to_db(mel, ref=1.0, amin=AMIN, top_db=None)
+        log_mel = np.asarray(librosa.power_to_db(mel, ref=1.0, amin=AMIN, top_db=None))
     else:
-        log_mel = librosa.amplitude_to_db(mel, ref=1.0, amin=AMIN**0.5, top_db=None)
+        log_mel = np.asarray(librosa.amplitude_to_db(mel, ref=1.0, amin=AMIN**0.5, top_db=None))
     mfcc = librosa.feature.mfcc(S=clamp_top_db(log_mel, cfg.mfcc_top_db), n_mfcc=cfg.n_mfcc)
     delta = delta2 = None
     if cfg.deltas:
