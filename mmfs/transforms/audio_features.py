@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import librosa
 import numpy as np
+import scipy.sparse
 
 from mmfs.config import AudioConfig
 
@@ -94,7 +95,7 @@ def librosa_features(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> S
     magnitude = np.abs(stft)
     power = np.square(magnitude)
     spec = power if cfg.power == 2 else magnitude
-    mel = np.matmul(mel_filters(sample_rate, cfg), spec)  # (n_mels, F) @ (B, F, T): BLAS, not einsum
+    mel = mel_product(mel_filters(sample_rate, cfg), spec)
     log_mel: np.ndarray
     if cfg.power == 2:
         log_mel = np.asarray(librosa.power_to_db(mel, ref=1.0, amin=AMIN, top_db=None))
@@ -120,6 +121,30 @@ def librosa_features(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> S
     )
 
 
+def mel_product(filters: np.ndarray, spec: np.ndarray) -> np.ndarray:
+    """(n_mels, F) filters applied to (B, F, T) spectra, as one sparse product over all frames.
+
+    Each mel filter spans a few bins: the sparse product does ~1/30 of a dense one's work, in one
+    thread. A dense product per window (`np.matmul` broadcasting, `einsum`) is a BLAS call per window,
+    each waking the BLAS thread pool: several times slower on a loaded machine.
+    """
+    b, f, t = spec.shape
+    frames = np.ascontiguousarray(spec.transpose(1, 0, 2)).reshape(f, b * t)
+    mel = np.asarray(_sparse(filters) @ frames, dtype=np.float32)
+    return np.ascontiguousarray(mel.reshape(-1, b, t).transpose(1, 0, 2))
+
+
+def _sparse(filters: np.ndarray) -> Any:
+    """The filterbank as CSR (cached beside it: filters come from the lru-cached `_mel_filters`)."""
+    key = id(filters)
+    if key not in _SPARSE:
+        _SPARSE[key] = (filters, scipy.sparse.csr_array(filters))
+    return _SPARSE[key][1]
+
+
+_SPARSE: dict[int, tuple[np.ndarray, Any]] = {}  # keeps the dense array alive, so its id stays unique
+
+
 def spectral_stats(magnitude: np.ndarray, freq: np.ndarray, roll: float) -> tuple[np.ndarray, ...]:
     """Per-frame centroid, bandwidth (p = 2) and roll-off in Hz of (B, F, T) magnitudes, each (B, T).
 
@@ -128,7 +153,7 @@ def spectral_stats(magnitude: np.ndarray, freq: np.ndarray, roll: float) -> tupl
     """
     total = magnitude.sum(axis=-2, keepdims=True)
     weights = magnitude / np.where(total < np.finfo(magnitude.dtype).tiny, 1.0, total).astype(magnitude.dtype)
-    centroid = np.matmul(freq, weights)  # (F,) @ (B, F, T) -> (B, T)
+    centroid = np.einsum("f,bft->bt", freq, weights)  # no BLAS call per window
     deviation = freq[:, None] - centroid[:, None, :]
     bandwidth = np.sqrt(np.sum(weights * np.square(deviation), axis=-2))
     cumulative = np.cumsum(magnitude, axis=-2)
