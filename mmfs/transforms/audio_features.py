@@ -70,13 +70,14 @@ def mel_norm(cfg: AudioConfig) -> str | None:
 def _mel_filters(
     sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, htk: bool, norm: Any
 ) -> Any:
-    return librosa.filters.mel(
+    dense = librosa.filters.mel(
         sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm, dtype=np.float32
     )
+    return scipy.sparse.csr_array(dense)
 
 
-def mel_filters(sample_rate: int, cfg: AudioConfig) -> np.ndarray:
-    """librosa's mel filterbank (n_mels, 1 + n_fft // 2) for this config (cached)."""
+def mel_filters(sample_rate: int, cfg: AudioConfig) -> Any:
+    """librosa's mel filterbank (n_mels, 1 + n_fft // 2) for this config, as a CSR matrix (cached)."""
     htk = cfg.mel_scale == "htk"
     return _mel_filters(sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, htk, mel_norm(cfg))
 
@@ -121,8 +122,8 @@ def librosa_features(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> S
     )
 
 
-def mel_product(filters: np.ndarray, spec: np.ndarray) -> np.ndarray:
-    """(n_mels, F) filters applied to (B, F, T) spectra, as one sparse product over all frames.
+def mel_product(filters: Any, spec: np.ndarray) -> np.ndarray:
+    """(n_mels, F) sparse filters applied to (B, F, T) spectra, as one sparse product over all frames.
 
     Each mel filter spans a few bins: the sparse product does ~1/30 of a dense one's work, in one
     thread. A dense product per window (`np.matmul` broadcasting, `einsum`) is a BLAS call per window,
@@ -130,19 +131,8 @@ def mel_product(filters: np.ndarray, spec: np.ndarray) -> np.ndarray:
     """
     b, f, t = spec.shape
     frames = np.ascontiguousarray(spec.transpose(1, 0, 2)).reshape(f, b * t)
-    mel = np.asarray(_sparse(filters) @ frames, dtype=np.float32)
+    mel = np.asarray(filters @ frames, dtype=np.float32)
     return np.ascontiguousarray(mel.reshape(-1, b, t).transpose(1, 0, 2))
-
-
-def _sparse(filters: np.ndarray) -> Any:
-    """The filterbank as CSR (cached beside it: filters come from the lru-cached `_mel_filters`)."""
-    key = id(filters)
-    if key not in _SPARSE:
-        _SPARSE[key] = (filters, scipy.sparse.csr_array(filters))
-    return _SPARSE[key][1]
-
-
-_SPARSE: dict[int, tuple[np.ndarray, Any]] = {}  # keeps the dense array alive, so its id stays unique
 
 
 def spectral_stats(magnitude: np.ndarray, freq: np.ndarray, roll: float) -> tuple[np.ndarray, ...]:
