@@ -105,10 +105,7 @@ def test_wav_is_resampled_to_mono_with_exact_length_and_pitch(
     assert (audio.source_rate, audio.source_channels) == (rate, channels)
     gains = [0.5 * (0.5 + 0.5 * c / channels) for c in range(channels)]  # media_factory's tone per channel
     peak = np.abs(audio.samples).max()
-    if channels <= 2:  # integer PCM scaled to [-1, 1], stereo averaged
-        assert peak == pytest.approx(np.mean(gains), abs=0.01)
-    else:  # FFmpeg's surround downmix weights channels unequally, but its gains sum to at most 1
-        assert min(gains) - 0.01 <= peak <= max(gains) + 0.01
+    assert peak == pytest.approx(np.mean(gains), abs=0.01)  # integer PCM scaled to [-1, 1]; channel mean
     assert _peak_hz(audio.samples, SR) == pytest.approx(440, abs=2)
 
 
