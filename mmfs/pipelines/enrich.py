@@ -15,6 +15,7 @@ import numpy as np
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
+from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -37,6 +38,7 @@ class Enriched:
     label_vectors: np.ndarray | None = None
     audio_vectors: list[np.ndarray | None] = field(default_factory=list)
     languages: dict[str, str | None] = field(default_factory=dict)  # per text source
+    analysis: FrameAnalysis | None = None  # image analysis of the frames (pipelines/analysis.py)
 
 
 class Enricher:
@@ -81,6 +83,7 @@ class Enricher:
         frame that makes a NaN, a text the model rejects) degrades its own item only.
         """
         live = [Enriched(ex) for ex in batch if not ex.failed]
+        analyse_batch(live, self.cfg)  # before the encoders: it may drop frames and adds OCR text
         if self.cfg.text.redact_pii:
             self._redact(live)
         self._chunk_documents(live)
