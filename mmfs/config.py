@@ -159,7 +159,9 @@ class ImageConfig(_Section):
     )
     ocr: bool = Field(default=False, description="read on-screen text (RapidOCR) into `text`, source ocr")
     ocr_min_confidence: float = Field(default=0.6, ge=0, le=1, description="OCR lines below are dropped")
-    ocr_det_side: int = Field(default=736, ge=32, description="OCR detector's input short side (pixels)")
+    ocr_det_side: int = Field(
+        default=256, ge=32, description="OCR detector: frames with a shorter short side are upscaled to this"
+    )
     faces: bool = Field(default=False, description="count faces per frame (MTCNN): frames.n_faces")
     face_min_confidence: float = Field(default=0.9, ge=0, le=1)
     face_min_px: int = Field(default=20, ge=8, description="smallest face found, pixels at decode size")

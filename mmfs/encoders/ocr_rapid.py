@@ -78,7 +78,7 @@ def _line(item: Any, width: int, height: int) -> OcrLine:
 
 
 @cache
-def load_ocr(det_side: int = 736, threads: int | None = None) -> RapidOcr:
+def load_ocr(det_side: int = 256, threads: int | None = None) -> RapidOcr:
     """The process's OCR engine for these settings, loaded once."""
     return RapidOcr(det_side, threads or cpu_threads())
 
