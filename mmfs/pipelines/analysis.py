@@ -165,6 +165,32 @@ def thumbnail_source(analysis: FrameAnalysis | None, frame: np.ndarray, i: int) 
     return analysis.blurred[i]  # type: ignore[return-value]
 
 
+STORED_ANALYSIS_COLUMNS = ("face_boxes", "nsfw_score")  # what segments need of kept frames rows
+
+
+def analysis_from_rows(rows: list[dict[str, Any]]) -> FrameAnalysis | None:
+    """The faces and NSFW scores of stored frames rows (sorted by time), as a FrameAnalysis."""
+    result = FrameAnalysis()
+    if rows and all(r.get("face_boxes") is not None for r in rows):
+        result.faces = [[tuple(b) for b in r["face_boxes"]] for r in rows]
+    if rows and all(r.get("nsfw_score") is not None for r in rows):
+        result.nsfw_scores = [float(r["nsfw_score"]) for r in rows]
+    return result if result.faces is not None or result.nsfw_scores is not None else None
+
+
+def segment_analysis(
+    item: Any, kept: Any, threshold: float
+) -> tuple[FrameAnalysis | None, np.ndarray | None]:
+    """The frame analysis and frame times a segment row summarises: this run's, or, when the frames
+    table was not recomputed, the stored frames' (`kept`, a recompute.StoredItem)."""
+    ex = item.ex
+    if kept is not None and "frames" not in ex.computed:
+        if kept.frame_analysis is None:
+            return None, None
+        return dataclasses.replace(kept.frame_analysis, nsfw_threshold=threshold), kept.frame_times
+    return item.analysis, (ex.frames.times_s if ex.frames is not None else None)
+
+
 def segment_columns(
     analysis: FrameAnalysis | None,
     times_s: np.ndarray | None,

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
-from mmfs.pipelines.analysis import frame_columns, segment_columns, thumbnail_source
+from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
@@ -266,7 +266,7 @@ class RowBuilder:
             tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
         version = segments_version(self.versions, tables)
         segs = align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments)
-        times = it.ex.frames.times_s if it.ex.frames is not None else None
+        analysis, times = segment_analysis(it, kept, self.cfg.image.nsfw_threshold)
         for seg in segs:
             row = {
                 "media_id": it.ex.pending.media_id,
@@ -277,7 +277,7 @@ class RowBuilder:
                 "modalities": seg.modalities,
                 "transcript": seg.transcript or None,
                 "label_text": seg.label_text or None,
-                **segment_columns(it.analysis, times, seg.start_s, seg.end_s, seg is segs[-1]),
+                **segment_columns(analysis, times, seg.start_s, seg.end_s, seg is segs[-1]),
             }
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()

@@ -122,3 +122,37 @@ def test_quality_drop_faces_and_nsfw_columns(store: Path) -> None:
     flagged = json.loads(runner.invoke(app, [*base, "--where", "nsfw=true"]).stdout)["hits"]
     with_frames = [s for s in segs if s["nsfw"] is not None]
     assert len(safe) == len(with_frames) and flagged == []
+
+
+def test_a_text_only_recompute_keeps_the_segments_analysis_and_redoes_ocr(
+    store: Path, tmp_path: Path
+) -> None:
+    st = Store(store)
+    before = {(s["media_id"], s["segment_index"]): s for s in st.read("segments").to_pylist()}
+    frames_version = st.current("frames").version
+    cfg = PipelineConfig.model_validate(
+        {
+            "image": {"ocr": True, "faces": True, "nsfw": True},
+            "quality": {"action": "drop"},
+            "text": {"max_segment_chars": 1999},  # text rows stale; frames rows kept as they are
+            "runner": {"isolate_decode": False},
+        }
+    )
+    folder = store.parent / "data"
+    run_pipeline([str(folder)], cfg, store, show_progress=False)
+    st = Store(store)
+    assert st.current("frames").version == frames_version
+    after = {(s["media_id"], s["segment_index"]): s for s in st.read("segments").to_pylist()}
+    assert after.keys() == before.keys()
+    ocr = [r for r in st.read("text").to_pylist() if r["source"] == "ocr"]
+    with_text = {r["media_id"] for r in ocr}  # items with text rows are stale (the astronaut has none)
+    for key, seg in after.items():
+        if key[0] in with_text:  # rewritten by this run, the analysis from the kept frames rows
+            assert seg["run_id"] != before[key]["run_id"]
+        assert (seg["nsfw"], seg["faces"], seg["transcript"]) == (
+            before[key]["nsfw"],
+            before[key]["faces"],
+            before[key]["transcript"],
+        )
+    new_run = {seg["run_id"] for seg in after.values() if seg["media_id"] in with_text}
+    assert len(ocr) == 2 and {r["run_id"] for r in ocr} == new_run  # OCR redone from re-decoded frames
