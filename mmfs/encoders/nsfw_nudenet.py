@@ -57,7 +57,7 @@ class NudeNet:
         module = require("nudenet", "image.nsfw", INSTALL)
         import onnxruntime
 
-        self.model_path = Path(module.__file__).parent / "320n.onnx"
+        self.model_path = Path(str(module.__file__)).parent / "320n.onnx"
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self._lock = threading.Lock()

@@ -45,7 +45,7 @@ class RapidOcr:
         self._engine = module.RapidOCR(
             det_limit_side_len=det_side, intra_op_num_threads=threads, inter_op_num_threads=1
         )
-        self.model_dir = Path(module.__file__).parent / "models"
+        self.model_dir = Path(str(module.__file__)).parent / "models"
 
     def provenance(self) -> dict[str, str]:
         """Model names and weights hashes: what `text` rows with source `ocr` were read by."""

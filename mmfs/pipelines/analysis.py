@@ -38,6 +38,20 @@ class FrameAnalysis:
     dropped: int = 0
 
 
+def check_available(cfg: PipelineConfig) -> None:
+    """Fail before any item when a switched-on analysis lacks its package (ConfigError with the fix)."""
+    from mmfs.encoders import faces_mtcnn, nsfw_nudenet, ocr_rapid
+    from mmfs.encoders.analysis_common import require
+
+    img = cfg.image
+    if img.ocr:
+        require("rapidocr_onnxruntime", "image.ocr", ocr_rapid.INSTALL)
+    if img.faces or img.blur_faces:
+        require("facenet_pytorch", "image.faces", faces_mtcnn.INSTALL)
+    if img.nsfw:
+        require("nudenet", "image.nsfw", nsfw_nudenet.INSTALL)
+
+
 def analyse_batch(items: list[Any], cfg: PipelineConfig) -> None:
     """Analyse each enriched item in place (`item.analysis`, its frames and texts); a failure degrades
     that item only (stage `embed_image`), a configuration error stops the run."""

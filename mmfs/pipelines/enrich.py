@@ -15,7 +15,7 @@ import numpy as np
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch
+from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -48,6 +48,7 @@ class Enricher:
         self.cfg = cfg
         self.analyzer = TextAnalyzer(cfg.text)
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
+        check_available(cfg)  # so does a switched-on image analysis without its package
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""

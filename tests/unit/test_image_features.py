@@ -97,3 +97,11 @@ def test_keep_frames_masks_every_per_frame_array() -> None:
     kept = keep_frames(frames, np.array([True, False, True, False]))
     assert kept.indices.tolist() == [0, 2] and kept.times_s.tolist() == [0.0, 1.0]
     assert kept.frames[:, 0, 0, 0].tolist() == [0, 2] and kept.backend == "test"
+
+
+def test_a_missing_analysis_package_is_a_config_error_with_the_fix() -> None:
+    from mmfs.encoders.analysis_common import require
+    from mmfs.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"image\.ocr needs the 'no_such_ocr_pkg' package.*pip install x"):
+        require("no_such_ocr_pkg", "image.ocr", "pip install x")
