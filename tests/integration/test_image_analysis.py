@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from mmfs.cli import app
 from mmfs.config import PipelineConfig
 from mmfs.pipelines.run import run_pipeline
 from mmfs.store.db import Store
+from mmfs.transforms.image import decode_image, thumbnail_jpeg
+from mmfs.transforms.image_features import laplacian_variance
 from tests import media_factory as mf
 
 pytestmark = pytest.mark.slow
@@ -58,13 +61,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
     cfg = PipelineConfig.model_validate(
         {
-            "image": {"ocr": True, "faces": True, "nsfw": True},
+            "image": {"ocr": True, "faces": True, "nsfw": True, "blur_faces": True},
             "quality": {"action": "drop"},
             "runner": {"isolate_decode": False},
         }
     )
     run_pipeline([str(folder)], cfg, root / "store", show_progress=False)
     return root / "store"
+
+
+def _grey(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"), dtype=np.uint8)
 
 
 def _media(st: Store) -> dict[str, str]:
@@ -110,6 +117,14 @@ def test_quality_drop_faces_and_nsfw_columns(store: Path) -> None:
     assert all(r["quality_flags"] == [] and r["sharpness"] > 20 for r in video)
     (astro,) = (r for r in frames if r["media_id"] == ids["astronaut.png"])
     assert astro["n_faces"] == 1 and len(astro["face_boxes"]) == 1
+    # the stored thumbnail has the face blurred: much smoother there than a plain thumbnail of the frame
+    photo = decode_image(store.parent / "data" / "astronaut.png", short_side=256, max_pixels=10**8).pixels
+    plain = _grey(thumbnail_jpeg(photo, longest_side=160, quality=80))
+    stored = _grey(astro["thumbnail"])
+    x0, y0, x1, y1 = astro["face_boxes"][0]
+    h, w = stored.shape
+    face = (slice(int(y0 * h), int(y1 * h)), slice(int(x0 * w), int(x1 * w)))
+    assert laplacian_variance(stored[face]) < laplacian_variance(plain[face]) / 5
     assert all(r["nsfw"] is False and r["nsfw_score"] == 0.0 for r in frames)
     assert all(len(r["color_hist"]) == 24 for r in frames)
     segs = st.read("segments").to_pylist()
@@ -132,7 +147,7 @@ def test_a_text_only_recompute_keeps_the_segments_analysis_and_redoes_ocr(
     frames_version = st.current("frames").version
     cfg = PipelineConfig.model_validate(
         {
-            "image": {"ocr": True, "faces": True, "nsfw": True},
+            "image": {"ocr": True, "faces": True, "nsfw": True, "blur_faces": True},
             "quality": {"action": "drop"},
             "text": {"max_segment_chars": 1999},  # text rows stale; frames rows kept as they are
             "runner": {"isolate_decode": False},
