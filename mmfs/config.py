@@ -196,6 +196,35 @@ class ImageConfig(_Section):
     thumbnail_size: int = Field(default=160, ge=16, description="longest side of stored JPEGs")
     thumbnail_quality: int = Field(default=80, ge=10, le=100)
     top_labels: int = Field(default=3, ge=1, le=20, description="ImageNet labels kept per frame")
+    # image analysis (docs/image-analysis.md): classical features on by default, the models off
+    features: bool = Field(
+        default=True, description="colour histogram, edge density, sharpness, brightness, contrast"
+    )
+    ocr: bool = Field(default=False, description="read on-screen text (RapidOCR) into `text`, source ocr")
+    ocr_min_confidence: float = Field(default=0.6, ge=0, le=1, description="OCR lines below are dropped")
+    ocr_det_side: int = Field(
+        default=256, ge=32, description="OCR detector: frames with a shorter short side are upscaled to this"
+    )
+    faces: bool = Field(default=False, description="count faces per frame (MTCNN): frames.n_faces")
+    face_min_confidence: float = Field(default=0.9, ge=0, le=1)
+    face_min_px: int = Field(default=20, ge=8, description="smallest face found, pixels at decode size")
+    blur_faces: bool = Field(default=False, description="blur detected faces in stored thumbnails")
+    nsfw: bool = Field(default=False, description="exposed-content flag per frame (NudeNet): frames.nsfw")
+    nsfw_threshold: float = Field(default=0.5, ge=0, le=1, description="nsfw when the score reaches this")
+
+
+class QualityConfig(_Section):
+    """Frame quality checks on the classical features (`image.features`): flag or drop failing frames."""
+
+    action: Literal["flag", "drop"] = Field(
+        default="flag", description="flag: frames.quality_flags lists the failed checks; drop: frame left out"
+    )
+    min_sharpness: float | None = Field(
+        default=20.0, ge=0, description="variance of the Laplacian at decode size; below = blurry"
+    )
+    min_brightness: float | None = Field(default=0.06, ge=0, le=1, description="mean grey; below = dark")
+    max_brightness: float | None = Field(default=0.96, ge=0, le=1, description="mean grey; above = bright")
+    min_contrast: float | None = Field(default=0.02, ge=0, le=1, description="grey std; below = low_contrast")
 
 
 class EncodersConfig(_Section):
@@ -265,6 +294,7 @@ class PipelineConfig(_Section):
     audio: AudioConfig = AudioConfig()
     text: TextConfig = TextConfig()
     image: ImageConfig = ImageConfig()
+    quality: QualityConfig = QualityConfig()
     encoders: EncodersConfig = EncodersConfig()
     runner: RunnerConfig = RunnerConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()

@@ -15,6 +15,7 @@ import numpy as np
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
+from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -37,6 +38,7 @@ class Enriched:
     label_vectors: np.ndarray | None = None
     audio_vectors: list[np.ndarray | None] = field(default_factory=list)
     languages: dict[str, str | None] = field(default_factory=dict)  # per text source
+    analysis: FrameAnalysis | None = None  # image analysis of the frames (pipelines/analysis.py)
 
 
 class Enricher:
@@ -46,6 +48,7 @@ class Enricher:
         self.cfg = cfg
         self.analyzer = TextAnalyzer(cfg.text)
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
+        check_available(cfg)  # so does a switched-on image analysis without its package
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
@@ -81,6 +84,7 @@ class Enricher:
         frame that makes a NaN, a text the model rejects) degrades its own item only.
         """
         live = [Enriched(ex) for ex in batch if not ex.failed]
+        analyse_batch(live, self.cfg)  # before the encoders: it may drop frames and adds OCR text
         if self.cfg.text.redact_pii:
             self._redact(live)
         self._chunk_documents(live)

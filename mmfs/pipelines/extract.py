@@ -150,9 +150,10 @@ def _extract_local(
     computed = out.computed  # a stale item decodes only what its stale tables need
     try:
         hit(Fault.MID_TRANSFORM, key=pending.item.uri)
-        if out.kind == "video" and decodes_video(computed):
+        ocr_text = cfg.image.ocr and "text" in computed  # OCR text rows are read from the frames
+        if out.kind == "video" and (decodes_video(computed) or ocr_text):
             _timed(out, "frames", lambda: _video(out, cfg))
-        elif out.kind == "image" and "frames" in computed:
+        elif out.kind == "image" and ("frames" in computed or ocr_text):
             _timed(out, "frames", lambda: _image(out, cfg))
         elif out.kind == "text" and "text" in computed:
             _timed(out, "text", lambda: _document(out, cfg))

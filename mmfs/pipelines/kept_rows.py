@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from mmfs.pipelines.analysis import STORED_ANALYSIS_COLUMNS, analysis_from_rows
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem
 from mmfs.schemas.tables import MOTION_FEATURES
 from mmfs.store.db import Store
@@ -40,10 +41,11 @@ def load_stored(store: Store, items: dict[str, frozenset[str]]) -> dict[str, Sto
 
 
 def _frames(store: Store, media_ids: list[str], out: dict[str, StoredItem]) -> None:
-    cols = ["media_id", "t_s", "labels", "embedding", "label_embedding"]
+    cols = ["media_id", "t_s", "labels", "embedding", "label_embedding", *STORED_ANALYSIS_COLUMNS]
     for media_id, rows in _rows_by_item(store, "frames", cols, media_ids, "t_s"):
         out[media_id].tables.add("frames")
         times = np.array([r["t_s"] for r in rows], dtype=np.float64)
+        out[media_id].frame_analysis, out[media_id].frame_times = analysis_from_rows(rows), times
         if all(r["embedding"] is not None for r in rows):
             out[media_id].inputs.visual = TimedVectors(times, _matrix(r["embedding"] for r in rows))
         if all(r["label_embedding"] is not None for r in rows):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmfs.transforms.align import AlignInputs
 
@@ -60,6 +61,9 @@ class StoredItem:
     failed_stages: set[str] = field(default_factory=set)
     tables: set[str] = field(default_factory=set)  # kept modality tables the item has rows in
     inputs: AlignInputs = field(default_factory=lambda: AlignInputs(duration_s=None))
+    # kept frames' image analysis (`analysis.FrameAnalysis`) and times, for the segments' nsfw/faces
+    frame_analysis: Any = None
+    frame_times: Any = None
 
 
 def merge_inputs(fresh: AlignInputs, kept: AlignInputs, computed: frozenset[str]) -> AlignInputs:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
+from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
@@ -29,13 +30,14 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     """The feature_version of every table for this config."""
     c = cfg.model_dump(mode="json")
     enc = c["encoders"]
-    frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
+    frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"], c["quality"])
     flow = short_hash("flow", c["video"], c["flow"])
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device"}  # where, not what, is computed
     audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
-    text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
+    ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows
+    text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"], *ocr)
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
@@ -167,7 +169,7 @@ class RowBuilder:
             return
         img = self.cfg.image
         for i, (index, t) in enumerate(zip(frames.indices, frames.times_s, strict=True)):
-            pixels = frames.frames[i]
+            pixels = thumbnail_source(it.analysis, frames.frames[i], i)
             labels = it.frame_labels[i] if it.frame_labels else []
             self._add(
                 "frames",
@@ -184,6 +186,7 @@ class RowBuilder:
                     "label_scores": [float(score) for _, score in labels],
                     "embedding": _row(it.frame_vectors, i),
                     "label_embedding": _row(it.label_vectors, i),
+                    **frame_columns(it.analysis, i),
                 },
             )
 
@@ -264,7 +267,9 @@ class RowBuilder:
             inputs = merge_inputs(inputs, kept.inputs, it.ex.computed)
             tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
         version = segments_version(self.versions, tables)
-        for seg in align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments):
+        segs = align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments)
+        analysis, times = segment_analysis(it, kept, self.cfg.image.nsfw_threshold)
+        for seg in segs:
             row = {
                 "media_id": it.ex.pending.media_id,
                 "segment_index": seg.segment_index,
@@ -274,6 +279,7 @@ class RowBuilder:
                 "modalities": seg.modalities,
                 "transcript": seg.transcript or None,
                 "label_text": seg.label_text or None,
+                **segment_columns(analysis, times, seg.start_s, seg.end_s, seg is segs[-1]),
             }
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()
@@ -301,6 +307,11 @@ def failure_detail(ex: Extracted) -> dict[str, Any]:
             channels=p.channels,
         )
     return {k: v for k, v in detail.items() if v not in (None, [], {})}
+
+
+def _ocr_params(image: dict[str, Any]) -> dict[str, Any]:
+    """The image settings that shape OCR text rows."""
+    return {k: image[k] for k in ("ocr", "ocr_min_confidence", "ocr_det_side")}
 
 
 def _pii_counts(text: str) -> dict[str, int]:

@@ -137,8 +137,24 @@ def frames_schema(dims: Dims) -> pa.Schema:
             pa.field("label_scores", pa.list_(pa.float32())),
             pa.field("embedding", vector(dims.image)),
             pa.field("label_embedding", vector(dims.text)),
+            *IMAGE_ANALYSIS_FIELDS,
         ],
     )
+
+
+# Image analysis of a frame (docs/image-analysis.md); null where that analysis is switched off.
+IMAGE_ANALYSIS_FIELDS = (
+    pa.field("color_hist", pa.list_(pa.float32())),  # H, S, V histograms (8 bins each, each sums to 1)
+    pa.field("edge_density", pa.float32()),  # fraction of Canny edge pixels
+    pa.field("sharpness", pa.float32()),  # variance of the Laplacian at decode size
+    pa.field("brightness", pa.float32()),  # mean grey, 0..1
+    pa.field("contrast", pa.float32()),  # grey standard deviation, 0..1
+    pa.field("quality_flags", pa.list_(pa.string())),  # blurry, dark, bright, low_contrast
+    pa.field("n_faces", pa.int32()),  # MTCNN faces
+    pa.field("face_boxes", pa.list_(pa.list_(pa.float32()))),  # x0, y0, x1, y1 as fractions of the frame
+    pa.field("nsfw", pa.bool_()),  # nsfw_score >= image.nsfw_threshold
+    pa.field("nsfw_score", pa.float32()),  # NudeNet's highest explicit-class score, 0 when none
+)
 
 
 def flow_schema() -> pa.Schema:
@@ -306,6 +322,10 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("modalities", pa.list_(pa.string())),
             pa.field("transcript", pa.string()),
             pa.field("label_text", pa.string()),
+            # from the frames inside the segment (image analysis); null where not analysed
+            pa.field("nsfw", pa.bool_()),  # any frame flagged
+            pa.field("nsfw_score", pa.float32()),  # highest frame score
+            pa.field("faces", pa.int32()),  # most faces in one frame
         ],
     )
 

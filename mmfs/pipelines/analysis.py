@@ -1,0 +1,228 @@
+"""Image analysis of an item's frames (or its one image): quality, faces, NSFW and OCR.
+
+Runs in the batch stage, before the encoders, because it can change what they see: frames that
+fail the quality checks are dropped when `quality.action` is `drop`, and the text read by OCR joins
+the item's text segments (`source = "ocr"`), so it is embedded, aligned and searched like a caption.
+The models load once per process; everything is off by default except the classical features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmfs.config import PipelineConfig
+from mmfs.errors import ConfigError, MmfsError
+from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.transforms.captions import TextSegment
+from mmfs.transforms.face_blur import blur_boxes
+from mmfs.transforms.frames import SampledFrames
+from mmfs.transforms.image_features import ImageFeatures, QualityThresholds, image_features, quality_flags
+
+OCR_SOURCE = "ocr"
+
+
+@dataclass
+class FrameAnalysis:
+    """Per kept frame (same order as `ex.frames`): features, flags, faces, NSFW score, thumbnail pixels."""
+
+    features: list[ImageFeatures | None] = field(default_factory=list)
+    flags: list[list[str]] = field(default_factory=list)
+    faces: list[list[tuple[float, float, float, float]]] | None = None
+    nsfw_scores: list[float] | None = None
+    nsfw_threshold: float = 0.5
+    blurred: list[np.ndarray | None] = field(default_factory=list)  # thumbnail source when faces blurred
+    dropped: int = 0
+
+
+def check_available(cfg: PipelineConfig) -> None:
+    """Fail before any item when a switched-on analysis lacks its package (ConfigError with the fix)."""
+    from mmfs.encoders import faces_mtcnn, nsfw_nudenet, ocr_rapid
+    from mmfs.encoders.analysis_common import require
+
+    img = cfg.image
+    if img.ocr:
+        require("rapidocr_onnxruntime", "image.ocr", ocr_rapid.INSTALL)
+    if img.faces or img.blur_faces:
+        require("facenet_pytorch", "image.faces", faces_mtcnn.INSTALL)
+    if img.nsfw:
+        require("nudenet", "image.nsfw", nsfw_nudenet.INSTALL)
+
+
+def analyse_batch(items: list[Any], cfg: PipelineConfig) -> None:
+    """Analyse each enriched item in place (`item.analysis`, its frames and texts); a failure degrades
+    that item only (stage `embed_image`), a configuration error stops the run."""
+    for item in items:
+        try:
+            item.analysis = analyse(item.ex, cfg)
+        except ConfigError:
+            raise
+        except MmfsError as err:
+            item.ex.failures.append(StageFailure("embed_image", err))
+
+
+def analyse(ex: Extracted, cfg: PipelineConfig) -> FrameAnalysis | None:
+    """Run the configured analyses over an item's frames; None when it has no frames."""
+    if ex.frames is None or not len(ex.frames.times_s):
+        return None
+    img = cfg.image
+    result = FrameAnalysis(nsfw_threshold=img.nsfw_threshold)
+    if img.features:
+        _quality(ex, cfg, result)
+    frames = list(ex.frames.frames) if ex.frames is not None else []
+    frame_owned = "frames" in ex.computed
+    if frame_owned and (img.faces or img.blur_faces) and frames:
+        from mmfs.encoders.faces_mtcnn import load_faces
+
+        detector = load_faces(cfg.encoders.device, img.face_min_confidence, img.face_min_px)
+        result.faces = detector.detect(frames)
+        if img.blur_faces:
+            result.blurred = [blur_boxes(f, b) for f, b in zip(frames, result.faces, strict=True)]
+    if frame_owned and img.nsfw and frames:
+        from mmfs.encoders.nsfw_nudenet import load_nudenet, nsfw_score
+
+        detector_n = load_nudenet()
+        result.nsfw_scores = [nsfw_score(detector_n.detect(f)) for f in frames]
+    if img.ocr and "text" in ex.computed and frames:
+        ex.texts.extend(ocr_segments(ex, cfg))
+    return result
+
+
+def _quality(ex: Extracted, cfg: PipelineConfig, result: FrameAnalysis) -> None:
+    """Features and flags of every frame; with `quality.action: drop`, flagged frames leave the item."""
+    assert ex.frames is not None
+    q = cfg.quality
+    limits = QualityThresholds(q.min_sharpness, q.min_brightness, q.max_brightness, q.min_contrast)
+    features = [image_features(f) for f in ex.frames.frames]
+    flags = [quality_flags(f, limits) for f in features]
+    keep = np.array([not fl for fl in flags]) if q.action == "drop" else np.ones(len(flags), dtype=bool)
+    result.features = [f for f, k in zip(features, keep, strict=True) if k]
+    result.flags = [fl for fl, k in zip(flags, keep, strict=True) if k]
+    result.dropped = int((~keep).sum())
+    if result.dropped:
+        ex.frames = keep_frames(ex.frames, keep)
+        ex.flags.append(f"quality_dropped={result.dropped}")
+
+
+def keep_frames(frames: SampledFrames, keep: np.ndarray) -> SampledFrames:
+    """The sampled frames where `keep` is true (every per-frame array of the record is masked)."""
+    n = len(frames.times_s)
+    masked = {
+        f.name: getattr(frames, f.name)[keep]
+        for f in dataclasses.fields(frames)
+        if isinstance(getattr(frames, f.name), np.ndarray) and len(getattr(frames, f.name)) == n
+    }
+    return dataclasses.replace(frames, **masked)
+
+
+def ocr_segments(ex: Extracted, cfg: PipelineConfig) -> list[TextSegment]:
+    """OCR text of the frames as text segments: one per run of consecutive frames showing the same text.
+
+    A video frame at t covers [t, next sampled frame) (the last one: t + 1/fps, within the duration),
+    so text stays on the timeline until the next sample shows something else; an image's text is
+    untimed (start and end null), like an image's caption.
+    """
+    from mmfs.encoders.ocr_rapid import join_lines, load_ocr
+
+    assert ex.frames is not None
+    engine = load_ocr(cfg.image.ocr_det_side)
+    texts = [join_lines(engine.read(f, cfg.image.ocr_min_confidence)) for f in ex.frames.frames]
+    if ex.kind != "video":
+        return [TextSegment(t, None, None, OCR_SOURCE) for t in texts if t]
+    times = [float(t) for t in ex.frames.times_s]
+    last_end = times[-1] + 1.0 / cfg.video.fps
+    if ex.duration_s is not None:
+        last_end = max(times[-1], min(last_end, ex.duration_s))
+    ends = [*times[1:], last_end]
+    out: list[TextSegment] = []
+    for text, start, end in zip(texts, times, ends, strict=True):
+        if not text:
+            continue
+        prev = out[-1] if out else None
+        if prev is not None and prev.text == text and prev.end_s == start:
+            out[-1] = TextSegment(text, prev.start_s, end, OCR_SOURCE)
+        else:
+            out.append(TextSegment(text, start, end, OCR_SOURCE))
+    return out
+
+
+def frame_columns(analysis: FrameAnalysis | None, i: int) -> dict[str, Any]:
+    """The analysis columns of frame row `i` (all null when the item was not analysed)."""
+    if analysis is None:
+        return {}
+    row: dict[str, Any] = {}
+    feats = analysis.features[i] if i < len(analysis.features) else None
+    if feats is not None:
+        row.update(
+            color_hist=feats.color_hist.tolist(),
+            edge_density=feats.edge_density,
+            sharpness=feats.sharpness,
+            brightness=feats.brightness,
+            contrast=feats.contrast,
+            quality_flags=analysis.flags[i],
+        )
+    if analysis.faces is not None:
+        row.update(n_faces=len(analysis.faces[i]), face_boxes=[list(b) for b in analysis.faces[i]])
+    if analysis.nsfw_scores is not None:
+        score = analysis.nsfw_scores[i]
+        row.update(nsfw_score=score, nsfw=score >= analysis.nsfw_threshold)
+    return row
+
+
+def thumbnail_source(analysis: FrameAnalysis | None, frame: np.ndarray, i: int) -> np.ndarray:
+    """The pixels a frame's stored thumbnail is made from: faces blurred when configured."""
+    if analysis is None or i >= len(analysis.blurred) or analysis.blurred[i] is None:
+        return frame
+    return analysis.blurred[i]  # type: ignore[return-value]
+
+
+STORED_ANALYSIS_COLUMNS = ("face_boxes", "nsfw_score")  # what segments need of kept frames rows
+
+
+def analysis_from_rows(rows: list[dict[str, Any]]) -> FrameAnalysis | None:
+    """The faces and NSFW scores of stored frames rows (sorted by time), as a FrameAnalysis."""
+    result = FrameAnalysis()
+    if rows and all(r.get("face_boxes") is not None for r in rows):
+        result.faces = [[tuple(b) for b in r["face_boxes"]] for r in rows]
+    if rows and all(r.get("nsfw_score") is not None for r in rows):
+        result.nsfw_scores = [float(r["nsfw_score"]) for r in rows]
+    return result if result.faces is not None or result.nsfw_scores is not None else None
+
+
+def segment_analysis(
+    item: Any, kept: Any, threshold: float
+) -> tuple[FrameAnalysis | None, np.ndarray | None]:
+    """The frame analysis and frame times a segment row summarises: this run's, or, when the frames
+    table was not recomputed, the stored frames' (`kept`, a recompute.StoredItem)."""
+    ex = item.ex
+    if kept is not None and "frames" not in ex.computed:
+        if kept.frame_analysis is None:
+            return None, None
+        return dataclasses.replace(kept.frame_analysis, nsfw_threshold=threshold), kept.frame_times
+    return item.analysis, (ex.frames.times_s if ex.frames is not None else None)
+
+
+def segment_columns(
+    analysis: FrameAnalysis | None,
+    times_s: np.ndarray | None,
+    start: float | None,
+    end: float | None,
+    inclusive: bool,
+) -> dict[str, Any]:
+    """A segment's `nsfw` (any frame in it), `nsfw_score` and `faces` (their maxima) from its frames."""
+    if analysis is None or times_s is None or start is None or end is None:
+        return {}
+    upper = times_s <= end if inclusive else times_s < end
+    idx = np.flatnonzero((times_s >= start) & upper)
+    if not len(idx):
+        return {}
+    row: dict[str, Any] = {}
+    if analysis.nsfw_scores is not None:
+        score = max(analysis.nsfw_scores[i] for i in idx)
+        row.update(nsfw_score=score, nsfw=score >= analysis.nsfw_threshold)
+    if analysis.faces is not None:
+        row["faces"] = max(len(analysis.faces[i]) for i in idx)
+    return row
