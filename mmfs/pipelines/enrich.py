@@ -16,6 +16,7 @@ from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
 from mmfs.transforms.pii import pieces, redact_batch
@@ -46,6 +47,7 @@ class Enricher:
         self.cfg = cfg
         self.analyzer = TextAnalyzer(cfg.text)
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
+        self.speech = SpeechStage(cfg)  # VAD, pitch, ASR (audio.vad / pitch / asr)
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
@@ -62,7 +64,7 @@ class Enricher:
         motion = {"name": "flow.farneback", "preprocessing": self.cfg.flow.model_dump_json()}
         return {
             "frames": {"embedding": image, "label_embedding": text},
-            "audio": {"embedding": audio},
+            "audio": {"embedding": audio, **self.speech.provenance()},
             "text": {"embedding": text},
             "segments": {
                 "visual": image,
@@ -81,6 +83,7 @@ class Enricher:
         frame that makes a NaN, a text the model rejects) degrades its own item only.
         """
         live = [Enriched(ex) for ex in batch if not ex.failed]
+        self.speech.run(live)  # first: transcripts are then redacted, analysed and embedded
         if self.cfg.text.redact_pii:
             self._redact(live)
         self._chunk_documents(live)

@@ -35,6 +35,8 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
+    if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
+        text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
@@ -225,6 +227,7 @@ class RowBuilder:
                     "rms": float(w.rms),
                     "flags": list(w.flags),
                     "embedding": None if vec is None else vec.astype(np.float32).tolist(),
+                    **{name: values[i] for name, values in it.ex.audio_columns.items()},  # speech.py
                 },
             )
 
