@@ -92,6 +92,7 @@ class Extracted:
     audio_samples: np.ndarray | None = None
     audio_rate: int = 0
     audio_columns: dict[str, list[Any]] = field(default_factory=dict)  # per-window extras (speech.py)
+    audio_raw: np.ndarray | None = None  # the samples before audio.denoise, when it is on (speech.py)
     texts: list[TextSegment] = field(default_factory=list)
     failures: list[StageFailure] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)

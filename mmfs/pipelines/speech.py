@@ -2,8 +2,10 @@
 voice activity, pitch and speech recognition (models, in the batch stage before text analysis, so
 transcripts are redacted, analysed, embedded and aligned like captions).
 
-Each adds per-window columns to `Extracted.audio_columns` (`snr_db`, `speech_prob`, `f0_hz`, …) or
-text segments with `source = "asr"`; a failure degrades its item only.
+Denoising feeds the features and embeddings only: VAD, pitch and ASR hear the recording as it was,
+since spectral gating cost pocketsphinx words on LibriVox speech. Each stage adds per-window columns
+to `Extracted.audio_columns` (`snr_db`, `speech_prob`, `f0_hz`, ...) or text segments with
+`source = "asr"`; a failure degrades its item only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def add_snr(out: Extracted, raw: np.ndarray, cfg: AudioConfig) -> None:
     rate, q = out.audio_rate, cfg.noise_quantile
     out.audio_columns["snr_db"] = window_snr_db(raw, rate, bounds, noise_quantile=q)
     if cfg.denoise and out.audio_samples is not None:
+        out.audio_raw = raw  # speech models hear the recording as it was (gating costs ASR words)
         out.audio_columns["snr_db_denoised"] = window_snr_db(
             out.audio_samples, rate, bounds, noise_quantile=q
         )
@@ -155,8 +158,10 @@ class SpeechStage:
 
 
 def _samples(ex: Extracted) -> np.ndarray:
-    assert ex.audio_samples is not None
-    return ex.audio_samples
+    """What the speech models hear: the samples before denoising (features use the gated ones)."""
+    samples = ex.audio_raw if ex.audio_raw is not None else ex.audio_samples
+    assert samples is not None
+    return samples
 
 
 def _bounds(ex: Extracted) -> list[tuple[float, float]]:
