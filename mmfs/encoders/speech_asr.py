@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
-from mmfs.transforms.asr import Word, clean_word
+from mmfs.transforms.asr import Word, clean_word, timestamped_pieces
 
 ASR_RATE = 16_000
 WHISPER_BLOCK_S = 30.0
@@ -97,14 +97,16 @@ class WhisperRecognizer:
 
         self.model_dir = path
         self.device = device
-        self.processor = WhisperProcessor.from_pretrained(str(path), local_files_only=True)
-        self.model = (
-            WhisperForConditionalGeneration.from_pretrained(
+        try:
+            self.processor = WhisperProcessor.from_pretrained(str(path), local_files_only=True)
+            model = WhisperForConditionalGeneration.from_pretrained(
                 str(path), local_files_only=True, use_safetensors=True
             )
-            .eval()
-            .to(device)
-        )
+        except (OSError, ValueError) as err:  # missing or broken files, a config of another model
+            raise EncoderError(
+                f"asr: cannot load a Whisper model from {path}: {err}", code=ErrorCode.ENCODER_UNAVAILABLE
+            ) from err
+        self.model = model.eval().to(device)
         self._lock = threading.Lock()
 
     def transcribe(self, samples: np.ndarray) -> list[Word]:
@@ -122,17 +124,15 @@ class WhisperRecognizer:
         inputs = self.processor(block, sampling_rate=ASR_RATE, return_tensors="pt")
         with self._lock, torch.inference_mode():
             ids = self.model.generate(inputs.input_features.to(self.device), return_timestamps=True)
-        decoded = self.processor.batch_decode(ids, skip_special_tokens=True, output_offsets=True)[0]
-        out = []
-        for piece in decoded.get("offsets") or []:
-            text = piece["text"].strip()
-            lo, hi = piece["timestamp"]
-            if text:
-                hi = length_s if hi is None else min(float(hi), length_s)
-                out.append(Word(text, offset_s + min(float(lo), hi), offset_s + hi))
-        if not out and decoded["text"].strip():  # no timestamp tokens: the block's span
-            out.append(Word(decoded["text"].strip(), offset_s, offset_s + length_s))
-        return out
+        decoded = self.processor.tokenizer.decode(
+            ids[0], skip_special_tokens=False, decode_with_timestamps=True
+        )
+        return [  # an untrained or confused model may stamp past the block: clipped to it
+            Word(
+                text, offset_s + min(lo, length_s), offset_s + (length_s if hi is None else min(hi, length_s))
+            )
+            for text, lo, hi in timestamped_pieces(decoded)
+        ]
 
     def provenance(self) -> dict[str, str]:
         from mmfs.encoders.base import sha256_files

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from mmfs.transforms.captions import TextSegment
 
 _ALTERNATE = re.compile(r"\(\d+\)$")  # pocketsphinx marks pronunciation variants: "was(2)"
+_TIMESTAMP = re.compile(r"<\|(\d+(?:\.\d+)?)\|>")  # Whisper's time tokens, "<|1.08|>"
+_SPECIAL = re.compile(r"<\|[^|]*\|>")  # its other special tokens, "<|en|>", "<|endoftext|>"
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "[laugh]", "[breath]", "[cough]", "[um]", "[uh]"})
 
 
@@ -53,3 +55,22 @@ def transcript_lines(
 
 def _line(words: list[Word]) -> TextSegment:
     return TextSegment(" ".join(w.text for w in words), words[0].start_s, words[-1].end_s, "asr")
+
+
+def timestamped_pieces(decoded: str) -> list[tuple[str, float, float | None]]:
+    """(text, start, end) of each piece of a Whisper output decoded with its time tokens.
+
+    A piece is the text between two time tokens; text with no closing time (or no times at all) has
+    end None: it runs to the end of the audio decoded. Other special tokens are dropped.
+    """
+    parts = _TIMESTAMP.split(decoded)  # text, time, text, time, ..., text
+    out: list[tuple[str, float, float | None]] = []
+    times = [float(t) for t in parts[1::2]]
+    texts = [_SPECIAL.sub("", t).strip() for t in parts[0::2]]
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        start = times[i - 1] if i > 0 else 0.0
+        end = max(start, times[i]) if i < len(times) else None
+        out.append((text, start, end))
+    return out
