@@ -139,12 +139,14 @@ def predict_windows(
         "audio", ["media_id", "window_index", "start_s", "end_s", "mfcc", "embedding"]
     ).to_pylist()
     keep = [r for r in rows if media_ids is None or r["media_id"] in media_ids]
-    feats = [(r, window_features(r, head.features)) for r in keep]
-    feats = [(r, v) for r, v in feats if v is not None]
-    if not feats:
+    found: list[dict[str, Any]] = []
+    vectors: list[np.ndarray] = []
+    for row in keep:
+        vec = window_features(row, head.features)
+        if vec is not None:  # a window too quiet to have been embedded has no embedding features
+            found.append({k: row[k] for k in ("media_id", "window_index", "start_s", "end_s")})
+            vectors.append(vec)
+    if not vectors:
         return []
-    preds = head.predict(np.stack([v for _, v in feats]))
-    return [
-        {k: r[k] for k in ("media_id", "window_index", "start_s", "end_s")} | {"label": lab, "probability": p}
-        for (r, _), (lab, p) in zip(feats, preds, strict=True)
-    ]
+    preds = head.predict(np.stack(vectors))
+    return [row | {"label": lab, "probability": p} for row, (lab, p) in zip(found, preds, strict=True)]
