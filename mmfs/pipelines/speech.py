@@ -32,22 +32,32 @@ def maybe_denoise(audio: DecodedAudio, cfg: AudioConfig) -> DecodedAudio:
     """The decoded audio, spectrally gated when `audio.denoise` is on."""
     if not cfg.denoise:
         return audio
-    gated = spectral_gate(
-        audio.samples, audio.sample_rate, noise_quantile=cfg.noise_quantile, n_std=cfg.denoise_n_std
+    samples = np.asarray(audio.samples)
+    channels = samples if samples.ndim == 2 else samples[None, :]  # (channels, time) when kept apart
+    gated = np.stack(
+        [
+            spectral_gate(c, audio.sample_rate, noise_quantile=cfg.noise_quantile, n_std=cfg.denoise_n_std)
+            for c in channels
+        ]
     )
-    return dataclasses.replace(audio, samples=gated)
+    return dataclasses.replace(audio, samples=gated if samples.ndim == 2 else gated[0])
 
 
 def add_snr(out: Extracted, raw: np.ndarray, cfg: AudioConfig) -> None:
     """`snr_db` of each window of the source audio, and `snr_db_denoised` after gating when on."""
     bounds = [(w.start_s, w.end_s) for w in out.audio_windows]
     rate, q = out.audio_rate, cfg.noise_quantile
-    out.audio_columns["snr_db"] = window_snr_db(raw, rate, bounds, noise_quantile=q)
+    out.audio_columns["snr_db"] = window_snr_db(mono(raw), rate, bounds, noise_quantile=q)
     if cfg.denoise and out.audio_samples is not None:
         out.audio_raw = raw  # speech models hear the recording as it was (gating costs ASR words)
-        out.audio_columns["snr_db_denoised"] = window_snr_db(
-            out.audio_samples, rate, bounds, noise_quantile=q
-        )
+        gated = mono(out.audio_samples)
+        out.audio_columns["snr_db_denoised"] = window_snr_db(gated, rate, bounds, noise_quantile=q)
+
+
+def mono(samples: np.ndarray) -> np.ndarray:
+    """One channel: the mean of a (channels, time) array, or the samples as they are."""
+    x = np.asarray(samples, dtype=np.float32)
+    return x.mean(axis=0) if x.ndim == 2 else x
 
 
 def at_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -167,7 +177,7 @@ def _samples(ex: Extracted) -> np.ndarray:
     """What the speech models hear: the samples before denoising (features use the gated ones)."""
     samples = ex.audio_raw if ex.audio_raw is not None else ex.audio_samples
     assert samples is not None
-    return samples
+    return mono(samples)
 
 
 def _bounds(ex: Extracted) -> list[tuple[float, float]]:
