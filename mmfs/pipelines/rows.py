@@ -31,7 +31,8 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     enc = c["encoders"]
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
     flow = short_hash("flow", c["video"], c["flow"])
-    audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
+    audio_cfg = {k: v for k, v in c["audio"].items() if not k.startswith("asr")}  # ASR makes text rows
+    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
