@@ -140,6 +140,20 @@ class AudioConfig(_Section):
     fmin: float = Field(default=0.0, ge=0)
     fmax: float | None = None
     embed_min_rms: float = Field(default=1e-3, ge=0, description="quieter windows get no audio embedding")
+    # speech and sound (docs/speech.md)
+    denoise: bool = Field(default=False, description="spectral gating before features and embeddings")
+    noise_quantile: float = Field(
+        default=0.2, gt=0, lt=1, description="noise profile and SNR floor: this share of quietest frames"
+    )
+    denoise_n_std: float = Field(default=1.5, ge=0, description="gate threshold: noise mean + n_std std (dB)")
+    vad: bool = Field(default=True, description="silero-vad speech probability per window (speech_prob)")
+    pitch: bool = Field(default=False, description="torchcrepe median f0 and voiced fraction per window")
+    asr: Literal["none", "pocketsphinx", "whisper"] = Field(
+        default="none", description="speech recognition into text rows with source 'asr'"
+    )
+    asr_model_dir: str | None = Field(
+        default=None, description="asr = whisper: a local WhisperForConditionalGeneration directory"
+    )
 
     @field_validator("delta_width")
     @classmethod

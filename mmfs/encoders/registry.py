@@ -22,6 +22,7 @@ _BUILTIN: dict[str, str] = {
     "text.minilm": "mmfs.encoders.text_minilm",
     "image.efficientnet_lite0": "mmfs.encoders.image_efficientnet",
     "audio.resemblyzer": "mmfs.encoders.audio_resemblyzer",
+    "audio.torchcrepe": "mmfs.encoders.audio_torchcrepe",
 }
 _REGISTRY: dict[str, type[Encoder]] = {}
 _CACHE: dict[tuple[str, str, int], Encoder] = {}

@@ -17,6 +17,7 @@ from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
 from mmfs.transforms.pii import pieces, redact_batch
@@ -49,6 +50,7 @@ class Enricher:
         self.analyzer = TextAnalyzer(cfg.text)
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
         check_available(cfg)  # so does a switched-on image analysis without its package
+        self.speech = SpeechStage(cfg)  # VAD, pitch, ASR (audio.vad / pitch / asr)
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
@@ -65,7 +67,7 @@ class Enricher:
         motion = {"name": "flow.farneback", "preprocessing": self.cfg.flow.model_dump_json()}
         return {
             "frames": {"embedding": image, "label_embedding": text},
-            "audio": {"embedding": audio},
+            "audio": {"embedding": audio, **self.speech.provenance()},
             "text": {"embedding": text},
             "segments": {
                 "visual": image,
@@ -85,6 +87,7 @@ class Enricher:
         """
         live = [Enriched(ex) for ex in batch if not ex.failed]
         analyse_batch(live, self.cfg)  # before the encoders: it may drop frames and adds OCR text
+        self.speech.run(live)  # first: transcripts are then redacted, analysed and embedded
         if self.cfg.text.redact_pii:
             self._redact(live)
         self._chunk_documents(live)

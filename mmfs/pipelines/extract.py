@@ -12,6 +12,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from mmfs.media.probe import ProbeInfo, probe
 from mmfs.pipelines.recompute import computed_tables, decodes_video
 from mmfs.pipelines.remote import local_copy
 from mmfs.pipelines.sources import SourceItem
+from mmfs.pipelines.speech import add_snr, maybe_denoise
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence
@@ -89,6 +91,8 @@ class Extracted:
     audio_windows: list[AudioWindow] = field(default_factory=list)
     audio_samples: np.ndarray | None = None
     audio_rate: int = 0
+    audio_columns: dict[str, list[Any]] = field(default_factory=dict)  # per-window extras (speech.py)
+    audio_raw: np.ndarray | None = None  # the samples before audio.denoise, when it is on (speech.py)
     texts: list[TextSegment] = field(default_factory=list)
     failures: list[StageFailure] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
@@ -300,6 +304,7 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
     )
     if out.kind == "audio" or out.duration_s is None:
         out.duration_s = audio.duration_s
+    raw, audio = audio.samples, maybe_denoise(audio, cfg.audio)
     out.audio_samples, out.audio_rate = audio.samples, audio.sample_rate
     out.audio_windows = window_features(
         audio,
@@ -308,6 +313,7 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
         grid_duration_s=out.duration_s,  # the item's segment grid, so audio rows line up with segments
         max_windows=cfg.align.max_segments,
     )
+    add_snr(out, raw, cfg.audio)
     if any("padded" in w.flags for w in out.audio_windows):
         out.flags.append("audio_padded")
 

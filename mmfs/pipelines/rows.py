@@ -32,12 +32,15 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     enc = c["encoders"]
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"], c["quality"])
     flow = short_hash("flow", c["video"], c["flow"])
-    audio_cfg = {k: v for k, v in c["audio"].items() if k != "device"}  # where, not what, is computed
+    # where (device), not what, is computed; ASR makes text rows, not audio rows
+    audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
     audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"], *ocr)
+    if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
+        text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
@@ -230,6 +233,7 @@ class RowBuilder:
                     "flags": list(w.flags),
                     "embedding": None if vec is None else vec.astype(np.float32).tolist(),
                     **w.columns(),  # deltas, spectra, spectral statistics, per-channel features
+                    **{name: values[i] for name, values in it.ex.audio_columns.items()},  # speech.py
                 },
             )
 

@@ -229,6 +229,12 @@ def audio_schema(dims: Dims) -> pa.Schema:
                 MATRIX,
                 metadata=_shape("channels x 5", columns="rms,zcr,centroid_hz,bandwidth_hz,rolloff_hz"),
             ),
+            # speech and sound (pipelines/speech.py); null when the stage is off
+            pa.field("snr_db", pa.float32()),  # against the item's noise floor (quietest frames)
+            pa.field("snr_db_denoised", pa.float32()),  # the same after spectral gating (audio.denoise)
+            pa.field("speech_prob", pa.float32()),  # silero-vad, mean over the window (audio.vad)
+            pa.field("f0_hz", pa.float32()),  # torchcrepe median f0 of voiced frames (audio.pitch)
+            pa.field("voiced_frac", pa.float32()),  # share of voiced CREPE frames (audio.pitch)
         ],
     )
 

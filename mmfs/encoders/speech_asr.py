@@ -1,0 +1,171 @@
+"""Offline speech recognisers: pocketsphinx (English model inside its wheel) and a Whisper-class model
+from a local directory (transformers), both giving words or phrases with times in seconds.
+
+Models load once per process (`recognizer()` caches them). pocketsphinx decodes one utterance per
+speech region that its own endpointer finds, so memory stays flat in duration; Whisper decodes
+30 s blocks, its timestamps offset by each block's start.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mmfs.errors import ConfigError, EncoderError, ErrorCode
+from mmfs.transforms.asr import Word, clean_word, timestamped_pieces
+
+ASR_RATE = 16_000
+WHISPER_BLOCK_S = 30.0
+_CACHE: dict[tuple[str, str | None], Recognizer] = {}
+_LOCK = threading.Lock()
+
+
+class Recognizer(Protocol):
+    """Words with times from mono float32 samples at ASR_RATE."""
+
+    name: str
+
+    def transcribe(self, samples: np.ndarray) -> list[Word]: ...
+
+    def provenance(self) -> dict[str, str]: ...
+
+
+class PocketsphinxRecognizer:
+    """CMU pocketsphinx 5 with its bundled US English acoustic model, dictionary and language model."""
+
+    name = "asr.pocketsphinx"
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self.decoder = Decoder(samprate=ASR_RATE, loglevel="FATAL")
+        self.frame_rate = int(self.decoder.config["frate"])
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray) -> list[Word]:
+        """Decode each speech region found by pocketsphinx's endpointer as one utterance."""
+        from pocketsphinx import Segmenter
+
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        words: list[Word] = []
+        with self._lock:  # one decoder, one utterance at a time
+            for region in Segmenter(sample_rate=ASR_RATE).segment(io.BytesIO(pcm)):
+                words.extend(self._utterance(region.pcm, float(region.start_time)))
+        return words
+
+    def _utterance(self, pcm: bytes, offset_s: float) -> list[Word]:
+        d = self.decoder
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        out = []
+        for seg in d.seg():
+            word = clean_word(seg.word)
+            if word is not None:
+                start = offset_s + seg.start_frame / self.frame_rate
+                end = offset_s + (seg.end_frame + 1) / self.frame_rate
+                out.append(Word(word, start, end, float(min(1.0, seg.prob))))
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        import importlib.metadata
+
+        return {
+            "name": self.name,
+            "package": f"pocketsphinx=={importlib.metadata.version('pocketsphinx')}",
+            "model": "en-us (bundled)",
+        }
+
+
+class WhisperRecognizer:
+    """A Whisper-class model (`WhisperForConditionalGeneration` + processor) from a local directory."""
+
+    name = "asr.whisper"
+
+    def __init__(self, model_dir: str, device: str = "cpu") -> None:
+        path = Path(model_dir)
+        if not (path / "config.json").is_file():
+            raise EncoderError(
+                f"asr: no Whisper model in {path} (config.json missing); weights are never downloaded",
+                code=ErrorCode.ENCODER_UNAVAILABLE,
+            )
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        self.model_dir = path
+        self.device = device
+        try:
+            self.processor = WhisperProcessor.from_pretrained(str(path), local_files_only=True)
+            model = WhisperForConditionalGeneration.from_pretrained(
+                str(path), local_files_only=True, use_safetensors=True
+            )
+        except (OSError, ValueError) as err:  # missing or broken files, a config of another model
+            raise EncoderError(
+                f"asr: cannot load a Whisper model from {path}: {err}", code=ErrorCode.ENCODER_UNAVAILABLE
+            ) from err
+        self.model = model.eval().to(device)
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray) -> list[Word]:
+        """Phrases with times: each 30 s block decoded with timestamps, offsets added."""
+        words: list[Word] = []
+        step = int(WHISPER_BLOCK_S * ASR_RATE)
+        for start in range(0, max(1, len(samples)), step):
+            block = samples[start : start + step]
+            words.extend(self._block(block, start / ASR_RATE, len(block) / ASR_RATE))
+        return words
+
+    def _block(self, block: np.ndarray, offset_s: float, length_s: float) -> list[Word]:
+        import torch
+
+        inputs = self.processor(block, sampling_rate=ASR_RATE, return_tensors="pt")
+        with self._lock, torch.inference_mode():
+            ids = self.model.generate(inputs.input_features.to(self.device), return_timestamps=True)
+        decoded = self.processor.tokenizer.decode(
+            ids[0], skip_special_tokens=False, decode_with_timestamps=True
+        )
+        return [  # an untrained or confused model may stamp past the block: clipped to it
+            Word(
+                text, offset_s + min(lo, length_s), offset_s + (length_s if hi is None else min(hi, length_s))
+            )
+            for text, lo, hi in timestamped_pieces(decoded)
+        ]
+
+    def provenance(self) -> dict[str, str]:
+        from mmfs.encoders.base import sha256_files
+
+        weights = sorted(self.model_dir.glob("*.safetensors"))
+        return {
+            "name": self.name,
+            "model": str(self.model_dir),
+            "weights_sha256": sha256_files(tuple(weights)) if weights else "",
+        }
+
+
+def recognizer(kind: str, model_dir: str | None = None, device: str = "cpu") -> Recognizer:
+    """The process-wide recogniser for `audio.asr` (`pocketsphinx` or `whisper`)."""
+    key = (kind, model_dir)
+    with _LOCK:
+        found = _CACHE.get(key)
+        if found is None:
+            found = _build(kind, model_dir, device)
+            _CACHE[key] = found
+        return found
+
+
+def _build(kind: str, model_dir: str | None, device: str) -> Recognizer:
+    if kind == "pocketsphinx":
+        try:
+            return PocketsphinxRecognizer()
+        except ImportError as err:
+            raise EncoderError(
+                "asr: pocketsphinx is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
+            ) from err
+    if kind == "whisper":
+        if not model_dir:
+            raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
+        return WhisperRecognizer(model_dir, device)
+    raise ConfigError(f"unknown audio.asr '{kind}'; known: none, pocketsphinx, whisper")

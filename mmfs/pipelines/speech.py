@@ -1,0 +1,189 @@
+"""Speech and sound stages around the audio features: denoising and SNR (CPU, in extraction), then
+voice activity, pitch and speech recognition (models, in the batch stage before text analysis, so
+transcripts are redacted, analysed, embedded and aligned like captions).
+
+Denoising feeds the features and embeddings only: VAD, pitch and ASR hear the recording as it was,
+since spectral gating cost pocketsphinx words on LibriVox speech. Each stage adds per-window columns
+to `Extracted.audio_columns` (`snr_db`, `speech_prob`, `f0_hz`, ...) or text segments with
+`source = "asr"`; a failure degrades its item only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmfs.config import AudioConfig, PipelineConfig
+from mmfs.errors import ConfigError, EncoderError, MmfsError
+from mmfs.transforms.denoise import spectral_gate, window_snr_db
+
+if TYPE_CHECKING:
+    from mmfs.pipelines.enrich import Enriched
+    from mmfs.pipelines.extract import Extracted
+    from mmfs.transforms.audio import DecodedAudio
+
+MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
+
+
+def maybe_denoise(audio: DecodedAudio, cfg: AudioConfig) -> DecodedAudio:
+    """The decoded audio, spectrally gated when `audio.denoise` is on (the mixdown and kept channels)."""
+    if not cfg.denoise:
+        return audio
+
+    def gate(samples: np.ndarray) -> np.ndarray:
+        x = np.asarray(samples)
+        rows = x if x.ndim == 2 else x[None, :]  # (channels, time) when kept apart
+        opts = {"noise_quantile": cfg.noise_quantile, "n_std": cfg.denoise_n_std}
+        gated = np.stack([spectral_gate(c, audio.sample_rate, **opts) for c in rows])
+        return gated if x.ndim == 2 else gated[0]
+
+    kept = None if audio.channel_samples is None else gate(audio.channel_samples)
+    return dataclasses.replace(audio, samples=gate(audio.samples), channel_samples=kept)
+
+
+def add_snr(out: Extracted, raw: np.ndarray, cfg: AudioConfig) -> None:
+    """`snr_db` of each window of the source audio, and `snr_db_denoised` after gating when on."""
+    bounds = [(w.start_s, w.end_s) for w in out.audio_windows]
+    rate, q = out.audio_rate, cfg.noise_quantile
+    out.audio_columns["snr_db"] = window_snr_db(mono(raw), rate, bounds, noise_quantile=q)
+    if cfg.denoise and out.audio_samples is not None:
+        out.audio_raw = raw  # speech models hear the recording as it was (gating costs ASR words)
+        gated = mono(out.audio_samples)
+        out.audio_columns["snr_db_denoised"] = window_snr_db(gated, rate, bounds, noise_quantile=q)
+
+
+def mono(samples: np.ndarray) -> np.ndarray:
+    """One channel: the mean of a (channels, time) array, or the samples as they are."""
+    x = np.asarray(samples, dtype=np.float32)
+    return x.mean(axis=0) if x.ndim == 2 else x
+
+
+def at_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Samples at 16 kHz (polyphase resampling when the pipeline runs at another rate)."""
+    if rate == MODEL_RATE:
+        return samples
+    from scipy.signal import resample_poly
+
+    g = math.gcd(MODEL_RATE, rate)
+    return resample_poly(samples, MODEL_RATE // g, rate // g).astype(np.float32)
+
+
+class SpeechStage:
+    """VAD, pitch and ASR over a batch of enriched items, as `audio.vad / pitch / asr` ask."""
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+        if cfg.audio.asr == "whisper" and not cfg.audio.asr_model_dir:
+            raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
+
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """Provenance of the per-window columns this stage fills (schema metadata of `audio`)."""
+        out: dict[str, dict[str, str]] = {}
+        if self.cfg.audio.vad:
+            from mmfs.encoders import speech_vad
+
+            out["speech_prob"] = speech_vad.provenance()
+        if self.cfg.audio.pitch:
+            out["f0_hz"] = self._crepe().provenance()
+        return out
+
+    def run(self, items: list[Enriched]) -> None:
+        """Fill speech columns and transcripts; an item whose model fails is degraded, not lost."""
+        live = [it for it in items if it.ex.audio_samples is not None and it.ex.audio_windows]
+        if not live:
+            return
+        a = self.cfg.audio
+        stages = (
+            ("speech", a.vad, self._vad),
+            ("speech", a.pitch, self._pitch),
+            ("asr", a.asr != "none", self._asr),
+        )
+        for stage, enabled, fn in stages:
+            if not enabled:
+                continue
+            try:
+                fn(live)
+            except ConfigError:
+                raise
+            except MmfsError:
+                self._one_by_one(stage, fn, live)
+
+    @staticmethod
+    def _one_by_one(stage: str, fn: Any, items: list[Enriched]) -> None:
+        """Re-run a stage that failed for the batch item by item: only the failing items degrade."""
+        from mmfs.pipelines.extract import StageFailure
+
+        for item in items:
+            try:
+                fn([item])
+            except ConfigError:
+                raise
+            except MmfsError as err:
+                item.ex.failures.append(StageFailure(stage, err))
+
+    def _vad(self, items: list[Enriched]) -> None:
+        from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
+
+        probs = (
+            chunk_probs([_samples(it.ex) for it in items], items[0].ex.audio_rate)
+            if _same_rate(items)
+            else None
+        )
+        for i, it in enumerate(items):
+            p = probs[i] if probs is not None else chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0]
+            it.ex.audio_columns["speech_prob"] = window_speech_prob(p, _bounds(it.ex))
+
+    def _crepe(self) -> Any:
+        from mmfs.encoders import get_cached
+
+        enc = self.cfg.encoders
+        return get_cached("audio.torchcrepe", device=enc.device, batch_size=enc.batch_size)
+
+    def _pitch(self, items: list[Enriched]) -> None:
+        windows = [
+            at_model_rate(
+                _samples(it.ex)[round(lo * it.ex.audio_rate) : round(hi * it.ex.audio_rate)], it.ex.audio_rate
+            )
+            for it in items
+            for lo, hi in _bounds(it.ex)
+        ]
+        stats = iter(self._crepe().pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]))
+        for it in items:
+            pairs = [next(stats) for _ in it.ex.audio_windows]
+            it.ex.audio_columns["f0_hz"] = [f0 for f0, _ in pairs]
+            it.ex.audio_columns["voiced_frac"] = [v for _, v in pairs]
+
+    def _asr(self, items: list[Enriched]) -> None:
+        from mmfs.encoders.speech_asr import recognizer
+        from mmfs.transforms.asr import transcript_lines
+
+        a = self.cfg.audio
+        from mmfs.encoders.devices import resolve_device
+
+        rec = recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
+        for it in items:
+            if "text" not in it.ex.computed:
+                continue
+            try:
+                words = rec.transcribe(at_model_rate(_samples(it.ex), it.ex.audio_rate))
+            except (RuntimeError, ValueError) as err:  # the recogniser's own failures
+                raise EncoderError(f"asr: {rec.name} failed: {err}") from err
+            it.ex.texts.extend(transcript_lines(words))
+
+
+def _samples(ex: Extracted) -> np.ndarray:
+    """What the speech models hear: the samples before denoising (features use the gated ones)."""
+    samples = ex.audio_raw if ex.audio_raw is not None else ex.audio_samples
+    assert samples is not None
+    return mono(samples)
+
+
+def _bounds(ex: Extracted) -> list[tuple[float, float]]:
+    return [(w.start_s, w.end_s) for w in ex.audio_windows]
+
+
+def _same_rate(items: list[Enriched]) -> bool:
+    return len({it.ex.audio_rate for it in items}) == 1
