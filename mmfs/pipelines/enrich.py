@@ -59,7 +59,7 @@ class Enricher:
     def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per table and vector column, the provenance of the encoder that fills it."""
         image, text, audio = (self.encoder(m).provenance() for m in ("image", "text", "audio"))
-        motion = {"name": "flow.farneback", "preprocessing": self.cfg.flow.model_dump_json()}
+        motion = {"name": f"flow.{self.cfg.flow.method}", "preprocessing": self.cfg.flow.model_dump_json()}
         return {
             "frames": {"embedding": image, "label_embedding": text},
             "audio": {"embedding": audio},
@@ -71,6 +71,11 @@ class Enricher:
                 "text": text,
                 "labels": text,
                 "fused": text,
+                "clip": {
+                    "name": "clip.mean_std_motion_mean_max",
+                    "frames": image["name"],
+                    "motion": motion["name"],
+                },
             },
         }
 

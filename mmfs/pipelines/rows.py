@@ -20,7 +20,7 @@ from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
-from mmfs.transforms.flow import motion_vector
+from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
 
@@ -206,6 +206,8 @@ class RowBuilder:
                     "moving_frac": pair.moving_frac,
                     "field": pair.field.astype("<f2").tobytes(),
                     "field_shape": list(pair.field.shape),
+                    "method": self.cfg.flow.method,
+                    **{name: getattr(pair, name) for name in FLOW_MOTION_COLUMNS},
                 },
             )
 

@@ -1,13 +1,18 @@
-"""Dense optical flow (OpenCV Farneback) between consecutive sampled frames, and motion statistics.
+"""Dense optical flow between consecutive sampled frames, and its motion statistics (docs/motion.md).
 
 Frames are turned grey and resized to `work_width` first: flow cost grows with pixels, and motion
-statistics at 160 px wide describe a scene as well as at full size. Magnitudes are in pixels at the
-work width, per frame pair (not per second: `dt_s` travels beside them). Angles follow image axes,
-x right and y down, so 90 degrees (bin 2) is straight down.
+statistics at 160 px wide describe a scene as well as at full size. The engine is `flow.method`
+(Farneback, DIS fast or DIS medium). Every magnitude, shift and threshold is in pixels of that
+work-size frame (`work_width` x `work_height`, both stored on each row), per frame pair (not per second:
+`dt_s` travels beside them). Angles follow image axes, x right and y down, so 90 degrees (bin 2) is
+straight down. Mean and max use every pixel; the median, p95, orientation histogram, moving fraction and
+residual use a regular sample of at most `stats_max_samples` pixels (every s-th both ways), which on a
+smooth flow field moves them by far less than the flow's own error and keeps the stats cheap beside DIS.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -16,14 +21,29 @@ import numpy as np
 from mmfs.config import FlowConfig
 from mmfs.errors import NonFiniteFeature
 from mmfs.schemas.tables import MOTION_FEATURES
+from mmfs.transforms.flow_methods import flow_fn
 from mmfs.transforms.frames import SampledFrames
+from mmfs.transforms.global_motion import fit_global_motion, residual_flow
 
 ORIENT_BINS = 8
+# the per-pair columns beside the magnitudes: work size, camera motion and residual (object) motion
+FLOW_MOTION_COLUMNS = (
+    "work_width",
+    "work_height",
+    "global_dx",
+    "global_dy",
+    "global_rotation_deg",
+    "global_scale",
+    "global_inlier_frac",
+    "residual_mean_mag",
+    "residual_moving_frac",
+)
+_BIN_SCALE = ORIENT_BINS / (2 * np.pi)
 
 
 @dataclass
 class FlowStats:
-    """The statistics of one flow field, in pixels at the work width."""
+    """The statistics of one flow field, in pixels at the work size."""
 
     mean_mag: float
     median_mag: float
@@ -33,7 +53,16 @@ class FlowStats:
     mean_dy: float
     orient_hist: np.ndarray  # (8,) float32, magnitude-weighted, sums to 1 (zeros when nothing moves)
     moving_frac: float
-    field: np.ndarray  # (field_size, field_size, 2) float16
+    field: np.ndarray  # (field_rows, field_size, 2) float16
+    global_dx: float  # camera motion: shift of the frame centre
+    global_dy: float
+    global_rotation_deg: float  # counter-clockwise on screen > 0
+    global_scale: float  # > 1: zoom in
+    global_inlier_frac: float
+    residual_mean_mag: float  # object motion: the flow left once the camera motion is removed
+    residual_moving_frac: float
+    work_width: int
+    work_height: int
 
 
 @dataclass(kw_only=True)
@@ -57,64 +86,95 @@ def to_work_grey(rgb: np.ndarray, work_width: int) -> np.ndarray:
 
 
 def flow_between(prev_rgb: np.ndarray, next_rgb: np.ndarray, cfg: FlowConfig) -> np.ndarray:
-    """The (h, w, 2) float32 flow from prev to next at the work width, in pixels."""
-    return farneback(to_work_grey(prev_rgb, cfg.work_width), to_work_grey(next_rgb, cfg.work_width), cfg)
+    """The (h, w, 2) float32 flow from prev to next at the work width, in pixels, by `cfg.method`."""
+    return flow_fn(cfg)(to_work_grey(prev_rgb, cfg.work_width), to_work_grey(next_rgb, cfg.work_width))
 
 
-def farneback(prev_grey: np.ndarray, next_grey: np.ndarray, cfg: FlowConfig) -> np.ndarray:
-    """Farneback flow between two grey images with the configured parameters."""
-    out = np.zeros((*prev_grey.shape[:2], 2), dtype=np.float32)
-    return cv2.calcOpticalFlowFarneback(
-        prev_grey,
-        next_grey,
-        out,
-        cfg.pyr_scale,
-        cfg.levels,
-        cfg.winsize,
-        cfg.iterations,
-        cfg.poly_n,
-        cfg.poly_sigma,
-        0,
-    )
+def field_shape(height: int, width: int, cfg: FlowConfig) -> tuple[int, int]:
+    """(rows, cols) of the stored field: `field_size` columns, rows from `field_rows` or the aspect."""
+    rows = cfg.field_rows or max(1, round(cfg.field_size * height / width))
+    return rows, cfg.field_size
+
+
+def sample_step(height: int, width: int, max_samples: int) -> int:
+    """The stride s, both ways, that leaves at most `max_samples` pixels."""
+    return max(1, math.ceil(math.sqrt(height * width / max_samples)))
 
 
 def flow_stats(flow: np.ndarray, cfg: FlowConfig) -> FlowStats:
-    """Magnitude percentiles, mean vector, orientation histogram, moving fraction, small field."""
-    if not np.all(np.isfinite(flow)):
+    """Magnitudes, mean vector, orientations, moving share, small field, camera and residual motion."""
+    mean_dx, mean_dy = cv2.mean(flow)[:2]
+    if not (math.isfinite(mean_dx) and math.isfinite(mean_dy)):  # one NaN or Inf anywhere spoils the sum
         raise NonFiniteFeature("optical flow came out NaN or infinite")
-    dx, dy = flow[..., 0], flow[..., 1]
-    mag, ang = cv2.cartToPolar(dx, dy)  # angle in [0, 2pi), measured from +x towards +y (down)
-    total = float(mag.sum())
-    hist, _ = np.histogram(ang, bins=ORIENT_BINS, range=(0.0, 2 * np.pi), weights=mag)
-    field = cv2.resize(flow, (cfg.field_size, cfg.field_size), interpolation=cv2.INTER_AREA)
+    h, w = flow.shape[:2]
+    mag = cv2.magnitude(flow[..., 0], flow[..., 1])
+    step = sample_step(h, w, cfg.stats_max_samples)
+    sample = np.ascontiguousarray(flow[::step, ::step]).reshape(-1, 2)
+    smag, sang = cv2.cartToPolar(sample[:, 0], sample[:, 1])  # angle from +x towards +y (down)
+    smag, sang = smag.ravel(), sang.ravel()
+    bins = (sang * _BIN_SCALE).astype(np.intp) % ORIENT_BINS
+    hist = np.bincount(bins, weights=smag, minlength=ORIENT_BINS)
+    total = float(hist.sum())
+    median, p95 = _percentiles(smag, (0.5, 0.95))
+    motion = fit_global_motion(flow, cfg)
+    resid = residual_flow(flow, motion, step).reshape(-1, 2)
+    rmag = cv2.magnitude(resid[:, 0], resid[:, 1])
+    rows, cols = field_shape(h, w, cfg)
     return FlowStats(
-        mean_mag=float(mag.mean()),
-        median_mag=float(np.median(mag)),
-        p95_mag=float(np.percentile(mag, 95)),
-        max_mag=float(mag.max()),
-        mean_dx=float(dx.mean()),
-        mean_dy=float(dy.mean()),
+        mean_mag=float(cv2.mean(mag)[0]),
+        median_mag=median,
+        p95_mag=p95,
+        max_mag=float(cv2.minMaxLoc(mag)[1]),
+        mean_dx=float(mean_dx),
+        mean_dy=float(mean_dy),
         orient_hist=(hist / total if total > 1e-9 else np.zeros(ORIENT_BINS)).astype(np.float32),
-        moving_frac=float((mag > cfg.moving_threshold_px).mean()),
-        field=field.astype(np.float16),
+        moving_frac=float(np.count_nonzero(smag > cfg.moving_threshold_px) / smag.size),
+        field=cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float16),
+        global_dx=motion.dx,
+        global_dy=motion.dy,
+        global_rotation_deg=motion.rotation_deg,
+        global_scale=motion.scale,
+        global_inlier_frac=motion.inlier_frac,
+        residual_mean_mag=float(rmag.mean()),
+        residual_moving_frac=float(np.count_nonzero(rmag > cfg.moving_threshold_px) / rmag.size),
+        work_width=w,
+        work_height=h,
     )
+
+
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """np.percentile's linear interpolation at fractions `qs`, from one partial sort."""
+    n = values.size
+    positions = [q * (n - 1) for q in qs]
+    kth = sorted({min(n - 1, int(p) + d) for p in positions for d in (0, 1)})
+    part = np.partition(values, kth)
+    out = []
+    for p in positions:
+        lo = int(p)
+        hi = min(n - 1, lo + 1)
+        out.append(float(part[lo] + (part[hi] - part[lo]) * (p - lo)))
+    return out
 
 
 def flow_sequence(frames: SampledFrames, cfg: FlowConfig) -> list[FlowPair]:
     """Flow between each pair of consecutive sampled frames (n - 1 pairs; none for one frame)."""
-    greys = [to_work_grey(f, cfg.work_width) for f in frames.frames]
-    pairs = []
-    for i in range(len(greys) - 1):
-        stats = flow_stats(farneback(greys[i], greys[i + 1], cfg), cfg)
-        pairs.append(
-            FlowPair(
-                frame_index=int(frames.indices[i]),
-                next_frame_index=int(frames.indices[i + 1]),
-                t_s=float(frames.times_s[i]),
-                dt_s=float(frames.times_s[i + 1] - frames.times_s[i]),
-                **vars(stats),
+    compute = flow_fn(cfg)
+    pairs: list[FlowPair] = []
+    prev = None
+    for i, rgb in enumerate(frames.frames):
+        grey = to_work_grey(rgb, cfg.work_width)  # each frame made grey once, not once per pair
+        if prev is not None:
+            stats = flow_stats(compute(prev, grey), cfg)
+            pairs.append(
+                FlowPair(
+                    frame_index=int(frames.indices[i - 1]),
+                    next_frame_index=int(frames.indices[i]),
+                    t_s=float(frames.times_s[i - 1]),
+                    dt_s=float(frames.times_s[i] - frames.times_s[i - 1]),
+                    **vars(stats),
+                )
             )
-        )
+        prev = grey
     return pairs
 
 
