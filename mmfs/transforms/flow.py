@@ -5,9 +5,10 @@ statistics at 160 px wide describe a scene as well as at full size. The engine i
 (Farneback, DIS fast or DIS medium). Every magnitude, shift and threshold is in pixels of that
 work-size frame (`work_width` x `work_height`, both stored on each row), per frame pair (not per second:
 `dt_s` travels beside them). Angles follow image axes, x right and y down, so 90 degrees (bin 2) is
-straight down. Mean and max use every pixel; the median, p95, orientation histogram, moving fraction and
-residual use a regular sample of at most `stats_max_samples` pixels (every s-th both ways), which on a
-smooth flow field moves them by far less than the flow's own error and keeps the stats cheap beside DIS.
+straight down. The mean vector and the field use every pixel; the magnitude statistics, orientation
+histogram, moving fraction and residual use a regular sample of at most `stats_max_samples` pixels
+(every s-th both ways: every pixel up to 64x64, every 2nd at 160x90), which on a smooth flow field moves
+them far less than the flow's own error and keeps the statistics cheap beside DIS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mmfs.errors import NonFiniteFeature
 from mmfs.schemas.tables import MOTION_FEATURES
 from mmfs.transforms.flow_methods import flow_fn
 from mmfs.transforms.frames import SampledFrames
-from mmfs.transforms.global_motion import fit_global_motion, residual_flow
+from mmfs.transforms.global_motion import fit_global_motion, residual_at, sample_points
 
 ORIENT_BINS = 8
 # the per-pair columns beside the magnitudes: work size, camera motion and residual (object) motion
@@ -103,33 +104,33 @@ def sample_step(height: int, width: int, max_samples: int) -> int:
 
 def flow_stats(flow: np.ndarray, cfg: FlowConfig) -> FlowStats:
     """Magnitudes, mean vector, orientations, moving share, small field, camera and residual motion."""
-    mean_dx, mean_dy = cv2.mean(flow)[:2]
+    h, w = flow.shape[:2]
+    rows, cols = field_shape(h, w, cfg)
+    field = cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA)
+    # an area-average down keeps the mean exactly, so the small field gives the mean vector for free
+    mean_dx, mean_dy = cv2.mean(field if rows <= h and cols <= w else flow)[:2]
     if not (math.isfinite(mean_dx) and math.isfinite(mean_dy)):  # one NaN or Inf anywhere spoils the sum
         raise NonFiniteFeature("optical flow came out NaN or infinite")
-    h, w = flow.shape[:2]
-    mag = cv2.magnitude(flow[..., 0], flow[..., 1])
     step = sample_step(h, w, cfg.stats_max_samples)
     sample = np.ascontiguousarray(flow[::step, ::step]).reshape(-1, 2)
-    smag, sang = cv2.cartToPolar(sample[:, 0], sample[:, 1])  # angle from +x towards +y (down)
-    smag, sang = smag.ravel(), sang.ravel()
-    bins = (sang * _BIN_SCALE).astype(np.intp) % ORIENT_BINS
-    hist = np.bincount(bins, weights=smag, minlength=ORIENT_BINS)
+    mag, ang = cv2.cartToPolar(sample[:, 0], sample[:, 1])  # angle from +x towards +y (down)
+    mag, ang = mag.ravel(), ang.ravel()
+    hist = np.bincount((ang * _BIN_SCALE).astype(np.intp) % ORIENT_BINS, weights=mag, minlength=ORIENT_BINS)
     total = float(hist.sum())
-    median, p95 = _percentiles(smag, (0.5, 0.95))
-    motion = fit_global_motion(flow, cfg)
-    resid = residual_flow(flow, motion, step).reshape(-1, 2)
+    median, p95 = _percentiles(mag, (0.5, 0.95))
+    motion = fit_global_motion(flow, cfg, field)
+    resid = residual_at(sample, motion, sample_points(h, w, step))
     rmag = cv2.magnitude(resid[:, 0], resid[:, 1])
-    rows, cols = field_shape(h, w, cfg)
     return FlowStats(
-        mean_mag=float(cv2.mean(mag)[0]),
+        mean_mag=float(mag.mean()),
         median_mag=median,
         p95_mag=p95,
-        max_mag=float(cv2.minMaxLoc(mag)[1]),
+        max_mag=float(mag.max()),
         mean_dx=float(mean_dx),
         mean_dy=float(mean_dy),
         orient_hist=(hist / total if total > 1e-9 else np.zeros(ORIENT_BINS)).astype(np.float32),
-        moving_frac=float(np.count_nonzero(smag > cfg.moving_threshold_px) / smag.size),
-        field=cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float16),
+        moving_frac=float(np.count_nonzero(mag > cfg.moving_threshold_px) / mag.size),
+        field=field.astype(np.float16),
         global_dx=motion.dx,
         global_dy=motion.dy,
         global_rotation_deg=motion.rotation_deg,

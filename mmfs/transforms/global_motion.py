@@ -12,6 +12,7 @@ is a zoom in. The fit is deterministic (OpenCV's RANSAC seeds its generator with
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -33,20 +34,38 @@ class GlobalMotion:
     inlier_frac: float  # grid cells the model explains within ransac_threshold_px
 
 
+@functools.lru_cache(maxsize=64)
 def grid_points(height: int, width: int, cols: int, rows: int) -> np.ndarray:
     """(rows * cols, 2) float32 centres, in work pixels, of the cells that INTER_AREA averages over."""
     xs = (np.arange(cols) + 0.5) * width / cols - 0.5
     ys = (np.arange(rows) + 0.5) * height / rows - 0.5
     gx, gy = np.meshgrid(xs, ys)
-    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    points.setflags(write=False)  # cached and shared
+    return points
 
 
-def fit_global_motion(flow: np.ndarray, cfg: FlowConfig) -> GlobalMotion:
-    """The camera motion of an (h, w, 2) flow field by `cfg.global_motion`."""
+@functools.lru_cache(maxsize=64)
+def sample_points(height: int, width: int, step: int) -> np.ndarray:
+    """(n, 2) float32 coordinates of the pixels `flow[::step, ::step]` holds, row by row."""
+    gx, gy = np.meshgrid(np.arange(0, width, step), np.arange(0, height, step))
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    points.setflags(write=False)
+    return points
+
+
+def fit_global_motion(flow: np.ndarray, cfg: FlowConfig, field: np.ndarray | None = None) -> GlobalMotion:
+    """The camera motion of an (h, w, 2) flow field by `cfg.global_motion`.
+
+    `field`, an area-averaged copy of the flow at least as fine as the fitting grid, is averaged down
+    instead of the full flow when given: the same cell means (exact for whole-number ratios) for less work.
+    """
     h, w = flow.shape[:2]
     cols = min(cfg.global_grid, w)
     rows = max(2, min(h, round(cols * h / w)))
-    vectors = cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA).reshape(-1, 2)
+    fine_enough = field is not None and field.shape[0] >= rows and field.shape[1] >= cols
+    source = field if fine_enough else flow
+    vectors = cv2.resize(source, (cols, rows), interpolation=cv2.INTER_AREA).reshape(-1, 2)
     pts = grid_points(h, w, cols, rows)
     matrix = None
     if cfg.global_motion == "similarity":
@@ -91,8 +110,11 @@ def predicted_flow(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 def residual_flow(flow: np.ndarray, motion: GlobalMotion, step: int = 1) -> np.ndarray:
     """The flow minus the camera's, at every `step`-th pixel both ways: (ceil(h/step), ceil(w/step), 2)."""
     h, w = flow.shape[:2]
-    xs, ys = np.arange(0, w, step, dtype=np.float32), np.arange(0, h, step, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    sample = flow[::step, ::step].reshape(-1, 2)
-    return (sample - predicted_flow(motion.matrix, pts)).reshape(len(ys), len(xs), 2).astype(np.float32)
+    sample = flow[::step, ::step]
+    flat = residual_at(sample.reshape(-1, 2), motion, sample_points(h, w, step))
+    return flat.reshape(sample.shape)
+
+
+def residual_at(vectors: np.ndarray, motion: GlobalMotion, points: np.ndarray) -> np.ndarray:
+    """(n, 2) float32 flow vectors at (n, 2) points, minus the camera motion's flow there."""
+    return (vectors - predicted_flow(motion.matrix, points)).astype(np.float32)

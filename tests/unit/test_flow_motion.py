@@ -52,7 +52,7 @@ def test_known_translation_end_point_error(method: str, dx: float, dy: float) ->
 
 def test_stats_match_numpy_on_the_full_field() -> None:
     """Sampled statistics agree with numpy over every pixel when the sample is the whole field."""
-    cfg = FlowConfig(stats_max_samples=W * H)
+    cfg = FlowConfig(stats_max_samples=W * H, field_size=30)
     a, b = shifted_pair(2.0, 1.0)
     flow = flow_between(a, b, cfg)
     mag = np.hypot(flow[..., 0], flow[..., 1])
@@ -61,6 +61,9 @@ def test_stats_match_numpy_on_the_full_field() -> None:
     assert stats.p95_mag == pytest.approx(float(np.percentile(mag, 95)), rel=1e-5)
     assert stats.max_mag == pytest.approx(float(mag.max()), rel=1e-5)
     assert stats.mean_mag == pytest.approx(float(mag.mean()), rel=1e-4)
+    # the mean vector comes from the area-averaged field (18 x 30 from 96 x 160: a fractional ratio)
+    assert stats.mean_dx == pytest.approx(float(flow[..., 0].mean()), abs=1e-4)
+    assert stats.mean_dy == pytest.approx(float(flow[..., 1].mean()), abs=1e-4)
     ang = np.arctan2(flow[..., 1], flow[..., 0]) % (2 * np.pi)
     hist, _ = np.histogram(ang, bins=8, range=(0, 2 * np.pi), weights=mag)
     np.testing.assert_allclose(stats.orient_hist, hist / hist.sum(), atol=1e-3)
@@ -109,7 +112,8 @@ def test_camera_pan_and_moving_object(method: str) -> None:
     assert rmag[on_object].sum() / rmag.sum() > 0.5
     stats = flow_stats(flow, cfg)
     assert 0.03 < stats.residual_moving_frac < 0.2
-    assert stats.global_dx == pytest.approx(motion.dx) and stats.mean_dx < 2.0  # the mean is not the pan
+    assert stats.global_dx == pytest.approx(motion.dx, abs=0.05)  # fitted on the field: the same cells
+    assert stats.mean_dx < 1.9  # the plain mean is pulled off the pan by the object
 
 
 def test_median_global_motion_is_a_pure_shift() -> None:
