@@ -180,6 +180,13 @@ class EncodersConfig(_Section):
     text: str = "text.minilm"
     image: str = "image.efficientnet_lite0"
     audio: str = "audio.resemblyzer"
+    video: str | None = Field(
+        default=None, description="clip encoder for segments.video (video.r3d_18); none = off"
+    )
+    video_weights: str | None = Field(
+        default=None, description="the video encoder's local weights file; none = torchvision's hub cache"
+    )
+    video_clip_len: int = Field(default=16, ge=1, description="frames the video encoder takes per clip")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=32, ge=1)
 

@@ -30,6 +30,9 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     c = cfg.model_dump(mode="json")
     enc = c["encoders"]
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
+    if enc.get("video"):  # clip vectors come from the frames: a video encoder shapes them too
+        video_enc = (enc["video"], enc["video_weights"], enc["video_clip_len"], c["align"]["segment_s"])
+        frames = short_hash(frames, video_enc)
     flow = short_hash("flow", c["video"], c["flow"])
     audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
@@ -326,6 +329,8 @@ def _align_inputs(it: Enriched) -> AlignInputs:
         mids = np.array([p.t_s + p.dt_s / 2 for p in ex.flow])
         inputs.motion = TimedVectors(mids, np.stack([motion_vector(p) for p in ex.flow]))
         assert inputs.motion.vectors.shape[1] == MOTION_DIM
+    if it.clip_vectors is not None and it.clip_times is not None:
+        inputs.video = TimedVectors(it.clip_times, it.clip_vectors)
     inputs.audio = [
         SpanVector(w.start_s, w.end_s, it.audio_vectors[i] if i < len(it.audio_vectors) else None)
         for i, w in enumerate(ex.audio_windows)

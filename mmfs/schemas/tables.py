@@ -36,6 +36,7 @@ class Dims:
     image: int
     text: int
     audio: int
+    video: int = 0  # the clip encoder's width; 0: no video encoder, no `segments.video` column
 
 
 def vector(dim: int) -> pa.DataType:
@@ -87,7 +88,7 @@ VECTOR_COLUMNS: dict[str, tuple[str, ...]] = {
     "frames": ("embedding", "label_embedding"),
     "audio": ("embedding",),
     "text": ("embedding",),
-    "segments": ("visual", "motion", "audio", "text", "labels", "fused", "clip"),
+    "segments": ("visual", "motion", "audio", "text", "labels", "fused", "clip", "video"),
 }
 
 
@@ -289,6 +290,8 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("transcript", pa.string()),
             pa.field("label_text", pa.string()),
             pa.field("clip", vector(clip_dim(dims))),  # clip-level features (transforms/clip.py)
+            # the video encoder's clip vectors pooled per window (encoders.video)
+            *([pa.field("video", vector(dims.video))] if dims.video else []),
         ],
     )
 

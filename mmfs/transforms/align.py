@@ -46,6 +46,7 @@ class AlignInputs:
     visual: TimedVectors | None = None
     label_vectors: TimedVectors | None = None
     motion: TimedVectors | None = None
+    video: TimedVectors | None = None  # video-encoder clip vectors at their clips' middle times
     audio: list[SpanVector] = field(default_factory=list)
     text: list[SpanVector] = field(default_factory=list)
 
@@ -93,7 +94,7 @@ def _document_segments(inputs: AlignInputs) -> list[Segment]:
 
 
 def _empty_vectors() -> dict[str, np.ndarray | None]:
-    return dict.fromkeys(("visual", "motion", "audio", "text", "labels", "fused", "clip"))
+    return dict.fromkeys(("visual", "motion", "audio", "text", "labels", "fused", "clip", "video"))
 
 
 def _build(k: int, start: float, end: float, inputs: AlignInputs, inclusive: bool) -> Segment:
@@ -102,6 +103,7 @@ def _build(k: int, start: float, end: float, inputs: AlignInputs, inclusive: boo
     vectors["labels"] = _mean_in(inputs.label_vectors, start, end, inclusive, normalise=True)
     vectors["motion"] = _mean_in(inputs.motion, start, end, inclusive, normalise=False)
     vectors["audio"] = _audio_for(inputs.audio, start, end)
+    vectors["video"] = _mean_in(inputs.video, start, end, inclusive, normalise=True)
     vectors["clip"] = clip_vector(
         _rows_in(inputs.visual, start, end, inclusive), _rows_in(inputs.motion, start, end, inclusive)
     )

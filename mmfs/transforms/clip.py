@@ -27,3 +27,20 @@ def clip_vector(frame_vectors: np.ndarray | None, motion_vectors: np.ndarray | N
     else:
         motion_part = np.zeros(2 * MOTION_DIM, dtype=np.float32)
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0), motion_part]).astype(np.float32)
+
+
+def clip_groups(times_s: np.ndarray, window_s: float) -> list[tuple[np.ndarray, float]]:
+    """The sampled frames cut into clips for a video encoder: one per `window_s` window with frames.
+
+    Returns each clip's frame positions and its time (the middle of its frames' span), so that the
+    clip vectors align like any timed vector: into whatever window (segment or shot) holds that time.
+    """
+    times = np.asarray(times_s, dtype=np.float64)
+    if times.size == 0:
+        return []
+    keys = np.floor(np.round(times / window_s, 9)).astype(np.int64)
+    out = []
+    for key in np.unique(keys):
+        idx = np.flatnonzero(keys == key)
+        out.append((idx, float((times[idx[0]] + times[idx[-1]]) / 2)))
+    return out
