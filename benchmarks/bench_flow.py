@@ -62,7 +62,7 @@ def raw_flow(frames: np.ndarray, cfg: FlowConfig) -> Callable[[], int]:
                 0,
             )
     else:
-        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[cfg.method])
+        dis = cv2.DISOpticalFlow.create(DIS_PRESETS[cfg.method])
 
         def flow(a: np.ndarray, b: np.ndarray) -> Any:
             return dis.calc(a, b, None)

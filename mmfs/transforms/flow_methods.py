@@ -46,7 +46,7 @@ def dis_instance(method: str) -> cv2.DISOpticalFlow:
     cache: dict[str, cv2.DISOpticalFlow] = _local.__dict__.setdefault("dis", {})
     dis = cache.get(method)
     if dis is None:
-        dis = cache[method] = cv2.DISOpticalFlow_create(_DIS_PRESETS[method])
+        dis = cache[method] = cv2.DISOpticalFlow.create(_DIS_PRESETS[method])
     return dis
 
 
@@ -55,4 +55,4 @@ def flow_fn(cfg: FlowConfig) -> FlowFn:
     if cfg.method == "farneback":
         return lambda prev, nxt: farneback(prev, nxt, cfg)
     dis = dis_instance(cfg.method)
-    return lambda prev, nxt: dis.calc(prev, nxt, None)
+    return lambda prev, nxt: dis.calc(prev, nxt, None)  # type: ignore[call-overload]  # None: a new array

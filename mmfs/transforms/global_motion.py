@@ -63,8 +63,9 @@ def fit_global_motion(flow: np.ndarray, cfg: FlowConfig, field: np.ndarray | Non
     h, w = flow.shape[:2]
     cols = min(cfg.global_grid, w)
     rows = max(2, min(h, round(cols * h / w)))
-    fine_enough = field is not None and field.shape[0] >= rows and field.shape[1] >= cols
-    source = field if fine_enough else flow
+    source = flow
+    if field is not None and field.shape[0] >= rows and field.shape[1] >= cols:
+        source = field
     vectors = cv2.resize(source, (cols, rows), interpolation=cv2.INTER_AREA).reshape(-1, 2)
     pts = grid_points(h, w, cols, rows)
     matrix = None
