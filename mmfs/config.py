@@ -103,7 +103,7 @@ class FlowConfig(_Section):
     moving_threshold_px: float = Field(default=1.0, ge=0, description="at work size, per frame pair")
     global_motion: Literal["similarity", "median"] = Field(
         default="similarity",
-        description="camera motion: a RANSAC similarity (shift, rotation, scale) or the median flow",
+        description="camera motion: robust least-squares similarity (shift, rotation, scale), or median",
     )
     global_grid: int = Field(
         default=16, ge=4, description="columns of the grid of flow samples the camera motion is fitted on"
