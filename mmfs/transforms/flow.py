@@ -129,14 +129,15 @@ def flow_stats_batch(flows: Sequence[np.ndarray], cfg: FlowConfig) -> list[FlowS
         return []
     h, w = flows[0].shape[:2]
     rows, cols = field_shape(h, w, cfg)
-    fields = np.stack([cv2.resize(f, (cols, rows), interpolation=cv2.INTER_AREA) for f in flows])
+    stack = np.stack(flows, axis=2).reshape(h, w, 2 * n)  # the batch as one image of 2n channels
+    fields = _area(stack, rows, cols, n)
     # an area-average down keeps the mean exactly, so the small fields give the mean vectors for free
-    means = (fields if rows <= h and cols <= w else np.stack(flows)).mean(axis=(1, 2), dtype=np.float64)
+    means = (fields if rows <= h and cols <= w else _split(stack, n)).mean(axis=(1, 2), dtype=np.float64)
     if not np.isfinite(means).all():  # one NaN or Inf anywhere spoils its sum
         bad = int(np.flatnonzero(~np.isfinite(means).all(axis=1))[0])
         raise NonFiniteFeature(f"optical flow of pair {bad} of {n} came out NaN or infinite")
     step = sample_step(h, w, cfg.stats_max_samples)
-    sample = np.stack([f[::step, ::step] for f in flows]).reshape(n, -1, 2)
+    sample = _split(stack[::step, ::step], n).reshape(n, -1, 2)
     m = sample.shape[1]
     mag, ang = cv2.cartToPolar(np.ascontiguousarray(sample[..., 0]), np.ascontiguousarray(sample[..., 1]))
     bins = (ang * _BIN_SCALE).astype(np.intp) % ORIENT_BINS + np.arange(n)[:, None] * ORIENT_BINS
@@ -145,8 +146,9 @@ def flow_stats_batch(flows: Sequence[np.ndarray], cfg: FlowConfig) -> list[FlowS
     hist = np.divide(hist, totals, out=np.zeros_like(hist), where=totals > 1e-9).astype(np.float32)
     median, p95 = _percentiles(mag, (0.5, 0.95))
     grid_rows, grid_cols = grid_shape(h, w, cfg)
-    source = fields if rows >= grid_rows and cols >= grid_cols else flows
-    grids = np.stack([cv2.resize(f, (grid_cols, grid_rows), interpolation=cv2.INTER_AREA) for f in source])
+    finer = rows >= grid_rows and cols >= grid_cols  # then the fields average down to the grid cheaply
+    source = np.ascontiguousarray(fields.transpose(1, 2, 0, 3)).reshape(rows, cols, 2 * n) if finer else stack
+    grids = _area(source, grid_rows, grid_cols, n)
     params = fit_params(grids, (h, w), cfg)
     motions = motions_from_params(params, grids, (h, w), cfg)
     design = _sample_design(h, w, step)
@@ -177,6 +179,30 @@ def flow_stats_batch(flows: Sequence[np.ndarray], cfg: FlowConfig) -> list[FlowS
         )
         for i in range(n)
     ]
+
+
+def _area(stack: np.ndarray, rows: int, cols: int, n: int) -> np.ndarray:
+    """(n, rows, cols, 2) area averages of an (h, w, 2n) stack of flows: one resize for the batch.
+
+    OpenCV averages any number of channels at whole-number ratios only; otherwise a flow at a time.
+    """
+    h, w = stack.shape[:2]
+    if n <= 2 or (h % rows == 0 and w % cols == 0):
+        return _split(
+            cv2.resize(stack, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols, 2 * n), n
+        )
+    return np.stack(
+        [
+            cv2.resize(stack[..., 2 * i : 2 * i + 2], (cols, rows), interpolation=cv2.INTER_AREA)
+            for i in range(n)
+        ]
+    )
+
+
+def _split(stack: np.ndarray, n: int) -> np.ndarray:
+    """An (h, w, 2n) stack as (n, h, w, 2), contiguous."""
+    h, w = stack.shape[:2]
+    return np.ascontiguousarray(stack.reshape(h, w, n, 2).transpose(2, 0, 1, 3))
 
 
 @functools.lru_cache(maxsize=16)

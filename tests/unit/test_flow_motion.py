@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mmfs.config import FlowConfig
-from mmfs.transforms.flow import field_shape, flow_between, flow_stats
+from mmfs.transforms.flow import field_shape, flow_between, flow_stats, flow_stats_batch
 from mmfs.transforms.global_motion import fit_global_motion, residual_flow
 from tests import media_factory as mf
 
@@ -148,3 +148,17 @@ def test_non_finite_flow_is_refused() -> None:
     flow[3, 4, 0] = np.nan
     with pytest.raises(NonFiniteFeature):
         flow_stats(flow, FlowConfig())
+
+
+@pytest.mark.parametrize("size", [(90, 160), (64, 96)])  # whole-number and fractional field ratios
+def test_batched_stats_equal_one_pair_at_a_time(size: tuple[int, int]) -> None:
+    """flow_sequence computes statistics in batches; each pair's must be what it gets alone."""
+    h, w = size
+    cfg = FlowConfig(work_width=w)
+    flows = [flow_between(*shifted_pair(dx, dy), cfg)[:h, :w] for dx, dy in ((2, 1), (-1, 0.5), (0, 0))]
+    flows = [np.ascontiguousarray(cv2.resize(f, (w, h))) for f in flows]
+    batch = flow_stats_batch(flows, cfg)
+    for flow, stats in zip(flows, batch, strict=True):
+        alone = flow_stats(flow, cfg)
+        for name, value in vars(alone).items():
+            np.testing.assert_allclose(getattr(stats, name), value, rtol=1e-5, atol=1e-6, err_msg=name)
