@@ -28,11 +28,9 @@ from mmfs.transforms.flow_methods import flow_fn
 from mmfs.transforms.frames import SampledFrames
 from mmfs.transforms.global_motion import (
     camera_design,
-    error_norm,
     fit_params,
     grid_shape,
     motions_from_params,
-    predict,
     sample_points,
     transposed,
 )
@@ -129,56 +127,69 @@ def flow_stats_batch(flows: Sequence[np.ndarray], cfg: FlowConfig) -> list[FlowS
         return []
     h, w = flows[0].shape[:2]
     rows, cols = field_shape(h, w, cfg)
-    stack = np.stack(flows, axis=2).reshape(h, w, 2 * n)  # the batch as one image of 2n channels
-    fields = _area(stack, rows, cols, n)
+    # one flow at a time: interleaving whole flows into one array costs more than the resizes
+    fields = np.stack([cv2.resize(f, (cols, rows), interpolation=cv2.INTER_AREA) for f in flows])
     # an area-average down keeps the mean exactly, so the small fields give the mean vectors for free
-    means = (fields if rows <= h and cols <= w else _split(stack, n)).mean(axis=(1, 2), dtype=np.float64)
+    whole = fields if rows <= h and cols <= w else np.stack(flows)
+    means = whole.reshape(n, -1, 2).mean(axis=1, dtype=np.float64)
     if not np.isfinite(means).all():  # one NaN or Inf anywhere spoils its sum
         bad = int(np.flatnonzero(~np.isfinite(means).all(axis=1))[0])
         raise NonFiniteFeature(f"optical flow of pair {bad} of {n} came out NaN or infinite")
     step = sample_step(h, w, cfg.stats_max_samples)
-    sample = _split(stack[::step, ::step], n).reshape(n, -1, 2)
+    sample = np.stack([f[::step, ::step] for f in flows]).reshape(n, -1, 2)
     m = sample.shape[1]
-    mag, ang = cv2.cartToPolar(np.ascontiguousarray(sample[..., 0]), np.ascontiguousarray(sample[..., 1]))
+    sx, sy = np.ascontiguousarray(sample[..., 0]), np.ascontiguousarray(sample[..., 1])
+    mag, ang = cv2.cartToPolar(sx, sy)
     bins = (ang * _BIN_SCALE).astype(np.intp) % ORIENT_BINS + np.arange(n)[:, None] * ORIENT_BINS
     hist = np.bincount(bins.ravel(), weights=mag.ravel(), minlength=n * ORIENT_BINS).reshape(n, ORIENT_BINS)
     totals = hist.sum(axis=1, keepdims=True)
     hist = np.divide(hist, totals, out=np.zeros_like(hist), where=totals > 1e-9).astype(np.float32)
     median, p95 = _percentiles(mag, (0.5, 0.95))
     grid_rows, grid_cols = grid_shape(h, w, cfg)
-    finer = rows >= grid_rows and cols >= grid_cols  # then the fields average down to the grid cheaply
-    source = np.ascontiguousarray(fields.transpose(1, 2, 0, 3)).reshape(rows, cols, 2 * n) if finer else stack
-    grids = _area(source, grid_rows, grid_cols, n)
+    if rows >= grid_rows and cols >= grid_cols:  # the small fields average down to the grid cheaply
+        grids = _area(
+            np.ascontiguousarray(fields.transpose(1, 2, 0, 3)).reshape(rows, cols, 2 * n),
+            grid_rows,
+            grid_cols,
+            n,
+        )
+    else:
+        grids = np.stack([cv2.resize(f, (grid_cols, grid_rows), interpolation=cv2.INTER_AREA) for f in flows])
     params = fit_params(grids, (h, w), cfg)
     motions = motions_from_params(params, grids, (h, w), cfg)
-    design = _sample_design(h, w, step)
-    rmag = error_norm(sample, predict(design, params))
+    design_x, design_y = _sample_design(h, w, step)
+    p32 = params.astype(np.float32)
+    rmag = cv2.magnitude(sx - p32 @ design_x, sy - p32 @ design_y)
     moving = np.count_nonzero(mag > cfg.moving_threshold_px, axis=1) / m
     r_moving = np.count_nonzero(rmag > cfg.moving_threshold_px, axis=1) / m
-    mean_mag, max_mag, r_mean = mag.mean(axis=1), mag.max(axis=1), rmag.mean(axis=1)
-    return [
-        FlowStats(
-            mean_mag=float(mean_mag[i]),
-            median_mag=float(median[i]),
-            p95_mag=float(p95[i]),
-            max_mag=float(max_mag[i]),
-            mean_dx=float(means[i, 0]),
-            mean_dy=float(means[i, 1]),
-            orient_hist=hist[i],
-            moving_frac=float(moving[i]),
-            field=fields[i].astype(np.float16),
-            global_dx=motions[i].dx,
-            global_dy=motions[i].dy,
-            global_rotation_deg=motions[i].rotation_deg,
-            global_scale=motions[i].scale,
-            global_inlier_frac=motions[i].inlier_frac,
-            residual_mean_mag=float(r_mean[i]),
-            residual_moving_frac=float(r_moving[i]),
-            work_width=w,
-            work_height=h,
+    columns = np.stack([mag.mean(axis=1), median, p95, mag.max(axis=1), moving, rmag.mean(axis=1), r_moving])
+    small = fields.astype(np.float16)
+    out = []
+    for i, (mean_mag, med, p95_i, max_mag, mov, r_mean, r_mov) in enumerate(columns.T.tolist()):
+        motion = motions[i]
+        out.append(
+            FlowStats(
+                mean_mag=mean_mag,
+                median_mag=med,
+                p95_mag=p95_i,
+                max_mag=max_mag,
+                mean_dx=float(means[i, 0]),
+                mean_dy=float(means[i, 1]),
+                orient_hist=hist[i],
+                moving_frac=mov,
+                field=small[i],
+                global_dx=motion.dx,
+                global_dy=motion.dy,
+                global_rotation_deg=motion.rotation_deg,
+                global_scale=motion.scale,
+                global_inlier_frac=motion.inlier_frac,
+                residual_mean_mag=r_mean,
+                residual_moving_frac=r_mov,
+                work_width=w,
+                work_height=h,
+            )
         )
-        for i in range(n)
-    ]
+    return out
 
 
 def _area(stack: np.ndarray, rows: int, cols: int, n: int) -> np.ndarray:
@@ -206,9 +217,16 @@ def _split(stack: np.ndarray, n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _sample_design(height: int, width: int, step: int) -> np.ndarray:
-    """The camera model's design rows at the sampled pixels (for the residual), cached per size."""
-    return transposed(camera_design(sample_points(height, width, step), (height, width)))
+def _sample_design(height: int, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The camera model at the sampled pixels as (4, m) float32 x and y parts, cached per size."""
+    design_t = transposed(camera_design(sample_points(height, width, step), (height, width)))
+    parts = (
+        np.ascontiguousarray(design_t[:, 0::2], np.float32),
+        np.ascontiguousarray(design_t[:, 1::2], np.float32),
+    )
+    for part in parts:
+        part.setflags(write=False)
+    return parts[0], parts[1]
 
 
 def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:

@@ -142,7 +142,7 @@ def motions_from_params(
     out = []
     for (a, b, tx, ty), share in zip(params.tolist(), inliers.tolist(), strict=True):
         linear = np.array([[1 + a, -b], [b, 1 + a]])
-        shift = np.array([tx, ty]) - (linear - np.eye(2)) @ centre
+        shift = np.array([tx, ty]) - np.array([[a, -b], [b, a]]) @ centre
         out.append(
             GlobalMotion(
                 matrix=np.hstack([linear, shift[:, None]]),
