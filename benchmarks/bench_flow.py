@@ -9,7 +9,8 @@ decoded at 640x360. For each working width and each `flow.method` it prints pair
 - mmfs: `flow_sequence`, the function the pipeline calls: the same conversion and flow plus every
   statistic of a flow row (magnitudes, orientation histogram, moving share, small field, camera motion
   fit and residual).
-The ratio is mmfs / raw (1.0 = no overhead); each side is the best of --repeat alternated timings.
+The ratio is mmfs / raw (1.0 = no overhead); each side is the best of --repeat alternated timings, with
+OpenCV on --threads threads (1 by default, one per decode worker as in a run).
 """
 
 from __future__ import annotations
@@ -101,8 +102,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=40, help="consecutive frame pairs per timing")
     parser.add_argument("--repeat", type=int, default=5, help="alternated timings per side (best kept)")
     parser.add_argument("--widths", type=int, nargs="+", default=[160, 320, 640], help="flow.work_width")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="OpenCV threads (1: as in the pipeline's decode workers)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
+    cv2.setNumThreads(args.threads)
     frames = load_frames(args.pairs)
     pixels = np.ascontiguousarray(frames.frames)
     h, w = pixels.shape[1:3]
