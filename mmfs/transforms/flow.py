@@ -36,7 +36,10 @@ from mmfs.transforms.global_motion import (
 )
 
 ORIENT_BINS = 8
-_BATCH = 32  # flow pairs whose statistics are computed together
+_BATCH = 32  # at most this many flow pairs have their statistics computed together
+_BATCH_BYTES = (
+    2 << 20
+)  # and no more flow than stays in cache: at 640 px wide a batch reread from RAM cost more
 # the per-pair columns beside the magnitudes: work size, camera motion and residual (object) motion
 FLOW_MOTION_COLUMNS = (
     "work_width",
@@ -246,7 +249,8 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
 def flow_sequence(frames: SampledFrames, cfg: FlowConfig) -> list[FlowPair]:
     """Flow between each pair of consecutive sampled frames (n - 1 pairs; none for one frame).
 
-    Flows are computed pair by pair and their statistics in batches of `_BATCH` pairs (bounded memory).
+    Flows are computed pair by pair and their statistics in batches: up to `_BATCH` pairs whose flows
+    together fit in `_BATCH_BYTES` (32 pairs at 160x90 and 320x180, 8 at 640x360).
     """
     compute = flow_fn(cfg)
     pairs: list[FlowPair] = []
@@ -259,7 +263,8 @@ def flow_sequence(frames: SampledFrames, cfg: FlowConfig) -> list[FlowPair]:
             flows.append(compute(prev, grey))
             starts.append(i - 1)
         prev = grey
-        if len(flows) == _BATCH or (i == len(frames.frames) - 1 and flows):
+        batch = max(1, min(_BATCH, _BATCH_BYTES // flows[0].nbytes)) if flows else _BATCH
+        if len(flows) >= batch or (i == len(frames.frames) - 1 and flows):
             for k, stats in zip(starts, flow_stats_batch(flows, cfg), strict=True):
                 pairs.append(
                     FlowPair(
