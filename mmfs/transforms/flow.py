@@ -37,9 +37,7 @@ from mmfs.transforms.global_motion import (
 
 ORIENT_BINS = 8
 _BATCH = 32  # at most this many flow pairs have their statistics computed together
-_BATCH_BYTES = (
-    2 << 20
-)  # and no more flow than stays in cache: at 640 px wide a batch reread from RAM cost more
+_BATCH_BYTES = 16 << 20  # and at most this much flow (8 pairs at 640x360): bounded memory
 # the per-pair columns beside the magnitudes: work size, camera motion and residual (object) motion
 FLOW_MOTION_COLUMNS = (
     "work_width",
