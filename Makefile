@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +110,9 @@ bench-audio: setup
 
 bench-image: setup
 	$(PY) benchmarks/bench_image_analysis.py
+
+bench-flow: setup
+	$(PY) benchmarks/bench_flow.py
 
 docker:
 	docker build -t mmfs:latest .

@@ -87,12 +87,31 @@ class VideoConfig(_Section):
 
 
 class FlowConfig(_Section):
-    """Farneback optical flow between consecutive sampled frames, at a reduced working size."""
+    """Dense optical flow between consecutive sampled frames, at a reduced working size (docs/motion.md)."""
 
     enabled: bool = True
-    work_width: int = Field(default=160, ge=16)
-    field_size: int = Field(default=16, ge=2, description="stored flow field is field_size^2 x 2")
+    method: Literal["farneback", "dis_fast", "dis_medium"] = Field(
+        default="farneback", description="OpenCV Farneback, or DIS (cv2.DISOpticalFlow) fast / medium preset"
+    )
+    work_width: int = Field(default=160, ge=16, description="flow runs on grey frames this wide, aspect kept")
+    field_size: int = Field(
+        default=32, ge=2, description="columns of the stored flow field (rows x cols x 2, float16)"
+    )
+    field_rows: int | None = Field(
+        default=None, ge=1, description="rows of the stored field; none = follow the frame's aspect ratio"
+    )
     moving_threshold_px: float = Field(default=1.0, ge=0, description="at work size, per frame pair")
+    global_motion: Literal["similarity", "median"] = Field(
+        default="similarity",
+        description="camera motion: robust least-squares similarity (shift, rotation, scale), or median",
+    )
+    global_grid: int = Field(
+        default=16, ge=4, description="columns of the grid of flow samples the camera motion is fitted on"
+    )
+    ransac_threshold_px: float = Field(default=1.0, gt=0, description="camera-motion inlier distance")
+    stats_max_samples: int = Field(
+        default=4096, ge=256, description="median, p95, histogram, residual: from at most this many pixels"
+    )
     pyr_scale: float = 0.5
     levels: int = 3
     winsize: int = 15
@@ -247,6 +266,13 @@ class EncodersConfig(_Section):
     text: str = "text.minilm"
     image: str = "image.efficientnet_lite0"
     audio: str = "audio.resemblyzer"
+    video: str | None = Field(
+        default=None, description="clip encoder for segments.video (video.r3d_18); none = off"
+    )
+    video_weights: str | None = Field(
+        default=None, description="the video encoder's local weights file; none = torchvision's hub cache"
+    )
+    video_clip_len: int = Field(default=16, ge=1, description="frames the video encoder takes per clip")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=32, ge=1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mmfs.errors import ConfigError
 
@@ -23,9 +23,10 @@ _BUILTIN: dict[str, str] = {
     "image.efficientnet_lite0": "mmfs.encoders.image_efficientnet",
     "audio.resemblyzer": "mmfs.encoders.audio_resemblyzer",
     "audio.torchcrepe": "mmfs.encoders.audio_torchcrepe",
+    "video.r3d_18": "mmfs.encoders.video_r3d",
 }
 _REGISTRY: dict[str, type[Encoder]] = {}
-_CACHE: dict[tuple[str, str, int], Encoder] = {}
+_CACHE: dict[tuple[str, str, int, tuple[tuple[str, Any], ...]], Encoder] = {}
 _LOCK = threading.RLock()
 
 
@@ -61,20 +62,23 @@ def resolve(name: str) -> type[Encoder]:
     return _REGISTRY[name]
 
 
-def create(name: str, *, device: str = "auto", batch_size: int = 32) -> Encoder:
-    """A new instance, not yet loaded (call `load()` or let the first `embed` load it)."""
-    return resolve(name)(device=device, batch_size=batch_size)
+def create(name: str, *, device: str = "auto", batch_size: int = 32, **options: Any) -> Encoder:
+    """A new instance, not yet loaded (call `load()` or let the first `embed` load it).
+
+    `options` go to encoders that take them (a video encoder's local `weights` file and `clip_len`).
+    """
+    return resolve(name)(device=device, batch_size=batch_size, **options)
 
 
-def get_cached(name: str, device: str = "auto", batch_size: int = 32) -> Encoder:
-    """The process-wide loaded instance for (name, resolved device, batch size): models load once."""
+def get_cached(name: str, device: str = "auto", batch_size: int = 32, **options: Any) -> Encoder:
+    """The process-wide loaded instance for (name, resolved device, batch size, options): models load once."""
     from mmfs.encoders.devices import resolve_device
 
-    key = (name, resolve_device(device), batch_size)
+    key = (name, resolve_device(device), batch_size, tuple(sorted(options.items())))
     with _LOCK:
         encoder = _CACHE.get(key)
         if encoder is None:
-            encoder = create(name, device=key[1], batch_size=batch_size)
+            encoder = create(name, device=key[1], batch_size=batch_size, **options)
             encoder.load()
             _CACHE[key] = encoder
         return encoder

@@ -20,6 +20,7 @@ from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
+from mmfs.transforms.clip import clip_groups
 from mmfs.transforms.pii import pieces, redact_batch
 from mmfs.transforms.text import TextAnalysis, TextAnalyzer, split_document
 from mmfs.transforms.text_clean import LanguageIdentifier
@@ -40,6 +41,8 @@ class Enriched:
     audio_vectors: list[np.ndarray | None] = field(default_factory=list)
     languages: dict[str, str | None] = field(default_factory=dict)  # per text source
     analysis: FrameAnalysis | None = None  # image analysis of the frames (pipelines/analysis.py)
+    clip_times: np.ndarray | None = None  # video encoder: each clip's middle time, and its vector
+    clip_vectors: np.ndarray | None = None
 
 
 class Enricher:
@@ -57,15 +60,26 @@ class Enricher:
         name = getattr(self.cfg.encoders, modality)
         return get_cached(name, device=self.cfg.encoders.device, batch_size=self.cfg.encoders.batch_size)
 
+    def video_encoder(self) -> Any:
+        """The configured clip encoder (`encoders.video`), loaded once per process; None when off."""
+        e = self.cfg.encoders
+        if e.video is None:
+            return None
+        options = {"weights": e.video_weights, "clip_len": e.video_clip_len}
+        return get_cached(e.video, device=e.device, batch_size=e.batch_size, **options)
+
     def dims(self) -> dict[str, int]:
         """Vector widths of the configured encoders."""
-        return {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        video = self.video_encoder()
+        return dims if video is None else {**dims, "video": int(video.dim)}
 
     def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per table and vector column, the provenance of the encoder that fills it."""
         image, text, audio = (self.encoder(m).provenance() for m in ("image", "text", "audio"))
-        motion = {"name": "flow.farneback", "preprocessing": self.cfg.flow.model_dump_json()}
-        return {
+        motion = {"name": f"flow.{self.cfg.flow.method}", "preprocessing": self.cfg.flow.model_dump_json()}
+        video = self.video_encoder()
+        out = {
             "frames": {"embedding": image, "label_embedding": text},
             "audio": {"embedding": audio, **self.speech.provenance()},
             "text": {"embedding": text},
@@ -76,8 +90,16 @@ class Enricher:
                 "text": text,
                 "labels": text,
                 "fused": text,
+                "clip": {
+                    "name": "clip.mean_std_motion_mean_max",
+                    "frames": image["name"],
+                    "motion": motion["name"],
+                },
             },
         }
+        if video is not None:
+            out["segments"]["video"] = video.provenance()
+        return out
 
     def run(self, batch: list[Extracted]) -> list[Enriched]:
         """Analyse and embed a batch; an item whose encoder fails is degraded, not lost.
@@ -92,7 +114,10 @@ class Enricher:
             self._redact(live)
         self._chunk_documents(live)
         self._languages(live)
-        for stage, fn in (("image", self._images), ("text", self._texts), ("audio", self._audio)):
+        stages = [("image", self._images), ("text", self._texts), ("audio", self._audio)]
+        if self.cfg.encoders.video is not None:
+            stages.append(("video", self._videos))
+        for stage, fn in stages:
             try:
                 fn(live)
             except MmfsError:
@@ -181,6 +206,25 @@ class Enricher:
             it.frame_vectors = vectors[start : start + n]
             it.frame_labels = labels[start : start + n]
             it.label_vectors = label_vectors[start : start + n]
+            start += n
+
+    def _videos(self, items: list[Enriched]) -> None:
+        """Clip vectors of each video's sampled frames, one clip per `align.segment_s` window."""
+        jobs: list[tuple[Enriched, list[float], int]] = []
+        clips: list[np.ndarray] = []
+        for it in items:
+            frames = it.ex.frames
+            if it.ex.kind != "video" or frames is None or "frames" not in it.ex.computed:
+                continue
+            groups = clip_groups(frames.times_s, self.cfg.align.segment_s)
+            clips += [frames.frames[idx] for idx, _ in groups]
+            jobs.append((it, [t for _, t in groups], len(groups)))
+        if not clips:
+            return
+        vectors = self.video_encoder().embed(clips)
+        start = 0
+        for it, times, n in jobs:
+            it.clip_times, it.clip_vectors = np.array(times), vectors[start : start + n]
             start += n
 
     def _texts(self, items: list[Enriched]) -> None:

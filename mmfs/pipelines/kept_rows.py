@@ -34,6 +34,7 @@ def load_stored(store: Store, items: dict[str, frozenset[str]]) -> dict[str, Sto
             out[row["media_id"]].failed_stages.add(row["stage"])
     wanted = {t: [m for m, computed in items.items() if t not in computed] for t in MODALITY_TABLES}
     _frames(store, wanted["frames"], out)
+    _video_clips(store, wanted["frames"], out)
     _flow(store, wanted["flow"], out)
     _spans(store, "audio", wanted["audio"], out)
     _spans(store, "text", wanted["text"], out)
@@ -52,6 +53,18 @@ def _frames(store: Store, media_ids: list[str], out: dict[str, StoredItem]) -> N
             lines = [", ".join(r["labels"] or []) for r in rows]
             vectors = _matrix(r["label_embedding"] for r in rows)
             out[media_id].inputs.label_vectors = TimedVectors(times, vectors, lines)
+
+
+def _video_clips(store: Store, media_ids: list[str], out: dict[str, StoredItem]) -> None:
+    """The video encoder's pooled vectors of kept frames, back at their windows' middles (same grid)."""
+    if not media_ids or not store.has("segments") or "video" not in store.table("segments").schema.names:
+        return
+    cols = ["media_id", "segment_index", "start_s", "end_s", "video"]
+    for media_id, rows in _rows_by_item(store, "segments", cols, media_ids, "segment_index"):
+        kept = [r for r in rows if r["video"] is not None and r["start_s"] is not None]
+        if kept:
+            mids = np.array([(r["start_s"] + r["end_s"]) / 2 for r in kept], dtype=np.float64)
+            out[media_id].inputs.video = TimedVectors(mids, _matrix(r["video"] for r in kept))
 
 
 def _flow(store: Store, media_ids: list[str], out: dict[str, StoredItem]) -> None:

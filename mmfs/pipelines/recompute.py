@@ -21,7 +21,7 @@ ALL_MODALITIES = frozenset(MODALITY_TABLES)
 
 # The quarantine stages whose failures belong to each modality table (item-level stages belong to all).
 TABLE_STAGES: dict[str, tuple[str, ...]] = {
-    "frames": ("frames", "embed_image"),
+    "frames": ("frames", "embed_image", "embed_video"),
     "flow": ("flow",),
     "audio": ("audio", "embed_audio", "speech"),  # speech: VAD and pitch (pipelines/speech.py)
     "text": ("text", "embed_text", "asr"),
@@ -72,5 +72,6 @@ def merge_inputs(fresh: AlignInputs, kept: AlignInputs, computed: frozenset[str]
     pick = {t: fresh if t in computed else kept for t in MODALITY_TABLES}
     merged.visual, merged.label_vectors = pick["frames"].visual, pick["frames"].label_vectors
     merged.motion = pick["flow"].motion
+    merged.video = pick["frames"].video
     merged.audio, merged.text = pick["audio"].audio, pick["text"].text
     return merged

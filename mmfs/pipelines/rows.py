@@ -21,7 +21,7 @@ from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
-from mmfs.transforms.flow import motion_vector
+from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
 
@@ -31,6 +31,9 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     c = cfg.model_dump(mode="json")
     enc = c["encoders"]
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"], c["quality"])
+    if enc.get("video"):  # clip vectors come from the frames: a video encoder shapes them too
+        video_enc = (enc["video"], enc["video_weights"], enc["video_clip_len"], c["align"]["segment_s"])
+        frames = short_hash(frames, video_enc)
     flow = short_hash("flow", c["video"], c["flow"])
     # where (device), not what, is computed; ASR makes text rows, not audio rows
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
@@ -213,6 +216,8 @@ class RowBuilder:
                     "moving_frac": pair.moving_frac,
                     "field": pair.field.astype("<f2").tobytes(),
                     "field_shape": list(pair.field.shape),
+                    "method": self.cfg.flow.method,
+                    **{name: getattr(pair, name) for name in FLOW_MOTION_COLUMNS},
                 },
             )
 
@@ -341,6 +346,8 @@ def _align_inputs(it: Enriched) -> AlignInputs:
         mids = np.array([p.t_s + p.dt_s / 2 for p in ex.flow])
         inputs.motion = TimedVectors(mids, np.stack([motion_vector(p) for p in ex.flow]))
         assert inputs.motion.vectors.shape[1] == MOTION_DIM
+    if it.clip_vectors is not None and it.clip_times is not None:
+        inputs.video = TimedVectors(it.clip_times, it.clip_vectors)
     inputs.audio = [
         SpanVector(w.start_s, w.end_s, it.audio_vectors[i] if i < len(it.audio_vectors) else None)
         for i, w in enumerate(ex.audio_windows)

@@ -36,6 +36,7 @@ class Dims:
     image: int
     text: int
     audio: int
+    video: int = 0  # the clip encoder's width; 0: no video encoder, no `segments.video` column
 
 
 def vector(dim: int) -> pa.DataType:
@@ -87,8 +88,13 @@ VECTOR_COLUMNS: dict[str, tuple[str, ...]] = {
     "frames": ("embedding", "label_embedding"),
     "audio": ("embedding",),
     "text": ("embedding",),
-    "segments": ("visual", "motion", "audio", "text", "labels", "fused"),
+    "segments": ("visual", "motion", "audio", "text", "labels", "fused", "clip", "video"),
 }
+
+
+def clip_dim(dims: Dims) -> int:
+    """Width of `segments.clip`: frame-embedding mean and std, then motion-vector mean and max."""
+    return 2 * dims.image + 2 * MOTION_DIM
 
 
 def media_schema() -> pa.Schema:
@@ -157,13 +163,21 @@ IMAGE_ANALYSIS_FIELDS = (
 )
 
 
+FLOW_UNITS = (
+    "pixels of the work-size frame (work_width x work_height columns: the decoded frame resized to "
+    "flow.work_width, aspect kept), per frame pair; x right, y down; rotation in degrees, "
+    "counter-clockwise on screen > 0"
+)
+
+
 def flow_schema() -> pa.Schema:
-    """One row per pair of consecutive sampled frames; magnitudes in pixels at the work width.
+    """One row per pair of consecutive sampled frames; every length in pixels of the work-size frame.
 
     `field` is the downsampled flow (rows, cols, 2) as little-endian float16 bytes (DuckDB cannot
-    read Arrow float16 lists); its shape is in `field_shape`.
+    read Arrow float16 lists); its shape is in `field_shape`. `global_*` is the camera motion (a
+    similarity fit: centre shift, rotation, scale), `residual_*` the object motion left beside it.
     """
-    return _schema(
+    schema = _schema(
         "flow",
         [
             pa.field("media_id", pa.string(), nullable=False),
@@ -181,8 +195,19 @@ def flow_schema() -> pa.Schema:
             pa.field("moving_frac", pa.float32()),
             pa.field("field", pa.binary()),
             pa.field("field_shape", pa.list_(pa.int32())),
+            pa.field("method", pa.string()),  # flow.method: farneback, dis_fast or dis_medium
+            pa.field("work_width", pa.int32()),  # the frame size every length here is measured at
+            pa.field("work_height", pa.int32()),
+            pa.field("global_dx", pa.float32()),  # camera motion: shift of the frame centre
+            pa.field("global_dy", pa.float32()),
+            pa.field("global_rotation_deg", pa.float32()),  # counter-clockwise on screen > 0
+            pa.field("global_scale", pa.float32()),  # > 1: zoom in
+            pa.field("global_inlier_frac", pa.float32()),  # grid cells the camera model explains
+            pa.field("residual_mean_mag", pa.float32()),  # object motion: flow minus camera motion
+            pa.field("residual_moving_frac", pa.float32()),
         ],
     )
+    return schema.with_metadata({**(schema.metadata or {}), b"mmfs.units": FLOW_UNITS.encode()})
 
 
 MATRIX = pa.list_(pa.list_(pa.float32()))  # (rows, n_frames), frames innermost
@@ -332,6 +357,9 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("nsfw", pa.bool_()),  # any frame flagged
             pa.field("nsfw_score", pa.float32()),  # highest frame score
             pa.field("faces", pa.int32()),  # most faces in one frame
+            pa.field("clip", vector(clip_dim(dims))),  # clip-level features (transforms/clip.py)
+            # the video encoder's clip vectors pooled per window (encoders.video)
+            *([pa.field("video", vector(dims.video))] if dims.video else []),
         ],
     )
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mmfs.transforms.clip import clip_vector
+
 
 @dataclass
 class TimedVectors:
@@ -44,6 +46,7 @@ class AlignInputs:
     visual: TimedVectors | None = None
     label_vectors: TimedVectors | None = None
     motion: TimedVectors | None = None
+    video: TimedVectors | None = None  # video-encoder clip vectors at their clips' middle times
     audio: list[SpanVector] = field(default_factory=list)
     text: list[SpanVector] = field(default_factory=list)
 
@@ -91,7 +94,7 @@ def _document_segments(inputs: AlignInputs) -> list[Segment]:
 
 
 def _empty_vectors() -> dict[str, np.ndarray | None]:
-    return dict.fromkeys(("visual", "motion", "audio", "text", "labels", "fused"))
+    return dict.fromkeys(("visual", "motion", "audio", "text", "labels", "fused", "clip", "video"))
 
 
 def _build(k: int, start: float, end: float, inputs: AlignInputs, inclusive: bool) -> Segment:
@@ -100,6 +103,10 @@ def _build(k: int, start: float, end: float, inputs: AlignInputs, inclusive: boo
     vectors["labels"] = _mean_in(inputs.label_vectors, start, end, inclusive, normalise=True)
     vectors["motion"] = _mean_in(inputs.motion, start, end, inclusive, normalise=False)
     vectors["audio"] = _audio_for(inputs.audio, start, end)
+    vectors["video"] = _mean_in(inputs.video, start, end, inclusive, normalise=True)
+    vectors["clip"] = clip_vector(
+        _rows_in(inputs.visual, start, end, inclusive), _rows_in(inputs.motion, start, end, inclusive)
+    )
     texts = [t for t in inputs.text if _overlaps(t, start, end)]
     text_vecs = [t.vector for t in texts if t.vector is not None]
     vectors["text"] = _normalise(np.mean(text_vecs, axis=0)) if text_vecs else None
@@ -133,6 +140,13 @@ def _mean_in(
         return None
     mean = tv.vectors[mask].mean(axis=0).astype(np.float32)
     return _normalise(mean) if normalise else mean
+
+
+def _rows_in(tv: TimedVectors | None, start: float, end: float, inclusive: bool) -> np.ndarray | None:
+    """The vectors whose times fall in the window (clip pooling takes them whole)."""
+    if tv is None or len(tv.times_s) == 0:
+        return None
+    return tv.vectors[_in_window(tv.times_s, start, end, inclusive)]
 
 
 def _labels_in(tv: TimedVectors | None, start: float, end: float, inclusive: bool) -> str:

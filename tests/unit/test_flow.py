@@ -42,7 +42,8 @@ def test_known_translation() -> None:
         assert pair.orient_hist.dtype == np.float32 and pair.orient_hist.shape == (8,)
         assert pair.orient_hist.sum() == pytest.approx(1.0, abs=1e-5)
         assert int(np.argmax(pair.orient_hist)) == 7  # atan2(-2, 3) = 326 degrees: up and right
-        assert pair.field.shape == (16, 16, 2) and pair.field.dtype == np.float16
+        assert pair.field.shape == (21, 32, 2) and pair.field.dtype == np.float16  # 32 cols, 96:64 aspect
+        assert (pair.work_width, pair.work_height) == (96, 64)
         np.testing.assert_allclose(pair.field.astype(float).mean(axis=(0, 1)), [3.0, -2.0], atol=0.5)
 
 
