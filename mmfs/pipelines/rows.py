@@ -23,6 +23,7 @@ from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
+from mmfs.transforms.shots import shot_bounds
 
 
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
@@ -37,9 +38,13 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
+    versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
     return versions
+
+
+SHOT_KEYS = ("shot_threshold", "min_shot_s", "shot_size", "backend")  # the video options shots depend on
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
@@ -92,6 +97,7 @@ class RowBuilder:
             if "frames" in ex.computed:
                 self._frames(enriched)
             self._flow(ex)
+            self._shots(ex)
             self._audio(enriched)
             self._text(enriched)
             self._segments(enriched, kept)
@@ -157,6 +163,7 @@ class RowBuilder:
                 "metadata": json.dumps(item.metadata, default=str) if item.metadata else None,
                 "ingested_at": self.now,
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
+                "decoder": ex.frames.backend if ex.frames is not None else None,
             },
         )
 
@@ -206,6 +213,20 @@ class RowBuilder:
                     "moving_frac": pair.moving_frac,
                     "field": pair.field.astype("<f2").tobytes(),
                     "field_shape": list(pair.field.shape),
+                },
+            )
+
+    def _shots(self, ex: Extracted) -> None:
+        for shot in ex.shots or []:
+            self._add(
+                "shots",
+                {
+                    "media_id": ex.pending.media_id,
+                    "shot_index": shot.shot_index,
+                    "start_s": shot.start_s,
+                    "end_s": shot.end_s,
+                    "start_frame": shot.start_frame,
+                    "cut_score": shot.cut_score,
                 },
             )
 
@@ -262,7 +283,10 @@ class RowBuilder:
             inputs = merge_inputs(inputs, kept.inputs, it.ex.computed)
             tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
         version = segments_version(self.versions, tables)
-        for seg in align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments):
+        bounds = shot_bounds(it.ex.shots) if align_cfg.grid == "shots" and it.ex.shots else None
+        for seg in align(
+            inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments, bounds=bounds
+        ):
             row = {
                 "media_id": it.ex.pending.media_id,
                 "segment_index": seg.segment_index,
