@@ -29,12 +29,13 @@ from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, pla
 from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
 from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
 from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, choose, target_times
-from mmfs.transforms.video_types import Chunk, DecodeLog, SampledFrames, StreamInfo, stack
+from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, SampledFrames, StreamInfo, stack
 
 __all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
 
 Backend = Literal["auto", "decord", "pyav", "opencv"]
 DECODERS: tuple[str, ...] = ("decord", "pyav", "opencv")
+WHOLE = 2**62  # a chunk size no video reaches: everything in one chunk
 
 # PyAV format names (one of the comma-separated aliases) where decord's seeking is frame-exact.
 DECORD_FORMATS = frozenset({"mov", "mp4", "matroska", "webm"})
@@ -73,11 +74,12 @@ def sample_frames(
         scene_times=scene_times,
         resize=resize,
         box=box,
+        chunk_frames=WHOLE,  # all in memory anyway: one chunk spares copying them into one array
     )
     chunks = list(stream)
     if not chunks:
         raise MediaDecodeError(f"{Path(path).name}: no decodable video frame", code=ErrorCode.VIDEO_DECODE)
-    whole = stack([Chunk(c.indices, c.times_s, c.frames) for c in chunks], (0, 0))
+    whole = chunks[0] if len(chunks) == 1 else stack([Chunk(c.indices, c.times_s, c.frames) for c in chunks])
     log = stream.log
     return SampledFrames(
         whole.indices, whole.times_s, whole.frames, stream.backend, log.errors, log.synthetic_pts
@@ -114,8 +116,12 @@ def iter_frames(
     scene_times: Sequence[float] | None = None,
     resize: ResizeMode = "short_side",
     box: tuple[int, int] = (224, 224),
+    chunk_frames: int = CHUNK_FRAMES,
 ) -> FrameStream:
-    """The policy's frames as a stream of upright chunks (at most CHUNK_FRAMES frames each)."""
+    """The policy's frames as a stream of upright chunks of at most `chunk_frames` frames.
+
+    A chunk is decoded only when the previous one has been taken, so memory holds one chunk of pixels.
+    """
     spec = Sampling(
         policy=sampling,
         fps=fps,
@@ -129,7 +135,8 @@ def iter_frames(
         stream.width, stream.height, rotation=rotation, mode=resize, short_side=decode_short_side, box=box
     )
     order = decoder_order(backend, fallback, stream, rotation)
-    return FrameStream(Path(path), stream, spec, geometry, rotation, duration_s or stream.duration_s, order)
+    end = duration_s or stream.duration_s
+    return FrameStream(Path(path), stream, spec, geometry, rotation, end, order, chunk_frames)
 
 
 def decoder_order(backend: Backend, fallback: bool, stream: StreamInfo, rotation: int) -> list[str]:
@@ -153,9 +160,10 @@ class FrameStream:
         rotation: int,
         end_s: float | None,
         order: list[str],
+        chunk_frames: int = CHUNK_FRAMES,
     ) -> None:
         self.path, self.stream, self.sampling, self.geometry = path, stream, sampling, geometry
-        self.rotation, self.end_s, self.order = rotation, end_s, order
+        self.rotation, self.end_s, self.order, self.chunk = rotation, end_s, order, chunk_frames
         self.backend = ""
         self.log = DecodeLog()
         self._packets: tuple[np.ndarray, np.ndarray] | None = None
@@ -203,14 +211,16 @@ class FrameStream:
         size = self.geometry.decode_size
         if name == "decord":
             opened = open_decord(self.path, size, self.sampling, self.end_s)
-            return None if opened is None else read_decord(*opened)
+            return None if opened is None else read_decord(*opened, chunk=self.chunk)
         if name == "opencv":
             if self.stream.n_video != 1:  # OpenCV picks its own stream; mmfs's choice could differ
                 return None
-            return read_opencv(self.path, size, self.packets()[0], self.sampling, self.end_s)
+            return read_opencv(self.path, size, self.packets()[0], self.sampling, self.end_s, self.chunk)
         self.log = DecodeLog()
-        return sample_pyav(self.path, self.stream, size, self.sampling, self.end_s, self.log)
+        return sample_pyav(self.path, self.stream, size, self.sampling, self.end_s, self.log, self.chunk)
 
     def _finish(self, chunk: Chunk, keep: np.ndarray) -> SampledFrames:
-        frames = self.geometry.finish(chunk.frames[keep], self.rotation)
-        return SampledFrames(chunk.indices[keep], chunk.times_s[keep], frames, self.backend)
+        if not keep.all():  # only after a hand-over; indexing copies, so never otherwise
+            chunk = Chunk(chunk.indices[keep], chunk.times_s[keep], chunk.frames[keep])
+        frames = self.geometry.finish(chunk.frames, self.rotation)
+        return SampledFrames(chunk.indices, chunk.times_s, frames, self.backend)

@@ -80,6 +80,7 @@ def sample_pyav(
     sampling: Sampling,
     end_s: float | None,
     log: DecodeLog,
+    chunk: int = CHUNK_FRAMES,
 ) -> Iterator[Chunk]:
     """Sequential decode keeping the policy's frames, in chunks; stops past the last target."""
     picker = _Picker(sampling, end_s, size)
@@ -90,7 +91,7 @@ def sample_pyav(
             video.thread_type = "AUTO"
             for index, t, frame in _timed(_decoded(container, video, log), stream, log):
                 done = picker.offer(index, t, frame)
-                if len(picker.kept) >= CHUNK_FRAMES:
+                if len(picker.kept) >= chunk:
                     yield picker.flush()
                 if done:
                     break

@@ -9,11 +9,13 @@ A reader returns None when it cannot open or index a file, so the next decoder g
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator
 from pathlib import Path
 
 import decord
 import numpy as np
+from decord._ffi.base import _LIB, check_call
 
 from mmfs.transforms.video_select import Sampling
 from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk
@@ -37,49 +39,59 @@ def open_decord(
     return reader, pts, sampling.indices(pts, end_s)
 
 
-def read_decord(reader: decord.VideoReader, pts: np.ndarray, indices: np.ndarray) -> Iterator[Chunk]:
-    """The chosen frames in chunks; raises decord.DECORDError on a packet it cannot decode."""
+def read_decord(
+    reader: decord.VideoReader, pts: np.ndarray, indices: np.ndarray, chunk: int = CHUNK_FRAMES
+) -> Iterator[Chunk]:
+    """The chosen frames in chunks of `chunk`; raises decord.DECORDError on a packet it cannot decode."""
     if len(indices) == 0:
         return
     span = int(indices[-1] - indices[0] + 1)
-    if len(indices) >= SEQUENTIAL_DENSITY * span:
-        yield from _sequential(reader, pts, indices)
-        return
-    for start in range(0, len(indices), CHUNK_FRAMES):
-        part = indices[start : start + CHUNK_FRAMES]
-        batch = reader.get_batch(part.tolist()).asnumpy()
-        yield Chunk(part, pts[part], np.ascontiguousarray(batch[..., :3]))
+    dense = len(indices) >= SEQUENTIAL_DENSITY * span
+    position = 0  # the frame a fresh reader's next() decodes
+    for start in range(0, len(indices), chunk):
+        part = indices[start : start + chunk]
+        if dense:
+            frames = _sequential(reader, part, position)
+            position = int(part[-1]) + 1
+        else:
+            frames = reader.get_batch(part.tolist()).asnumpy()
+        yield Chunk(part, pts[part], frames)
 
 
-def _sequential(reader: decord.VideoReader, pts: np.ndarray, indices: np.ndarray) -> Iterator[Chunk]:
-    """Decode every frame from the first kept to the last, keeping the chosen ones."""
-    first = int(indices[0])
-    if first:
+def _sequential(reader: decord.VideoReader, part: np.ndarray, position: int) -> np.ndarray:
+    """Decode every frame from the first of `part` to its last, copying the kept ones straight into
+    one array (decord's own `asnumpy` would allocate each frame, then a stack would copy it again)."""
+    first = int(part[0])
+    if first != position:
         reader.seek_accurate(first)
-    wanted = np.zeros(int(indices[-1]) + 1, dtype=bool)
-    wanted[indices] = True
-    kept: list[np.ndarray] = []
-    taken: list[int] = []
-    for i in range(first, len(wanted)):
+    out: np.ndarray | None = None
+    j = 0
+    for i in range(first, int(part[-1]) + 1):
         frame = reader.next()
-        if not wanted[i]:
+        if i != part[j]:
             continue
-        kept.append(frame.asnumpy()[..., :3])
-        taken.append(i)
-        if len(kept) == CHUNK_FRAMES:
-            yield _chunk(pts, taken, kept)
-            kept, taken = [], []
-    if kept:
-        yield _chunk(pts, taken, kept)
+        if out is None:
+            out = np.empty((len(part), *frame.shape), dtype=np.uint8)
+        _copy_into(frame, out[j])
+        j += 1
+    assert out is not None
+    return out
 
 
-def _chunk(pts: np.ndarray, taken: list[int], kept: list[np.ndarray]) -> Chunk:
-    index = np.asarray(taken, dtype=np.int64)
-    return Chunk(index, pts[index], np.ascontiguousarray(np.stack(kept)))
+def _copy_into(frame: decord.ndarray.NDArray, out: np.ndarray) -> None:
+    """decord's `asnumpy`, but into a given C-contiguous array."""
+    assert out.flags["C_CONTIGUOUS"] and out.nbytes == int(np.prod(frame.shape))
+    nbytes = ctypes.c_size_t(out.nbytes)
+    check_call(_LIB.DECORDArrayCopyToBytes(frame.handle, out.ctypes.data_as(ctypes.c_void_p), nbytes))
 
 
 def read_opencv(
-    path: str | Path, size: tuple[int, int], pts: np.ndarray, sampling: Sampling, end_s: float | None
+    path: str | Path,
+    size: tuple[int, int],
+    pts: np.ndarray,
+    sampling: Sampling,
+    end_s: float | None,
+    chunk: int = CHUNK_FRAMES,
 ) -> Iterator[Chunk] | None:
     """OpenCV's chosen frames in chunks (grab every frame, convert only the kept ones); None if unopenable.
 
@@ -93,10 +105,10 @@ def read_opencv(
         cap.release()
         return None
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # rotation is applied once, by mmfs, for every decoder
-    return _opencv_frames(cap, size, sampling.indices(pts, end_s))
+    return _opencv_frames(cap, size, sampling.indices(pts, end_s), chunk)
 
 
-def _opencv_frames(cap: object, size: tuple[int, int], indices: np.ndarray) -> Iterator[Chunk]:
+def _opencv_frames(cap: object, size: tuple[int, int], indices: np.ndarray, chunk: int) -> Iterator[Chunk]:
     import cv2
 
     assert isinstance(cap, cv2.VideoCapture)
@@ -119,7 +131,7 @@ def _opencv_frames(cap: object, size: tuple[int, int], indices: np.ndarray) -> I
             kept.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             taken.append(i)
             times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
-            if len(kept) == CHUNK_FRAMES:
+            if len(kept) == chunk:
                 yield Chunk(np.asarray(taken, np.int64), np.asarray(times), np.stack(kept))
                 kept, taken, times = [], [], []
         if kept:

@@ -61,11 +61,8 @@ class StreamInfo:
     rate: float
 
 
-def stack(chunks: list[Chunk], size: tuple[int, int]) -> Chunk:
-    """Chunks joined into one (an empty chunk of the given (w, h) when there are none)."""
-    if not chunks:
-        w, h = size
-        return Chunk(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, h, w, 3), np.uint8))
+def stack(chunks: list[Chunk]) -> Chunk:
+    """Chunks (at least one) joined into one."""
     return Chunk(
         np.concatenate([c.indices for c in chunks]).astype(np.int64),
         np.concatenate([c.times_s for c in chunks]).astype(np.float64),
