@@ -93,6 +93,10 @@ class VideoConfig(_Section):
         "the container's keyframes, or the first frame of each detected shot",
     )
     every_k: int = Field(default=30, ge=1, description="sampling every_k: keep frames 0, k, 2k, ...")
+    snap: Literal["on_screen", "nearest"] = Field(
+        default="on_screen",
+        description="time-based sampling: the frame on screen at t (largest PTS <= t), or the nearest PTS",
+    )
     n_frames: int = Field(default=16, ge=1, description="sampling uniform: frames at the centres of N spans")
     backend: Literal["auto", "decord", "pyav", "opencv"] = Field(
         default="auto",

@@ -294,6 +294,7 @@ def _video(out: Extracted, cfg: PipelineConfig) -> None:
         scene_times=[s.start_s for s in out.shots or []],
         resize=v.resize,
         box=(v.width, v.height),
+        snap=v.snap,
     )
     if out.duration_s is None and len(out.frames.times_s):
         out.duration_s = float(out.frames.times_s[-1]) + 1.0 / cfg.video.fps

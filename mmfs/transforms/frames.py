@@ -28,7 +28,7 @@ from mmfs.errors import ErrorCode, MediaDecodeError
 from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, plan_geometry, rotate
 from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
 from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
-from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, choose, target_times
+from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
 from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, SampledFrames, StreamInfo, stack
 
 __all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
@@ -57,6 +57,7 @@ def sample_frames(
     scene_times: Sequence[float] | None = None,
     resize: ResizeMode = "short_side",
     box: tuple[int, int] = (224, 224),
+    snap: Snap = "on_screen",
 ) -> SampledFrames:
     """The policy's frames, upright, all in memory (see `iter_frames` for the streamed form)."""
     stream = iter_frames(
@@ -74,6 +75,7 @@ def sample_frames(
         scene_times=scene_times,
         resize=resize,
         box=box,
+        snap=snap,
         chunk_frames=WHOLE,  # all in memory anyway: one chunk spares copying them into one array
     )
     chunks = list(stream)
@@ -116,6 +118,7 @@ def iter_frames(
     scene_times: Sequence[float] | None = None,
     resize: ResizeMode = "short_side",
     box: tuple[int, int] = (224, 224),
+    snap: Snap = "on_screen",
     chunk_frames: int = CHUNK_FRAMES,
 ) -> FrameStream:
     """The policy's frames as a stream of upright chunks of at most `chunk_frames` frames.
@@ -128,6 +131,7 @@ def iter_frames(
         max_frames=max_frames,
         every_k=every_k,
         n_frames=n_frames,
+        snap=snap,
         scene_times=tuple(scene_times or ()),
     )
     stream = inspect(path)

@@ -182,8 +182,12 @@ class _Picker:
                 self._keep((index, t, frame))
                 self.k += 1
             return self.k >= self.n
-        while self.k < self.n and self._target(self.k) + PTS_EPS_S < t:
-            self._keep(self.prev or (index, t, frame))  # before the first PTS: the first frame
+        nearest = self.sampling.snap == "nearest"
+        while self.k < self.n and (target := self._target(self.k)) + PTS_EPS_S < t:
+            chosen = self.prev or (index, t, frame)  # before the first PTS: the first frame
+            if nearest and t - target < target - chosen[1] - PTS_EPS_S:
+                chosen = (index, t, frame)  # the next frame is closer to the target than the one shown
+            self._keep(chosen)
             self.k += 1
         self.prev = (index, t, frame)
         return self.k >= self.n

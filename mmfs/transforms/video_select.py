@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 Policy = Literal["fps", "every_k", "uniform", "keyframes", "scenes"]
+Snap = Literal["on_screen", "nearest"]
 
 # A frame is on screen at t when its PTS <= t + PTS_EPS_S (absorbs float32 and rounding noise).
 PTS_EPS_S = 1e-6
@@ -28,6 +29,7 @@ class Sampling:
     max_frames: int = 600
     every_k: int = 1
     n_frames: int = 16
+    snap: Snap = "on_screen"  # the frame shown at t, or the frame whose PTS is nearest t
     key_times: tuple[float, ...] = field(default=(), repr=False)  # keyframes: from the container
     scene_times: tuple[float, ...] = field(default=(), repr=False)  # scenes: the shots' starts
 
@@ -62,7 +64,7 @@ class Sampling:
         end = end_s if end_s else float(pts_s[-1]) + 1e-3
         targets = self.targets(end)
         assert targets is not None
-        return choose(pts_s, targets)
+        return choose(pts_s, targets, nearest=self.snap == "nearest")
 
 
 def _capped(times: Sequence[float], max_frames: int) -> np.ndarray:
@@ -75,8 +77,14 @@ def target_times(duration_s: float | None, fps: float, max_frames: int) -> np.nd
     return np.arange(max(1, min(n, max_frames)), dtype=np.float64) / fps
 
 
-def choose(pts_s: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Index of the frame on screen at each target (largest PTS <= t), de-duplicated, increasing."""
+def choose(pts_s: np.ndarray, targets: np.ndarray, *, nearest: bool = False) -> np.ndarray:
+    """Index of the frame on screen at each target (largest PTS <= t), or with `nearest` of the frame
+    whose PTS is closest (a tie goes to the earlier), de-duplicated, increasing."""
     order = np.argsort(pts_s, kind="stable")
-    pos = np.searchsorted(pts_s[order], targets + PTS_EPS_S, side="right") - 1
-    return np.unique(order[np.clip(pos, 0, len(order) - 1)]).astype(np.int64)
+    sorted_pts = pts_s[order]
+    pos = np.clip(np.searchsorted(sorted_pts, targets + PTS_EPS_S, side="right") - 1, 0, len(order) - 1)
+    if nearest:
+        after = np.clip(pos + 1, 0, len(order) - 1)
+        later = (sorted_pts[after] - targets) < (targets - sorted_pts[pos]) - PTS_EPS_S
+        pos = np.where(later, after, pos)
+    return np.unique(order[pos]).astype(np.int64)

@@ -165,3 +165,22 @@ def test_truncated_file_fails_every_decoder(tmp_path: Path, clip: Path) -> None:
     for backend in BACKENDS:
         with pytest.raises(MediaDecodeError):
             run(cut, backend, fallback=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("policy", "kwargs"), [("fps", {"fps": 4.0}), ("uniform", {"n_frames": 7})])
+def test_vfr_nearest_is_within_half_a_frame_interval(
+    vfr_clip: Path, backend: str, policy: str, kwargs: dict
+) -> None:
+    sampled = run(vfr_clip, backend, sampling=policy, duration_s=VFR_DURATION, snap="nearest", **kwargs)
+    spec = Sampling(policy=policy, max_frames=100, **kwargs)  # type: ignore[arg-type]
+    targets = spec.targets(VFR_DURATION)
+    assert targets is not None
+    expected = choose(VFR_TIMES, targets, nearest=True)
+    assert expected.tolist() != choose(VFR_TIMES, targets).tolist()  # the fixture tells the rules apart
+    assert sampled.indices.tolist() == expected.tolist()
+    bounds = np.append(VFR_TIMES, VFR_DURATION)  # the last frame is shown until the end
+    for t in targets:  # the kept frame nearest t is at most half the interval around t away from it
+        before = int(np.searchsorted(VFR_TIMES, t + 1e-6, side="right") - 1)
+        gap = bounds[before + 1] - bounds[before]
+        assert np.min(np.abs(sampled.times_s - t)) <= gap / 2 + 1e-3
