@@ -34,7 +34,6 @@ from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, SampledF
 __all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
 
 Backend = Literal["auto", "decord", "pyav", "opencv"]
-DECODERS: tuple[str, ...] = ("decord", "pyav", "opencv")
 WHOLE = 2**62  # a chunk size no video reaches: everything in one chunk
 
 # PyAV format names (one of the comma-separated aliases) where decord's seeking is frame-exact.
