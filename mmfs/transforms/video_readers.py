@@ -55,6 +55,8 @@ def read_decord(
             position = int(part[-1]) + 1
         else:
             frames = reader.get_batch(part.tolist()).asnumpy()
+        if frames.ndim != 4 or frames.shape[3] != 3:  # decord's scaler on frames of a few pixels
+            raise decord.DECORDError(f"decord returned frames of shape {frames.shape}")
         yield Chunk(part, pts[part], frames)
 
 
@@ -72,6 +74,8 @@ def _sequential(reader: decord.VideoReader, part: np.ndarray, position: int) -> 
             continue
         if out is None:
             out = np.empty((len(part), *frame.shape), dtype=np.uint8)
+        if tuple(frame.shape) != out.shape[1:]:
+            raise decord.DECORDError(f"decord returned a frame of shape {frame.shape}")
         _copy_into(frame, out[j])
         j += 1
     assert out is not None
@@ -79,7 +83,7 @@ def _sequential(reader: decord.VideoReader, part: np.ndarray, position: int) -> 
 
 
 def _copy_into(frame: decord.ndarray.NDArray, out: np.ndarray) -> None:
-    """decord's `asnumpy`, but into a given C-contiguous array."""
+    """decord's own `asnumpy` body (decord 0.6, pinned in pyproject), but into a given C-contiguous array."""
     assert out.flags["C_CONTIGUOUS"] and out.nbytes == int(np.prod(frame.shape))
     nbytes = ctypes.c_size_t(out.nbytes)
     check_call(_LIB.DECORDArrayCopyToBytes(frame.handle, out.ctypes.data_as(ctypes.c_void_p), nbytes))

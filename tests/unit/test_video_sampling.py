@@ -184,3 +184,10 @@ def test_vfr_nearest_is_within_half_a_frame_interval(
         before = int(np.searchsorted(VFR_TIMES, t + 1e-6, side="right") - 1)
         gap = bounds[before + 1] - bounds[before]
         assert np.min(np.abs(sampled.times_s - t)) <= gap / 2 + 1e-3
+
+
+def test_tiny_frames_decord_mangles_go_to_pyav(tmp_path: Path) -> None:
+    tiny = mf.write_video(tmp_path / "tiny.mp4", times_s=mf.constant_rate_times(10, 10), width=2, height=2)
+    sampled = run(tiny, "decord", fallback=True, fps=2.0, sampling="fps")  # dense: decord's next() path
+    assert sampled.backend == "pyav"  # decord hands back 2 x 2 x 48 "frames" here
+    assert sampled.indices.tolist() == [0, 5] and sampled.frames.shape == (2, 2, 2, 3)
