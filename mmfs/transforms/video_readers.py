@@ -63,30 +63,30 @@ def read_decord(
 def _sequential(reader: decord.VideoReader, part: np.ndarray, position: int) -> np.ndarray:
     """Decode every frame from the first of `part` to its last, copying the kept ones straight into
     one array (decord's own `asnumpy` would allocate each frame, then a stack would copy it again)."""
-    first = int(part[0])
-    if first != position:
-        reader.seek_accurate(first)
+    wanted = part.tolist()
+    if wanted[0] != position:
+        reader.seek_accurate(wanted[0])
     out: np.ndarray | None = None
-    j = 0
-    for i in range(first, int(part[-1]) + 1):
+    base = frame_bytes = j = 0
+    for i in range(wanted[0], wanted[-1] + 1):
         frame = reader.next()
-        if i != part[j]:
+        if i != wanted[j]:
             continue
+        shape = tuple(frame.shape)
         if out is None:
-            out = np.empty((len(part), *frame.shape), dtype=np.uint8)
-        if tuple(frame.shape) != out.shape[1:]:
-            raise decord.DECORDError(f"decord returned a frame of shape {frame.shape}")
-        _copy_into(frame, out[j])
+            out = np.empty((len(wanted), *shape), dtype=np.uint8)
+            base, frame_bytes = out.ctypes.data, out[0].nbytes
+        if shape != out.shape[1:]:
+            raise decord.DECORDError(f"decord returned a frame of shape {shape}")
+        _copy_to(frame, base + j * frame_bytes, frame_bytes)
         j += 1
     assert out is not None
     return out
 
 
-def _copy_into(frame: decord.ndarray.NDArray, out: np.ndarray) -> None:
-    """decord's own `asnumpy` body (decord 0.6, pinned in pyproject), but into a given C-contiguous array."""
-    assert out.flags["C_CONTIGUOUS"] and out.nbytes == int(np.prod(frame.shape))
-    nbytes = ctypes.c_size_t(out.nbytes)
-    check_call(_LIB.DECORDArrayCopyToBytes(frame.handle, out.ctypes.data_as(ctypes.c_void_p), nbytes))
+def _copy_to(frame: decord.ndarray.NDArray, address: int, nbytes: int) -> None:
+    """decord's own `asnumpy` body (decord 0.6, pinned in pyproject), but into memory we own."""
+    check_call(_LIB.DECORDArrayCopyToBytes(frame.handle, ctypes.c_void_p(address), ctypes.c_size_t(nbytes)))
 
 
 def read_opencv(
