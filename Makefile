@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,9 @@ bench-image: setup
 
 bench-flow: setup
 	$(PY) benchmarks/bench_flow.py
+
+bench-video: setup
+	$(PY) benchmarks/bench_video.py
 
 docker:
 	docker build -t mmfs:latest .

@@ -76,6 +76,9 @@ class AlignConfig(_Section):
     segment_s: float = Field(default=1.0, gt=0)
     max_segments: int = Field(default=100_000, ge=1)
     chunk_chars: int = Field(default=800, ge=50, description="untimed documents: chars per chunk")
+    grid: Literal["fixed", "shots"] = Field(
+        default="fixed", description="timed items: segments of segment_s, or one segment per detected shot"
+    )
 
 
 class VideoConfig(_Section):
@@ -84,6 +87,39 @@ class VideoConfig(_Section):
     fps: float = Field(default=1.0, gt=0)
     max_frames: int = Field(default=600, ge=1)
     decode_short_side: int = Field(default=256, ge=32, description="frames decoded at this size")
+    sampling: Literal["fps", "every_k", "uniform", "keyframes", "scenes"] = Field(
+        default="fps",
+        description="which frames: `fps` per second, every `every_k`-th, `n_frames` spread uniformly, "
+        "the container's keyframes, or the first frame of each detected shot",
+    )
+    every_k: int = Field(default=30, ge=1, description="sampling every_k: keep frames 0, k, 2k, ...")
+    snap: Literal["on_screen", "nearest"] = Field(
+        default="on_screen",
+        description="time-based sampling: the frame on screen at t (largest PTS <= t), or the nearest PTS",
+    )
+    n_frames: int = Field(default=16, ge=1, description="sampling uniform: frames at the centres of N spans")
+    backend: Literal["auto", "decord", "pyav", "opencv"] = Field(
+        default="auto",
+        description="decoder tried first (auto: decord where frame-exact, else PyAV); the others follow "
+        "when it cannot read a file, and the one used is stored in media.decoder",
+    )
+    resize: Literal["short_side", "fit", "center_crop"] = Field(
+        default="short_side",
+        description="short_side: shorter side to decode_short_side; fit: inside width x height; "
+        "center_crop: cover width x height, then crop its centre",
+    )
+    width: int = Field(default=224, ge=2, description="resize fit / center_crop: box width")
+    height: int = Field(default=224, ge=2, description="resize fit / center_crop: box height")
+    shots: bool = Field(
+        default=False,
+        description="detect shots (hard cuts) into the shots table; always on for sampling: scenes "
+        "or align.grid: shots",
+    )
+    shot_threshold: float = Field(
+        default=0.3, gt=0, le=1, description="cut when the HSV-histogram distance of two frames exceeds it"
+    )
+    min_shot_s: float = Field(default=0.4, ge=0, description="a cut closer than this to the last is ignored")
+    shot_size: int = Field(default=64, ge=16, description="short side of the dense shot-detection pass")
 
 
 class FlowConfig(_Section):

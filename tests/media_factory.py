@@ -51,6 +51,19 @@ def counter_painter(width: int, height: int) -> FramePainter:
     return paint
 
 
+def shot_painter(width: int, height: int, cuts_s: Sequence[float]) -> FramePainter:
+    """Hard cuts at the given times: each shot a differently tinted texture drifting 1 px per frame."""
+    tints = np.array([[1.0, 0.25, 0.25], [0.25, 1.0, 0.25], [0.25, 0.25, 1.0], [1.0, 1.0, 0.2]])
+    bases = [textured_frame(width + 64, height, seed=10 + k) for k in range(len(cuts_s) + 1)]
+
+    def paint(index: int, t: float) -> np.ndarray:
+        shot = int(np.searchsorted(np.asarray(cuts_s), t + 1e-9, side="right"))
+        view = bases[shot][:, index % 64 : index % 64 + width] * tints[shot % len(tints)]
+        return view.astype(np.uint8)
+
+    return paint
+
+
 def write_video(
     path: Path,
     *,
@@ -63,11 +76,12 @@ def write_video(
     rotation: int = 0,
     audio_tone_hz: float | None = None,
     audio_rate: int = 44100,
+    gop: int | None = None,
 ) -> Path:
     """Write a video whose frame i has presentation time times_s[i] (exact, so VFR is possible).
 
-    rotation writes a display matrix (degrees) as phone cameras do; audio_tone_hz adds a mono
-    sine track covering the video's duration.
+    rotation writes a legacy `rotate` tag (degrees) as old phone files do; audio_tone_hz adds a mono
+    sine track covering the video's duration; gop fixes the keyframe interval (libx264).
     """
     painter = painter or counter_painter(width, height)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +94,9 @@ def write_video(
         stream.codec_context.time_base = time_base
         if codec == "libx264":
             stream.options = {"bf": "0", "preset": "ultrafast"}
+            if gop:
+                gop_options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+                stream.options = {**stream.options, **gop_options}
         if rotation:
             stream.metadata["rotate"] = str(rotation)
         audio_stream = None

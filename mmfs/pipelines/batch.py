@@ -30,7 +30,7 @@ from mmfs.store.filters import in_list
 
 log = logging.getLogger(__name__)
 
-DATA_TABLES = ("frames", "flow", "audio", "text", "segments", "quarantine")
+DATA_TABLES = ("frames", "flow", "shots", "audio", "text", "segments", "quarantine")
 LEDGER_TABLE = "media"  # written last: an item without its media row is redone by the next run
 
 
@@ -167,6 +167,8 @@ def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
             if not failed & set(TABLE_STAGES[table]):
                 owners[table].append((media_id, None))
         owners["segments"].append((media_id, None))
+        if ex.shots is not None:  # shots were detected this time: they replace the item's old ones
+            owners["shots"].append((media_id, None))
         stages = None if ex.pending.only is None else owned_stages(ex.computed)
         owners["quarantine"].append((media_id, stages))
     scopes = {table: scope_clause(items) for table, items in owners.items()}

@@ -39,6 +39,7 @@ from mmfs.transforms.captions import TextSegment, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
 from mmfs.transforms.image import decode_image, image_size
+from mmfs.transforms.shots import Shot, detect_shots
 from mmfs.transforms.text_clean import clean_document
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
@@ -88,6 +89,7 @@ class Extracted:
     rotation: int = 0
     frames: SampledFrames | None = None
     flow: list[FlowPair] = field(default_factory=list)
+    shots: list[Shot] | None = None  # None: shot detection did not run for this item
     audio_windows: list[AudioWindow] = field(default_factory=list)
     audio_samples: np.ndarray | None = None
     audio_rate: int = 0
@@ -152,6 +154,8 @@ def _extract_local(
     if on_probe is not None:
         on_probe(out.duration_s)
     computed = out.computed  # a stale item decodes only what its stale tables need
+    if out.kind == "video" and shots_wanted(cfg):  # the segment grid may need them when no frame is redone
+        _optional(out, "shots", lambda: _shots(out, cfg))
     try:
         hit(Fault.MID_TRANSFORM, key=pending.item.uri)
         ocr_text = cfg.image.ocr and "text" in computed  # OCR text rows are read from the frames
@@ -260,14 +264,42 @@ def _check_limits(out: Extracted, cfg: PipelineConfig) -> None:
         )
 
 
-def _video(out: Extracted, cfg: PipelineConfig) -> None:
-    out.frames = sample_frames(
+def shots_wanted(cfg: PipelineConfig) -> bool:
+    """Shot detection runs when asked for, when frames are sampled at scene starts, or shots are the grid."""
+    return cfg.video.shots or cfg.video.sampling == "scenes" or cfg.align.grid == "shots"
+
+
+def _shots(out: Extracted, cfg: PipelineConfig) -> None:
+    v = cfg.video
+    out.shots = detect_shots(
         out.pending.item.path,
-        fps=cfg.video.fps,
-        max_frames=cfg.video.max_frames,
-        decode_short_side=cfg.video.decode_short_side,
+        threshold=v.shot_threshold,
+        min_shot_s=v.min_shot_s,
+        work_size=v.shot_size,
         rotation=out.rotation,
         duration_s=out.duration_s,
+        backend=v.backend,
+    )
+
+
+def _video(out: Extracted, cfg: PipelineConfig) -> None:
+    v = cfg.video
+    out.frames = sample_frames(
+        out.pending.item.path,
+        fps=v.fps,
+        max_frames=v.max_frames,
+        decode_short_side=v.decode_short_side,
+        rotation=out.rotation,
+        duration_s=out.duration_s,
+        backend=v.backend,
+        fallback=True,
+        sampling=v.sampling,
+        every_k=v.every_k,
+        n_frames=v.n_frames,
+        scene_times=[s.start_s for s in out.shots or []],
+        resize=v.resize,
+        box=(v.width, v.height),
+        snap=v.snap,
     )
     if out.duration_s is None and len(out.frames.times_s):
         out.duration_s = float(out.frames.times_s[-1]) + 1.0 / cfg.video.fps

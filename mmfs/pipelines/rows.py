@@ -24,6 +24,7 @@ from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
+from mmfs.transforms.shots import shot_bounds
 
 
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
@@ -46,9 +47,13 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
         text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
     align_v = short_hash("align", c["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
+    versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
     return versions
+
+
+SHOT_KEYS = ("shot_threshold", "min_shot_s", "shot_size", "backend")  # the video options shots depend on
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
@@ -101,6 +106,7 @@ class RowBuilder:
             if "frames" in ex.computed:
                 self._frames(enriched)
             self._flow(ex)
+            self._shots(ex)
             self._audio(enriched)
             self._text(enriched)
             self._segments(enriched, kept)
@@ -166,6 +172,7 @@ class RowBuilder:
                 "metadata": json.dumps(item.metadata, default=str) if item.metadata else None,
                 "ingested_at": self.now,
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
+                "decoder": ex.frames.backend if ex.frames is not None else None,
             },
         )
 
@@ -218,6 +225,20 @@ class RowBuilder:
                     "field_shape": list(pair.field.shape),
                     "method": self.cfg.flow.method,
                     **{name: getattr(pair, name) for name in FLOW_MOTION_COLUMNS},
+                },
+            )
+
+    def _shots(self, ex: Extracted) -> None:
+        for shot in ex.shots or []:
+            self._add(
+                "shots",
+                {
+                    "media_id": ex.pending.media_id,
+                    "shot_index": shot.shot_index,
+                    "start_s": shot.start_s,
+                    "end_s": shot.end_s,
+                    "start_frame": shot.start_frame,
+                    "cut_score": shot.cut_score,
                 },
             )
 
@@ -276,7 +297,10 @@ class RowBuilder:
             inputs = merge_inputs(inputs, kept.inputs, it.ex.computed)
             tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
         version = segments_version(self.versions, tables)
-        segs = align(inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments)
+        bounds = shot_bounds(it.ex.shots) if align_cfg.grid == "shots" and it.ex.shots else None
+        segs = align(
+            inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments, bounds=bounds
+        )
         analysis, times = segment_analysis(it, kept, self.cfg.image.nsfw_threshold)
         for seg in segs:
             row = {

@@ -73,6 +73,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "media": ("media_id",),
     "frames": ("media_id", "frame_index"),
     "flow": ("media_id", "frame_index"),
+    "shots": ("media_id", "shot_index"),
     "audio": ("media_id", "window_index"),
     "text": ("media_id", "segment_index"),
     "segments": ("media_id", "segment_index"),
@@ -124,6 +125,7 @@ def media_schema() -> pa.Schema:
             pa.field("metadata", pa.string()),
             pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
             pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
+            pa.field("decoder", pa.string()),  # what decoded its frames: decord, pyav, opencv, pillow
         ],
     )
 
@@ -217,6 +219,21 @@ PER_CHANNEL = pa.list_(MATRIX)  # (channels, rows, n_frames): the channel axis o
 def _shape(shape: str, **meta: str) -> dict[str, str]:
     """Field metadata: the stored array's axes, outermost first."""
     return {"mmfs.shape": shape, **meta}
+
+
+def shots_schema() -> pa.Schema:
+    """One row per detected shot (hard cuts): [start_s, end_s) and the histogram score of the cut into it."""
+    return _schema(
+        "shots",
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("shot_index", pa.int64(), nullable=False),
+            pa.field("start_s", pa.float64(), nullable=False),
+            pa.field("end_s", pa.float64(), nullable=False),
+            pa.field("start_frame", pa.int64()),  # decoder index of the shot's first frame
+            pa.field("cut_score", pa.float32()),  # 0 for the first shot
+        ],
+    )
 
 
 def audio_schema(dims: Dims) -> pa.Schema:
@@ -417,6 +434,7 @@ def all_schemas(dims: Dims) -> dict[str, pa.Schema]:
         "media": media_schema(),
         "frames": frames_schema(dims),
         "flow": flow_schema(),
+        "shots": shots_schema(),
         "audio": audio_schema(dims),
         "text": text_schema(dims),
         "segments": segments_schema(dims),

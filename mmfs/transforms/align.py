@@ -71,15 +71,24 @@ def segment_bounds(duration_s: float, segment_s: float, max_segments: int) -> li
     return [(k * segment_s, min((k + 1) * segment_s, duration_s)) for k in range(n)]
 
 
-def align(inputs: AlignInputs, *, segment_s: float, max_segments: int) -> list[Segment]:
-    """The segments of one item, by its kind: timed grid, single image, or document chunks."""
+def align(
+    inputs: AlignInputs,
+    *,
+    segment_s: float,
+    max_segments: int,
+    bounds: list[tuple[float, float]] | None = None,
+) -> list[Segment]:
+    """The segments of one item, by its kind: timed grid, single image, or document chunks.
+
+    `bounds` replaces the fixed grid of a timed item with given windows (one per shot: `align.grid: shots`).
+    """
     if inputs.is_image:
         return [_build(0, 0.0, 0.0, inputs, inclusive=True)]
     if inputs.duration_s is None or inputs.duration_s <= 0:
         return _document_segments(inputs)
-    bounds = segment_bounds(inputs.duration_s, segment_s, max_segments)
-    last = len(bounds) - 1
-    return [_build(k, s, e, inputs, inclusive=k == last) for k, (s, e) in enumerate(bounds)]
+    grid = bounds[:max_segments] if bounds else segment_bounds(inputs.duration_s, segment_s, max_segments)
+    last = len(grid) - 1
+    return [_build(k, s, e, inputs, inclusive=k == last) for k, (s, e) in enumerate(grid)]
 
 
 def _document_segments(inputs: AlignInputs) -> list[Segment]:
@@ -157,11 +166,13 @@ def _labels_in(tv: TimedVectors | None, start: float, end: float, inclusive: boo
 
 
 def _audio_for(windows: list[SpanVector], start: float, end: float) -> np.ndarray | None:
-    """The audio window that covers the same span (windows are cut on the same grid)."""
+    """The audio window that covers the same span (windows are cut on the same grid); on another grid
+    (shots), the mean of the windows that overlap the span."""
     for w in windows:
         if w.vector is not None and w.start_s is not None and abs(w.start_s - start) < 1e-6:
             return w.vector.astype(np.float32)
-    return None
+    inside = [w.vector for w in windows if w.vector is not None and _overlaps(w, start, end)]
+    return np.mean(inside, axis=0).astype(np.float32) if inside else None
 
 
 def _overlaps(span: SpanVector, start: float, end: float) -> bool:

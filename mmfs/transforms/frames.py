@@ -1,109 +1,43 @@
-"""Sample video frames by presentation time, decoded at a reduced size, upright.
+"""Sample video frames by presentation time, decoded at a reduced size, upright, in chunks.
 
-For each target time t = k / fps the chosen frame is the one on screen at t: the largest PTS <= t.
-Times come from the decoder's timestamps (seconds from the stream's start), never index / nominal
-fps, so variable-frame-rate video samples correctly. decord decodes at the reduced size inside the
-decoder, but only where it is frame-accurate: MP4/MOV and Matroska/WebM with one video stream and no
-rotation. In MPEG-TS, MPEG-PS, FLV, ASF and H.264-in-AVI, decord 0.6 returns wrong frames or
-timestamps, and it half-applies display matrices, so those files (and any decord cannot open or
-read) are decoded sequentially with PyAV.
+The policy (`video_select`) says which frames; this module picks the decoder and streams the kept
+frames through it chunk by chunk (`iter_frames`), so memory holds one chunk of decoded pixels at a
+time; `sample_frames` collects them. Times come from the decoder's timestamps (seconds from the
+stream's start), never index / nominal fps, so variable-frame-rate video samples correctly.
 
-PyAV decodes packet by packet: a packet that fails to decode (mid-stream corruption) is counted and
-skipped, a frame the decoder marks corrupt (concealed) is kept and counted, and so is each packet the
-container's index lists but the file lacks (a cut-off download). `decode_errors` carries the count;
-a stream where more than half of it fails is undecodable. Frames without a PTS get one from a
-counter, counted in `synthetic_pts`. decord conceals damage without saying so: a file it reads
-whole is not checked for it.
+Decoders, in the order `auto` tries them: decord, which scales inside the decoder, but only where it
+is frame-accurate (MP4/MOV and Matroska/WebM with one video stream and no rotation: in MPEG-TS,
+MPEG-PS, FLV, ASF and H.264-in-AVI decord 0.6 returns wrong frames or timestamps, and it half-applies
+display matrices); then PyAV, sequential, which counts damage (`decode_errors`, `synthetic_pts`).
+OpenCV is a third decoder, used when asked for, on files with one video stream. A decoder that cannot
+open a file hands it to the next (`fallback`), one that fails mid-stream hands over the rest, and
+`SampledFrames.backend` names the decoder that finished. decord conceals damage without saying so: a
+file it reads whole is not checked for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import av
 import decord
 import numpy as np
 
 from mmfs.errors import ErrorCode, MediaDecodeError
-from mmfs.media.probe import first_line, pick_stream
+from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, plan_geometry, rotate
+from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
+from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
+from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
+from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, SampledFrames, StreamInfo, stack
 
-Backend = Literal["auto", "decord", "pyav"]
+__all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
+
+Backend = Literal["auto", "decord", "pyav", "opencv"]
+WHOLE = 2**62  # a chunk size no video reaches: everything in one chunk
 
 # PyAV format names (one of the comma-separated aliases) where decord's seeking is frame-exact.
 DECORD_FORMATS = frozenset({"mov", "mp4", "matroska", "webm"})
-# A frame is on screen at t when its PTS <= t + PTS_EPS_S (absorbs float32 and rounding noise).
-PTS_EPS_S = 1e-6
-# Over this share of bad packets and corrupt frames among those read, a stream is undecodable, not damaged.
-MAX_DECODE_ERROR_SHARE = 0.5
-
-
-@dataclass
-class SampledFrames:
-    """Chosen frames with their decoder indices and presentation times."""
-
-    indices: np.ndarray  # int64, strictly increasing
-    times_s: np.ndarray  # float64 seconds from the stream start
-    frames: np.ndarray  # (n, h, w, 3) uint8 RGB, upright
-    backend: str
-    decode_errors: int = 0  # packets that failed to decode plus frames the decoder marked corrupt
-    synthetic_pts: int = 0  # frames that had no PTS and were timed by the nominal frame rate
-
-
-@dataclass
-class _DecodeLog:
-    """What went wrong while decoding one stream with PyAV."""
-
-    packets: int = 0
-    frames: int = 0
-    errors: int = 0
-    synthetic_pts: int = 0
-
-    def undecodable(self) -> bool:
-        """Whether errors outweigh what decoded: the stream is broken, not damaged."""
-        return self.errors > MAX_DECODE_ERROR_SHARE * (self.frames + self.errors)
-
-
-@dataclass(frozen=True)
-class _Stream:
-    """What the sampler needs to know about the chosen video stream."""
-
-    formats: frozenset[str]
-    position: int  # among the container's video streams
-    n_video: int
-    width: int
-    height: int
-    start_s: float
-    duration_s: float | None
-    rate: float
-
-
-def target_times(duration_s: float, fps: float, max_frames: int) -> np.ndarray:
-    """0, 1/fps, 2/fps, ... strictly before duration_s (at least one), at most max_frames of them."""
-    n = int(np.ceil(round(duration_s * fps, 9))) if duration_s > 0 else 1
-    return np.arange(max(1, min(n, max_frames)), dtype=np.float64) / fps
-
-
-def choose(pts_s: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Index of the frame on screen at each target (largest PTS <= t), de-duplicated, increasing."""
-    order = np.argsort(pts_s, kind="stable")
-    pos = np.searchsorted(pts_s[order], targets + PTS_EPS_S, side="right") - 1
-    return np.unique(order[np.clip(pos, 0, len(order) - 1)]).astype(np.int64)
-
-
-def coded_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """Even (w, h) with the short side at most `short_side`, aspect kept, never upscaled."""
-    scale = min(1.0, short_side / min(width, height))
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
-
-
-def rotate(frames: np.ndarray, clockwise: int) -> np.ndarray:
-    """Rotate a (n, h, w, c) stack clockwise by 0/90/180/270 degrees."""
-    k = (clockwise // 90) % 4
-    # np.rot90 turns counter-clockwise for positive k, so clockwise is negative k.
-    return np.ascontiguousarray(np.rot90(frames, k=-k, axes=(1, 2))) if k else frames
 
 
 def sample_frames(
@@ -115,205 +49,181 @@ def sample_frames(
     rotation: int = 0,
     duration_s: float | None = None,
     backend: Backend = "auto",
+    fallback: bool = False,
+    sampling: Policy = "fps",
+    every_k: int = 1,
+    n_frames: int = 16,
+    scene_times: Sequence[float] | None = None,
+    resize: ResizeMode = "short_side",
+    box: tuple[int, int] = (224, 224),
+    snap: Snap = "on_screen",
 ) -> SampledFrames:
-    """Decode the frames on screen at t = 0, 1/fps, ... (decord where exact, else PyAV), upright."""
-    stream = _inspect(path)
-    size = coded_size(stream.width, stream.height, decode_short_side)
-    end = duration_s if duration_s else stream.duration_s
-    sampled = None
-    if backend == "decord" or (backend == "auto" and _decord_suits(stream, rotation)):
-        sampled = _sample_decord(path, size, fps, max_frames, end)
-        if sampled is None and backend == "decord":
-            raise MediaDecodeError(f"{Path(path).name}: decord cannot read it", code=ErrorCode.VIDEO_DECODE)
-    if sampled is None:
-        sampled = _sample_pyav(path, stream, size, fps, max_frames, end)
-    if len(sampled.indices) == 0:
+    """The policy's frames, upright, all in memory (see `iter_frames` for the streamed form)."""
+    stream = iter_frames(
+        path,
+        fps=fps,
+        max_frames=max_frames,
+        decode_short_side=decode_short_side,
+        rotation=rotation,
+        duration_s=duration_s,
+        backend=backend,
+        fallback=fallback,
+        sampling=sampling,
+        every_k=every_k,
+        n_frames=n_frames,
+        scene_times=scene_times,
+        resize=resize,
+        box=box,
+        snap=snap,
+        chunk_frames=WHOLE,  # all in memory anyway: one chunk spares copying them into one array
+    )
+    chunks = list(stream)
+    if not chunks:
         raise MediaDecodeError(f"{Path(path).name}: no decodable video frame", code=ErrorCode.VIDEO_DECODE)
-    sampled.frames = rotate(sampled.frames, rotation)
-    return sampled
+    whole = chunks[0] if len(chunks) == 1 else stack([Chunk(c.indices, c.times_s, c.frames) for c in chunks])
+    log = stream.log
+    return SampledFrames(
+        whole.indices, whole.times_s, whole.frames, stream.backend, log.errors, log.synthetic_pts
+    )
 
 
 def sample_with_pyav(
     path: str | Path, *, fps: float, max_frames: int, decode_short_side: int, duration_s: float | None = None
 ) -> SampledFrames:
     """The PyAV path alone, without rotation: the reference the decord path is checked against."""
-    stream = _inspect(path)
-    size = coded_size(stream.width, stream.height, decode_short_side)
-    return _sample_pyav(path, stream, size, fps, max_frames, duration_s or stream.duration_s)
+    return sample_frames(
+        path,
+        fps=fps,
+        max_frames=max_frames,
+        decode_short_side=decode_short_side,
+        duration_s=duration_s,
+        backend="pyav",
+    )
 
 
-def _decord_suits(stream: _Stream, rotation: int) -> bool:
-    return bool(stream.formats & DECORD_FORMATS) and stream.n_video == 1 and rotation % 360 == 0
+def iter_frames(
+    path: str | Path,
+    *,
+    fps: float,
+    max_frames: int,
+    decode_short_side: int,
+    rotation: int = 0,
+    duration_s: float | None = None,
+    backend: Backend = "auto",
+    fallback: bool = False,
+    sampling: Policy = "fps",
+    every_k: int = 1,
+    n_frames: int = 16,
+    scene_times: Sequence[float] | None = None,
+    resize: ResizeMode = "short_side",
+    box: tuple[int, int] = (224, 224),
+    snap: Snap = "on_screen",
+    chunk_frames: int = CHUNK_FRAMES,
+) -> FrameStream:
+    """The policy's frames as a stream of upright chunks of at most `chunk_frames` frames.
 
-
-def _inspect(path: str | Path) -> _Stream:
-    """Read the chosen video stream's coded size, start, duration and rate with PyAV."""
-    try:
-        with av.open(str(path)) as container:
-            videos = list(container.streams.video)
-            chosen = pick_stream(videos)
-            if chosen is None or not chosen.codec_context.width or not chosen.codec_context.height:
-                raise MediaDecodeError(
-                    f"{Path(path).name}: no video stream with a frame size", code=ErrorCode.VIDEO_DECODE
-                )
-            tb = chosen.time_base
-            duration = float(container.duration) / av.time_base if container.duration else None
-            if duration is None and chosen.duration and tb is not None:
-                duration = float(chosen.duration * tb)
-            return _Stream(
-                formats=frozenset(str(container.format.name).split(",")),
-                position=videos.index(chosen),
-                n_video=len(videos),
-                width=int(chosen.codec_context.width),
-                height=int(chosen.codec_context.height),
-                start_s=float(chosen.start_time * tb) if chosen.start_time is not None and tb else 0.0,
-                duration_s=duration,
-                rate=float(chosen.guessed_rate or chosen.average_rate or 25),
-            )
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise MediaDecodeError(
-            f"{Path(path).name}: cannot open video ({first_line(err)})", code=ErrorCode.VIDEO_DECODE
-        ) from err
-
-
-def _sample_decord(
-    path: str | Path, size: tuple[int, int], fps: float, max_frames: int, end_s: float | None
-) -> SampledFrames | None:
-    """Sample with decord; None when decord cannot open the file or its timestamps are not usable."""
-    try:
-        reader = decord.VideoReader(str(path), width=size[0], height=size[1])
-        n = len(reader)
-        pts = reader.get_frame_timestamp(range(n))[:, 0].astype(np.float64) if n else np.zeros(0)
-    except (decord.DECORDError, RuntimeError, IndexError):
-        return None  # PyAV gets its turn; its error, if any, is the one reported
-    if n == 0 or not np.all(np.isfinite(pts)) or pts[0] < -1e-3 or np.any(np.diff(pts) <= 0):
-        return None
-    end = end_s if end_s else float(pts[-1]) + 1e-3
-    indices = choose(pts, target_times(end, fps, max_frames))
-    try:
-        batch = reader.get_batch(indices.tolist()).asnumpy()
-    except decord.DECORDError:
-        return None  # a corrupt packet on the way, or a frame too small for its scaler: PyAV skips or copes
-    return SampledFrames(indices, pts[indices], np.ascontiguousarray(batch[..., :3]), "decord")
-
-
-def _sample_pyav(
-    path: str | Path, stream: _Stream, size: tuple[int, int], fps: float, max_frames: int, end_s: float | None
-) -> SampledFrames:
-    """Sequential PyAV decode keeping the frames on screen at the target times; stops past the last."""
-    picker = _Picker(fps, max_frames, end_s, size)
-    log = _DecodeLog()
-    name = Path(path).name
-    try:
-        with av.open(str(path)) as container:
-            video = container.streams.video[stream.position]
-            video.thread_type = "AUTO"
-            for index, t, frame in _timed(_decoded(container, video, log), stream, log):
-                if picker.offer(index, t, frame):
-                    break
-            else:  # the whole stream was read: what its index promised and the file lacks is lost too
-                log.errors += max(0, int(video.frames or 0) - log.packets)
-                picker.finish()
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise MediaDecodeError(
-            f"{name}: cannot decode video ({first_line(err)})", code=ErrorCode.VIDEO_DECODE
-        ) from err
-    if log.undecodable():
-        raise MediaDecodeError(
-            f"{name}: {log.errors} of {log.frames + log.errors} packets or frames are missing or undecodable",
-            code=ErrorCode.VIDEO_DECODE,
-        )
-    result = picker.result()
-    result.decode_errors, result.synthetic_pts = log.errors, log.synthetic_pts
-    return result
-
-
-def _decoded(container: Any, video: Any, log: _DecodeLog) -> Iterator[Any]:
-    """The stream's frames, packet by packet: a packet that fails to decode is counted and skipped.
-
-    A demuxer that gives up mid-file (a cut-off or corrupt tail) ends the stream after one more count;
-    the decoder is then drained of the frames it still holds.
+    A chunk is decoded only when the previous one has been taken, so memory holds one chunk of pixels.
     """
-    packets = container.demux(video)
-    while True:
-        try:
-            packet = next(packets, None)
-        except (av.FFmpegError, OSError):
-            log.errors += 1
-            packet = None
-        try:
-            log.packets += packet is not None and packet.size > 0
-            frames = video.decode(packet)  # None, or demux's final empty packet, drains the decoder
-        except (av.FFmpegError, ValueError):  # InvalidDataError is both
-            log.errors += 1
-            frames = []
-        for frame in frames:
-            log.frames += 1
-            log.errors += bool(frame.is_corrupt)
-            yield frame
-        if packet is None or packet.size == 0:
-            return
+    spec = Sampling(
+        policy=sampling,
+        fps=fps,
+        max_frames=max_frames,
+        every_k=every_k,
+        n_frames=n_frames,
+        snap=snap,
+        scene_times=tuple(scene_times or ()),
+    )
+    stream = inspect(path)
+    geometry = plan_geometry(
+        stream.width, stream.height, rotation=rotation, mode=resize, short_side=decode_short_side, box=box
+    )
+    order = decoder_order(backend, fallback, stream, rotation)
+    end = duration_s or stream.duration_s
+    return FrameStream(Path(path), stream, spec, geometry, rotation, end, order, chunk_frames)
 
 
-def _timed(frames: Iterable[Any], stream: _Stream, log: _DecodeLog) -> Iterable[tuple[int, float, Any]]:
-    """(index, seconds from the stream start, frame), never decreasing.
-
-    Frames leave the decoder in presentation order, but AVI stores no PTS, so with B-frames the
-    guessed PTS step back now and then: a running maximum keeps the order. A frame with no PTS at
-    all (raw elementary streams) follows the previous one by the nominal frame duration, and is
-    counted in the log.
-    """
-    t = -1.0 / stream.rate
-    for index, frame in enumerate(frames):
-        if frame.pts is None:
-            t += 1.0 / stream.rate
-            log.synthetic_pts += 1
-        else:
-            t = max(t, float(frame.pts * frame.time_base) - stream.start_s)
-        yield index, t, frame
+def decoder_order(backend: Backend, fallback: bool, stream: StreamInfo, rotation: int) -> list[str]:
+    """The decoders to try, in order: the one asked for (or auto's choice), then, with fallback, the rest."""
+    decord_ok = bool(stream.formats & DECORD_FORMATS) and stream.n_video == 1 and rotation % 360 == 0
+    auto = ["decord", "pyav"] if decord_ok else ["pyav"]
+    if backend == "auto":
+        return auto
+    return [backend, *(d for d in auto if d != backend)] if fallback else [backend]
 
 
-class _Picker:
-    """Walk frames in presentation order; give each target the last frame with PTS <= target."""
+class FrameStream:
+    """Iterate to decode: upright chunks of kept frames; afterwards `backend` and `log` say how it went."""
 
-    def __init__(self, fps: float, max_frames: int, end_s: float | None, size: tuple[int, int]) -> None:
-        self.fps, self.end_s, self.size = fps, end_s, size
-        self.n = len(target_times(end_s, fps, max_frames)) if end_s else max_frames
-        self.k = 0
-        self.prev: tuple[int, float, Any] | None = None
-        self.kept: list[tuple[int, float, np.ndarray]] = []
+    def __init__(
+        self,
+        path: Path,
+        stream: StreamInfo,
+        sampling: Sampling,
+        geometry: Geometry,
+        rotation: int,
+        end_s: float | None,
+        order: list[str],
+        chunk_frames: int = CHUNK_FRAMES,
+    ) -> None:
+        self.path, self.stream, self.sampling, self.geometry = path, stream, sampling, geometry
+        self.rotation, self.end_s, self.order, self.chunk = rotation, end_s, order, chunk_frames
+        self.backend = ""
+        self.log = DecodeLog()
+        self._packets: tuple[np.ndarray, np.ndarray] | None = None
 
-    def offer(self, index: int, t: float, frame: Any) -> bool:
-        """Take the next decoded frame; True once every target has its frame."""
-        while self.k < self.n and self.k / self.fps + PTS_EPS_S < t:
-            self._keep(self.prev or (index, t, frame))  # before the first PTS: the first frame
-            self.k += 1
-        self.prev = (index, t, frame)
-        return self.k >= self.n
-
-    def finish(self) -> None:
-        """After the last frame: the targets left belong to it, if they fall inside the video."""
-        if self.prev is None or self.k >= self.n:
-            return
-        if self.end_s or self.k / self.fps < self.prev[1] + 1e-3:
-            self._keep(self.prev)
-
-    def _keep(self, chosen: tuple[int, float, Any]) -> None:
-        index, t, frame = chosen
-        if self.kept and self.kept[-1][0] == index:
-            return
-        w, h = self.size
-        pixels = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
-        self.kept.append((index, t, pixels))
-
-    def result(self) -> SampledFrames:
-        """The kept frames as arrays."""
-        w, h = self.size
-        if not self.kept:
-            return SampledFrames(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, h, w, 3), np.uint8), "pyav")
-        return SampledFrames(
-            np.array([k[0] for k in self.kept], dtype=np.int64),
-            np.array([k[1] for k in self.kept], dtype=np.float64),
-            np.stack([k[2] for k in self.kept]),
-            "pyav",
+    def __iter__(self) -> Iterator[SampledFrames]:
+        self._prepare()
+        last_t = -np.inf
+        for name in self.order:
+            chunks = self._open(name)
+            if chunks is None:
+                continue
+            self.backend = name
+            try:
+                for chunk in chunks:
+                    fresh = chunk.times_s > last_t + PTS_EPS_S  # after a hand-over mid-stream: only the rest
+                    if not fresh.any():
+                        continue
+                    last_t = float(chunk.times_s[fresh][-1])
+                    yield self._finish(chunk, fresh)
+                return
+            except decord.DECORDError:
+                continue  # a packet decord cannot decode, or a frame too small for its scaler: the next copes
+        tried = ", ".join(self.order)
+        raise MediaDecodeError(
+            f"{self.path.name}: no decoder could read it (tried {tried})", code=ErrorCode.VIDEO_DECODE
         )
+
+    def _prepare(self) -> None:
+        """Fill in what a policy needs from the container: keyframe times, or the end for `uniform`."""
+        spec = self.sampling
+        if spec.policy == "keyframes":
+            times, keys = self.packets()
+            self.sampling = Sampling(**{**spec.__dict__, "key_times": tuple(times[keys].tolist())})
+        if spec.policy == "uniform" and not self.end_s:
+            times, _ = self.packets()
+            self.end_s = float(times[-1]) + 1.0 / self.stream.rate if len(times) else None
+
+    def packets(self) -> tuple[np.ndarray, np.ndarray]:
+        """The container's packet times and keyframe flags (read once)."""
+        if self._packets is None:
+            self._packets = packet_times(self.path, self.stream)
+        return self._packets
+
+    def _open(self, name: str) -> Iterator[Chunk] | None:
+        size = self.geometry.decode_size
+        if name == "decord":
+            opened = open_decord(self.path, size, self.sampling, self.end_s)
+            return None if opened is None else read_decord(*opened, chunk=self.chunk)
+        if name == "opencv":
+            if self.stream.n_video != 1:  # OpenCV picks its own stream; mmfs's choice could differ
+                return None
+            return read_opencv(self.path, size, self.packets()[0], self.sampling, self.end_s, self.chunk)
+        self.log = DecodeLog()
+        return sample_pyav(self.path, self.stream, size, self.sampling, self.end_s, self.log, self.chunk)
+
+    def _finish(self, chunk: Chunk, keep: np.ndarray) -> SampledFrames:
+        if not keep.all():  # only after a hand-over; indexing copies, so never otherwise
+            chunk = Chunk(chunk.indices[keep], chunk.times_s[keep], chunk.frames[keep])
+        frames = self.geometry.finish(chunk.frames, self.rotation)
+        return SampledFrames(chunk.indices, chunk.times_s, frames, self.backend)

@@ -54,6 +54,7 @@ def test_tables_created_with_keys_in_metadata(store: Store) -> None:
         "media",
         "frames",
         "flow",
+        "shots",
         "audio",
         "text",
         "segments",
