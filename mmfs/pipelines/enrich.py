@@ -49,8 +49,11 @@ class Enricher:
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
-        name = getattr(self.cfg.encoders, modality)
-        return get_cached(name, device=self.cfg.encoders.device, batch_size=self.cfg.encoders.batch_size)
+        enc = self.cfg.encoders
+        name = getattr(enc, modality)
+        return get_cached(
+            name, device=enc.device, batch_size=enc.batch_size, threads=enc.threads, options=enc.options(name)
+        )
 
     def dims(self) -> dict[str, int]:
         """Vector widths of the configured encoders."""
@@ -61,7 +64,7 @@ class Enricher:
         image, text, audio = (self.encoder(m).provenance() for m in ("image", "text", "audio"))
         motion = {"name": "flow.farneback", "preprocessing": self.cfg.flow.model_dump_json()}
         return {
-            "frames": {"embedding": image, "label_embedding": text},
+            "frames": {"embedding": image, "label_embedding": image if self.shared_space() else text},
             "audio": {"embedding": audio},
             "text": {"embedding": text},
             "segments": {
@@ -73,6 +76,10 @@ class Enricher:
                 "fused": text,
             },
         }
+
+    def shared_space(self) -> bool:
+        """Whether image and text encoders embed into one space (CLIP): frames then need no label bridge."""
+        return bool(self.encoder("image").space() == self.encoder("text").space())
 
     def run(self, batch: list[Extracted]) -> list[Enriched]:
         """Analyse and embed a batch; an item whose encoder fails is degraded, not lost.
@@ -166,8 +173,11 @@ class Enricher:
             return
         pixels = [frame for it in owners for frame in it.ex.frames.frames]  # type: ignore[union-attr]
         vectors, labels = self.encoder("image").embed_and_classify(pixels, top_k=self.cfg.image.top_labels)
-        label_lines = [", ".join(name for name, _ in frame_labels) for frame_labels in labels]
-        label_vectors = self.encoder("text").embed(label_lines)
+        if self.shared_space():  # the frame's own vector is already in the text space (CLIP)
+            label_vectors = vectors
+        else:  # the label bridge: the top ImageNet labels, embedded as text
+            label_lines = [", ".join(name for name, _ in frame_labels) for frame_labels in labels]
+            label_vectors = self.encoder("text").embed(label_lines)
         start = 0
         for it in owners:
             n = len(it.ex.frames.times_s)  # type: ignore[union-attr]

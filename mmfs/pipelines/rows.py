@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
+from mmfs.encoders.registry import identity
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
@@ -28,7 +29,7 @@ from mmfs.transforms.pii import placeholder_counts
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     """The feature_version of every table for this config."""
     c = cfg.model_dump(mode="json")
-    enc = c["encoders"]
+    enc = {m: encoder_identity(cfg, m) for m in ("image", "text", "audio")}
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"])
     flow = short_hash("flow", c["video"], c["flow"])
     audio = short_hash("audio", c["audio"], c["align"]["segment_s"], enc["audio"])
@@ -40,6 +41,12 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
     return versions
+
+
+def encoder_identity(cfg: PipelineConfig, modality: str) -> str:
+    """The configured encoder of a modality as it decides vectors (name, pinned weights, options)."""
+    name = getattr(cfg.encoders, modality)
+    return identity(name, cfg.encoders.options(name))
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
