@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser chaos bench bench-runners bench-text docker clean
+.PHONY: setup nltk-data demo test lint browser chaos bench bench-runners bench-text bench-encoders docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,9 @@ bench-runners: setup
 
 bench-text: setup
 	$(PY) benchmarks/bench_text.py
+
+bench-encoders: setup
+	$(PY) benchmarks/bench_encoders.py
 
 docker:
 	docker build -t mmfs:latest .

@@ -179,7 +179,10 @@ class EncodersConfig(_Section):
     fusion: Literal["concat", "learned"] = Field(
         default="concat",
         description="segments.joint: normalised concatenation with a modality mask, or the projection "
-        "trained by `mmfs train-fusion` (falls back to concat until one is trained)",
+        "trained by `mmfs train-fusion` (encoders.fusion_weights)",
+    )
+    fusion_weights: str | None = Field(
+        default=None, description="fusion 'learned': the safetensors file `mmfs train-fusion` wrote"
     )
 
     @field_validator("text", "image", "audio")

@@ -16,6 +16,7 @@ from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
 from mmfs.transforms.pii import pieces, redact_batch
@@ -57,7 +58,14 @@ class Enricher:
 
     def dims(self) -> dict[str, int]:
         """Vector widths of the configured encoders."""
-        return {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        learned = self.fusion().projection
+        return {**dims, "joint_learned": learned.out_dim if learned is not None else DEFAULT_LEARNED_DIM}
+
+    def fusion(self) -> Fusion:
+        """The configured fusion method for `segments.joint` (its projection loaded once)."""
+        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        return fusion_for(self.cfg, dims)
 
     def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per table and vector column, the provenance of the encoder that fills it."""
@@ -74,6 +82,7 @@ class Enricher:
                 "text": text,
                 "labels": text,
                 "fused": text,
+                **self.fusion().provenance(),
             },
         }
 

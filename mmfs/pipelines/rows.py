@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,10 @@ import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
 from mmfs.encoders.registry import identity
+from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
@@ -36,7 +39,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"])
-    align_v = short_hash("align", c["align"])
+    align_v = short_hash("align", c["align"], fusion_identity(cfg))
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
@@ -47,6 +50,17 @@ def encoder_identity(cfg: PipelineConfig, modality: str) -> str:
     """The configured encoder of a modality as it decides vectors (name, pinned weights, options)."""
     name = getattr(cfg.encoders, modality)
     return identity(name, cfg.encoders.options(name))
+
+
+def fusion_identity(cfg: PipelineConfig) -> str:
+    """The fusion method as it decides `segments.joint`: its name, and the projection file's sha256."""
+    weights = cfg.encoders.fusion_weights
+    if cfg.encoders.fusion == "concat" or not weights:
+        return cfg.encoders.fusion
+    try:
+        return f"learned@{sha256_file(Path(weights))}"
+    except OSError:  # reported with its reason when the run loads the projection
+        return f"learned@{weights}"
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
@@ -75,8 +89,10 @@ class RowBuilder:
         run_id: str,
         versions: dict[str, str],
         stored: dict[str, StoredItem] | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         self.cfg, self.run_id, self.versions = cfg, run_id, versions
+        self.fusion = fusion  # makes segments.joint (None: only failures are laid out)
         self.stored = stored or {}  # what the store keeps of partly recomputed items
         self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES if t != "runs"}
         self.now = datetime.now(UTC)
@@ -282,6 +298,10 @@ class RowBuilder:
             }
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()
+            if self.fusion is not None:
+                joint, mask, learned = self.fusion.joint(seg.vectors)
+                row["joint"], row["joint_mask"] = None if joint is None else joint.tolist(), mask
+                row["joint_learned"] = None if learned is None else learned.tolist()
             self._add("segments", row, version)
 
 

@@ -165,13 +165,19 @@ def test_rerun_embeds_nothing_and_switching_the_image_encoder_reembeds_images_on
     assert store.provenance("segments")["visual"]["name"] == "image.efficientnet_lite1"
 
 
-def test_every_vector_column_has_provenance_in_its_schema_metadata(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_joint_fusion_learned_projection_and_provenance_of_every_vector_column(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mmfs.cli import app
+    from mmfs.transforms.fusion import MODALITIES
+
+    data, store_dir = tmp_path / "data", tmp_path / "store"
+    mf.write_video(data / "clip.mp4", times_s=mf.constant_rate_times(30, 10.0), audio_tone_hz=330.0)
     mf.write_image(data / "a.png")
     mf.write_text(data / "owls.txt", DOC)
-    run_pipeline([str(data)], _cfg(), tmp_path / "store", show_progress=False)
-    store = Store(tmp_path / "store")
-    for table, columns in VECTOR_COLUMNS.items():
+    run_pipeline([str(data)], _cfg(), store_dir, show_progress=False)
+    store = Store(store_dir)
+    for table, columns in VECTOR_COLUMNS.items():  # provenance in the schema metadata of every vector column
         prov = store.provenance(table)
         for column in columns:
             info = prov[column]
@@ -179,3 +185,44 @@ def test_every_vector_column_has_provenance_in_its_schema_metadata(tmp_path: Pat
             if info["name"].startswith(("image.", "text.", "audio.")):
                 assert len(info["weights_sha256"]) == 64 and json.loads(info["preprocessing"]) is not None
                 assert info["dim"] == str(store.table(table).schema.field(column).type.list_size)
+    assert store.provenance("segments")["joint"]["name"] == "fusion.concat"
+
+    segments = store.read("segments").to_pylist()
+    widths = json.loads(store.provenance("segments")["joint"]["widths"])
+    for seg in segments:  # the default: the normalised concatenation with its modality mask
+        present = [seg[m] is not None for m in MODALITIES]
+        assert seg["joint_mask"] == present and seg["joint_learned"] is None
+        if not any(present):
+            assert seg["joint"] is None
+            continue
+        blocks = [
+            np.asarray(seg[m]) / np.linalg.norm(seg[m]) if seg[m] is not None else np.zeros(widths[m])
+            for m in MODALITIES
+        ]
+        assert np.allclose(seg["joint"], np.concatenate(blocks) / np.sqrt(sum(present)), atol=1e-6)
+    assert any(sum(s["joint_mask"]) >= 3 for s in segments)  # video frames, motion and sound together
+
+    out = tmp_path / "projection.safetensors"
+    result = CliRunner().invoke(
+        app, ["train-fusion", "--store", str(store_dir), "--out", str(out), "--steps", "30", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.stdout)
+    assert trained["n_segments"] == sum(s["joint"] is not None for s in segments) and out.is_file()
+    assert trained["loss_last"] < trained["loss_first"]
+
+    before = store.versions()
+    learned = _cfg(encoders={"fusion": "learned", "fusion_weights": str(out)})
+    run_pipeline([str(data)], learned, store_dir, show_progress=False)
+    store = Store(store_dir)
+    after = store.versions()
+    assert [t for t in ("frames", "flow", "audio", "text") if after[t] != before[t]] == []
+    again = {(s["media_id"], s["segment_index"]): s for s in store.read("segments").to_pylist()}
+    for seg in segments:
+        new = again[(seg["media_id"], seg["segment_index"])]
+        assert new["fused"] == seg["fused"] and new["joint"] == seg["joint"]  # search vectors unchanged
+        if seg["joint"] is not None:
+            assert len(new["joint_learned"]) == 256
+            assert abs(np.linalg.norm(new["joint_learned"]) - 1.0) < 1e-5
+    prov = store.provenance("segments")["joint_learned"]
+    assert prov["name"] == "fusion.learned" and prov["weights_sha256"] == trained["sha256"]
