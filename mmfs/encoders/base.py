@@ -62,6 +62,7 @@ class Encoder(ABC):
     # inputs per forward pass when the config leaves it to the encoder: what fills each device well
     batch_size_hint: ClassVar[dict[str, int]] = {"cpu": 32, "cuda": 256}
     prefetch_depth: int = 2  # chunks prepared ahead of the model (bounded memory)
+    cuda_autocast: bool = True  # bf16/fp16 autocast on CUDA (off for models that gain nothing or lose)
 
     def __init__(
         self,
@@ -197,7 +198,7 @@ class Encoder(ABC):
         out: list[T] = []
         parts = chunks(batch, self.batch_size)
         depth = self.prefetch_depth if type(self)._prepare is not Encoder._prepare else 0
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, self.cuda_autocast):
             for start, chunk, prepared in prefetched(parts, self._prepare, depth):
                 stop = start + len(chunk)
                 try:

@@ -140,3 +140,18 @@ def test_clip_missing_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EncoderError, match="neither a local folder nor in the Hugging Face cache"):
         create("text.clip", device="cpu", options={"model": "no-such-org/no-such-clip"}).load()
     assert PipelineConfig().encoders.options("image.clip")["model"] == "openai/clip-vit-base-patch32"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the CUDA path runs on a GPU only")
+def test_cuda_path_agrees_with_the_cpu() -> None:
+    """Autocast, channels-last, pinned prefetch and GPU resizing give the CPU's vectors (bf16 tolerance)."""
+    photos = [skimage_data.chelsea(), skimage_data.coffee(), skimage_data.rocket()]
+    inputs: dict[str, list[object]] = {
+        "image.efficientnet_lite0": list(photos),
+        "text.minilm": ["a cat", "a cup of coffee", "a rocket"],
+    }
+    for name, batch in inputs.items():
+        cpu = create(name, device="cpu", batch_size=2).embed(batch)
+        gpu = create(name, device="cuda", batch_size=2).embed(batch)
+        assert np.all(np.sum(cpu * gpu, axis=1) > 0.98), name
