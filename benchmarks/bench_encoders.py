@@ -8,7 +8,8 @@ same work with the library alone, and their ratio (1.0 = no overhead; the target
 - text.minilm: the SentenceTransformer's own `encode` at the same batch size;
 - image.efficientnet_lite0/1/2: the same preprocessing (centre crop, bicubic resize, scaling) and the
   model's `extract_features` + pooling + classifier, in a plain loop over the same batches;
-- audio.resemblyzer: resemblyzer's own `VoiceEncoder.embed_utterance`, one window at a time.
+- audio.resemblyzer: resemblyzer's own `VoiceEncoder.embed_utterance`, one window at a time (its API
+  takes one utterance), and, as a second row, the same mels and LSTM batched by hand like mmfs does.
 Both sides use the same torch threads; timings are interleaved (raw, mmfs, raw, ...) and the best of
 `--repeat` is kept, so a change in the machine's load weighs on both alike.
 """
@@ -122,7 +123,8 @@ def bench_image(name: str, n: int, repeat: int, device: str) -> dict[str, Any]:
     return _row(enc, n, *interleaved(raw, mmfs, repeat))
 
 
-def bench_audio(n: int, repeat: int, device: str) -> dict[str, Any]:
+def bench_audio(n: int, repeat: int, device: str) -> list[dict[str, Any]]:
+    """Two raw sides: resemblyzer's own per-window API, and the same mels + LSTM batched by hand."""
     from resemblyzer import VoiceEncoder
 
     enc = get_cached("audio.resemblyzer", device=device)
@@ -134,10 +136,29 @@ def bench_audio(n: int, repeat: int, device: str) -> dict[str, Any]:
             reference.embed_utterance(clip)
         return n
 
+    def batched() -> int:
+        import torch
+
+        from mmfs.encoders.audio_resemblyzer import normalize_volume, partial_mels
+
+        with torch.inference_mode():
+            for start in range(0, n, enc.batch_size):
+                mels = [
+                    m
+                    for c in clips[start : start + enc.batch_size]
+                    for m in partial_mels(normalize_volume(c))
+                ]
+                _, (hidden, _) = enc.model["lstm"](torch.from_numpy(np.stack(mels)).to(device))
+                torch.relu(enc.model["linear"](hidden[-1])).cpu().numpy()
+        return n
+
     def mmfs() -> int:
         return len(enc.embed(clips))
 
-    return _row(enc, n, *interleaved(raw, mmfs, repeat))
+    library = _row(enc, n, *interleaved(raw, mmfs, repeat))
+    same_batches = _row(enc, n, *interleaved(batched, mmfs, repeat))
+    same_batches["encoder"] += " (batched raw)"
+    return [library, same_batches]
 
 
 def _row(enc: Any, n: int, raw: float, mmfs: float) -> dict[str, Any]:
@@ -162,24 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     threads = apply_cpu_threads(args.threads)
-    jobs: dict[str, Callable[[], dict[str, Any]]] = {
-        "text.minilm": lambda: bench_text(args.items, args.repeat, args.device),
+    jobs: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "text.minilm": lambda: [bench_text(args.items, args.repeat, args.device)],
         **{
-            name: (lambda name=name: bench_image(name, args.items, args.repeat, args.device))
+            name: (lambda name=name: [bench_image(name, args.items, args.repeat, args.device)])
             for name in IMAGES
         },
         "audio.resemblyzer": lambda: bench_audio(args.items, args.repeat, args.device),
     }
-    rows = [fn() for name, fn in jobs.items() if not args.only or name in args.only]
+    rows = [row for name, fn in jobs.items() if not args.only or name in args.only for row in fn()]
     hardware = _hardware(args.device, threads)
     if args.json:
         print(json.dumps({"hardware": hardware, "rows": rows}, indent=2))
         return 0
     print(f"# encoders through mmfs / the same model alone ({hardware})")
-    print(f"{'encoder':<28}{'batch':>6}{'items':>7}{'raw/s':>10}{'mmfs/s':>10}{'ratio':>8}")
+    print(f"{'encoder':<36}{'batch':>6}{'items':>7}{'raw/s':>10}{'mmfs/s':>10}{'ratio':>8}")
     for r in rows:
         print(
-            f"{r['encoder']:<28}{r['batch']:>6}{r['items']:>7}{r['raw_items_s']:>10}"
+            f"{r['encoder']:<36}{r['batch']:>6}{r['items']:>7}{r['raw_items_s']:>10}"
             f"{r['mmfs_items_s']:>10}{r['ratio']:>8.3f}"
         )
     return 0
