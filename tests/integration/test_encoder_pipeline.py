@@ -80,7 +80,7 @@ def test_clip_store_run_puts_images_and_text_in_one_space(tmp_path: Path) -> Non
     stored = {f["media_id"]: np.asarray(f["embedding"]) for f in frames}
     for name, path in photos.items():
         with torch.inference_mode():
-            pixels = proc(images=[np.asarray(Image.open(path).convert("RGB"))], return_tensors="pt")
+            pixels = proc(images=[np.array(Image.open(path).convert("RGB"))], return_tensors="pt")
             ref = model.get_image_features(**pixels).pooler_output[0].numpy()
         assert np.dot(stored[ids[name]], ref / np.linalg.norm(ref)) > 0.999, name
     for phrase in ("a cat", "a cup of coffee", "a rocket"):
