@@ -503,3 +503,34 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@app.command("train-fusion")
+def train_fusion_cmd(
+    store: StoreOpt = "./mmfs-store",
+    out: Annotated[
+        str | None, typer.Option("--out", help="default: STORE/fusion/projection.safetensors")
+    ] = None,
+    dim: Annotated[int, typer.Option("--dim", min=2, help="width of the projected joint vector")] = 256,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Adam steps")] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the learned fusion projection on the store's segments (use: encoders.fusion=learned)."""
+
+    def go() -> None:
+        from dataclasses import asdict
+
+        from mmfs.pipelines.fusion_train import train_fusion
+
+        st = _open(store)
+        path = Path(out) if out else Path(store) / "fusion" / "projection.safetensors"
+        result = train_fusion(st, path, dim=dim, steps=steps, seed=seed)
+        text = (
+            f"trained on {result.n_segments} segments ({result.in_dim} -> {result.out_dim}), loss "
+            f"{result.loss_first:.3f} -> {result.loss_last:.3f}; wrote {result.path}\n"
+            f"use it with:  encoders: {{fusion: learned, fusion_weights: {result.path}}}"
+        )
+        _emit(as_json, asdict(result), text)
+
+    _guard(go)

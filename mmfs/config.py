@@ -310,7 +310,45 @@ class EncodersConfig(_Section):
     )
     video_clip_len: int = Field(default=16, ge=1, description="frames the video encoder takes per clip")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int | None = Field(
+        default=None, ge=1, description="inputs per forward pass; none = each encoder's hint for the device"
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU: torch threads the encoders use; none = the CPUs this process may use",
+    )
+    clip_model_dir: str | None = Field(
+        default=None,
+        description="image.clip / text.clip: a local CLIP checkpoint folder (save_pretrained layout); none = "
+        "encoders.clip_model from the Hugging Face cache (downloaded only when the hub is reachable)",
+    )
+    clip_model: str = Field(default="openai/clip-vit-base-patch32", description="CLIP hub id when no dir")
+    fusion: Literal["concat", "learned"] = Field(
+        default="concat",
+        description="segments.joint: normalised concatenation with a modality mask, or the projection "
+        "trained by `mmfs train-fusion` (encoders.fusion_weights)",
+    )
+    fusion_weights: str | None = Field(
+        default=None, description="fusion 'learned': the safetensors file `mmfs train-fusion` wrote"
+    )
+
+    @field_validator("text", "image", "audio")
+    @classmethod
+    def _known_encoder(cls, name: str) -> str:
+        """An unknown encoder name fails here, at config load, listing the known ones (no import)."""
+        from mmfs.encoders.registry import names
+
+        known = names()
+        if name not in known:  # a ValueError: pydantic reports it at its dotted key
+            raise ValueError(f"unknown encoder '{name}'; known encoders: {', '.join(known)}")
+        return name
+
+    def options(self, name: str) -> dict[str, str]:
+        """Encoder-specific options for `name` (recorded in its provenance)."""
+        if name.endswith(".clip"):
+            return {"model": self.clip_model_dir or self.clip_model}
+        return {}
 
 
 class RunnerConfig(_Section):

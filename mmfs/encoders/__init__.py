@@ -1,5 +1,5 @@
 """Pretrained encoders behind one interface, registered by name; torch loads only on first use."""
 
-from mmfs.encoders.registry import create, get_cached, names, register, resolve
+from mmfs.encoders.registry import create, from_provenance, get_cached, names, register, resolve
 
-__all__ = ["create", "get_cached", "names", "register", "resolve"]
+__all__ = ["create", "from_provenance", "get_cached", "names", "register", "resolve"]

@@ -45,6 +45,7 @@ class ResemblyzerAudioEncoder(Encoder):
     package = "resemblyzer"
     pinned_sha256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
     approx_memory_mb = 30
+    cuda_autocast = False  # a 3x256 LSTM gains nothing from bf16, and cuDNN's bf16 RNNs vary by GPU
 
     def weight_files(self) -> list[Path]:
         """resemblyzer's bundled `pretrained.pt` (found without importing the package)."""

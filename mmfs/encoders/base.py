@@ -16,11 +16,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
+from mmfs.encoders.execution import apply_cpu_threads, autocast, chunks, prefetched
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ class Resources:
     device: str
     gpu: bool
     approx_memory_mb: int
+    batch_size: int = 0  # inputs per forward pass
+    cpu_threads: int = 0  # torch intra-op threads on the CPU (0: not set yet, or on a GPU)
 
 
 @functools.lru_cache(maxsize=32)
@@ -56,14 +59,34 @@ class Encoder(ABC):
     package: str = ""  # the installed distribution that ships the weights
     pinned_sha256: str | None = None  # expected sha256 of weight_files(); None = not pinned
     approx_memory_mb: int = 200
+    # inputs per forward pass when the config leaves it to the encoder: what fills each device well
+    batch_size_hint: ClassVar[dict[str, int]] = {"cpu": 32, "cuda": 256}
+    prefetch_depth: int = 2  # chunks prepared ahead of the model (bounded memory)
+    cuda_autocast: bool = True  # bf16/fp16 autocast on CUDA (off for models that gain nothing or lose)
 
-    def __init__(self, *, device: str = "auto", batch_size: int = 32) -> None:
-        if batch_size < 1:
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        batch_size: int | None = None,
+        threads: int | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        if batch_size is not None and batch_size < 1:
             raise ConfigError(f"encoder batch_size must be >= 1, got {batch_size}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"encoder threads must be >= 1, got {threads}")
         self.device = resolve_device(device)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.default_batch_size(self.device)
+        self.threads = threads
+        self.options = dict(options or {})
         self._loaded = False
         self._load_lock = threading.Lock()
+
+    @classmethod
+    def default_batch_size(cls, device: str) -> int:
+        """The batch-size hint for a device ('cuda:1' counts as 'cuda')."""
+        return cls.batch_size_hint["cuda" if device.startswith("cuda") else "cpu"]
 
     # -- what each encoder provides ---------------------------------------------------------------
 
@@ -76,8 +99,15 @@ class Encoder(ABC):
         """Build the model from the installed weights (weights_only / safetensors)."""
 
     @abstractmethod
-    def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        """Raw (n, dim) vectors for at most batch_size valid inputs (called under inference_mode)."""
+    def _embed_batch(self, batch: Any) -> np.ndarray:
+        """Raw (n, dim) vectors of one `_prepare`d chunk of at most batch_size valid inputs.
+
+        Called under inference_mode, and under autocast on CUDA (return float32 or float16 arrays).
+        """
+
+    def _prepare(self, chunk: Sequence[Any]) -> Any:
+        """CPU preprocessing of one chunk, run ahead of the model in the prefetch thread (default: none)."""
+        return chunk
 
     def preprocessing(self) -> dict[str, Any]:
         """Parameters of the input preprocessing (recorded as provenance)."""
@@ -87,6 +117,11 @@ class Encoder(ABC):
         """Why `item` is not a valid input, or None when it is."""
         return None
 
+    def space(self) -> str:
+        """The vector space this encoder embeds into: equal for two encoders whose vectors compare
+        (the two towers of one CLIP checkpoint); otherwise its own name."""
+        return self.name
+
     # -- the contract -----------------------------------------------------------------------------
 
     def load(self) -> None:
@@ -95,6 +130,8 @@ class Encoder(ABC):
             if self._loaded:
                 return
             self._verify_pin()
+            if not self.device.startswith("cuda"):
+                self.threads = apply_cpu_threads(self.threads)
             self._load()
             self._loaded = True
 
@@ -118,11 +155,18 @@ class Encoder(ABC):
             "weights_sha256": self.weights_sha256(),
             "preprocessing": json.dumps(self.preprocessing(), sort_keys=True),
             "code_version": __version__,
+            **({"options": json.dumps(self.options, sort_keys=True)} if self.options else {}),
         }
 
     def resources(self) -> Resources:
-        """Device and memory this encoder uses."""
-        return Resources(self.device, self.device.startswith("cuda"), self.approx_memory_mb)
+        """Device, memory, batch size and CPU threads this encoder uses."""
+        return Resources(
+            self.device,
+            self.device.startswith("cuda"),
+            self.approx_memory_mb,
+            self.batch_size,
+            self.threads if self.threads is not None else 0,
+        )
 
     def weights_sha256(self) -> str:
         """sha256 of the weight files, computed once per process."""
@@ -142,17 +186,25 @@ class Encoder(ABC):
             if problem is not None:
                 raise EncoderError(f"{self.name}: input {index} of {len(batch)}: {problem}")
 
-    def run_batches(self, batch: Sequence[Any], fn: Callable[[Sequence[Any]], T]) -> list[T]:
-        """`fn` over batch_size chunks under torch.inference_mode, torch errors as EncoderError."""
+    def run_batches(self, batch: Sequence[Any], fn: Callable[[Any], T]) -> list[T]:
+        """`fn` over the `_prepare`d batch_size chunks, in order, torch errors as EncoderError.
+
+        Chunk i+1 is prepared in a background thread while `fn` runs on chunk i (bounded queue);
+        `fn` runs under torch.inference_mode, and under autocast on CUDA.
+        """
         import torch
 
         self.load()
         out: list[T] = []
-        with torch.inference_mode():
-            for start in range(0, len(batch), self.batch_size):
-                stop = min(start + self.batch_size, len(batch))
+        parts = chunks(batch, self.batch_size)
+        depth = self.prefetch_depth if type(self)._prepare is not Encoder._prepare else 0
+        with torch.inference_mode(), autocast(self.device, self.cuda_autocast):
+            for start, chunk, prepared in prefetched(parts, self._prepare, depth):
+                stop = start + len(chunk)
                 try:
-                    out.append(fn(batch[start:stop]))
+                    if isinstance(prepared, BaseException):
+                        raise prepared
+                    out.append(fn(prepared))
                 except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
                     raise EncoderError(
                         f"{self.name}: failed on inputs {start}..{stop - 1} of {len(batch)}: {err}",

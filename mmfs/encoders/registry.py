@@ -7,9 +7,10 @@ Built-in encoders are registered lazily (name → module, imported on first use)
 from __future__ import annotations
 
 import importlib
+import json
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from mmfs.errors import ConfigError
 
@@ -21,12 +22,16 @@ E = TypeVar("E", bound="type[Encoder]")
 _BUILTIN: dict[str, str] = {
     "text.minilm": "mmfs.encoders.text_minilm",
     "image.efficientnet_lite0": "mmfs.encoders.image_efficientnet",
+    "image.efficientnet_lite1": "mmfs.encoders.image_efficientnet",
+    "image.efficientnet_lite2": "mmfs.encoders.image_efficientnet",
+    "image.clip": "mmfs.encoders.clip",
+    "text.clip": "mmfs.encoders.clip",
     "audio.resemblyzer": "mmfs.encoders.audio_resemblyzer",
     "audio.torchcrepe": "mmfs.encoders.audio_torchcrepe",
     "video.r3d_18": "mmfs.encoders.video_r3d",
 }
 _REGISTRY: dict[str, type[Encoder]] = {}
-_CACHE: dict[tuple[str, str, int, tuple[tuple[str, Any], ...]], Encoder] = {}
+_CACHE: dict[tuple[str, str, int | None, int | None, str], Encoder] = {}
 _LOCK = threading.RLock()
 
 
@@ -62,23 +67,56 @@ def resolve(name: str) -> type[Encoder]:
     return _REGISTRY[name]
 
 
-def create(name: str, *, device: str = "auto", batch_size: int = 32, **options: Any) -> Encoder:
+def create(
+    name: str,
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    threads: int | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Encoder:
     """A new instance, not yet loaded (call `load()` or let the first `embed` load it).
 
-    `options` go to encoders that take them (a video encoder's local `weights` file and `clip_len`).
+    batch_size None: the encoder's hint for the device; threads None: the CPUs this process may use;
+    options: encoder-specific settings (a CLIP checkpoint's directory), recorded in provenance.
     """
-    return resolve(name)(device=device, batch_size=batch_size, **options)
+    return resolve(name)(device=device, batch_size=batch_size, threads=threads, options=dict(options or {}))
 
 
-def get_cached(name: str, device: str = "auto", batch_size: int = 32, **options: Any) -> Encoder:
-    """The process-wide loaded instance for (name, resolved device, batch size, options): models load once."""
+def get_cached(
+    name: str,
+    device: str = "auto",
+    batch_size: int | None = None,
+    *,
+    threads: int | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Encoder:
+    """The process-wide loaded instance for (name, device, batch size, threads, options): loads once."""
     from mmfs.encoders.devices import resolve_device
 
-    key = (name, resolve_device(device), batch_size, tuple(sorted(options.items())))
+    opts = dict(options or {})
+    key = (name, resolve_device(device), batch_size, threads, json.dumps(opts, sort_keys=True))
     with _LOCK:
         encoder = _CACHE.get(key)
         if encoder is None:
-            encoder = create(name, device=key[1], batch_size=batch_size, **options)
+            encoder = create(name, device=key[1], batch_size=batch_size, threads=threads, options=opts)
             encoder.load()
             _CACHE[key] = encoder
         return encoder
+
+
+def identity(name: str, options: Mapping[str, str] | None = None) -> str:
+    """What decides an encoder's vectors, known without loading it: name, pinned weights, options.
+
+    Part of every table's feature_version: a release that pins other weights, or another CLIP
+    checkpoint, makes exactly the tables that encoder fills stale.
+    """
+    pin = resolve(name).pinned_sha256 or "unpinned"
+    extra = f"|{json.dumps(dict(options), sort_keys=True)}" if options else ""
+    return f"{name}@{pin}{extra}"
+
+
+def from_provenance(info: Mapping[str, str], default: str) -> Encoder:
+    """The loaded encoder a stored column's provenance names (with its options), to embed queries alike."""
+    options = json.loads(info.get("options", "{}"))
+    return get_cached(str(info.get("name", default)), options=options)

@@ -54,11 +54,19 @@ class R3D18VideoEncoder(Encoder):
         self,
         *,
         device: str = "auto",
-        batch_size: int = 32,
-        weights: str | None = None,
-        clip_len: int = CLIP_LEN,
+        batch_size: int | None = None,
+        threads: int | None = None,
+        options: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(device=device, batch_size=batch_size)
+        """options: `weights` (a local checkpoint; default torchvision's hub cache) and `clip_len`."""
+        super().__init__(device=device, batch_size=batch_size, threads=threads, options=options)
+        weights = self.options.get("weights")
+        try:
+            clip_len = int(self.options.get("clip_len", CLIP_LEN))
+        except ValueError as err:
+            raise ConfigError(
+                f"{self.name}: clip_len must be an integer, got {self.options['clip_len']!r}"
+            ) from err
         if clip_len < 1:
             raise ConfigError(f"{self.name}: clip_len must be >= 1, got {clip_len}")
         self.weights_path = Path(weights).expanduser() if weights else default_weights()

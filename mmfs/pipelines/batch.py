@@ -144,7 +144,8 @@ def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: Batc
     tally.add_seconds("embed", time.perf_counter() - t0)
     partial = {ex.pending.media_id: ex.computed for ex in live if ex.pending.only is not None}
     stored = load_stored(Store(job.store_uri), partial) if partial and job.store_uri else {}
-    rows = RowBuilder(job.cfg, job.run_id, job.versions, stored)
+    fusion = enricher.fusion() if enricher is not None and live else None
+    rows = RowBuilder(job.cfg, job.run_id, job.versions, stored, fusion)
     for ex in extracted:
         rows.add_item(ex, enriched.get(id(ex)))
         tally.add_item(ex)

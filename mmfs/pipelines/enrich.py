@@ -17,6 +17,7 @@ from mmfs.encoders import get_cached
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -57,22 +58,37 @@ class Enricher:
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
-        name = getattr(self.cfg.encoders, modality)
-        return get_cached(name, device=self.cfg.encoders.device, batch_size=self.cfg.encoders.batch_size)
+        enc = self.cfg.encoders
+        name = getattr(enc, modality)
+        return get_cached(
+            name, device=enc.device, batch_size=enc.batch_size, threads=enc.threads, options=enc.options(name)
+        )
 
     def video_encoder(self) -> Any:
         """The configured clip encoder (`encoders.video`), loaded once per process; None when off."""
         e = self.cfg.encoders
         if e.video is None:
             return None
-        options = {"weights": e.video_weights, "clip_len": e.video_clip_len}
-        return get_cached(e.video, device=e.device, batch_size=e.batch_size, **options)
+        options = {"clip_len": str(e.video_clip_len)}
+        if e.video_weights:
+            options["weights"] = e.video_weights
+        return get_cached(
+            e.video, device=e.device, batch_size=e.batch_size, threads=e.threads, options=options
+        )
 
     def dims(self) -> dict[str, int]:
         """Vector widths of the configured encoders."""
         dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
         video = self.video_encoder()
-        return dims if video is None else {**dims, "video": int(video.dim)}
+        if video is not None:
+            dims["video"] = int(video.dim)
+        learned = self.fusion().projection
+        return {**dims, "joint_learned": learned.out_dim if learned is not None else DEFAULT_LEARNED_DIM}
+
+    def fusion(self) -> Fusion:
+        """The configured fusion method for `segments.joint` (its projection loaded once)."""
+        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
+        return fusion_for(self.cfg, dims)
 
     def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per table and vector column, the provenance of the encoder that fills it."""
@@ -80,7 +96,7 @@ class Enricher:
         motion = {"name": f"flow.{self.cfg.flow.method}", "preprocessing": self.cfg.flow.model_dump_json()}
         video = self.video_encoder()
         out = {
-            "frames": {"embedding": image, "label_embedding": text},
+            "frames": {"embedding": image, "label_embedding": image if self.shared_space() else text},
             "audio": {"embedding": audio, **self.speech.provenance()},
             "text": {"embedding": text},
             "segments": {
@@ -95,11 +111,16 @@ class Enricher:
                     "frames": image["name"],
                     "motion": motion["name"],
                 },
+                **self.fusion().provenance(),
             },
         }
         if video is not None:
             out["segments"]["video"] = video.provenance()
         return out
+
+    def shared_space(self) -> bool:
+        """Whether image and text encoders embed into one space (CLIP): frames then need no label bridge."""
+        return bool(self.encoder("image").space() == self.encoder("text").space())
 
     def run(self, batch: list[Extracted]) -> list[Enriched]:
         """Analyse and embed a batch; an item whose encoder fails is degraded, not lost.
@@ -198,8 +219,11 @@ class Enricher:
             return
         pixels = [frame for it in owners for frame in it.ex.frames.frames]  # type: ignore[union-attr]
         vectors, labels = self.encoder("image").embed_and_classify(pixels, top_k=self.cfg.image.top_labels)
-        label_lines = [", ".join(name for name, _ in frame_labels) for frame_labels in labels]
-        label_vectors = self.encoder("text").embed(label_lines)
+        if self.shared_space():  # the frame's own vector is already in the text space (CLIP)
+            label_vectors = vectors
+        else:  # the label bridge: the top ImageNet labels, embedded as text
+            label_lines = [", ".join(name for name, _ in frame_labels) for frame_labels in labels]
+            label_vectors = self.encoder("text").embed(label_lines)
         start = 0
         for it in owners:
             n = len(it.ex.frames.times_s)  # type: ignore[union-attr]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmfs.encoders import get_cached
+from mmfs.encoders import from_provenance
+from mmfs.encoders.base import Encoder
 from mmfs.errors import ConfigError
 from mmfs.store.db import Store
 
@@ -18,9 +19,9 @@ QUERY_AUDIO_MAX_S = 600.0
 _DEFAULTS = {"fused": "text.minilm", "visual": "image.efficientnet_lite0", "audio": "audio.resemblyzer"}
 
 
-def _encoder_for(store: Store, column: str) -> str:
-    info = store.provenance("segments").get(column, {})
-    return str(info.get("name", _DEFAULTS[column]))
+def _encoder_for(store: Store, column: str) -> Encoder:
+    """The loaded encoder that made `column` (name and options from its provenance)."""
+    return from_provenance(store.provenance("segments").get(column, {}), _DEFAULTS[column])
 
 
 def query_vector(
@@ -31,14 +32,14 @@ def query_vector(
     if len(given) != 1:
         raise ConfigError("give exactly one of --text, --image or --audio")
     if text is not None:
-        return get_cached(_encoder_for(store, "fused")).embed([text])[0], "fused"
+        return _encoder_for(store, "fused").embed([text])[0], "fused"
     if image is not None:
         from mmfs.transforms.image import decode_image
 
         pixels = decode_image(image, short_side=256, max_pixels=8192 * 8192).pixels
-        return get_cached(_encoder_for(store, "visual")).embed([pixels])[0], "visual"
+        return _encoder_for(store, "visual").embed([pixels])[0], "visual"
     from mmfs.transforms.audio import decode_audio
 
     assert audio is not None
     clip = decode_audio(audio, sample_rate=16_000, max_duration_s=QUERY_AUDIO_MAX_S)
-    return get_cached(_encoder_for(store, "audio")).embed([clip.samples])[0], "audio"
+    return _encoder_for(store, "audio").embed([clip.samples])[0], "audio"

@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
+from mmfs.encoders.registry import identity
+from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
@@ -30,11 +34,13 @@ from mmfs.transforms.shots import shot_bounds
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     """The feature_version of every table for this config."""
     c = cfg.model_dump(mode="json")
-    enc = c["encoders"]
+    enc = {m: encoder_identity(cfg, m) for m in ("image", "text", "audio")}
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"], c["quality"])
-    if enc.get("video"):  # clip vectors come from the frames: a video encoder shapes them too
-        video_enc = (enc["video"], enc["video_weights"], enc["video_clip_len"], c["align"]["segment_s"])
-        frames = short_hash(frames, video_enc)
+    e = c["encoders"]
+    if e.get("video"):  # clip vectors come from the frames: a video encoder shapes them too
+        frames = short_hash(
+            frames, (e["video"], e["video_weights"], e["video_clip_len"], c["align"]["segment_s"])
+        )
     flow = short_hash("flow", c["video"], c["flow"])
     # where (device), not what, is computed; ASR makes text rows, not audio rows
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
@@ -45,7 +51,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"], *ocr)
     if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
         text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
-    align_v = short_hash("align", c["align"])
+    align_v = short_hash("align", c["align"], fusion_identity(cfg))
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
@@ -54,6 +60,23 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
 
 
 SHOT_KEYS = ("shot_threshold", "min_shot_s", "shot_size", "backend")  # the video options shots depend on
+
+
+def encoder_identity(cfg: PipelineConfig, modality: str) -> str:
+    """The configured encoder of a modality as it decides vectors (name, pinned weights, options)."""
+    name = getattr(cfg.encoders, modality)
+    return identity(name, cfg.encoders.options(name))
+
+
+def fusion_identity(cfg: PipelineConfig) -> str:
+    """The fusion method as it decides `segments.joint`: its name, and the projection file's sha256."""
+    weights = cfg.encoders.fusion_weights
+    if cfg.encoders.fusion == "concat" or not weights:
+        return cfg.encoders.fusion
+    try:
+        return f"learned@{sha256_file(Path(weights))}"
+    except OSError:  # reported with its reason when the run loads the projection
+        return f"learned@{weights}"
 
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
@@ -82,8 +105,10 @@ class RowBuilder:
         run_id: str,
         versions: dict[str, str],
         stored: dict[str, StoredItem] | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         self.cfg, self.run_id, self.versions = cfg, run_id, versions
+        self.fusion = fusion  # makes segments.joint (None: only failures are laid out)
         self.stored = stored or {}  # what the store keeps of partly recomputed items
         self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES if t != "runs"}
         self.now = datetime.now(UTC)
@@ -316,6 +341,10 @@ class RowBuilder:
             }
             for name, vec in seg.vectors.items():
                 row[name] = None if vec is None else vec.astype(np.float32).tolist()
+            if self.fusion is not None:
+                joint, mask, learned = self.fusion.joint(seg.vectors)
+                row["joint"], row["joint_mask"] = None if joint is None else joint.tolist(), mask
+                row["joint_learned"] = None if learned is None else learned.tolist()
             self._add("segments", row, version)
 
 

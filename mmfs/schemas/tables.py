@@ -37,6 +37,7 @@ class Dims:
     text: int
     audio: int
     video: int = 0  # the clip encoder's width; 0: no video encoder, no `segments.video` column
+    joint_learned: int = 256  # segments.joint_learned: the trained fusion projection's width
 
 
 def vector(dim: int) -> pa.DataType:
@@ -89,7 +90,18 @@ VECTOR_COLUMNS: dict[str, tuple[str, ...]] = {
     "frames": ("embedding", "label_embedding"),
     "audio": ("embedding",),
     "text": ("embedding",),
-    "segments": ("visual", "motion", "audio", "text", "labels", "fused", "clip", "video"),
+    "segments": (
+        "visual",
+        "motion",
+        "audio",
+        "text",
+        "labels",
+        "fused",
+        "clip",
+        "video",
+        "joint",
+        "joint_learned",
+    ),
 }
 
 
@@ -368,6 +380,11 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("labels", vector(dims.text)),
             pa.field("fused", vector(dims.text)),
             pa.field("modalities", pa.list_(pa.string())),
+            # fusion: the normalised concatenation of visual/motion/audio/text and which blocks it holds;
+            # with encoders.fusion = learned, also its trained projection (`mmfs train-fusion`)
+            pa.field("joint", vector(dims.image + MOTION_DIM + dims.audio + dims.text)),
+            pa.field("joint_mask", pa.list_(pa.bool_())),
+            pa.field("joint_learned", vector(dims.joint_learned)),
             pa.field("transcript", pa.string()),
             pa.field("label_text", pa.string()),
             # from the frames inside the segment (image analysis); null where not analysed

@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 _CONFLICT_WORDS = ("conflict", "retryable", "concurrent")
 
 
+_PROV = b"mmfs.provenance."  # schema-metadata key prefix of a vector column's encoder provenance
+
+
+def _provenance_meta(schema: pa.Schema) -> dict[str, str]:
+    """The provenance entries of a schema's metadata, as text."""
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items() if k.startswith(_PROV)}
+
+
 class Store:
     """A directory (or object-store URI) holding the mmfs tables."""
 
@@ -92,6 +100,7 @@ class Store:
                 self._add_missing_columns(name, schema)
                 self._mark_keys(name)
                 self._record_feature_params(name, schema)
+                self._refresh_provenance(name, schema)
                 continue
             try:
                 self._tables[name] = self.db.create_table(name, schema=schema)
@@ -123,6 +132,22 @@ class Store:
                 raise store_failure(f"cannot add columns to '{name}'", err) from err
         table.checkout_latest()
         log.info("added columns %s to '%s' (schema migration)", [f.name for f in missing], name)
+
+    def _refresh_provenance(self, name: str, schema: pa.Schema) -> None:
+        """Record the current encoders' provenance on an existing table (another encoder now fills a column).
+
+        One metadata commit, only when a column's provenance changed: a re-run with the same encoders
+        writes nothing.
+        """
+        if self.pinned is not None:
+            return
+        table = self.table(name)
+        want, have = _provenance_meta(schema), _provenance_meta(table.schema)
+        changed = {k: v for k, v in want.items() if have.get(k) != v}
+        if not changed:
+            return
+        table.to_lance().update_schema_metadata(changed)
+        table.checkout_latest()
 
     def _mark_keys(self, name: str) -> None:
         """Migrate a table made before key columns carried Lance's primary-key marker (one commit)."""
@@ -275,7 +300,7 @@ class Store:
     def provenance(self, name: str) -> dict[str, dict[str, Any]]:
         """Per vector column, the encoder provenance recorded in the table's schema metadata."""
         meta = self.table(name).schema.metadata or {}
-        prefix = b"mmfs.provenance."
+        prefix = _PROV
         return {
             key[len(prefix) :].decode(): json.loads(value)
             for key, value in meta.items()

@@ -153,3 +153,24 @@ def test_rerun_writes_nothing_to_data_tables(sample_run: tuple[Store, RunSummary
         assert after[table] == before[table], table
     assert after["runs"] == before["runs"] + 1  # the run itself is recorded
     assert Store(store.uri).count("runs") == 2
+
+
+@pytest.mark.parametrize(
+    ("phrase", "photo"),
+    [
+        ("a cat", "chelsea_cat.jpg"),
+        ("a cup of espresso coffee", "coffee.jpg"),
+        ("a missile launch", "rocket_launch.jpg"),
+    ],
+)
+def test_text_search_finds_real_photos_by_describing_phrases(
+    sample_run: tuple[Store, RunSummary, Path], phrase: str, photo: str
+) -> None:
+    """Issue 7: with the default offline encoders, the label bridge lets a phrase find the photo."""
+    from mmfs.pipelines.query import query_vector
+    from mmfs.store.search import search_segments
+
+    store, _, _ = sample_run
+    vector, column = query_vector(store, text=phrase)  # what `mmfs search --text` embeds and searches
+    hits = search_segments(store, vector, column=column, k=5)
+    assert Path(hits[0].uri).name == photo, [(Path(h.uri).name, round(h.score, 3)) for h in hits]

@@ -46,7 +46,9 @@ def test_registered_and_selectable_by_name() -> None:
 def test_embeddings_match_torchvision_run_directly(checkpoint: tuple[Path, object]) -> None:
     path, model = checkpoint
     # 2 frames a clip instead of 16 keeps the test quick; the loading and preprocessing path is the same
-    encoder = create("video.r3d_18", device="cpu", batch_size=2, weights=str(path), clip_len=2)
+    encoder = create(
+        "video.r3d_18", device="cpu", batch_size=2, options={"weights": str(path), "clip_len": "2"}
+    )
     batch = clips(1, frames=2) + clips(1, frames=CLIP_LEN + 4, seed=1)
     vectors = encoder.embed(batch)
     assert vectors.shape == (2, 512) and vectors.dtype == np.float32
@@ -68,17 +70,17 @@ def test_uniform_indices_spread_and_repeat() -> None:
 
 
 def test_missing_or_tampered_weights_are_refused(checkpoint: tuple[Path, object], tmp_path: Path) -> None:
-    missing = create("video.r3d_18", device="cpu", weights=str(tmp_path / "r3d_18-00000000.pth"))
+    missing = create("video.r3d_18", device="cpu", options={"weights": str(tmp_path / "r3d_18-00000000.pth")})
     with pytest.raises(EncoderError, match=r"no weights at .*KINETICS400_V1") as err:
         missing.load()
     assert err.value.code == ErrorCode.ENCODER_UNAVAILABLE
     renamed = tmp_path / "r3d_18-deadbeef.pth"
     renamed.write_bytes(checkpoint[0].read_bytes())
     with pytest.raises(EncoderError, match="not deadbeef"):
-        create("video.r3d_18", device="cpu", weights=str(renamed)).load()
+        create("video.r3d_18", device="cpu", options={"weights": str(renamed)}).load()
 
 
 def test_bad_clip_is_named(checkpoint: tuple[Path, object]) -> None:
-    encoder = create("video.r3d_18", device="cpu", weights=str(checkpoint[0]))
+    encoder = create("video.r3d_18", device="cpu", options={"weights": str(checkpoint[0])})
     with pytest.raises(EncoderError, match=r"input 1 of 2: expected \(T, H, W, 3\)"):
         encoder.embed([clips(1)[0], np.zeros((8, 8, 3), dtype=np.uint8)])
