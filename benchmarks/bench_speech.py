@@ -3,7 +3,7 @@ beside the raw library doing the same work in the same run.
 
     python benchmarks/bench_speech.py [--repeat N]
 
-VAD: mmfs (all clips as one padded batch) vs silero's own `audio_forward`, clip by clip. ASR: mmfs
+VAD: mmfs (all clips as one padded batch) vs silero's own ONNX `audio_forward`, clip by clip. ASR: mmfs
 (pocketsphinx per speech region) vs one pocketsphinx utterance per clip. Pitch: mmfs's torchcrepe
 windows vs `torchcrepe.predict`. Denoise and SNR: numpy/scipy only (no raw library to compare).
 """
@@ -44,11 +44,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from silero_vad import load_silero_vad
+
     from mmfs.encoders.speech_asr import recognizer
-    from mmfs.encoders.speech_vad import _model, chunk_probs
+    from mmfs.encoders.speech_vad import chunk_probs
     from mmfs.transforms.denoise import spectral_gate, window_snr_db
 
-    model = _model()
+    model = load_silero_vad(onnx=True)  # the same ONNX graph mmfs runs, through silero's own wrapper
     rec = recognizer("pocketsphinx")
 
     def raw_vad() -> None:

@@ -1,6 +1,8 @@
-"""Voice activity with silero-vad (its TorchScript model ships inside the PyPI package): a speech
-probability per 32 ms chunk, averaged into one per window of the segment grid.
+"""Voice activity with silero-vad (its ONNX model ships inside the PyPI package): a speech probability
+per 32 ms chunk, averaged into one per window of the segment grid.
 
+The ONNX model runs in onnxruntime, not the package's TorchScript file: `torch.jit.load` can run code
+packed in the archive, an ONNX graph cannot (RELIABILITY.md: nothing pickle-capable is loaded).
 Several items run as one batch (silero's recurrent state is per row): their waveforms are zero-padded
 to the longest, and each keeps only its own chunks.
 """
@@ -20,17 +22,20 @@ from mmfs.errors import EncoderError, ErrorCode
 
 VAD_RATE = 16_000  # silero takes 8 or 16 kHz; other rates are resampled to 16 kHz
 CHUNK = 512  # samples per probability at 16 kHz (32 ms)
-PINNED_SHA256 = "e1122837f4154c511485fe0b9c64455f7b929c96fbb8d79fbdb336383ebd3720"  # silero-vad 6.2.3
+CONTEXT = 64  # samples of the previous chunk silero prepends to each chunk at 16 kHz
+STATE_SHAPE = (2, 128)  # silero's recurrent state per batch row: (2, batch, 128)
+MODEL_FILE = "silero_vad.onnx"  # opset 16, 8 and 16 kHz
+PINNED_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"  # silero-vad 6.2.3
 _LOCK = threading.Lock()
 _MODEL: Any = None
 
 
 def model_file() -> Path:
-    """silero-vad's bundled `silero_vad.jit`, found without importing the package."""
+    """silero-vad's bundled ONNX model, found without importing the package."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise EncoderError("vad: silero-vad is not installed", code=ErrorCode.ENCODER_UNAVAILABLE)
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.jit"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / MODEL_FILE
 
 
 def provenance() -> dict[str, str]:
@@ -46,11 +51,11 @@ def provenance() -> dict[str, str]:
 
 
 def _model() -> Any:
-    """The TorchScript model, loaded once per process after its hash is checked."""
+    """The onnxruntime session, created once per process after the model's hash is checked."""
     global _MODEL
     with _LOCK:
         if _MODEL is None:
-            import torch
+            import onnxruntime
 
             path = model_file()
             found = sha256_files((path,))
@@ -59,14 +64,16 @@ def _model() -> Any:
                     f"vad: {path} sha256 {found} != pinned {PINNED_SHA256}; refusing to load",
                     code=ErrorCode.ENCODER_UNAVAILABLE,
                 )
-            _MODEL = torch.jit.load(str(path), map_location="cpu").eval()
+            opts = onnxruntime.SessionOptions()
+            opts.inter_op_num_threads = opts.intra_op_num_threads = 1  # tiny model: threads cost more
+            _MODEL = onnxruntime.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
         return _MODEL
 
 
 def chunk_probs(waves: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     """Speech probability of each 32 ms chunk of each waveform (mono float32), in one batch."""
-    import torch
-
     waves = [_to_vad_rate(np.asarray(w, dtype=np.float32), sample_rate) for w in waves]
     n_chunks = [math.ceil(len(w) / CHUNK) for w in waves]
     longest = max(n_chunks, default=0)
@@ -75,13 +82,19 @@ def chunk_probs(waves: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     batch = np.zeros((len(waves), longest * CHUNK), dtype=np.float32)
     for row, w in enumerate(waves):
         batch[row, : len(w)] = w
-    model = _model()
-    # optimized_execution off: the profiling executor spent its first two calls (25 s of 7 clips) profiling
-    with _LOCK, torch.inference_mode(), torch.jit.optimized_execution(False):  # state lives between calls
-        try:
-            probs = model.audio_forward(torch.from_numpy(batch), VAD_RATE).numpy()
-        except RuntimeError as err:
-            raise EncoderError(f"vad: silero failed on a batch of {len(waves)}: {err}") from err
+    session = _model()
+    probs = np.empty((len(waves), longest), dtype=np.float32)
+    state = np.zeros((STATE_SHAPE[0], len(waves), STATE_SHAPE[1]), dtype=np.float32)
+    context = np.zeros((len(waves), CONTEXT), dtype=np.float32)
+    rate = np.array(VAD_RATE, dtype=np.int64)
+    try:
+        for k in range(longest):  # the recurrent state carries from chunk to chunk, per row
+            x = np.concatenate([context, batch[:, k * CHUNK : (k + 1) * CHUNK]], axis=1)
+            out, state = session.run(None, {"input": x, "state": state, "sr": rate})
+            probs[:, k] = out[:, 0]
+            context = x[:, -CONTEXT:]
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise EncoderError(f"vad: silero failed on a batch of {len(waves)}: {err}") from err
     return [probs[row, :n].astype(np.float32) for row, n in enumerate(n_chunks)]
 
 

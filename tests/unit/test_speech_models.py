@@ -51,6 +51,22 @@ def test_vad_speech_scores_high_noise_and_silence_low() -> None:
 
 
 @needs_librivox
+def test_vad_onnx_matches_silero_own_torchscript_model() -> None:
+    """mmfs runs silero's ONNX graph in onnxruntime; silero's own TorchScript model is the reference."""
+    import torch
+    from silero_vad import load_silero_vad
+
+    from mmfs.encoders.speech_vad import chunk_probs
+
+    samples = _librivox()[0][1]
+    ours = chunk_probs([samples], SR)[0]
+    with torch.inference_mode():
+        theirs = load_silero_vad().audio_forward(torch.from_numpy(samples), SR).numpy()[0]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=2e-3)
+
+
+@needs_librivox
 def test_pocketsphinx_transcribes_known_words_with_times_inside_the_clip() -> None:
     from mmfs.encoders.speech_asr import recognizer
     from mmfs.transforms.asr import transcript_lines
