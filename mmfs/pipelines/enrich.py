@@ -6,7 +6,6 @@ image encoder together, every caption and label line through the text encoder to
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +13,9 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
-from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
-from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.batch_stage import run_stage
+from mmfs.pipelines.extract import Extracted
 from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
@@ -139,22 +138,8 @@ class Enricher:
         if self.cfg.encoders.video is not None:
             stages.append(("video", self._videos))
         for stage, fn in stages:
-            try:
-                fn(live)
-            except MmfsError:
-                self._one_by_one(stage, fn, live)
+            run_stage(f"embed_{stage}", fn, live)
         return live
-
-    @staticmethod
-    def _one_by_one(stage: str, fn: Callable[[list[Enriched]], None], items: list[Enriched]) -> None:
-        """Re-run a failed batch stage per item; only the items that fail alone are degraded."""
-        for item in items:
-            try:
-                fn([item])
-            except ConfigError:
-                raise
-            except MmfsError as err:
-                item.ex.failures.append(StageFailure(f"embed_{stage}", err))
 
     def _redact(self, items: list[Enriched]) -> None:
         """Replace PII in every text segment before anything else reads it (`text.redact_pii`)."""

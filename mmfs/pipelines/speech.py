@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
-from mmfs.errors import ConfigError, EncoderError, MmfsError
+from mmfs.errors import ConfigError, EncoderError
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ class SpeechStage:
 
     def run(self, items: list[Enriched]) -> None:
         """Fill speech columns and transcripts; an item whose model fails is degraded, not lost."""
+        from mmfs.pipelines.batch_stage import run_stage  # lazily: extract imports this module
+
         live = [it for it in items if it.ex.audio_samples is not None and it.ex.audio_windows]
         if not live:
             return
@@ -102,27 +104,8 @@ class SpeechStage:
             ("asr", a.asr != "none", self._asr),
         )
         for stage, enabled, fn in stages:
-            if not enabled:
-                continue
-            try:
-                fn(live)
-            except ConfigError:
-                raise
-            except MmfsError:
-                self._one_by_one(stage, fn, live)
-
-    @staticmethod
-    def _one_by_one(stage: str, fn: Any, items: list[Enriched]) -> None:
-        """Re-run a stage that failed for the batch item by item: only the failing items degrade."""
-        from mmfs.pipelines.extract import StageFailure
-
-        for item in items:
-            try:
-                fn([item])
-            except ConfigError:
-                raise
-            except MmfsError as err:
-                item.ex.failures.append(StageFailure(stage, err))
+            if enabled:
+                run_stage(stage, fn, live)
 
     def _vad(self, items: list[Enriched]) -> None:
         from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
