@@ -12,7 +12,7 @@ aligned to the segment grid, and trimming would change what a window covers (or 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_state_dict
+from mmfs.encoders.weights import load_into, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
@@ -64,14 +64,14 @@ class ResemblyzerAudioEncoder(Encoder):
             {"lstm": nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True), "linear": nn.Linear(HIDDEN, self.dim)}
         )
         checkpoint = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
-        try:
-            state = {k: v for k, v in checkpoint["model_state"].items() if not k.startswith("similarity_")}
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        saved = checkpoint.get("model_state")
+        if not isinstance(saved, Mapping):
             raise EncoderError(
-                f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
-            ) from err
-        self.model: Any = model.eval().to(self.device)
+                f"{self.name}: cannot load weights (the checkpoint holds no 'model_state' mapping)",
+                code=ErrorCode.ENCODER_UNAVAILABLE,
+            )
+        state = {k: v for k, v in saved.items() if not k.startswith("similarity_")}
+        self.model: Any = load_into(model, state, owner=self.name).eval().to(self.device)
 
     def preprocessing(self) -> dict[str, Any]:
         """resemblyzer's front end, as applied here."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_state_dict
+from mmfs.encoders.weights import load_into, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
@@ -53,13 +53,7 @@ class TorchcrepeEncoder(Encoder):
 
         model = torchcrepe.Crepe(CAPACITY)
         state = load_state_dict(self.weight_files()[0], owner=self.name)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise EncoderError(
-                f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
-            ) from err
-        self.model: Any = model.eval().to(self.device)
+        self.model: Any = load_into(model, state, owner=self.name).eval().to(self.device)
 
     def preprocessing(self) -> dict[str, Any]:
         """CREPE's front end and how frames pool into a window."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder, sha256_files
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_state_dict
+from mmfs.encoders.weights import load_into, load_state_dict
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 CLIP_LEN = 16  # frames per clip, as R3D-18 was trained on Kinetics-400
@@ -103,13 +103,7 @@ class R3D18VideoEncoder(Encoder):
         from torchvision.models.video import R3D_18_Weights, r3d_18
 
         state = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
-        try:
-            model = r3d_18(weights=None)  # the architecture only: nothing is downloaded
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, KeyError) as err:
-            raise EncoderError(
-                f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
-            ) from err
+        model = load_into(r3d_18(weights=None), state, owner=self.name)  # architecture only: no download
         model.fc = torch.nn.Identity()  # the pooled features, not the 400 Kinetics logits
         self.model: Any = model.eval().to(self.device)
         self.transform = R3D_18_Weights.KINETICS400_V1.transforms()

@@ -26,6 +26,16 @@ def load_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, An
     return _load_weights_only(path, owner)
 
 
+def load_into(model: Any, state: Mapping[str, Any], *, owner: str) -> Any:
+    """`model` with `state` loaded strictly: a missing, extra or mis-shaped tensor is one readable error."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError) as err:
+        reason = f"{owner}: cannot load weights ({err})"
+        raise EncoderError(reason, code=ErrorCode.ENCODER_UNAVAILABLE) from err
+    return model
+
+
 def _load_safetensors(path: Path, owner: str) -> dict[str, Any]:
     """Tensors from a safetensors file; a file that is not one (a renamed pickle, say) is refused."""
     from safetensors import SafetensorError
