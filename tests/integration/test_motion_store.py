@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def random_r3d_checkpoint(folder: Path) -> Path:
     """torchvision's r3d_18 with seeded random weights, saved as a state dict (what its download is)."""
-    torch = pytest.importorskip("torch")
+    import torch
     from torchvision.models.video import r3d_18
 
     torch.manual_seed(0)

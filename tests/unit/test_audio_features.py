@@ -57,7 +57,6 @@ def _features(samples: np.ndarray, cfg: AudioConfig, segment_s: float = 1.0) -> 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_torchaudio_agrees_with_librosa_in_float32(name: str) -> None:
-    pytest.importorskip("torchaudio")
     y = chirp_and_noise(2.3)
     ref = _features(y, AudioConfig(backend="librosa", **CONFIGS[name]))
     got = _features(y, AudioConfig(backend="torchaudio", **CONFIGS[name]))
@@ -185,7 +184,8 @@ def test_bad_audio_options_fail_at_load(audio: dict, message: str) -> None:
 
 @pytest.mark.gpu
 def test_torchaudio_on_cuda_agrees_with_librosa() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     y = chirp_and_noise(2.3)

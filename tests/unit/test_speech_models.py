@@ -94,8 +94,9 @@ def _tone(freq: float, seconds: float = 1.0) -> np.ndarray:
 
 
 def test_torchcrepe_pitch_and_embedding_match_torchcrepe() -> None:
-    torch = pytest.importorskip("torch")
-    torchcrepe = pytest.importorskip("torchcrepe")
+    import torch
+    import torchcrepe
+
     from mmfs.encoders import get_cached
     from mmfs.encoders.audio_torchcrepe import FMAX, FMIN, HOP
 

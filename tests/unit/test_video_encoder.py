@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torchvision.models.video as video_models
 
-torch = pytest.importorskip("torch")
-video_models = pytest.importorskip("torchvision.models.video")
-
-from mmfs.encoders import create, names  # noqa: E402
-from mmfs.encoders.video_r3d import CLIP_LEN, uniform_indices  # noqa: E402
-from mmfs.errors import EncoderError, ErrorCode  # noqa: E402
+from mmfs.encoders import create, names
+from mmfs.encoders.video_r3d import CLIP_LEN, uniform_indices
+from mmfs.errors import EncoderError, ErrorCode
 
 
 @pytest.fixture(scope="module")
