@@ -7,10 +7,11 @@ reaches the store only through typed filters; clients never name a file.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -62,20 +63,43 @@ def search_text(
     return {"hits": finder.search(open_store(request), text=text, mode=mode, k=k, filters=filters)}
 
 
-@router.post("/search/image")
-async def search_image(
-    request: Request,
+@dataclass(frozen=True)
+class ImageSearchForm:
+    """The fields of an image search (the API's and the search page's form): the upload, k, filters."""
+
+    image: UploadFile
+    k: int
+    kind: str | None
+    source: str | None
+    min_duration: float | None
+    max_duration: float | None
+
+    def filters(self) -> finder.Filters:
+        """The form's filter fields as typed filters."""
+        return filters_from(self.kind, self.source, self.min_duration, self.max_duration)
+
+
+def image_search_form(
     image: Annotated[UploadFile, File()],
     k: Annotated[int, Form(ge=1, le=100)] = 10,
     kind: Annotated[str | None, Form(max_length=32)] = None,
     source: Annotated[str | None, Form(max_length=4096)] = None,
     min_duration: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
     max_duration: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
+) -> ImageSearchForm:
+    """A FastAPI dependency: the multipart form, each field typed and bounded."""
+    return ImageSearchForm(image, k, kind, source, min_duration, max_duration)
+
+
+@router.post("/search/image")
+async def search_image(
+    request: Request, form: Annotated[ImageSearchForm, Depends(image_search_form)]
 ) -> dict[str, Any]:
     """The top-k segments whose frames look like an uploaded image."""
-    data = await image.read(MAX_UPLOAD_BYTES + 1)
-    filters = filters_from(kind, source, min_duration, max_duration)
-    hits = await run_in_threadpool(search_uploaded, open_store(request), data, k=k, filters=filters)
+    data = await form.image.read(MAX_UPLOAD_BYTES + 1)
+    hits = await run_in_threadpool(
+        search_uploaded, open_store(request), data, k=form.k, filters=form.filters()
+    )
     return {"hits": hits}  # the encoder ran in a worker thread: the server keeps answering meanwhile
 
 

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -118,30 +118,23 @@ def _seconds(raw: str | None, name: str) -> float | None:
 
 @router.post("/", response_class=HTMLResponse)
 async def search_image_page(
-    request: Request,
-    image: Annotated[UploadFile, File()],
-    k: Annotated[int, Form(ge=1, le=100)] = 10,
-    kind: Annotated[str | None, Form(max_length=32)] = None,
-    source: Annotated[str | None, Form(max_length=4096)] = None,
-    min_duration: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
-    max_duration: Annotated[float | None, Form(ge=0, allow_inf_nan=False)] = None,
+    request: Request, upload: Annotated[api.ImageSearchForm, Depends(api.image_search_form)]
 ) -> HTMLResponse:
     """Hits for an uploaded image."""
-    data = await image.read(api.MAX_UPLOAD_BYTES + 1)
+    data = await upload.image.read(api.MAX_UPLOAD_BYTES + 1)
     form = {
         "text": "",
         "mode": "vector",
-        "k": k,
-        "kind": kind or "",
-        "source": source or "",
-        "min_duration": min_duration,
-        "max_duration": max_duration,
-        "image": image.filename or "image",
+        "k": upload.k,
+        "kind": upload.kind or "",
+        "source": upload.source or "",
+        "min_duration": upload.min_duration,
+        "max_duration": upload.max_duration,
+        "image": upload.image.filename or "image",
     }
-    filters = api.filters_from(kind, source, min_duration, max_duration)
-    store = api.open_store(request)
+    filters, store = upload.filters(), api.open_store(request)
     return await run_in_threadpool(
-        _search_page, request, form, lambda: api.search_uploaded(store, data, k=k, filters=filters)
+        _search_page, request, form, lambda: api.search_uploaded(store, data, k=upload.k, filters=filters)
     )
 
 
