@@ -146,7 +146,7 @@ class FlowConfig(_Section):
     )
     ransac_threshold_px: float = Field(default=1.0, gt=0, description="camera-motion inlier distance")
     stats_max_samples: int = Field(
-        default=4096, ge=256, description="median, p95, histogram, residual: from at most this many pixels"
+        default=1024, ge=256, description="median, p95, histogram, residual: from at most this many pixels"
     )
     pyr_scale: float = 0.5
     levels: int = 3

@@ -17,13 +17,13 @@ is a zoom in. The fit is deterministic.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from mmfs.config import FlowConfig
+from mmfs.transforms.quantiles import linear_quantiles
 
 _REFITS = 4  # re-fits on the explained cells; the fit settles in two or three
 _SPREAD = 2.5  # cells within this many median cell errors count as explained while refitting
@@ -94,29 +94,65 @@ def transposed(design: np.ndarray) -> np.ndarray:
 
 
 def fit_params(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> np.ndarray:
-    """(n, 4) float64 (a, b, tx, ty) of each (n, rows, cols, 2) grid of flow cells."""
+    """(n, 4) float64 (a, b, tx, ty) of each (n, rows, cols, 2) grid of flow cells.
+
+    Each re-fit is the weighted least-squares similarity in closed form: about the weighted centroid the
+    normal equations split into the shift and the (a, b) of a complex-number regression, so a batch
+    needs two matrix products and a few (n,) operations instead of n 4x4 solves. A pair whose explained
+    cells come out the same as before has settled (the same cells give the same fit) and drops out.
+    A cell is explained within max(`ransac_threshold_px`, 2.5 x the median cell error), compared squared;
+    a pair with under 3 such cells, or all of them at one point, keeps its previous fit.
+    """
     n = grids.shape[0]
     vectors = grids.reshape(n, -1, 2).astype(np.float64)
     params = np.zeros((n, 4))
-    params[:, 2:] = np.median(vectors, axis=1)
+    params[:, 2:] = linear_quantiles(np.ascontiguousarray(vectors.transpose(0, 2, 1)), (0.5,))[0]
     if cfg.global_motion == "median":
         return params
-    design_t = grid_design(size[0], size[1], grids.shape[2], grids.shape[1])
-    design = design_t.T.reshape(-1, 2, 4)
-    m = design.shape[0]
-    gram = np.einsum("mkj,mki->mji", design, design).reshape(m, 16)  # each cell's D^T D, once
-    proj = vectors[..., 0:1] * design[None, :, 0, :] + vectors[..., 1:2] * design[None, :, 1, :]  # D^T v
-    for _ in range(_REFITS):
-        err = error_norm(vectors, predict(design_t, params))
-        limit = np.maximum(cfg.ransac_threshold_px, _SPREAD * np.median(err, axis=1))
-        weights = (err <= limit[:, None]).astype(np.float64)
-        normal = (weights @ gram).reshape(n, 4, 4)
-        rhs = np.einsum("nm,nmj->nj", weights, proj)
-        solvable = (weights.sum(axis=1) >= 3) & (np.abs(np.linalg.det(normal)) > 1e-9)
-        if not solvable.any():
-            break
-        params[solvable] = np.linalg.solve(normal[solvable], rhs[solvable][..., None])[..., 0]
+    design_t32 = grid_design(size[0], size[1], grids.shape[2], grids.shape[1]).astype(np.float32)
+    vectors32 = grids.reshape(n, -1, 2).astype(np.float32, copy=False)
+    cell_terms, x, y = _cell_terms(size[0], size[1], grids.shape[2], grids.shape[1])
+    u, v = vectors[..., 0], vectors[..., 1]
+    pair_terms = np.stack([u, v, x * u + y * v, x * v - y * u], axis=2)  # (n, m, 4): per pair
+    explained = np.zeros(u.shape, dtype=bool)
+    active = np.arange(n)  # the pairs whose fit may still move
+    floor, middle = cfg.ransac_threshold_px**2, u.shape[1] // 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # an unsolvable pair divides by 0: dropped below
+        for _ in range(_REFITS):
+            every = active.size == n  # plain views while every pair is active: no gathering copies
+            # errors only decide which cells count: float32 halves the bytes and doubles the sort's lanes
+            predicted = predict(design_t32, params[active].astype(np.float32))
+            err2 = squared_error(vectors32 if every else vectors32[active], predicted)
+            limit2 = np.maximum(floor, _SPREAD**2 * np.sort(err2, axis=1)[:, middle])
+            now = err2 <= limit2[:, None]
+            changed = (now != (explained if every else explained[active])).any(axis=1)
+            explained[active] = now
+            active, weights = active[changed], now[changed].astype(np.float64)
+            if active.size == 0:
+                break
+            s_w, s_x, s_y, s_r2 = (weights @ cell_terms).T
+            s_u, s_v, s_xu_yv, s_xv_yu = np.matmul(weights[:, None, :], pair_terms[active])[:, 0].T
+            cx, cy, mu, mv = s_x / s_w, s_y / s_w, s_u / s_w, s_v / s_w
+            spread = s_r2 - s_w * (cx * cx + cy * cy)  # sum of w |p - centroid|^2
+            a = (s_xu_yv - s_w * (cx * mu + cy * mv)) / spread
+            b = (s_xv_yu - s_w * (cx * mv - cy * mu)) / spread
+            solvable = (s_w >= 3) & (spread > 1e-9 * np.maximum(s_r2, 1.0))
+            active = active[solvable]  # an unsolvable pair keeps its fit, so its cells stay the same
+            a, b, cx, cy, mu, mv = (part[solvable] for part in (a, b, cx, cy, mu, mv))
+            params[active] = np.stack([a, b, mu - a * cx + b * cy, mv - b * cx - a * cy], axis=1)
     return params
+
+
+@functools.lru_cache(maxsize=64)
+def _cell_terms(height: int, width: int, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m, 4) per-cell 1, X, Y, X^2 + Y^2 (from the frame centre), and X and Y: cached, read-only."""
+    points = grid_points(height, width, cols, rows).astype(np.float64)
+    x = points[:, 0] - (width - 1) / 2
+    y = points[:, 1] - (height - 1) / 2
+    terms = np.stack([np.ones_like(x), x, y, x * x + y * y], axis=1)
+    for array in (terms, x, y):
+        array.setflags(write=False)
+    return terms, x, y
 
 
 def predict(design_t: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -124,33 +160,51 @@ def predict(design_t: np.ndarray, params: np.ndarray) -> np.ndarray:
     return (params @ design_t).reshape(len(params), -1, 2)
 
 
-def error_norm(vectors: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(n, m) length of each vector's difference from the prediction."""
+def squared_error(vectors: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(n, m) squared length of each vector's difference from the prediction."""
     diff = vectors - predicted
-    return np.hypot(diff[..., 0], diff[..., 1])
+    diff *= diff
+    return diff[..., 0] + diff[..., 1]
+
+
+def motion_columns(
+    params: np.ndarray, grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig
+) -> dict[str, np.ndarray]:
+    """Each pair's camera motion as (n,) arrays: `global_dx, _dy, _rotation_deg, _scale, _inlier_frac`.
+
+    The inlier share is of grid cells the fitted motion explains within `ransac_threshold_px`.
+    """
+    n = grids.shape[0]
+    design_t = grid_design(size[0], size[1], grids.shape[2], grids.shape[1])
+    err2 = squared_error(grids.reshape(n, -1, 2), predict(design_t, params))
+    a, b = params[:, 0], params[:, 1]
+    return {
+        "global_dx": params[:, 2],
+        "global_dy": params[:, 3],
+        "global_rotation_deg": np.degrees(np.arctan2(-b, 1 + a)),
+        "global_scale": np.hypot(1 + a, b),
+        "global_inlier_frac": np.mean(err2 <= cfg.ransac_threshold_px**2, axis=1),
+    }
 
 
 def motions_from_params(
     params: np.ndarray, grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig
 ) -> list[GlobalMotion]:
-    """Each pair's fitted parameters as a GlobalMotion, with its share of explained grid cells."""
-    n = grids.shape[0]
-    design_t = grid_design(size[0], size[1], grids.shape[2], grids.shape[1])
-    err = error_norm(grids.reshape(n, -1, 2), predict(design_t, params))
-    inliers = np.mean(err <= cfg.ransac_threshold_px, axis=1)
+    """Each pair's fitted parameters as a GlobalMotion: its 2x3 matrix and `motion_columns`."""
+    columns = {name: values.tolist() for name, values in motion_columns(params, grids, size, cfg).items()}
     centre = np.array([(size[1] - 1) / 2, (size[0] - 1) / 2])
     out = []
-    for (a, b, tx, ty), share in zip(params.tolist(), inliers.tolist(), strict=True):
+    for i, (a, b, tx, ty) in enumerate(params.tolist()):
         linear = np.array([[1 + a, -b], [b, 1 + a]])
         shift = np.array([tx, ty]) - np.array([[a, -b], [b, a]]) @ centre
         out.append(
             GlobalMotion(
                 matrix=np.hstack([linear, shift[:, None]]),
-                dx=tx,
-                dy=ty,
-                rotation_deg=math.degrees(math.atan2(-b, 1 + a)),
-                scale=math.hypot(1 + a, b),
-                inlier_frac=share,
+                dx=columns["global_dx"][i],
+                dy=columns["global_dy"][i],
+                rotation_deg=columns["global_rotation_deg"][i],
+                scale=columns["global_scale"][i],
+                inlier_frac=columns["global_inlier_frac"][i],
             )
         )
     return out

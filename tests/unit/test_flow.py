@@ -101,3 +101,19 @@ def test_flow_on_decoded_video(tmp_path: Path) -> None:
     assert np.median([p.mean_dx for p in pairs]) == pytest.approx(3.0, abs=0.5)
     assert np.median([p.mean_dy for p in pairs]) == pytest.approx(-2.0, abs=0.5)
     assert pairs[0].dt_s == pytest.approx(1 / 30, abs=1e-3)
+
+
+def test_pairs_across_several_statistics_batches_match_each_pair_alone() -> None:
+    """70 pairs go through three equal statistics batches; each row is what its flow gives on its own."""
+    from mmfs.transforms.flow import _BATCH
+    from mmfs.transforms.flow_stats import flow_stats
+
+    n = 2 * _BATCH + 7
+    frames = translated(1, 0.5, n=n + 1)
+    pairs = flow_sequence(frames, CFG)
+    assert [p.frame_index for p in pairs] == list(range(n))
+    assert [p.next_frame_index for p in pairs] == list(range(1, n + 1))
+    for k in (0, _BATCH - 1, _BATCH, n - 1):  # first and last of the batches
+        alone = flow_stats(flow_between(frames.frames[k], frames.frames[k + 1], CFG), CFG)
+        for name, value in vars(alone).items():
+            np.testing.assert_allclose(getattr(pairs[k], name), value, rtol=1e-5, atol=1e-6, err_msg=name)

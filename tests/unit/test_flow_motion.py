@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mmfs.config import FlowConfig
-from mmfs.transforms.flow import field_shape, flow_between, flow_stats, flow_stats_batch
+from mmfs.transforms.flow import flow_between
+from mmfs.transforms.flow_stats import field_shape, flow_stats, flow_stats_batch
 from mmfs.transforms.global_motion import fit_global_motion, residual_flow
 from tests import media_factory as mf
 
@@ -162,3 +163,18 @@ def test_batched_stats_equal_one_pair_at_a_time(size: tuple[int, int]) -> None:
         alone = flow_stats(flow, cfg)
         for name, value in vars(alone).items():
             np.testing.assert_allclose(getattr(stats, name), value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_half_precision_field_is_numpys_float16_bit_for_bit() -> None:
+    """The stored field goes through OpenCV's float16 conversion: it must equal numpy's exactly."""
+    from mmfs.transforms.flow_stats import _half
+
+    rng = np.random.default_rng(1)
+    edge = [1e5, -1e5, 65504, 65520, 6e-8, -0.0, 0.0, 3e-5, -2.5e-7]
+    values = np.concatenate([rng.normal(size=4000) * 10, rng.normal(size=600) * 1e-5, edge])
+    fields = np.resize(values.astype(np.float32), (4, 1152)).reshape(4, 18, 32, 2)
+    with np.errstate(over="ignore"):
+        expected = fields.astype(np.float16)
+    half = _half(fields)
+    assert half.dtype == np.float16 and half.shape == fields.shape
+    np.testing.assert_array_equal(half.view(np.uint16), expected.view(np.uint16))
