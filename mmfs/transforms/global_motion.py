@@ -96,12 +96,13 @@ def transposed(design: np.ndarray) -> np.ndarray:
 def fit_params(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> np.ndarray:
     """(n, 4) float64 (a, b, tx, ty) of each (n, rows, cols, 2) grid of flow cells.
 
-    Each re-fit is the weighted least-squares similarity in closed form: about the weighted centroid the
-    normal equations split into the shift and the (a, b) of a complex-number regression, so a batch
-    needs two matrix products and a few (n,) operations instead of n 4x4 solves. A pair whose explained
-    cells come out the same as before has settled (the same cells give the same fit) and drops out.
-    A cell is explained within max(`ransac_threshold_px`, 2.5 x the median cell error), compared squared;
-    a pair with under 3 such cells, or all of them at one point, keeps its previous fit.
+    In complex numbers (p = X + iY from the frame centre, f = u + iv) the model is f = z p + t with
+    z = a + ib, so each re-fit is a weighted complex linear regression in closed form: five weighted sums
+    (two matrix products for the whole batch) and a few (n,) operations, instead of n 4x4 solves. A cell
+    is explained within max(`ransac_threshold_px`, 2.5 x the median cell error), compared squared and in
+    float32 (it only decides which cells count). At least half the cells are always explained, and the
+    cells are distinct points, so every re-fit is well posed. The loop ends early once no pair's cells
+    change: the same cells give the same fit.
     """
     n = grids.shape[0]
     vectors = grids.reshape(n, -1, 2).astype(np.float64)
@@ -111,48 +112,39 @@ def fit_params(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> np.
         return params
     design_t32 = grid_design(size[0], size[1], grids.shape[2], grids.shape[1]).astype(np.float32)
     vectors32 = grids.reshape(n, -1, 2).astype(np.float32, copy=False)
-    cell_terms, x, y = _cell_terms(size[0], size[1], grids.shape[2], grids.shape[1])
-    u, v = vectors[..., 0], vectors[..., 1]
-    pair_terms = np.stack([u, v, x * u + y * v, x * v - y * u], axis=2)  # (n, m, 4): per pair
-    explained = np.zeros(u.shape, dtype=bool)
-    active = np.arange(n)  # the pairs whose fit may still move
-    floor, middle = cfg.ransac_threshold_px**2, u.shape[1] // 2
-    with np.errstate(divide="ignore", invalid="ignore"):  # an unsolvable pair divides by 0: dropped below
-        for _ in range(_REFITS):
-            every = active.size == n  # plain views while every pair is active: no gathering copies
-            # errors only decide which cells count: float32 halves the bytes and doubles the sort's lanes
-            predicted = predict(design_t32, params[active].astype(np.float32))
-            err2 = squared_error(vectors32 if every else vectors32[active], predicted)
-            limit2 = np.maximum(floor, _SPREAD**2 * np.sort(err2, axis=1)[:, middle])
-            now = err2 <= limit2[:, None]
-            changed = (now != (explained if every else explained[active])).any(axis=1)
-            explained[active] = now
-            active, weights = active[changed], now[changed].astype(np.float64)
-            if active.size == 0:
-                break
-            s_w, s_x, s_y, s_r2 = (weights @ cell_terms).T
-            s_u, s_v, s_xu_yv, s_xv_yu = np.matmul(weights[:, None, :], pair_terms[active])[:, 0].T
-            cx, cy, mu, mv = s_x / s_w, s_y / s_w, s_u / s_w, s_v / s_w
-            spread = s_r2 - s_w * (cx * cx + cy * cy)  # sum of w |p - centroid|^2
-            a = (s_xu_yv - s_w * (cx * mu + cy * mv)) / spread
-            b = (s_xv_yu - s_w * (cx * mv - cy * mu)) / spread
-            solvable = (s_w >= 3) & (spread > 1e-9 * np.maximum(s_r2, 1.0))
-            active = active[solvable]  # an unsolvable pair keeps its fit, so its cells stay the same
-            a, b, cx, cy, mu, mv = (part[solvable] for part in (a, b, cx, cy, mu, mv))
-            params[active] = np.stack([a, b, mu - a * cx + b * cy, mv - b * cx - a * cy], axis=1)
+    p, cell_terms = _cell_terms(size[0], size[1], grids.shape[2], grids.shape[1])
+    f = vectors @ np.array([1, 1j])  # (n, m)
+    pair_terms = np.stack([f, p.conj() * f], axis=2)  # (n, m, 2): f, conj(p) f
+    floor, middle = np.float32(cfg.ransac_threshold_px**2), f.shape[1] // 2
+    explained = None
+    for _ in range(_REFITS):
+        err2 = squared_error(vectors32, predict(design_t32, params.astype(np.float32)))
+        limit2 = np.sort(err2, axis=1)[:, middle]
+        limit2 *= _SPREAD**2
+        now = err2 <= np.maximum(limit2, floor)[:, None]
+        if explained is not None and np.array_equal(now, explained):
+            break
+        explained = now
+        weights = now.astype(np.float64)
+        s_w, s_p, s_r2 = (weights @ cell_terms).T  # sums of w, w p, w |p|^2
+        s_f, s_pf = np.matmul(weights[:, None, :], pair_terms)[:, 0].T  # sums of w f, w conj(p) f
+        centroid = s_p / s_w
+        spread = s_r2.real - (s_p * centroid.conj()).real  # sum of w |p - centroid|^2
+        z = (s_pf - centroid.conj() * s_f) / spread
+        t = s_f / s_w.real - z * centroid
+        params = np.stack([z, t], axis=1).view(np.float64)  # (a, b, tx, ty)
     return params
 
 
 @functools.lru_cache(maxsize=64)
-def _cell_terms(height: int, width: int, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(m, 4) per-cell 1, X, Y, X^2 + Y^2 (from the frame centre), and X and Y: cached, read-only."""
+def _cell_terms(height: int, width: int, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres from the frame centre as complex X + iY, and (m, 3) complex 1, p, |p|^2: cached."""
     points = grid_points(height, width, cols, rows).astype(np.float64)
-    x = points[:, 0] - (width - 1) / 2
-    y = points[:, 1] - (height - 1) / 2
-    terms = np.stack([np.ones_like(x), x, y, x * x + y * y], axis=1)
-    for array in (terms, x, y):
+    p = (points[:, 0] - (width - 1) / 2) + 1j * (points[:, 1] - (height - 1) / 2)
+    terms = np.stack([np.ones_like(p), p, p * p.conj()], axis=1)
+    for array in (p, terms):
         array.setflags(write=False)
-    return terms, x, y
+    return p, terms
 
 
 def predict(design_t: np.ndarray, params: np.ndarray) -> np.ndarray:
