@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mmfs.pipelines.run import RunSummary
-from mmfs.store.db import Store
+if TYPE_CHECKING:  # annotations only: `mmfs search` and `status` need not import the whole pipeline
+    from mmfs.pipelines.run import RunSummary
+    from mmfs.store.db import Store
 
 
 def run_text(s: RunSummary) -> str:

@@ -112,9 +112,6 @@ class FlowBatch:
             else np.empty((capacity, grid_rows, grid_cols, 2), dtype=np.float32)
         )
 
-    def __len__(self) -> int:
-        return self.count
-
     @property
     def full(self) -> bool:
         return self.count == len(self.fields)
