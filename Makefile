@@ -90,7 +90,7 @@ speech-data:
 	fi
 
 test: setup lint browser speech-data
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 chaos: setup
 	MMFS_CHAOS_SEEDS=$${MMFS_CHAOS_SEEDS:-50} MMFS_WRITER_SEEDS=$${MMFS_WRITER_SEEDS:-50} \
