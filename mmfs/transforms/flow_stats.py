@@ -27,18 +27,15 @@ import numpy as np
 
 from mmfs.config import FlowConfig
 from mmfs.errors import NonFiniteFeature
+from mmfs.transforms.flow_kernels import ORIENT_BINS, SAMPLE_COLUMNS, reduce_flow, sample_stats
 from mmfs.transforms.global_motion import (
-    camera_design,
-    fit_params,
+    fit_camera,
     grid_shape,
     motion_columns,
+    offsets_from_centre,
     sample_points,
-    transposed,
 )
 from mmfs.transforms.quantiles import linear_quantiles
-
-ORIENT_BINS = 8
-_BIN_SCALE = ORIENT_BINS / (2 * np.pi)
 
 
 @dataclass
@@ -103,6 +100,8 @@ class FlowBatch:
         self.fields = np.empty((capacity, self.rows, self.cols, 2), dtype=np.float32)
         self.sample_x = np.empty((capacity, -(-h // self.step), -(-w // self.step)), dtype=np.float32)
         self.sample_y = np.empty_like(self.sample_x)
+        # blocks of whole pixels (160x90 into 32x18, the default): one compiled pass takes field and sample
+        self.whole_blocks = self.rows <= h and self.cols <= w and h % self.rows == 0 and w % self.cols == 0
         # an area-average down keeps the mean exactly, so the small fields give the mean vectors
         self.means = None if self.rows <= h and self.cols <= w else np.empty((capacity, 2))
         grid_rows, grid_cols = grid_shape(h, w, cfg)
@@ -119,9 +118,12 @@ class FlowBatch:
     def add(self, flow: np.ndarray) -> None:
         """Take the flow's small field and sample (and its mean and grid where the field cannot give them)."""
         k, step = self.count, self.step
-        cv2.resize(flow, (self.cols, self.rows), dst=self.fields[k], interpolation=cv2.INTER_AREA)
-        self.sample_x[k] = flow[::step, ::step, 0]  # x and y apart: two plain strided copies
-        self.sample_y[k] = flow[::step, ::step, 1]
+        if self.whole_blocks:
+            reduce_flow(np.ascontiguousarray(flow), step, self.fields[k], self.sample_x[k], self.sample_y[k])
+        else:
+            cv2.resize(flow, (self.cols, self.rows), dst=self.fields[k], interpolation=cv2.INTER_AREA)
+            self.sample_x[k] = flow[::step, ::step, 0]
+            self.sample_y[k] = flow[::step, ::step, 1]
         if self.means is not None:
             self.means[k] = flow.reshape(-1, 2).mean(axis=0, dtype=np.float64)
         if self.grids is not None:
@@ -144,31 +146,26 @@ class FlowBatch:
             bad = int(np.flatnonzero(~np.isfinite(means).all(axis=1))[0])
             raise NonFiniteFeature(f"optical flow of pair {bad} of {n} came out NaN or infinite")
         sx, sy = self.sample_x[:n].reshape(n, -1), self.sample_y[:n].reshape(n, -1)
-        m = sx.shape[1]
-        mag, ang = cv2.cartToPolar(sx, sy)
-        median, p95 = linear_quantiles(mag, (0.5, 0.95))
         grids = self.grids[:n] if self.grids is not None else _grids_of_fields(fields, grid_shape(h, w, cfg))
-        params = fit_params(grids, (h, w), cfg)
-        design_x, design_y = _sample_design(h, w, self.step)
-        p32 = params.astype(np.float32)
-        rmag = cv2.magnitude(sx - p32 @ design_x, sy - p32 @ design_y)
-        threshold = np.float32(cfg.moving_threshold_px)
+        params, inlier_frac = fit_camera(grids, (h, w), cfg)
+        x, y = _sample_offsets(h, w, self.step)
+        mag = np.empty_like(sx)
+        hist = np.empty((n, ORIENT_BINS), dtype=np.float32)
+        scalars = np.empty((n, len(SAMPLE_COLUMNS)))
+        sample_stats(sx, sy, x, y, params, np.float32(cfg.moving_threshold_px), mag, hist, scalars)
+        median, p95 = linear_quantiles(mag, (0.5, 0.95))
         columns: dict[str, list[Any]] = {
-            "mean_mag": mag.mean(axis=1).tolist(),
             "median_mag": median.tolist(),
             "p95_mag": p95.tolist(),
-            "max_mag": mag.max(axis=1).tolist(),
             "mean_dx": means[:, 0].tolist(),
             "mean_dy": means[:, 1].tolist(),
-            "orient_hist": list(_orientation_hist(mag, ang)),
-            "moving_frac": (np.count_nonzero(mag > threshold, axis=1) / m).tolist(),
+            "orient_hist": list(hist),
             "field": list(_half(fields)),
-            "residual_mean_mag": rmag.mean(axis=1).tolist(),
-            "residual_moving_frac": (np.count_nonzero(rmag > threshold, axis=1) / m).tolist(),
             "work_width": [w] * n,
             "work_height": [h] * n,
         }
-        columns.update({name: v.tolist() for name, v in motion_columns(params, grids, (h, w), cfg).items()})
+        columns.update(zip(SAMPLE_COLUMNS, scalars.T.tolist(), strict=True))
+        columns.update({name: v.tolist() for name, v in motion_columns(params, inlier_frac).items()})
         return columns
 
 
@@ -188,18 +185,6 @@ def _half(values: np.ndarray) -> np.ndarray:
     return np.asarray(half).reshape(values.shape)
 
 
-def _orientation_hist(mag: np.ndarray, ang: np.ndarray) -> np.ndarray:
-    """(n, 8) float32 magnitude-weighted histograms of the angles in radians, each summing to 1 (or 0s)."""
-    n = len(mag)
-    # scaled a hair under 8 bins a turn, so 2 pi (the angle 0 rounded up) lands in the last bin, next to
-    # the first, instead of past it
-    bins = (ang * np.float32(_BIN_SCALE * (1 - 1e-6))).astype(np.intp)
-    bins += np.arange(0, n * ORIENT_BINS, ORIENT_BINS)[:, None]  # each row's own 8 counters
-    hist = np.bincount(bins.ravel(), weights=mag.ravel(), minlength=n * ORIENT_BINS).reshape(n, ORIENT_BINS)
-    totals = hist.sum(axis=1, keepdims=True)
-    return np.divide(hist, totals, out=np.zeros_like(hist), where=totals > 1e-9).astype(np.float32)
-
-
 def _grids_of_fields(fields: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """(n, grid_rows, grid_cols, 2) area averages of (n, rows, cols, 2) fields at least as large as the grid.
 
@@ -216,13 +201,6 @@ def _grids_of_fields(fields: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _sample_design(height: int, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """The camera model at the sampled pixels as (4, m) float32 x and y parts, cached per size."""
-    design_t = transposed(camera_design(sample_points(height, width, step), (height, width)))
-    parts = (
-        np.ascontiguousarray(design_t[:, 0::2], np.float32),
-        np.ascontiguousarray(design_t[:, 1::2], np.float32),
-    )
-    for part in parts:
-        part.setflags(write=False)
-    return parts[0], parts[1]
+def _sample_offsets(height: int, width: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """X and Y from the frame centre of the pixels `flow[::step, ::step]` holds, cached per size."""
+    return offsets_from_centre(sample_points(height, width, step), (height, width))

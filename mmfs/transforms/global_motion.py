@@ -5,8 +5,8 @@ a similarity (shift, rotation, uniform scale) by robust least squares, or the me
 The similarity fit starts from the median shift and re-fits on the cells it explains (within
 max(`ransac_threshold_px`, 2.5 x the median cell error)) a few times, so the cells a moving object covers
 drop out: a pan with a person walking through it gives the pan. The model is linear in its four
-parameters and the grid is the same for every pair, so a whole batch of pairs is fitted in a few array
-operations (a RANSAC per pair cost as much as DIS's fast flow itself at the default size).
+parameters, so each re-fit is a closed form over the grid's cells, run as a compiled loop per pair
+(`flow_kernels`; a RANSAC per pair cost as much as DIS's fast flow itself at the default size).
 
 Conventions, all in pixels of the work-size frame (x right, y down, pixel centres at integer coordinates):
 `dx, dy` is the displacement of the frame's centre; `rotation_deg` is positive for a counter-clockwise
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from mmfs.config import FlowConfig
-from mmfs.transforms.quantiles import linear_quantiles
+from mmfs.transforms.flow_kernels import fit_similarity
 
 _REFITS = 4  # re-fits on the explained cells; the fit settles in two or three
 _SPREAD = 2.5  # cells within this many median cell errors count as explained while refitting
@@ -67,123 +67,61 @@ def sample_points(height: int, width: int, step: int) -> np.ndarray:
     return points
 
 
-def camera_design(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(m, 2, 4) rows of the linear model: flow = [[X, -Y, 1, 0], [Y, X, 0, 1]] @ (a, b, tx, ty).
+@functools.lru_cache(maxsize=64)
+def cell_offsets(height: int, width: int, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """X and Y (float64, read-only) of each grid cell's centre from the frame centre, cached per size."""
+    return offsets_from_centre(grid_points(height, width, cols, rows), (height, width))
 
-    X, Y are measured from the frame centre, so (tx, ty) is the centre's shift and 1 + a, b the
-    scaled rotation: where a point goes is p + [[a, -b], [b, a]] (p - c) + t.
-    """
+
+def offsets_from_centre(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only float64 X, Y of (m, 2) points measured from the frame centre (what the model turns about)."""
     h, w = size
-    x = points[:, 0].astype(np.float64) - (w - 1) / 2
-    y = points[:, 1].astype(np.float64) - (h - 1) / 2
-    one, zero = np.ones_like(x), np.zeros_like(x)
-    return np.stack([np.stack([x, -y, one, zero], axis=1), np.stack([y, x, zero, one], axis=1)], axis=1)
+    x = np.ascontiguousarray(points[:, 0], dtype=np.float64) - (w - 1) / 2
+    y = np.ascontiguousarray(points[:, 1], dtype=np.float64) - (h - 1) / 2
+    for part in (x, y):
+        part.setflags(write=False)
+    return x, y
 
 
-@functools.lru_cache(maxsize=64)
-def grid_design(height: int, width: int, cols: int, rows: int) -> np.ndarray:
-    """The model's design at the grid cells' centres as a contiguous (4, 2m) matrix, cached per size."""
-    return transposed(camera_design(grid_points(height, width, cols, rows), (height, width)))
+def fit_camera(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) float64 (a, b, tx, ty) and (n,) inlier share of each (n, rows, cols, 2) grid of flow cells.
 
-
-def transposed(design: np.ndarray) -> np.ndarray:
-    """(m, 2, 4) design rows as the read-only contiguous (4, 2m) matrix `predict` multiplies by."""
-    flat = np.ascontiguousarray(design.reshape(-1, 4).T)
-    flat.setflags(write=False)
-    return flat
-
-
-def fit_params(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> np.ndarray:
-    """(n, 4) float64 (a, b, tx, ty) of each (n, rows, cols, 2) grid of flow cells.
-
-    In complex numbers (p = X + iY from the frame centre, f = u + iv) the model is f = z p + t with
-    z = a + ib, so each re-fit is a weighted complex linear regression in closed form: five weighted sums
-    (two matrix products for the whole batch) and a few (n,) operations, instead of n 4x4 solves. A cell
-    is explained within max(`ransac_threshold_px`, 2.5 x the median cell error), compared squared and in
-    float32 (it only decides which cells count). At least half the cells are always explained, and the
-    cells are distinct points, so every re-fit is well posed. The loop ends early once no pair's cells
-    change: the same cells give the same fit.
+    The model is linear in its parameters: with X, Y from the frame centre, the flow at a point is
+    u = a X - b Y + tx, v = b X + a Y + ty (a point p goes to p + [[a, -b], [b, a]] (p - c) + t). In
+    complex numbers (p = X + iY, f = u + iv) that is f = z p + t with z = a + ib, so each re-fit is a
+    weighted complex linear regression in closed form. A cell is explained within
+    max(`ransac_threshold_px`, 2.5 x the median cell error); at least half the cells always are, and the
+    cells are distinct points, so every re-fit is well posed. The inlier share is of cells the final fit
+    explains within `ransac_threshold_px`. `global_motion: median` keeps the median shift alone.
+    The loops run compiled, one pair at a time (`flow_kernels.fit_similarity`).
     """
-    n = grids.shape[0]
-    vectors = grids.reshape(n, -1, 2).astype(np.float64)
-    params = np.zeros((n, 4))
-    params[:, 2:] = linear_quantiles(np.ascontiguousarray(vectors.transpose(0, 2, 1)), (0.5,))[0]
-    if cfg.global_motion == "median":
-        return params
-    design_t32 = grid_design(size[0], size[1], grids.shape[2], grids.shape[1]).astype(np.float32)
-    vectors32 = grids.reshape(n, -1, 2).astype(np.float32, copy=False)
-    p, cell_terms = _cell_terms(size[0], size[1], grids.shape[2], grids.shape[1])
-    f = vectors @ np.array([1, 1j])  # (n, m)
-    pair_terms = np.stack([f, p.conj() * f], axis=2)  # (n, m, 2): f, conj(p) f
-    floor, middle = np.float32(cfg.ransac_threshold_px**2), f.shape[1] // 2
-    explained = None
-    for _ in range(_REFITS):
-        err2 = squared_error(vectors32, predict(design_t32, params.astype(np.float32)))
-        limit2 = np.sort(err2, axis=1)[:, middle]
-        limit2 *= _SPREAD**2
-        now = err2 <= np.maximum(limit2, floor)[:, None]
-        if explained is not None and np.array_equal(now, explained):
-            break
-        explained = now
-        weights = now.astype(np.float64)
-        s_w, s_p, s_r2 = (weights @ cell_terms).T  # sums of w, w p, w |p|^2
-        s_f, s_pf = np.matmul(weights[:, None, :], pair_terms)[:, 0].T  # sums of w f, w conj(p) f
-        centroid = s_p / s_w
-        spread = s_r2.real - (s_p * centroid.conj()).real  # sum of w |p - centroid|^2
-        z = (s_pf - centroid.conj() * s_f) / spread
-        t = s_f / s_w.real - z * centroid
-        params = np.stack([z, t], axis=1).view(np.float64)  # (a, b, tx, ty)
-    return params
+    n, rows, cols = grids.shape[:3]
+    x, y = cell_offsets(size[0], size[1], cols, rows)
+    vectors = np.ascontiguousarray(grids.reshape(n, rows * cols, 2), dtype=np.float32)
+    params, inlier_frac = np.empty((n, 4)), np.empty(n)
+    refits = _REFITS if cfg.global_motion == "similarity" else 0
+    threshold2 = cfg.ransac_threshold_px**2
+    fit_similarity(vectors, x, y, refits, _SPREAD**2, threshold2, threshold2, params, inlier_frac)
+    return params, inlier_frac
 
 
-@functools.lru_cache(maxsize=64)
-def _cell_terms(height: int, width: int, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres from the frame centre as complex X + iY, and (m, 3) complex 1, p, |p|^2: cached."""
-    points = grid_points(height, width, cols, rows).astype(np.float64)
-    p = (points[:, 0] - (width - 1) / 2) + 1j * (points[:, 1] - (height - 1) / 2)
-    terms = np.stack([np.ones_like(p), p, p * p.conj()], axis=1)
-    for array in (p, terms):
-        array.setflags(write=False)
-    return p, terms
-
-
-def predict(design_t: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """(n, m, 2) camera flow at m points for each of n parameter rows: one matmul by the (4, 2m) design."""
-    return (params @ design_t).reshape(len(params), -1, 2)
-
-
-def squared_error(vectors: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(n, m) squared length of each vector's difference from the prediction."""
-    diff = vectors - predicted
-    diff *= diff
-    return diff[..., 0] + diff[..., 1]
-
-
-def motion_columns(
-    params: np.ndarray, grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig
-) -> dict[str, np.ndarray]:
-    """Each pair's camera motion as (n,) arrays: `global_dx, _dy, _rotation_deg, _scale, _inlier_frac`.
-
-    The inlier share is of grid cells the fitted motion explains within `ransac_threshold_px`.
-    """
-    n = grids.shape[0]
-    design_t = grid_design(size[0], size[1], grids.shape[2], grids.shape[1])
-    err2 = squared_error(grids.reshape(n, -1, 2), predict(design_t, params))
+def motion_columns(params: np.ndarray, inlier_frac: np.ndarray) -> dict[str, np.ndarray]:
+    """Each pair's camera motion as (n,) arrays: `global_dx, _dy, _rotation_deg, _scale, _inlier_frac`."""
     a, b = params[:, 0], params[:, 1]
     return {
         "global_dx": params[:, 2],
         "global_dy": params[:, 3],
         "global_rotation_deg": np.degrees(np.arctan2(-b, 1 + a)),
         "global_scale": np.hypot(1 + a, b),
-        "global_inlier_frac": np.mean(err2 <= cfg.ransac_threshold_px**2, axis=1),
+        "global_inlier_frac": inlier_frac,
     }
 
 
 def motions_from_params(
-    params: np.ndarray, grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig
+    params: np.ndarray, inlier_frac: np.ndarray, size: tuple[int, int]
 ) -> list[GlobalMotion]:
     """Each pair's fitted parameters as a GlobalMotion: its 2x3 matrix and `motion_columns`."""
-    columns = {name: values.tolist() for name, values in motion_columns(params, grids, size, cfg).items()}
+    columns = {name: values.tolist() for name, values in motion_columns(params, inlier_frac).items()}
     centre = np.array([(size[1] - 1) / 2, (size[0] - 1) / 2])
     out = []
     for i, (a, b, tx, ty) in enumerate(params.tolist()):
@@ -207,7 +145,7 @@ def fit_global_motion(flow: np.ndarray, cfg: FlowConfig) -> GlobalMotion:
     h, w = flow.shape[:2]
     rows, cols = grid_shape(h, w, cfg)
     grid = cv2.resize(flow, (cols, rows), interpolation=cv2.INTER_AREA)[None]
-    return motions_from_params(fit_params(grid, (h, w), cfg), grid, (h, w), cfg)[0]
+    return motions_from_params(*fit_camera(grid, (h, w), cfg), (h, w))[0]
 
 
 def predicted_flow(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:

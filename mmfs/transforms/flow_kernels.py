@@ -1,0 +1,248 @@
+"""Compiled per-pair loops of the flow statistics: the camera-motion fit and one pass over the pixel sample.
+
+Numpy on a batch of flows pays a fixed cost per call, and the statistics of a pair need some forty calls
+(medians, masks, weighted sums, re-fits): at DIS's speed that fixed cost was as large as the flow itself.
+Here each pair is a few loops over its 144 grid cells and its ~1000 sampled pixels, compiled by numba
+(already installed for librosa) and cached on disk, so only the first call of a process compiles.
+The arithmetic is the closed form `global_motion` documents; docs/motion.md has the conventions.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+ORIENT_BINS = 8
+
+# the per-pair scalars `sample_stats` writes, in this order
+SAMPLE_COLUMNS = ("mean_mag", "max_mag", "moving_frac", "residual_mean_mag", "residual_moving_frac")
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def select(values: np.ndarray, lo: int, hi: int, k: int) -> None:
+    """Reorder values[lo:hi] in place so values[k] holds its rank k: none larger before, none smaller after.
+
+    Quickselect (Hoare partition around a median of three): linear time on average, where a sort of each
+    pair's ~1000 magnitudes or 144 cell errors, done for one or two ranks, was most of the cost.
+    """
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if values[mid] < values[lo]:
+            values[mid], values[lo] = values[lo], values[mid]
+        if values[hi] < values[lo]:
+            values[hi], values[lo] = values[lo], values[hi]
+        if values[hi] < values[mid]:
+            values[hi], values[mid] = values[mid], values[hi]
+        pivot = values[mid]
+        i, j = lo, hi
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:  # between the two parts every value equals the pivot
+            return
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _median(values: np.ndarray, scratch: np.ndarray) -> float:
+    """np.median of a 1-d array, through `scratch` (the same length) so the values keep their order."""
+    n = len(scratch)
+    for j in range(n):
+        scratch[j] = values[j]
+    position = 0.5 * (n - 1)
+    k = int(position)
+    select(scratch, 0, n, k)
+    lower = upper = scratch[k]
+    if k + 1 < n:  # the next rank: the least value after k
+        upper = scratch[k + 1]
+        for j in range(k + 2, n):
+            upper = min(upper, scratch[j])
+    return lower + (upper - lower) * (position - k)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fit_similarity(
+    vectors: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    refits: int,
+    spread2: float,
+    floor2: float,
+    inlier2: float,
+    params: np.ndarray,
+    inlier_frac: np.ndarray,
+) -> None:
+    """Fit each pair's camera motion: (n, m, 2) cell vectors at cells (px, py) from the frame centre.
+
+    Writes (a, b, tx, ty) into `params` (n, 4) and the share of cells within sqrt(inlier2) px of the fit
+    into `inlier_frac` (n,). The fit starts from the median shift; each of up to `refits` rounds keeps the
+    cells within max(floor2, spread2 x the median squared error) and solves f = z p + t by complex least
+    squares over them, stopping once the kept cells no longer change (the same cells give the same fit).
+    `refits` 0 is the median shift alone.
+    """
+    n, m = vectors.shape[0], vectors.shape[1]
+    middle = m // 2
+    u, v, err2, scratch = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    kept = np.zeros(m, dtype=np.bool_)
+    for i in range(n):
+        for j in range(m):
+            u[j], v[j] = vectors[i, j, 0], vectors[i, j, 1]
+        a, b, tx, ty = 0.0, 0.0, _median(u, scratch), _median(v, scratch)
+        kept.fill(False)
+        for r in range(refits):
+            for j in range(m):
+                du = u[j] - (a * px[j] - b * py[j] + tx)
+                dv = v[j] - (b * px[j] + a * py[j] + ty)
+                err2[j] = du * du + dv * dv
+            for j in range(m):
+                scratch[j] = err2[j]
+            select(scratch, 0, m, middle)
+            limit2 = max(scratch[middle] * spread2, floor2)
+            changed = r == 0
+            for j in range(m):
+                now = err2[j] <= limit2
+                if now != kept[j]:
+                    changed = True
+                    kept[j] = now
+            if not changed:
+                break
+            s_w = s_x = s_y = s_r2 = s_u = s_v = s_re = s_im = 0.0
+            for j in range(m):
+                if kept[j]:
+                    x, y, fu, fv = px[j], py[j], u[j], v[j]
+                    s_w += 1.0
+                    s_x += x
+                    s_y += y
+                    s_r2 += x * x + y * y
+                    s_u += fu
+                    s_v += fv
+                    s_re += x * fu + y * fv  # conj(p) f = (x - iy)(u + iv)
+                    s_im += x * fv - y * fu
+            # z = (s_pf - conj(c) s_f) / spread and t = s_f / s_w - z c, with c the kept cells' centroid
+            cx, cy = s_x / s_w, s_y / s_w
+            spread = s_r2 - (s_x * cx + s_y * cy)  # sum of |p - c|^2
+            a = (s_re - (cx * s_u + cy * s_v)) / spread
+            b = (s_im - (cx * s_v - cy * s_u)) / spread
+            tx = s_u / s_w - (a * cx - b * cy)
+            ty = s_v / s_w - (a * cy + b * cx)
+        inliers = 0
+        for j in range(m):
+            du = u[j] - (a * px[j] - b * py[j] + tx)
+            dv = v[j] - (b * px[j] + a * py[j] + ty)
+            if du * du + dv * dv <= inlier2:
+                inliers += 1
+        params[i, 0], params[i, 1], params[i, 2], params[i, 3] = a, b, tx, ty
+        inlier_frac[i] = inliers / m
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _octant(x: float, y: float) -> int:
+    """floor(atan2(y, x) mod 2 pi / 45 degrees) without atan2: bin 2 (90 degrees) points down the image.
+
+    Half turns, then quarter turns, bring the vector into [0, 90) degrees, where one comparison is left;
+    written as selects, not branches, since flow directions are unpredictable. The zero vector is bin 0.
+    """
+    lower = (y < 0.0) | ((y == 0.0) & (x < 0.0))  # [180, 360): turn half a turn
+    if lower:
+        x, y = -x, -y
+    second = (x <= 0.0) & (y > 0.0)  # [90, 180): turn a quarter back
+    if second:
+        x, y = y, -x
+    return 4 * lower + 2 * second + ((y >= x) & (y > 0.0))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sample_stats(
+    sx: np.ndarray,
+    sy: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    params: np.ndarray,
+    threshold: np.float32,
+    mag: np.ndarray,
+    hist: np.ndarray,
+    scalars: np.ndarray,
+) -> None:
+    """One pass over each pair's (n, m) sampled flow at pixels (px, py) from the frame centre.
+
+    Writes the float32 magnitudes into `mag` (n, m) (numpy's vectorised sort takes their quantiles
+    faster than a selection here), the magnitude-weighted orientation histogram into `hist` (n, 8)
+    (summing to 1, or zeros when nothing moves), and SAMPLE_COLUMNS into `scalars` (n, 5): mean and max
+    magnitude, share above `threshold`, and the same two of the residual once the camera motion
+    `params` (n, 4) is taken away.
+    """
+    n, m = sx.shape
+    counts = np.zeros(ORIENT_BINS)
+    for i in range(n):
+        a, b, tx, ty = params[i, 0], params[i, 1], params[i, 2], params[i, 3]
+        counts.fill(0.0)
+        total = peak = resid_total = 0.0
+        moving = resid_moving = 0
+        for j in range(m):
+            x, y = sx[i, j], sy[i, j]
+            length = np.sqrt(x * x + y * y)
+            mag[i, j] = length
+            total += length
+            peak = max(peak, length)
+            if length > threshold:
+                moving += 1
+            counts[_octant(x, y)] += length
+            rx = x - (a * px[j] - b * py[j] + tx)
+            ry = y - (b * px[j] + a * py[j] + ty)
+            resid = np.sqrt(rx * rx + ry * ry)
+            resid_total += resid
+            if resid > threshold:
+                resid_moving += 1
+        for k in range(ORIENT_BINS):
+            hist[i, k] = counts[k] / total if total > 1e-9 else 0.0
+        scalars[i, 0] = total / m
+        scalars[i, 1] = peak
+        scalars[i, 2] = moving / m
+        scalars[i, 3] = resid_total / m
+        scalars[i, 4] = resid_moving / m
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def reduce_flow(
+    flow: np.ndarray, step: int, field: np.ndarray, sample_x: np.ndarray, sample_y: np.ndarray
+) -> None:
+    """What the statistics keep of one (h, w, 2) flow, read while it is still in cache.
+
+    `field` (rows, cols, 2) gets the means of (h / rows) x (w / cols) blocks, which is OpenCV's
+    INTER_AREA at a whole-number ratio (the caller checks the sizes divide); `sample_x` / `sample_y`
+    get the x and y of every `step`-th pixel both ways. Rows of blocks are summed as whole rows of
+    floats first (contiguous adds), then split into blocks.
+    """
+    h, w = flow.shape[0], flow.shape[1]
+    rows, cols = field.shape[0], field.shape[1]
+    block_rows, block_cols = h // rows, w // cols
+    scale = np.float32(1.0 / (block_rows * block_cols))
+    flat = flow.reshape(h, 2 * w)
+    sums = np.empty(2 * w, dtype=np.float32)
+    for fr in range(rows):
+        for j in range(2 * w):
+            sums[j] = flat[fr * block_rows, j]
+        for r in range(fr * block_rows + 1, (fr + 1) * block_rows):
+            for j in range(2 * w):
+                sums[j] += flat[r, j]
+        for fc in range(cols):
+            sum_x = sum_y = np.float32(0.0)
+            for c in range(fc * block_cols, (fc + 1) * block_cols):
+                sum_x += sums[2 * c]
+                sum_y += sums[2 * c + 1]
+            field[fr, fc, 0] = sum_x * scale
+            field[fr, fc, 1] = sum_y * scale
+    for i in range(sample_x.shape[0]):
+        for j in range(sample_x.shape[1]):
+            sample_x[i, j] = flow[i * step, j * step, 0]
+            sample_y[i, j] = flow[i * step, j * step, 1]
