@@ -28,24 +28,29 @@ def test_octant_is_the_atan2_rule_on_and_between_the_bin_edges() -> None:
     assert octant_of(np.zeros(1, np.float32), np.zeros(1, np.float32))[0] == 0  # no motion: bin 0
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 144, 145, 920])
-def test_select_puts_the_rank_in_place(n: int) -> None:
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 9, 144, 145, 920])
+@pytest.mark.parametrize("values_kind", ["distinct", "ties", "constant"])
+def test_rank_value_is_the_sorted_value(n: int, values_kind: str) -> None:
     rng = np.random.default_rng(n)
-    values = rng.integers(0, max(2, n // 3), n).astype(np.float64)  # many ties
-    for k in {0, n // 2, (19 * n) // 20, n - 1}:
-        work = values.copy()
-        kernels.select(work, 0, n, k)
-        assert work[k] == np.sort(values)[k]
-        assert (work[:k] <= work[k]).all() and (work[k + 1 :] >= work[k]).all()
-        np.testing.assert_array_equal(np.sort(work), np.sort(values))  # a reordering, nothing lost
-
-
-@pytest.mark.parametrize("n", [1, 2, 144, 145])
-def test_median_matches_numpy(n: int) -> None:
-    values = np.random.default_rng(n).standard_normal(n)
+    values = {
+        "distinct": rng.standard_normal(n),
+        "ties": rng.integers(0, max(2, n // 3), n).astype(np.float64),
+        "constant": np.full(n, 2.5),
+    }[values_kind]
     before = values.copy()
-    assert kernels._median(values, np.empty(n)) == pytest.approx(float(np.median(values)), abs=1e-15)
-    np.testing.assert_array_equal(values, before)  # through the scratch: the input keeps its order
+    for k in sorted({0, n // 2, (19 * n) // 20, n - 1}):
+        assert kernels.rank_value(values, k, np.empty(n), np.empty(n)) == np.sort(values)[k]
+    np.testing.assert_array_equal(values, before)  # the input keeps its order
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 144, 145])
+@pytest.mark.parametrize("tied", [False, True])
+def test_median_matches_numpy(n: int, tied: bool) -> None:
+    values = np.random.default_rng(n).standard_normal(n)
+    if tied:
+        values = np.round(values)
+    median = kernels._median(values, np.empty(n), np.empty(n))
+    assert median == pytest.approx(float(np.median(values)), abs=1e-15)
 
 
 @pytest.mark.parametrize(
