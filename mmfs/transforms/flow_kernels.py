@@ -3,7 +3,8 @@
 Numpy on a batch of flows pays a fixed cost per call, and the statistics of a pair need some forty calls
 (medians, masks, weighted sums, re-fits): at DIS's speed that fixed cost was as large as the flow itself.
 Here each pair is a few loops over its 144 grid cells and its ~1000 sampled pixels, compiled by numba
-(already installed for librosa) and cached on disk, so only the first call of a process compiles.
+(already installed for librosa) on first use and cached on disk (numba's cache, in `__pycache__` or
+`NUMBA_CACHE_DIR`), so later processes load the machine code instead of compiling it again.
 The arithmetic is the closed form `global_motion` documents; docs/motion.md has the conventions.
 """
 
@@ -145,8 +146,7 @@ def fit_similarity(
         for j in range(m):
             du = u[j] - (a * px[j] - b * py[j] + tx)
             dv = v[j] - (b * px[j] + a * py[j] + ty)
-            if du * du + dv * dv <= inlier2:
-                inliers += 1
+            inliers += du * du + dv * dv <= inlier2
         params[i, 0], params[i, 1], params[i, 2], params[i, 3] = a, b, tx, ty
         inlier_frac[i] = inliers / m
 

@@ -27,7 +27,6 @@ skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev ext
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 CARDS = Path("/usr/share/pocketsphinx/test/data/cards")  # another speaker, same Debian package
-CHELSEA_PNG = Path("/usr/lib/python3/dist-packages/imageio/resources/images/chelsea.png")
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}
 
 
@@ -81,12 +80,12 @@ def test_efficientnet_features_and_logits_match_the_models_own_forward() -> None
         assert torch.allclose(enc._forward([cat])[1], logits, atol=1e-5)
 
 
-def test_efficientnet_reads_a_png_from_disk() -> None:
-    if not CHELSEA_PNG.exists():
-        pytest.skip(f"{CHELSEA_PNG} is absent (Debian python3-imageio)")
+def test_efficientnet_reads_a_png_from_disk(tmp_path: Path) -> None:
     from PIL import Image
 
-    pixels = np.asarray(Image.open(CHELSEA_PNG).convert("RGB"))
+    png = tmp_path / "chelsea.png"  # scikit-image's cat photo, written and decoded as a real PNG file
+    Image.fromarray(skimage_data.chelsea()).save(png)
+    pixels = np.asarray(Image.open(png).convert("RGB"))
     assert CAT_CLASSES & _top(get_cached("image.efficientnet_lite0").classify([pixels], top_k=5)[0])
 
 
