@@ -196,6 +196,10 @@ def search(
     mode: Annotated[
         str, typer.Option("--mode", help="vector | text (full-text) | hybrid (both, fused by rank)")
     ] = "vector",
+    thumbnails: Annotated[
+        Path | None,
+        typer.Option("--thumbnails", help="write each hit's frame thumbnail (JPEG) into this folder"),
+    ] = None,
     store: StoreOpt = "./mmfs-store",
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
@@ -206,8 +210,9 @@ def search(
         from mmfs.report import hits_text
         from mmfs.store.filters import parse_where
 
+        opened = _open(store, run_id)
         hits = _search(
-            _open(store, run_id),
+            opened,
             text=text,
             image=image,
             audio=audio,
@@ -216,6 +221,10 @@ def search(
             column=modality,
             mode=mode,
         )
+        if thumbnails is not None:
+            from mmfs.store.hit_frames import save_hit_thumbnails
+
+            save_hit_thumbnails(opened, hits, thumbnails)
         _emit(as_json, {"hits": hits}, hits_text(hits))
 
     _guard(go)

@@ -90,14 +90,15 @@ def status_text(doc: dict[str, Any]) -> str:
 
 
 def hits_text(hits: list[dict[str, Any]]) -> str:
-    """One line per hit: score, time span, uri and what the segment says."""
+    """One line per hit: score, time span, uri and what the segment says (and its thumbnail's path)."""
     if not hits:
         return "no hits"
     lines = []
     for i, h in enumerate(hits, 1):
         span = "" if h["start_s"] is None else f" {h['start_s']:.1f}-{h['end_s']:.1f}s"
         what = h.get("transcript") or h.get("label_text") or ""
-        lines.append(f"{i:>2}. {h['score']:.3f}{span} {h['uri']}  {what[:80]}")
+        thumb = f"  [{h['thumbnail']}]" if h.get("thumbnail") else ""
+        lines.append(f"{i:>2}. {h['score']:.3f}{span} {h['uri']}  {what[:80]}{thumb}")
     return "\n".join(lines)
 
 

@@ -17,8 +17,7 @@ import numpy as np
 
 from mmfs.errors import ConfigError
 from mmfs.store.db import Store
-from mmfs.store.filters import in_list
-from mmfs.web.timeline import frame_for_span
+from mmfs.store.hit_frames import hit_frame_indices
 
 MODES = ("vector", "text", "hybrid")
 _ENCODER_LOCK = threading.Lock()  # one query embedding at a time: encoders load once, lazily
@@ -116,18 +115,7 @@ def search(
 
 def _decorate(store: Store, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add each hit's media name, thumbnail url (the frame inside its span) and media page url."""
-    ids = sorted({h["media_id"] for h in hits})
-    frames: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids and store.has("frames"):
-        store.current("frames")
-        for row in store.read(
-            "frames", ["media_id", "frame_index", "t_s"], where=in_list("media_id", ids)
-        ).to_pylist():
-            frames[row["media_id"]].append(row)
-    for mine in frames.values():
-        mine.sort(key=lambda f: f["t_s"])
-    for hit in hits:
-        index = frame_for_span(frames[hit["media_id"]], hit["start_s"], hit["end_s"])
+    for hit, index in zip(hits, hit_frame_indices(store, hits), strict=True):
         hit["name"] = Path(hit["uri"]).name if hit["uri"] else hit["media_id"][:12]
         hit["thumbnail_url"] = None if index is None else f"/api/media/{hit['media_id']}/thumbnail/{index}"
         hit["media_url"] = f"/media/{hit['media_id']}"

@@ -11,10 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
+from mmfs.store.hit_frames import frame_thumbnail
 
 MEDIA_ID = re.compile(r"^[0-9a-f]{64}$")
 _BINARY_OR_VECTOR = {"thumbnail", "embedding", "label_embedding", "field", "log_mel", "mfcc"}
@@ -80,30 +79,11 @@ def timeline(store: Store, media_id: str) -> dict[str, Any]:
 
 
 def thumbnail(store: Store, media_id: str, frame_index: int) -> bytes | None:
-    """The JPEG thumbnail of one frame, or None."""
-    if not valid_media_id(media_id) or not store.has("frames"):
-        return None
-    store.current("frames")
-    where = f"{in_list('media_id', [media_id])} AND {in_list('frame_index', [int(frame_index)])}"
-    rows = store.read("frames", ["thumbnail"], where=where).to_pylist()
-    return rows[0]["thumbnail"] if rows and rows[0]["thumbnail"] else None
+    """The JPEG thumbnail of one frame, or None (also for a malformed media id)."""
+    return frame_thumbnail(store, media_id, frame_index) if valid_media_id(media_id) else None
 
 
 def log_mel_windows(store: Store, media_id: str) -> list[Any]:
     """The item's per-window log-mel blocks in time order (for the spectrogram image)."""
     rows = _rows(store, "audio", media_id, ["window_index", "start_s", "log_mel"], "start_s")
     return [r["log_mel"] for r in rows]
-
-
-def frame_for_span(frames: list[dict[str, Any]], start_s: float | None, end_s: float | None) -> int | None:
-    """The frame to show for a time span: the first inside it, else the nearest; None without frames."""
-    if not frames:
-        return None
-    if start_s is None:
-        return int(frames[0]["frame_index"])
-    stop = end_s if end_s is not None and end_s > start_s else start_s
-    inside = [f for f in frames if start_s <= f["t_s"] <= stop]
-    if inside:
-        return int(inside[0]["frame_index"])
-    times = np.array([f["t_s"] for f in frames])
-    return int(frames[int(np.argmin(np.abs(times - start_s)))]["frame_index"])

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests import media_factory as mf
 
@@ -132,17 +133,27 @@ def test_report_accounts_for_the_run(small_store: Path) -> None:
     assert _mmfs("report", "no-such-run", "--store", str(small_store)).returncode == 2
 
 
-def test_search_by_image_and_by_sound(small_store: Path) -> None:
+def test_search_by_image_and_by_sound(small_store: Path, tmp_path: Path) -> None:
     data = small_store.parent / "data"
+    thumbs = tmp_path / "thumbs"
     by_image = _mmfs(
-        "search", "--image", str(data / "square.png"), "-k", "1", "--store", str(small_store), "--json"
-    )
+        "search", "--image", str(data / "square.png"), "-k", "1", "--store", str(small_store), "--json",
+        "--thumbnails", str(thumbs),
+    )  # fmt: skip
     assert by_image.returncode == 0, by_image.stderr
     (hit,) = json.loads(by_image.stdout)["hits"]
     assert Path(hit["uri"]).name == "square.png" and hit["modality"] == "visual" and hit["score"] > 0.99
+    with Image.open(hit["thumbnail"]) as thumb:  # the stored JPEG, written where --thumbnails said
+        assert thumb.format == "JPEG" and thumb.size == (128, 96)  # under the 160 px cap: not upscaled
+        assert Path(hit["thumbnail"]).parent == thumbs
     by_sound = _mmfs(
-        "search", "--audio", str(data / "tone.wav"), "-k", "2", "--store", str(small_store), "--json"
-    )
+        "search", "--audio", str(data / "tone.wav"), "-k", "2", "--store", str(small_store), "--json",
+        "--thumbnails", str(thumbs),
+    )  # fmt: skip
     assert by_sound.returncode == 0, by_sound.stderr
     hits = json.loads(by_sound.stdout)["hits"]
     assert {Path(h["uri"]).name for h in hits} == {"tone.wav"} and hits[0]["modality"] == "audio"
+    assert [h["thumbnail"] for h in hits] == [None, None]  # a sound has no frame to show
+    as_text = _mmfs("search", "--image", str(data / "square.png"), "-k", "1", "--store", str(small_store),
+                    "--thumbnails", str(thumbs))  # fmt: skip
+    assert as_text.returncode == 0 and f"[{thumbs / '01-square-0.jpg'}]" in as_text.stdout
