@@ -99,6 +99,33 @@ def interleaved(
     return best["raw"], best["mmfs"]
 
 
+def flow_ratios(
+    pairs: int = 40, repeat: int = 5, widths: tuple[int, ...] = (160, 320, 640), clock: str = "wall"
+) -> list[dict[str, Any]]:
+    """pairs/s of raw OpenCV and of mmfs, and their ratio, for each work width and flow method."""
+    timer = time.perf_counter if clock == "wall" else time.thread_time
+    frames = load_frames(pairs)
+    pixels = np.ascontiguousarray(frames.frames)
+    h, w = pixels.shape[1:3]
+    results = []
+    for width in widths:
+        for method in METHODS:
+            cfg = FlowConfig(method=method, work_width=width)  # type: ignore[arg-type]
+            raw_rate, mmfs_rate = interleaved(
+                raw_flow(pixels, cfg), lambda cfg=cfg: len(flow_sequence(frames, cfg)), repeat, timer
+            )
+            work, ratio = f"{width}x{round(h * width / w)}", mmfs_rate / raw_rate
+            results.append(dict(work=work, method=method, raw=raw_rate, mmfs=mmfs_rate, ratio=ratio))
+    return results
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """The flow results as a table: work size, method, raw and mmfs pairs/s, ratio."""
+    print(f"{'work size':>10} {'method':>11} {'raw pairs/s':>12} {'mmfs pairs/s':>13} {'mmfs/raw':>9}")
+    for r in results:
+        print(f"{r['work']:>10} {r['method']:>11} {r['raw']:12.1f} {r['mmfs']:13.1f} {r['ratio']:9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=40, help="consecutive frame pairs per timing")
@@ -116,28 +143,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
-    clock = time.perf_counter if args.clock == "wall" else time.thread_time
-    frames = load_frames(args.pairs)
-    pixels = np.ascontiguousarray(frames.frames)
-    h, w = pixels.shape[1:3]
     print(
-        f"{args.pairs} pairs of {w}x{h} frames from {VIDEO.name}; best of {args.repeat}; "
+        f"{args.pairs} pairs of 640x360 frames from {VIDEO.name}; best of {args.repeat}; "
         f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads, {args.clock} clock"
     )
-    print(f"{'work size':>10} {'method':>11} {'raw pairs/s':>12} {'mmfs pairs/s':>13} {'mmfs/raw':>9}")
-    results = []
-    for width in args.widths:
-        for method in METHODS:
-            cfg = FlowConfig(method=method, work_width=width)  # type: ignore[arg-type]
-            raw_rate, mmfs_rate = interleaved(
-                raw_flow(pixels, cfg), lambda cfg=cfg: len(flow_sequence(frames, cfg)), args.repeat, clock
-            )
-            size = f"{width}x{round(h * width / w)}"
-            ratio = mmfs_rate / raw_rate
-            print(f"{size:>10} {method:>11} {raw_rate:12.1f} {mmfs_rate:13.1f} {ratio:9.2f}")
-            results.append(
-                {"work": size, "method": method, "raw": raw_rate, "mmfs": mmfs_rate, "ratio": ratio}
-            )
+    results = flow_ratios(args.pairs, args.repeat, tuple(args.widths), args.clock)
+    print_table(results)
     if args.json:
         print(json.dumps(results, indent=1))
 

@@ -11,7 +11,9 @@ generates H.264 clips (30 fps, a moving texture with a cut every 5 s) at 640x360
 - peak RSS of a fresh child process that extracts 1 fps frames from a 1-minute and a 10-minute clip,
   streamed (`iter_frames`, each chunk dropped once used, as the shot detector does) and collected
   (`sample_frames`, every kept frame in memory at the end, as the pipeline holds them for the encoders);
-- the dense shot-detection pass over the same two clips, in its own child processes.
+- the dense shot-detection pass over the same two clips, in its own child processes;
+- the optical-flow ratios of `bench_flow.py` (pairs/s of `flow_sequence`, every statistic included, /
+  pairs/s of OpenCV alone) at `--flow-widths` (160 and 320 px), so one command gives every video figure.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_flow import flow_ratios, print_table  # this folder: run as `python benchmarks/bench_video.py`
 
 SHORT_SIDE = 256  # VideoConfig.decode_short_side's default
 FPS = 30
@@ -166,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="best of N timed runs")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the throughput clips")
     parser.add_argument("--no-rss", action="store_true", help="skip the 1- vs 10-minute memory runs")
+    parser.add_argument("--no-flow", action="store_true", help="skip the optical-flow ratios")
+    parser.add_argument(
+        "--flow-widths", type=int, nargs="+", default=[160, 320], help="flow.work_width values to time"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -193,8 +200,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    flow: list[dict[str, Any]] = []
+    if not args.no_flow:
+        import cv2
+
+        cv2.setNumThreads(1)  # as in a decode worker, and as `make bench-flow` measures
+        flow = flow_ratios(repeat=args.repeat, widths=tuple(args.flow_widths))
     if args.json:
-        print(json.dumps({"throughput": rows, "memory": memory}, indent=2))
+        print(json.dumps({"throughput": rows, "memory": memory, "flow": flow}, indent=2))
         return 0
     print(
         f"{'clip':<11}{'mode':<7}{'frames':>8}{'mmfs f/s':>11}{'decord f/s':>12}{'ratio':>8}{'CPU ratio':>11}"
@@ -208,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{'peak RSS, 640x360 at 1 fps':<28}{'1 min MiB':>11}{'10 min MiB':>12}{'10/1':>8}")
         for m in memory:
             print(f"{m['run']:<28}{m['rss_1min_mib']:>11}{m['rss_10min_mib']:>12}{m['ten_over_one']:>8}")
+    if flow:
+        print("\noptical flow: 40 pairs of the sample clip at 640x360, OpenCV on one thread (bench_flow.py)")
+        print_table(flow)
     return 0
 
 
