@@ -74,14 +74,18 @@ def write_video(
     codec: str = "libx264",
     time_base: Fraction = Fraction(1, 90000),
     rotation: int = 0,
+    display_rotation: int = 0,
+    pix_fmt: str = "yuv420p",
     audio_tone_hz: float | None = None,
     audio_rate: int = 44100,
     gop: int | None = None,
 ) -> Path:
     """Write a video whose frame i has presentation time times_s[i] (exact, so VFR is possible).
 
-    rotation writes a legacy `rotate` tag (degrees) as old phone files do; audio_tone_hz adds a mono
-    sine track covering the video's duration; gop fixes the keyframe interval (libx264).
+    rotation writes a legacy `rotate` tag (degrees) as old phone files do; display_rotation a display
+    matrix turning the picture that many degrees counter-clockwise, as phones write today; pix_fmt
+    yuv444p allows odd sizes; audio_tone_hz adds a mono sine track covering the video's duration; gop
+    fixes the keyframe interval (libx264).
     """
     painter = painter or counter_painter(width, height)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,7 @@ def write_video(
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=30)
         stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
         if codec == "libx264":
@@ -99,6 +103,8 @@ def write_video(
                 stream.options = {**stream.options, **gop_options}
         if rotation:
             stream.metadata["rotate"] = str(rotation)
+        if display_rotation:
+            stream.set_display_rotation(display_rotation)
         audio_stream = None
         if audio_tone_hz is not None:
             audio_stream = container.add_stream("aac", rate=audio_rate)

@@ -142,10 +142,18 @@ def iter_frames(
     return FrameStream(Path(path), stream, spec, geometry, rotation, end, order, chunk_frames)
 
 
+def decord_reads_right(stream: StreamInfo, rotation: int) -> bool:
+    """Whether decord gives the right frames and times for this file (see the module's docstring)."""
+    return bool(stream.formats & DECORD_FORMATS) and stream.n_video == 1 and rotation % 360 == 0
+
+
 def decoder_order(backend: Backend, fallback: bool, stream: StreamInfo, rotation: int) -> list[str]:
-    """The decoders to try, in order: the one asked for (or auto's choice), then, with fallback, the rest."""
-    decord_ok = bool(stream.formats & DECORD_FORMATS) and stream.n_video == 1 and rotation % 360 == 0
-    auto = ["decord", "pyav"] if decord_ok else ["pyav"]
+    """The decoders to try, in order: the one asked for (or auto's choice), then, with fallback, the rest.
+
+    A decoder asked for by name that would read this file wrong (decord on a rotated file, say) is
+    passed over when it is opened, like one that cannot open the file.
+    """
+    auto = ["decord", "pyav"] if decord_reads_right(stream, rotation) else ["pyav"]
     if backend == "auto":
         return auto
     return [backend, *(d for d in auto if d != backend)] if fallback else [backend]
@@ -213,6 +221,8 @@ class FrameStream:
     def _open(self, name: str) -> Iterator[Chunk] | None:
         size = self.geometry.decode_size
         if name == "decord":
+            if not decord_reads_right(self.stream, self.rotation):  # asked for by name: wrong frames here
+                return None
             opened = open_decord(self.path, size, self.sampling, self.end_s)
             return None if opened is None else read_decord(*opened, chunk=self.chunk)
         if name == "opencv":

@@ -160,6 +160,66 @@ def test_odd_size_no_audio(tmp_path: Path, backend: str) -> None:
     np.testing.assert_allclose(grey_levels(sampled.frames), [0, 16, 32, 48, 64], atol=4)
 
 
+def quadrant(_index: int, _t: float) -> np.ndarray:
+    """A 64 x 48 frame, white in its top-left quarter: which way it was turned shows."""
+    pixels = np.zeros((48, 64, 3), np.uint8)
+    pixels[:24, :32] = 255
+    return pixels
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_display_matrix_rotation_comes_out_upright(tmp_path: Path, backend: str) -> None:
+    """decord half-applies a display matrix (this frame came out mirrored): asked for, it hands over."""
+    turned = mf.write_video(
+        tmp_path / "phone.mp4", times_s=mf.constant_rate_times(5, 10), display_rotation=90, painter=quadrant
+    )
+    info = probe(turned)
+    assert info.rotation == 270  # shown a quarter turn counter-clockwise: 270 clockwise, as recorded
+    if backend == "decord":
+        with pytest.raises(MediaDecodeError, match=r"tried decord"):
+            run(turned, backend, rotation=info.rotation)
+    sampled = run(turned, backend, rotation=info.rotation, decode_short_side=24, fps=10.0, fallback=True)
+    assert sampled.backend == ("pyav" if backend == "decord" else backend)
+    assert sampled.indices.tolist() == [0, 1, 2, 3, 4]
+    frame = sampled.frames[0, :, :, 0]
+    assert frame.shape == (32, 24)  # portrait as displayed
+    assert frame[16:, :12].mean() > 200 and frame[:16, :].mean() < 60  # top-left turned to bottom-left
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_odd_width_and_height(tmp_path: Path, backend: str) -> None:
+    odd = mf.write_video(
+        tmp_path / "odd.mkv", times_s=mf.constant_rate_times(10, 10), width=65, height=49, pix_fmt="yuv444p"
+    )
+    sampled = run(odd, backend, fps=5.0, decode_short_side=256)
+    assert sampled.backend == backend and sampled.indices.tolist() == [0, 2, 4, 6, 8]
+    assert sampled.frames.shape == (5, 48, 64, 3)  # scaled to even sizes inside the decoder, not upscaled
+    np.testing.assert_allclose(grey_levels(sampled.frames), [0, 16, 32, 48, 64], atol=4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_video_streams_fall_back_to_the_default_stream(tmp_path: Path, backend: str) -> None:
+    """decord and OpenCV cannot be told which stream to read: PyAV takes over, and says so."""
+    two = write_two_video_streams(tmp_path / "two.mkv")
+    sampled = run(two, backend, fallback=True, fps=10.0)
+    assert sampled.backend == "pyav"
+    assert sampled.frames.shape[1:3] == (32, 48) and sampled.indices.tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_file_cut_mid_stream_gives_the_frames_before_the_cut(tmp_path: Path, backend: str) -> None:
+    whole = mf.write_video(tmp_path / "whole.mkv", times_s=mf.constant_rate_times(60, 10), gop=10)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"  # Matroska streams: what arrived of a broken download still plays
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    sampled = run(cut, backend, fps=10.0)
+    assert sampled.backend == backend
+    n = len(sampled.indices)
+    assert 20 <= n < 60 and sampled.indices.tolist() == list(range(n))  # a prefix, in order, no gaps
+    np.testing.assert_allclose(sampled.times_s, np.arange(n) / 10, atol=1e-6)
+    np.testing.assert_allclose(grey_levels(sampled.frames), np.arange(n) * 8 % 256, atol=4)
+
+
 def test_truncated_file_fails_every_decoder(tmp_path: Path, clip: Path) -> None:
     cut = mf.write_truncated(tmp_path / "cut.mp4", clip, keep_bytes=1500)
     for backend in BACKENDS:
