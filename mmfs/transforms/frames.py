@@ -29,7 +29,15 @@ from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, pla
 from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
 from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
 from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
-from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, SampledFrames, StreamInfo, stack
+from mmfs.transforms.video_types import (
+    CHUNK_FRAMES,
+    SEQUENTIAL_DENSITY,
+    Chunk,
+    DecodeLog,
+    SampledFrames,
+    StreamInfo,
+    stack,
+)
 
 __all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
 
@@ -38,6 +46,7 @@ WHOLE = 2**62  # a chunk size no video reaches: everything in one chunk
 
 # PyAV format names (one of the comma-separated aliases) where decord's seeking is frame-exact.
 DECORD_FORMATS = frozenset({"mov", "mp4", "matroska", "webm"})
+SEEKABLE_FORMATS = DECORD_FORMATS  # containers whose index PyAV seeks by exactly
 
 
 def sample_frames(
@@ -230,7 +239,24 @@ class FrameStream:
                 return None
             return read_opencv(self.path, size, self.packets()[0], self.sampling, self.end_s, self.chunk)
         self.log = DecodeLog()
-        return sample_pyav(self.path, self.stream, size, self.sampling, self.end_s, self.log, self.chunk)
+        return sample_pyav(
+            self.path, self.stream, size, self.sampling, self.end_s, self.log, self.chunk, self._seek_index()
+        )
+
+    def _seek_index(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The packet index, for PyAV to seek with, when the targets are sparse in a seekable container.
+
+        Sparse as for decord: fewer than SEQUENTIAL_DENSITY of the frames between the first and the
+        last target. MP4/MOV and Matroska/WebM only: their indexes make a seek land where it says.
+        """
+        if self.sampling.by_index or not self.stream.formats & SEEKABLE_FORMATS:
+            return None
+        targets = self.sampling.targets(self.end_s)
+        if targets is None or len(targets) < 2:
+            return None
+        times, keys = self.packets()
+        span = int(np.searchsorted(times, targets[-1], side="right") - np.searchsorted(times, targets[0]))
+        return (times, keys) if len(targets) < SEQUENTIAL_DENSITY * span else None
 
     def _finish(self, chunk: Chunk, keep: np.ndarray) -> SampledFrames:
         if not keep.all():  # only after a hand-over; indexing copies, so never otherwise

@@ -1,15 +1,20 @@
-"""The PyAV decoder: stream inspection, the container's keyframe times, and sequential sampling.
+"""The PyAV decoder: stream inspection, the container's keyframe times, and sampling.
 
 PyAV decodes packet by packet: a packet that fails to decode (mid-stream corruption) is counted and
 skipped, a frame the decoder marks corrupt (concealed) is kept and counted, and so is each packet the
 container's index lists but the file lacks (a cut-off download). Frames without a PTS get one from a
-counter. It always decodes sequentially (it is the path for damaged and odd files), keeping each
-target's frame as it passes, scaled with `reformat` inside FFmpeg's swscale.
+counter. Each target's frame is kept as it passes, scaled with `reformat` inside FFmpeg's swscale.
+
+It decodes sequentially, unless the caller hands it the container's packet index for sparse targets
+in a seekable container (`seek_index`): then, whenever a keyframe lies between the last decoded frame
+and the next target, it seeks to that keyframe instead of decoding every frame up to it (1 fps from a
+30 fps phone clip with a keyframe a second decodes about half the frames). Frame indices then come
+from the index (the position of each frame's PTS among the packets'), as sequential decoding counts them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,22 +86,32 @@ def sample_pyav(
     end_s: float | None,
     log: DecodeLog,
     chunk: int = CHUNK_FRAMES,
+    seek_index: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Iterator[Chunk]:
-    """Sequential decode keeping the policy's frames, in chunks; stops past the last target."""
+    """Decode keeping the policy's frames, in chunks; stops past the last target.
+
+    `seek_index` (every packet's time, sorted, and keyframe flags: `packet_times`) turns on seeking
+    past the frames no target needs; without it every frame is decoded in order.
+    """
     picker = _Picker(sampling, end_s, size)
     name = Path(path).name
     try:
         with av.open(str(path)) as container:
             video = container.streams.video[stream.position]
             video.thread_type = "AUTO"
-            for index, t, frame in _timed(_decoded(container, video, log), stream, log):
+            if seek_index is None:
+                frames = _timed(_decoded(container, video, log), stream, log)
+            else:
+                frames = _seeking(container, video, stream, log, seek_index, picker.next_target)
+            for index, t, frame in frames:
                 done = picker.offer(index, t, frame)
                 if len(picker.kept) >= chunk:
                     yield picker.flush()
                 if done:
                     break
             else:  # the whole stream was read: what its index promised and the file lacks is lost too
-                log.errors += max(0, int(video.frames or 0) - log.packets)
+                present = log.packets if seek_index is None else len(seek_index[0])  # (seeking skips some)
+                log.errors += max(0, int(video.frames or 0) - present)
                 picker.finish()
     except (av.FFmpegError, OSError, ValueError) as err:
         raise MediaDecodeError(
@@ -138,6 +153,46 @@ def _decoded(container: Any, video: Any, log: DecodeLog) -> Iterator[Any]:
             return
 
 
+def _seeking(
+    container: Any,
+    video: Any,
+    stream: StreamInfo,
+    log: DecodeLog,
+    seek_index: tuple[np.ndarray, np.ndarray],
+    next_target: Callable[[], float | None],
+) -> Iterator[tuple[int, float, Any]]:
+    """(index, seconds from the stream start, frame) of the frames near each target, in time order.
+
+    Before each frame it asks for the target still waiting; when the last keyframe at or before that
+    target lies past the last frame decoded, it seeks there (the decoder is flushed by the seek) and
+    drops what the demuxer hands back from before it. A frame without a PTS cannot be placed: that is
+    a decode error of the file.
+    """
+    times, keys = seek_index
+    key_times = times[keys]
+    frames: Iterator[Any] | None = None
+    last_t, floor = -np.inf, -np.inf
+    while (target := next_target()) is not None:
+        before = int(np.searchsorted(key_times, target + PTS_EPS_S, side="right")) - 1
+        key = float(key_times[before]) if before >= 0 else -np.inf
+        if key > last_t + PTS_EPS_S and key > floor + PTS_EPS_S:  # a keyframe between here and there
+            floor = key  # (sought once: a damaged keyframe that gives no frame is read past, not again)
+            container.seek(round((key + stream.start_s) / video.time_base), stream=video, backward=True)
+            frames = None
+        if frames is None:
+            frames = _decoded(container, video, log)
+        frame = next(frames, None)
+        if frame is None:
+            return
+        if frame.pts is None:
+            raise ValueError("a frame without a timestamp: cannot seek")  # reported with the file's name
+        t = float(frame.pts * frame.time_base) - stream.start_s
+        if t < floor - PTS_EPS_S or t <= last_t + PTS_EPS_S:  # before the keyframe sought, or seen already
+            continue
+        last_t = t
+        yield int(np.searchsorted(times, t - PTS_EPS_S)), t, frame
+
+
 def _timed(frames: Iterable[Any], stream: StreamInfo, log: DecodeLog) -> Iterable[tuple[int, float, Any]]:
     """(index, seconds from the stream start, frame), never decreasing.
 
@@ -174,6 +229,10 @@ class _Picker:
 
     def _target(self, k: int) -> float:
         return float(self.targets[k]) if self.targets is not None else self.sampling.target(k)
+
+    def next_target(self) -> float | None:
+        """The time of the first target still waiting for its frame (None: all have one, or by index)."""
+        return None if self.sampling.by_index or self.k >= self.n else self._target(self.k)
 
     def offer(self, index: int, t: float, frame: Any) -> bool:
         """Take the next decoded frame; True once every target has its frame."""

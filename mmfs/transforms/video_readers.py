@@ -18,10 +18,7 @@ import numpy as np
 from decord._ffi.base import _LIB, check_call
 
 from mmfs.transforms.video_select import Sampling
-from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk
-
-# Kept frames per decoded frame above which reading every frame in order beats seeking to each.
-SEQUENTIAL_DENSITY = 0.25
+from mmfs.transforms.video_types import CHUNK_FRAMES, SEQUENTIAL_DENSITY, Chunk
 
 
 def open_decord(

@@ -8,6 +8,8 @@ import numpy as np
 
 # Frames a decoder hands on at a time: memory holds one chunk, not the whole video.
 CHUNK_FRAMES = 32
+# Kept frames per decoded frame above which reading every frame in order beats seeking to each.
+SEQUENTIAL_DENSITY = 0.25
 # Over this share of bad packets and corrupt frames among those read, a stream is undecodable, not damaged.
 MAX_DECODE_ERROR_SHARE = 0.5
 

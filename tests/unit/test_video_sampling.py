@@ -16,10 +16,11 @@ from mmfs.errors import MediaDecodeError
 from mmfs.media.probe import probe
 from mmfs.transforms.frames import iter_frames, sample_frames
 from mmfs.transforms.video_geometry import plan_geometry
+from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
 from mmfs.transforms.video_select import Sampling, choose
-from mmfs.transforms.video_types import CHUNK_FRAMES
+from mmfs.transforms.video_types import CHUNK_FRAMES, DecodeLog, stack
 from tests import media_factory as mf
-from tests.unit.test_frames import VFR_DURATION, VFR_TIMES, grey_levels, write_clip
+from tests.unit.test_frames import VFR_DURATION, VFR_GAPS, VFR_TIMES, grey_levels, write_clip
 from tests.unit.test_probe import write_two_video_streams
 
 BACKENDS = ("decord", "pyav", "opencv")
@@ -251,3 +252,54 @@ def test_tiny_frames_decord_mangles_go_to_pyav(tmp_path: Path) -> None:
     sampled = run(tiny, "decord", fallback=True, fps=2.0, sampling="fps")  # dense: decord's next() path
     assert sampled.backend == "pyav"  # decord hands back 2 x 2 x 48 "frames" here
     assert sampled.indices.tolist() == [0, 5] and sampled.frames.shape == (2, 2, 2, 3)
+
+
+def pyav_both_ways(path: Path, sampling: Sampling, end_s: float) -> tuple[list, list]:
+    """`sample_pyav` decoding every frame, then seeking with the packet index: (frames, log) of each."""
+    stream = inspect(path)
+    results = []
+    for seek_index in (None, packet_times(path, stream)):
+        log = DecodeLog()
+        chunks = list(sample_pyav(path, stream, (32, 24), sampling, end_s, log, 4, seek_index))
+        results.append((stack(chunks), log))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        Sampling(policy="fps", fps=1.0, max_frames=100),
+        Sampling(policy="fps", fps=1.0, max_frames=100, snap="nearest"),
+        Sampling(policy="uniform", n_frames=4, max_frames=100),
+        Sampling(policy="scenes", scene_times=(0.5, 1.9, 2.5), max_frames=100),
+    ],
+)
+def test_pyav_seeking_keeps_the_frames_sequential_decoding_keeps(clip: Path, sampling: Sampling) -> None:
+    (sequential, read_all), (seeking, read_some) = pyav_both_ways(clip, sampling, 3.0)
+    assert seeking.indices.tolist() == sequential.indices.tolist()
+    np.testing.assert_array_equal(seeking.times_s, sequential.times_s)
+    np.testing.assert_array_equal(seeking.frames, sequential.frames)
+    assert read_some.frames < read_all.frames  # it skipped whole keyframe intervals
+    assert read_some.errors == read_all.errors == 0
+
+
+@pytest.mark.parametrize("snap", ["on_screen", "nearest"])
+def test_pyav_seeking_on_variable_frame_rate(tmp_path: Path, snap: str) -> None:
+    times = np.cumsum([0.0] + [VFR_GAPS[i % 3] for i in range(119)])  # 120 frames, gaps of 3 sizes
+    vfr = mf.write_video(tmp_path / "vfr_gop.mp4", times_s=times.tolist(), gop=10)
+    sampling = Sampling(policy="fps", fps=0.5, max_frames=100, snap=snap)  # type: ignore[arg-type]
+    end = float(times[-1] + VFR_GAPS[0])
+    (sequential, read_all), (seeking, read_some) = pyav_both_ways(vfr, sampling, end)
+    expected = choose(times, sampling.targets(end), nearest=snap == "nearest")  # type: ignore[arg-type]
+    assert seeking.indices.tolist() == sequential.indices.tolist() == expected.tolist()
+    np.testing.assert_allclose(seeking.times_s, times[expected], atol=1e-3)
+    np.testing.assert_array_equal(seeking.frames, sequential.frames)
+    assert read_some.frames < read_all.frames
+
+
+def test_pyav_reads_dense_targets_in_order(clip: Path) -> None:
+    """Dense targets (every other frame) are cheaper read in order: no packet index is used."""
+    stream = iter_frames(clip, fps=15.0, max_frames=1000, decode_short_side=48, backend="pyav")
+    assert stream._seek_index() is None
+    sparse = iter_frames(clip, fps=1.0, max_frames=1000, decode_short_side=48, backend="pyav")
+    assert sparse._seek_index() is not None
