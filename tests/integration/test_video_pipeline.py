@@ -18,6 +18,7 @@ from PIL import Image
 
 from mmfs.config import config_from_dict
 from mmfs.pipelines.run import run_pipeline
+from mmfs.schemas.tables import MOTION_FEATURES
 from mmfs.store.db import Store
 from tests import media_factory as mf
 from tests.unit.test_probe import write_two_video_streams
@@ -77,3 +78,27 @@ def test_decoder_used_is_stored(store: Store) -> None:
     decoders = {Path(r["uri"]).name: r["decoder"] for r in store.read("media").to_pylist()}
     assert decoders == {"cuts.mp4": "opencv", "two.mkv": "pyav"}
     assert len(rows_of(store, "shots", "two.mkv", "shot_index")) == 1  # black throughout: one shot
+
+
+def test_clip_vectors_pool_each_shot(store: Store) -> None:
+    """On the shot grid each segment's clip vector is [mean, std] of its frames' embeddings, then
+    [mean, max] of the motion of the flow pairs whose midpoint falls in it (zeros where none does)."""
+    frames = rows_of(store, "frames", "cuts.mp4", "frame_index")  # one frame per shot: 0, 1, 2 s
+    flow = rows_of(store, "flow", "cuts.mp4", "frame_index")  # pairs 0 -> 1 s and 1 -> 2 s
+    segments = rows_of(store, "segments", "cuts.mp4", "segment_index")
+    assert len(frames) == len(segments) == 3 and len(flow) == 2
+    dim = len(frames[0]["embedding"])
+    for k, segment in enumerate(segments):
+        clip = np.asarray(segment["clip"], dtype=np.float32)
+        assert clip.shape == (2 * dim + 2 * len(MOTION_FEATURES),)
+        np.testing.assert_allclose(clip[:dim], frames[k]["embedding"], atol=1e-6)  # the mean of one frame
+        np.testing.assert_allclose(clip[dim : 2 * dim], 0.0, atol=1e-6)  # and its spread: none
+        motion = clip[2 * dim :]
+        if k < 2:  # the pair starting at shot k's frame has its midpoint inside shot k
+            row = flow[k]  # MOTION_FEATURES: flow columns by name, orient_i the histogram's bin i
+            hist = row["orient_hist"]
+            named = [hist[int(f[7:])] if f.startswith("orient_") else row[f] for f in MOTION_FEATURES]
+            expected = np.array(named, dtype=np.float32)
+            np.testing.assert_allclose(motion, np.concatenate([expected, expected]), rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(motion, 0.0)  # no pair in the last shot
