@@ -1,4 +1,4 @@
-"""Compiled per-pair loops of the flow statistics: the camera-motion fit and one pass over the pixel sample.
+"""Compiled per-pair loops of the flow statistics: flow reduction, camera-motion fit, the sample pass.
 
 Numpy on a batch of flows pays a fixed cost per call, and the statistics of a pair need some forty calls
 (medians, masks, weighted sums, re-fits): at DIS's speed that fixed cost was as large as the flow itself.
