@@ -50,20 +50,28 @@ def hit_frame_indices(store: Store, hits: list[dict[str, Any]]) -> list[int | No
 
 def frame_thumbnail(store: Store, media_id: str, frame_index: int) -> bytes | None:
     """The stored JPEG thumbnail of one frame, or None (no such frame, or none was stored)."""
-    if not store.has("frames"):
-        return None
+    return _thumbnails(store, [media_id], [frame_index]).get((media_id, int(frame_index)))
+
+
+def _thumbnails(store: Store, media_ids: list[str], frame_indices: list[int]) -> dict[tuple[str, int], bytes]:
+    """The stored thumbnails of these items' frames with these indices, in one read, by (media_id, index)."""
+    if not media_ids or not store.has("frames"):
+        return {}
     store.current("frames")
-    where = f"{in_list('media_id', [media_id])} AND {in_list('frame_index', [int(frame_index)])}"
-    rows = store.read("frames", ["thumbnail"], where=where).to_pylist()
-    return rows[0]["thumbnail"] if rows and rows[0]["thumbnail"] else None
+    where = f"{in_list('media_id', media_ids)} AND {in_list('frame_index', [int(i) for i in frame_indices])}"
+    rows = store.read("frames", ["media_id", "frame_index", "thumbnail"], where=where).to_pylist()
+    return {(r["media_id"], int(r["frame_index"])): r["thumbnail"] for r in rows if r["thumbnail"]}
 
 
 def save_hit_thumbnails(store: Store, hits: list[dict[str, Any]], folder: Path) -> None:
     """Write each hit's thumbnail into `folder` as `<rank>-<item name>-<frame>.jpg` and set the hit's
     `thumbnail` to its path (None where the hit's item has no frames, such as audio or text)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for rank, (hit, index) in enumerate(zip(hits, hit_frame_indices(store, hits), strict=True), 1):
-        jpeg = None if index is None else frame_thumbnail(store, hit["media_id"], index)
+    indices = hit_frame_indices(store, hits)
+    shown = [(h["media_id"], i) for h, i in zip(hits, indices, strict=True) if i is not None]
+    jpegs = _thumbnails(store, sorted({m for m, _ in shown}), sorted({i for _, i in shown}))
+    for rank, (hit, index) in enumerate(zip(hits, indices, strict=True), 1):
+        jpeg = None if index is None else jpegs.get((hit["media_id"], index))
         if jpeg is None:
             hit["thumbnail"] = None
             continue

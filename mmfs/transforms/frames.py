@@ -247,16 +247,16 @@ class FrameStream:
         """The packet index, for PyAV to seek with, when the targets are sparse in a seekable container.
 
         Sparse as for decord: fewer than SEQUENTIAL_DENSITY of the frames between the first and the
-        last target. MP4/MOV and Matroska/WebM only: their indexes make a seek land where it says.
+        last target, counted from the stream's rate, so dense sampling reads no packet index at all.
+        MP4/MOV and Matroska/WebM only: their indexes make a seek land where it says.
         """
         if self.sampling.by_index or not self.stream.formats & SEEKABLE_FORMATS:
             return None
         targets = self.sampling.targets(self.end_s)
         if targets is None or len(targets) < 2:
             return None
-        times, keys = self.packets()
-        span = int(np.searchsorted(times, targets[-1], side="right") - np.searchsorted(times, targets[0]))
-        return (times, keys) if len(targets) < SEQUENTIAL_DENSITY * span else None
+        span = (targets[-1] - targets[0]) * self.stream.rate + 1
+        return self.packets() if len(targets) < SEQUENTIAL_DENSITY * span else None
 
     def _finish(self, chunk: Chunk, keep: np.ndarray) -> SampledFrames:
         if not keep.all():  # only after a hand-over; indexing copies, so never otherwise
