@@ -68,6 +68,12 @@ class LimitsConfig(_Section):
     max_sample_rate: int = Field(
         default=768_000, ge=1, description="audio sample rate (Hz) a stream may declare"
     )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="runs that may try an item whose failure can pass (a timeout, a crashed decoder, "
+        "device out-of-memory, a store conflict) before it stays failed",
+    )
 
 
 class AlignConfig(_Section):

@@ -217,7 +217,9 @@ class Encoder(ABC):
                 except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
                     raise EncoderError(
                         f"{self.name}: failed on inputs {start}..{stop - 1} of {len(batch)}: {err}",
-                        retryable=isinstance(err, torch.cuda.OutOfMemoryError),
+                        code=ErrorCode.ENCODER_OUT_OF_MEMORY
+                        if isinstance(err, torch.cuda.OutOfMemoryError)
+                        else ErrorCode.ENCODER_FAILED,
                     ) from err
         return out
 

@@ -136,7 +136,7 @@ def _fail(out: Extracted, stage: str, err: MmfsError) -> None:
     """Record a failure; its message names the file (a transform's own message may not)."""
     name = out.pending.item.path.name
     if name not in err.message:
-        err = type(err)(f"{name}: {err.message}", code=err.code, retryable=err.retryable)
+        err = type(err)(f"{name}: {err.message}", code=err.code)
     out.failures.append(StageFailure(stage, err))
 
 

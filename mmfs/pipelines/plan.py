@@ -16,6 +16,7 @@ from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.items import PendingItem, StageFailure
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.remote import sha256_object
+from mmfs.pipelines.retry import retry_due
 from mmfs.pipelines.rows import MODALITY_TABLES, feature_versions, segments_version
 from mmfs.pipelines.sources import SourceItem, check_arguments, discover
 from mmfs.store.db import Store
@@ -72,18 +73,23 @@ def check_size(item: SourceItem, cfg: PipelineConfig) -> int:
 
 
 def split_done(
-    store: Store, pending: list[PendingItem], versions: dict[str, str]
+    store: Store, pending: list[PendingItem], versions: dict[str, str], max_attempts: int = 1
 ) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
     """Items to (re)process, and up-to-date items that only gained new uris.
 
     A stale item that was processed before recomputes only its stale tables (`PendingItem.only`);
-    a new or failed item is processed whole.
+    a new or failed item is processed whole, and so is a failed item whose failure can pass
+    (`retry.retry_due`) while it has had fewer than `max_attempts` tries.
     """
     known = known_versions(store, [p.media_id for p in pending])
+    failed = [media_id for media_id, k in known.items() if k["status"] == "failed"]
+    again = retry_due(store, failed, max_attempts)
     todo, media_only = [], []
     for p in pending:
         item = known.get(p.media_id)
         stale = None if item is None else stale_tables(item, versions)
+        if stale is None and p.media_id in again:
+            stale = []  # a retryable failure: the whole item again
         if item is None or stale is not None:
             p.only = tuple(stale) if stale else None
             todo.append(p)
@@ -156,7 +162,7 @@ def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path) -> P
     pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
     versions = feature_versions(cfg)
-    todo, media_only = split_done(store, pending, versions)
+    todo, media_only = split_done(store, pending, versions, cfg.limits.max_attempts)
     plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)
     plan.unreadable = [{"uri": r.uri, "error": str(r.error)} for r in rejected]
     plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in unreadable]

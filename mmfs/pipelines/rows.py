@@ -56,7 +56,9 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
-    versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
+    # how often a retryable failure is tried again decides no row's content
+    limits = {k: v for k, v in c["limits"].items() if k != "max_attempts"}
+    versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], limits)
     return versions
 
 
@@ -163,6 +165,7 @@ class RowBuilder:
                 "stage": failure.stage,
                 "uri": uri,
                 "error_code": int(err.code),
+                "error_name": err.code.name,
                 "error_type": type(err).__name__,
                 "message": err.message[:2048],
                 "retryable": err.retryable,

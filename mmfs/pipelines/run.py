@@ -145,7 +145,7 @@ def _run(
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(store, pending, versions)
+    todo, media_only = split_done(store, pending, versions, cfg.limits.max_attempts)
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)

@@ -416,6 +416,7 @@ def quarantine_schema() -> pa.Schema:
             pa.field("last_seen", pa.timestamp("us", tz="UTC")),
             # JSON: what the probe saw (kind, container, codecs, duration, size, rate, channels, bytes)
             pa.field("detail", pa.string()),
+            pa.field("error_name", pa.string()),  # the code by name (EMPTY_FILE), as media.error shows it
         ],
     )
 

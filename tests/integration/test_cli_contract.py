@@ -43,8 +43,11 @@ def test_every_command_is_registered_under_python_m() -> None:
 def test_a_store_inside_its_input_folder_is_not_ingested(inside: tuple[Path, Path, dict]) -> None:
     data, store, summary = inside
     assert summary["n_inputs"] == 2 and summary["n_ok"] == 1 and summary["n_quarantined"] == 1
-    uris = {r["uri"] for r in Store(store).read("quarantine", ["uri"]).to_pylist()}
-    assert uris == {str((data / "empty.mp4").resolve())}  # not the store's own mmfs.log
+    rows = Store(store).read("quarantine", ["uri", "error_code", "error_name"]).to_pylist()
+    # not the store's own mmfs.log; the code as a number and by the name plan and media.error use
+    assert rows == [
+        {"uri": str((data / "empty.mp4").resolve()), "error_code": 1001, "error_name": "EMPTY_FILE"}
+    ]
     plan = _mmfs("plan", str(data), "--store", str(store), "--json")
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
