@@ -53,6 +53,7 @@ class _Clock:
     channels: int = 0
     rate: int = 0
     max_samples: int = 0  # the longest frame yet: lost audio is counted in frames of this length
+    started: bool = False  # a frame was decoded (before it, only a lost packet or a zero origin times it)
 
 
 def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator[tuple[int, np.ndarray]]:
@@ -66,8 +67,10 @@ def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator
         if gap:
             yield frame.sample_rate, np.zeros((clock.channels or block.shape[0], gap), np.float32)
         start = _frame_time(frame)
+        if start is None:  # a frame without a timestamp follows on from the last one
+            start = clock.next_s
         clock.next_s = None if start is None else start + frame.samples / frame.sample_rate
-        clock.last_samples, clock.channels = frame.samples, block.shape[0]
+        clock.started, clock.last_samples, clock.channels = True, frame.samples, block.shape[0]
         log.source_samples += gap + frame.samples
         clock.rate, clock.max_samples = frame.sample_rate, max(clock.max_samples, frame.samples)
         yield frame.sample_rate, block
@@ -114,10 +117,10 @@ def _frames(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator[Any]:
 def _gap_samples(frame: Any, clock: _Clock, log: AudioDecodeLog) -> int:
     """Samples lost before `frame` (0 when it follows on); counts the packets not yet counted."""
     start = _frame_time(frame)
-    expected = clock.next_s if clock.next_s is not None else log._first_lost_s
+    expected = clock.next_s if clock.started else log._first_lost_s
     pending, log._pending = log._pending, 0
     frame_len = max(clock.max_samples, frame.samples, 1)
-    if clock.next_s is None and not pending:  # only a zero origin to go by: an Ogg page's worth at least
+    if not clock.started and not pending:  # only a zero origin to go by: an Ogg page's worth at least
         frame_len = max(frame_len, round(2 * MIN_LEADING_GAP_S * frame.sample_rate))
     gap = 0 if start is None or expected is None else round((start - expected) * frame.sample_rate)
     if gap <= frame_len // 2 or gap > MAX_GAP_S * frame.sample_rate:
