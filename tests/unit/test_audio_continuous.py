@@ -105,3 +105,18 @@ def test_memory_stays_flat_on_an_hour_of_audio() -> None:
     whole_stft = (1 + cfg.n_fft // 2) * (1 + n // cfg.hop_length) * 8  # complex64
     assert peak - kept < 64e6 < whole_stft / 8
     assert kept < y.nbytes  # the output (log-mel, MFCC, deltas per frame) is smaller than the input
+
+
+def test_the_analysis_is_part_of_the_audio_feature_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores written with per-window analysis recompute their audio rows: the analysis id is hashed."""
+    from mmfs.config import PipelineConfig
+    from mmfs.pipelines import rows
+    from mmfs.transforms.audio_spec import ANALYSIS, feature_params
+
+    cfg = PipelineConfig()
+    now = rows.feature_versions(cfg)
+    monkeypatch.setattr(rows, "AUDIO_ANALYSIS", "per-window")
+    before = rows.feature_versions(cfg)
+    assert now["audio"] != before["audio"] and now["segments"] != before["segments"]
+    assert now["frames"] == before["frames"] and now["text"] == before["text"]
+    assert feature_params(cfg.audio, 1.0)["analysis"] == ANALYSIS
