@@ -6,8 +6,9 @@ import it without pulling in either library, and neither backend imports the oth
 
 Framing: one centred STFT over the whole signal, zero-padded by n_fft // 2 at its two ends only (what
 librosa.stft(center=True, pad_mode="constant") does). Frame t is centred on sample t * hop; a window
-[lo, hi) of the segment grid takes the frames centred in [lo, hi], so a frame on a boundary belongs to
-both windows and a window of n samples starting on a hop has 1 + n // hop frames.
+[lo, hi) of the segment grid takes the frames centred in [lo, hi), and the last window also the frame
+centred on the signal's end: the windows partition the frames, so their features laid end to end are
+the whole signal's (a 1 s window at 16 kHz, hop 160, has 100 frames; the last one, 1 + n // hop).
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def frame_count(n_samples: int, hop: int) -> int:
 
 
 def window_frames(lo: int, hi: int, n_samples: int, hop: int) -> tuple[int, int]:
-    """[first, last) frames of the window [lo, hi): those centred in [lo, hi], at least one."""
-    last = frame_count(n_samples, hop)
-    first = min(math.ceil(lo / hop), last - 1)
-    return first, max(first + 1, min(hi // hop + 1, last))
+    """[first, last) frames of the window [lo, hi): those centred in [lo, hi) (in [lo, end] for the
+    window that ends the signal), at least one."""
+    total = frame_count(n_samples, hop)
+    first = min(math.ceil(lo / hop), total - 1)
+    last = total if hi >= n_samples else min(math.ceil(hi / hop), total)
+    return first, max(first + 1, last)
 
 
 def block_input(signals: np.ndarray, t0: int, t1: int, n_fft: int, hop: int) -> np.ndarray:
@@ -82,7 +85,7 @@ def feature_params(cfg: AudioConfig, segment_s: float) -> dict[str, Any]:
         "channels": cfg.channels,
         "window_s": segment_s,
         "analysis": ANALYSIS,
-        "framing": "one STFT over the whole signal; a window takes the frames centred in [start, end]",
+        "framing": "one STFT over the whole signal; a window takes the frames centred in [start, end)",
         "n_fft": cfg.n_fft,
         "hop": cfg.hop_length,
         "win_length": win_length(cfg),
