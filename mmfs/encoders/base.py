@@ -124,6 +124,15 @@ class Encoder(ABC):
 
     # -- the contract -----------------------------------------------------------------------------
 
+    def describe(self) -> None:
+        """Fill what metadata needs (width, model name) without loading weights.
+
+        Most encoders know their width as a class constant; one whose width depends on its checkpoint
+        (CLIP) reads it from the checkpoint's config here. Planning and committing need only this.
+        """
+        if self.dim <= 0:
+            raise EncoderError(f"{self.name}: its width is known only once loaded; override describe()")
+
     def load(self) -> None:
         """Verify the weights' pin and load the model; idempotent and thread-safe."""
         with self._load_lock:

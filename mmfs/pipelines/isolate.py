@@ -29,7 +29,8 @@ from multiprocessing.connection import Connection
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ErrorCode, MediaDecodeError, TransformTimeout
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.extract import extract
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 from mmfs.config import PipelineConfig
 from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.extract import PendingItem, StageFailure
+from mmfs.pipelines.items import PendingItem, StageFailure
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.remote import sha256_object
 from mmfs.pipelines.rows import MODALITY_TABLES, feature_versions, segments_version
-from mmfs.pipelines.sources import SourceItem, discover
+from mmfs.pipelines.sources import SourceItem, check_arguments, discover
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.objstore import is_object_uri
@@ -151,7 +151,8 @@ class Plan:
 
 def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path) -> Plan:
     """Discover and hash the inputs and compare them with the store; decodes and writes nothing."""
-    items, rejected = discover(paths, cfg.sources)
+    items, rejected = discover(paths, cfg.sources, exclude=store_uri)
+    check_arguments(paths, rejected)
     pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
     versions = feature_versions(cfg)

@@ -56,6 +56,7 @@ class StoredItem:
     """What the store already holds of an item that is partly recomputed."""
 
     duration_s: float | None = None
+    language: str | None = None
     flags: list[str] = field(default_factory=list)
     error_parts: list[str] = field(default_factory=list)
     failed_stages: set[str] = field(default_factory=set)

@@ -30,21 +30,22 @@ from mmfs.errors import StoreConflict
 from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.extract import extract
 from mmfs.pipelines.isolate import DecodePool
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.model_meta import run_schemas
 from mmfs.pipelines.plan import PreFailure, hash_items, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
-from mmfs.pipelines.sources import discover
-from mmfs.schemas import Dims, all_schemas, with_provenance
-from mmfs.schemas.tables import runs_schema, with_feature_params
+from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
+from mmfs.schemas.rows import rows_to_table
+from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
-from mmfs.transforms.audio_features import feature_params
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,12 @@ def run_pipeline(
     paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
 ) -> RunSummary:
     """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
+    found = discover(paths, cfg.sources, exclude=store_uri)
+    check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
     with writer_lock(str(store_uri), cfg.store.storage_options):
-        summary = _run(paths, cfg, store_uri, show_progress)
+        summary = _run(found, cfg, store_uri, show_progress)
     if summary.rows:
         _upkeep(cfg, store_uri)
     return summary
@@ -123,11 +126,16 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
         log.warning("index or compaction left to the next run: %s", err)
 
 
-def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool) -> RunSummary:
+def _run(
+    found: tuple[list[SourceItem], list[RejectedSource]],
+    cfg: PipelineConfig,
+    store_uri: str | Path,
+    show_progress: bool,
+) -> RunSummary:
     """The run itself, under the writer lock: plan on the driver, then the runner processes the rest."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     summary = RunSummary(run_id=new_run_id())
-    items, rejected = discover(paths, cfg.sources)
+    items, rejected = found
     summary.n_inputs = len(items) + len(rejected)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
     before = store.versions()
@@ -141,10 +149,7 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
-    schemas = _schemas_with_provenance(Enricher(cfg))
-    schemas["audio"] = with_feature_params(
-        schemas["audio"], versions["audio"], feature_params(cfg.audio, cfg.align.segment_s)
-    )
+    schemas = run_schemas(cfg, versions)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
         cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas, store_uri=str(store_uri)
@@ -200,14 +205,6 @@ def _execute_local(
     return tally, written
 
 
-def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
-    """Every table's schema, with the encoders' provenance recorded on their vector columns."""
-    schemas = all_schemas(Dims(**enricher.dims()))
-    for table, columns in enricher.provenance().items():
-        schemas[table] = with_provenance(schemas[table], columns)
-    return schemas
-
-
 def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) -> None:
     """Record new paths of already-processed bytes without reprocessing them."""
     if not media_only:
@@ -215,7 +212,7 @@ def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) 
     rows = store.read("media", where=in_list("media_id", [p.media_id for p, _ in media_only]))
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
-    store.write("media", pa.Table.from_pylist(updated, schema=store.table("media").schema))
+    store.write("media", rows_to_table(updated, store.table("media").schema, "media"))
 
 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
@@ -237,9 +234,11 @@ def _write_pre_failures(store: Store, job: BatchJob, summary: RunSummary, failur
     rows = RowBuilder(job.cfg, job.run_id, job.versions)
     for key, uri, failure in failures:
         rows.add_failure(key, uri, failure)
-    written = rows.tables(job.schemas)["quarantine"]
-    store.write("quarantine", written)
-    summary.rows["quarantine"] = summary.rows.get("quarantine", 0) + written.num_rows
+        rows.add_unread(key, uri, failure)
+    tables = rows.tables(job.schemas)
+    for name in ("quarantine", "media"):  # the ledger row last, as for every other item
+        store.write(name, tables[name])
+        summary.rows[name] = summary.rows.get(name, 0) + tables[name].num_rows
 
 
 def _finish(
@@ -284,4 +283,4 @@ def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime, before
         "vocabulary": json.dumps(summary.vocabulary, sort_keys=True),
         "feature_version": cfg.config_hash(),
     }
-    return pa.Table.from_pylist([row], schema=runs_schema())
+    return rows_to_table([row], runs_schema(), "runs")

@@ -138,6 +138,7 @@ def media_schema() -> pa.Schema:
             pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
             pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
             pa.field("decoder", pa.string()),  # what decoded its frames: decord, pyav, opencv, pillow
+            pa.field("language", pa.string()),  # ISO 639-1 of its main text (document, captions, speech)
         ],
     )
 
