@@ -273,6 +273,8 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
     )
     if out.kind == "audio" or out.duration_s is None:
         out.duration_s = audio.duration_s
+    if audio.decode_errors:  # damaged packets read past: the windows that decoded land
+        out.flags.append(f"audio_decode_errors={audio.decode_errors}")
     raw, audio = audio.samples, maybe_denoise(audio, cfg.audio)
     out.audio_samples, out.audio_rate = audio.samples, audio.sample_rate
     out.audio_windows = window_features(

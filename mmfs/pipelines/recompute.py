@@ -46,7 +46,7 @@ def owned_stages(computed: frozenset[str]) -> frozenset[str]:
 
 def owned_flag(flag: str, computed: frozenset[str]) -> bool:
     """Whether a media quality flag is re-decided by recomputing these tables."""
-    if flag in AUDIO_FLAGS:
+    if flag in AUDIO_FLAGS or flag.startswith("audio_decode_errors="):
         return "audio" in computed
     return decodes_video(computed)
 

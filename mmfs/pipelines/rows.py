@@ -26,6 +26,7 @@ from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, 
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
+from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
 from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
@@ -45,7 +46,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     flow = short_hash("flow", c["video"], c["flow"])
     # where (device), not what, is computed; ASR makes text rows, not audio rows
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
-    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
+    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"], AUDIO_ANALYSIS)
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows

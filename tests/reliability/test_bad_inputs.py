@@ -356,9 +356,11 @@ def test_pcm_formats_normalise_alike(run: CorpusRun) -> None:
 
 @SLOW
 def test_short_and_silent_audio_stay_finite(run: CorpusRun) -> None:
-    """Items 16 and 17: padded to n_fft and flagged; silence sits at the -100 dB floor, not at log(0)."""
+    """Items 16 and 17: shorter than n_fft, flagged, with the frames of its one centred STFT (padded at the
+    signal's two ends, never zero frames); silence sits at the -100 dB floor, not at log(0)."""
     (short,) = run.of("audio", "short_10ms.wav")
-    assert short["flags"] == ["padded"] and short["n_frames"] == 1 + CFG.audio.n_fft // CFG.audio.hop_length
+    n = round(0.01 * CFG.audio.sample_rate)
+    assert short["flags"] == ["padded"] and short["n_frames"] == 1 + n // CFG.audio.hop_length
     (silent,) = run.of("audio", "silence.wav")
     assert silent["rms"] == 0.0 and silent["embedding"] is None  # below embed_min_rms: not embedded
     assert np.array(silent["log_mel"]) == pytest.approx(-100.0)
