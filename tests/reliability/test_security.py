@@ -493,11 +493,15 @@ def test_run_quarantines_each_refused_uri_with_its_reason(hostile_run: dict[str,
 def test_run_lands_the_good_items_and_nothing_from_outside(hostile_run: dict[str, Any]) -> None:
     """The good items are ingested; no row holds a path or a byte from outside the roots."""
     store, tmp = hostile_run["store"], hostile_run["tmp"]
-    media = store.read("media", ["uri", "status"]).to_pylist()
+    media = store.read("media", ["media_id", "uri", "status", "bytes"]).to_pylist()
     ok = sorted(Path(m["uri"]).name for m in media if m["status"] == "ok")
     assert ok == ["good_csv.txt", "good_jsonl.txt", "good_parquet.txt", "pic.png"]
     allowed = [(tmp / fmt).resolve() for fmt in ("csv", "jsonl", "parquet")]
+    refused = {r["media_id"] for r in store.read("quarantine", ["media_id", "stage"]).to_pylist()}
     for m in media:
+        if m["media_id"].startswith("uri:"):  # a refused uri: its failed row, as named, nothing read
+            assert m["status"] == "failed" and m["bytes"] is None and m["media_id"] in refused, m
+            continue
         assert any(root in Path(m["uri"]).parents for root in allowed), m["uri"]
     texts = store.read("text", ["text"]).column("text").to_pylist()
     assert texts and not any(SECRET in t for t in texts)
