@@ -53,6 +53,17 @@ def register(name: str) -> Callable[[E], E]:
     return wrap
 
 
+def import_plugins(modules: list[str]) -> None:
+    """Import the modules that register encoders (`encoders.plugins`); each is imported once.
+
+    Config validation imports them too, but a config that crossed a process boundary (a Ray task,
+    a Beam worker) was unpickled, not validated: the worker's Enricher calls this before it resolves
+    any name.
+    """
+    for module in modules:
+        importlib.import_module(module)
+
+
 def names() -> list[str]:
     """Every known encoder name, built-in and registered, sorted."""
     return sorted(set(_REGISTRY) | set(_BUILTIN))

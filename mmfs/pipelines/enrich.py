@@ -13,6 +13,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
+from mmfs.encoders.registry import import_plugins
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.batch_stage import run_stage
 from mmfs.pipelines.fusion import Fusion
@@ -51,6 +52,7 @@ class Enricher:
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
+        import_plugins(cfg.encoders.plugins)  # this process may have unpickled cfg without validating it
         self.analyzer = TextAnalyzer(cfg.text)
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
         check_available(cfg)  # so does a switched-on image analysis without its package

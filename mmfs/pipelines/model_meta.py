@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig
-from mmfs.encoders.registry import describe
+from mmfs.encoders.registry import describe, import_plugins
 from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import with_feature_params
@@ -26,6 +26,7 @@ class ModelMeta:
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
+        import_plugins(cfg.encoders.plugins)
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, described (width, name, weights hash), not loaded."""
