@@ -21,11 +21,10 @@ import pyarrow as pa
 from mmfs.errors import ConfigError, ErrorCode, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
 from mmfs.schemas.tables import FEATURES_META, PRIMARY_KEY_META
+from mmfs.store.boundary import is_conflict, store_error
 from mmfs.store.objstore import is_object_uri, resolve_options
 
 log = logging.getLogger(__name__)
-
-_CONFLICT_WORDS = ("conflict", "retryable", "concurrent")
 
 
 _PROV = b"mmfs.provenance."  # schema-metadata key prefix of a vector column's encoder provenance
@@ -53,7 +52,7 @@ class Store:
         try:
             self.db = lancedb.connect(self.uri, storage_options=self.storage_options or None)
         except (OSError, ValueError, RuntimeError) as err:
-            raise StoreError(f"cannot open store {self.uri}: {err}") from err
+            raise store_error(f"cannot open store {self.uri}", err) from err
         self._tables: dict[str, Any] = {}
         self.pinned = dict(pinned) if pinned is not None else None
 
@@ -71,7 +70,10 @@ class Store:
     # --- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
         """The mmfs tables present (in a pinned view: those the pinned run had), in DESIGN.md order."""
-        present = set(_list_tables(self.db))
+        try:
+            present = set(_list_tables(self.db))
+        except (OSError, ValueError, RuntimeError) as err:  # an unreachable endpoint, say
+            raise store_error(f"cannot list the tables of {self.uri}", err) from err
         if self.pinned is not None:
             present &= set(self.pinned) | {"runs"}
         return [name for name in TABLES if name in present]
@@ -336,15 +338,11 @@ def _check_finite(name: str, rows: pa.Table) -> None:
 
 
 def store_failure(message: str, err: BaseException) -> StoreError:
-    """The store error for a failed Lance operation: a StoreConflict (retryable) when another commit won."""
-    if _is_conflict(err):
-        return StoreConflict(f"{message}: {err}")
-    return StoreError(f"{message}: {err}")
+    """The store error for a failed Lance operation (`boundary.store_error`): one readable line."""
+    return store_error(message, err)
 
 
-def _is_conflict(err: BaseException) -> bool:
-    text = str(err).lower()
-    return any(word in text for word in _CONFLICT_WORDS)
+_is_conflict = is_conflict
 
 
 PRIMARY_KEY_META_BYTES = {k.encode(): v.encode() for k, v in PRIMARY_KEY_META.items()}
