@@ -100,7 +100,7 @@ def word_gaps(grey: np.ndarray, box: tuple[int, int, int, int]) -> list[float]:
     level, _ = cv2.threshold(np.ascontiguousarray(crop), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     dark = crop < level
     ink = dark if dark.mean() < 0.5 else ~dark  # ink is the minority, dark on light or light on dark
-    columns = ink.any(axis=0)
+    columns: list[bool] = np.asarray(ink.any(axis=0), dtype=bool).tolist()
     runs, start = [], None
     for x, inked in enumerate(columns):
         if not inked and start is None:
