@@ -35,6 +35,7 @@ from mmfs.pipelines.query import query_vector
 from mmfs.pipelines.run import run_pipeline
 from mmfs.store.db import Store
 from mmfs.store.search import Hit, search_segments
+from mmfs.store.search_weighted import parse_weights, weighted_search
 
 CACHE = Path.home() / ".cache" / "mmfs-bench" / "search-quality"
 KPA_DEMO = "usr/share/kphotoalbum/demo"
@@ -262,7 +263,9 @@ def image_to_image(store: Store, media: Path, names: dict[str, str]) -> Scores:
 def _text_hits(store: Store, phrase: str, kind: str, weights: dict[str, float] | None) -> list[Hit]:
     """Every segment of `kind`, ranked for the phrase the way `mmfs search --text` ranks them."""
     vector, column = query_vector(store, text=phrase)
-    return search_segments(store, vector, column=column, k=500, where=[("kind", kind)])
+    if weights is None:  # the ranking before weighted search: nearest `fused` vectors
+        return search_segments(store, vector, column=column, k=500, where=[("kind", kind)])
+    return weighted_search(store, vector, phrase, k=500, where=[("kind", kind)], weights=weights)
 
 
 def table(results: list[Scores]) -> str:
@@ -277,13 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the set is built (kept)")
     parser.add_argument("--store", type=Path, default=None, help="reuse or keep the store here")
-    parser.add_argument("--weights", default=None, help="modality weights, e.g. visual=0.3,text=0.7")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="modality weights of the text queries, e.g. visual=1,text=0.5,words=0.25 (default: mmfs's "
+        "defaults); 'fused' ranks by the `fused` vector alone, as mmfs did before weighted search",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     media, missing = build_set(args.cache)
     for reason in missing:
         print(reason, file=sys.stderr)
-    weights = None
+    weights = None if args.weights == "fused" else parse_weights(args.weights) if args.weights else {}
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = args.store or Path(tmp) / "store"
         store = Store(store_dir) if (store_dir / "segments.lance").exists() else build_store(media, store_dir)

@@ -39,7 +39,7 @@ MIN_CANDIDATES = 100  # each leg proposes at least this many rows, so fusion see
 
 
 def parse_weights(spec: str, known: Collection[str] = tuple(TEXT_QUERY_COLUMNS)) -> dict[str, float]:
-    """`visual=0.3,text=0.7` as a dict; unknown modalities and negative or all-zero weights are refused."""
+    """`visual=0.3,text=0.7` as a dict; unknown modalities and negative weights are refused."""
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, value = part.partition("=")
@@ -52,14 +52,17 @@ def parse_weights(spec: str, known: Collection[str] = tuple(TEXT_QUERY_COLUMNS))
             raise ConfigError(f"--weights: {value!r} is not a number (in {part!r})") from None
         if not np.isfinite(weights[name]) or weights[name] < 0:
             raise ConfigError(f"--weights: {name} must be a number >= 0, got {value!r}")
-    if not weights or sum(weights.values()) <= 0:
-        raise ConfigError("--weights: give at least one modality a weight above 0")
+    if not weights:
+        raise ConfigError(f"--weights takes modality=number pairs for {', '.join(known)}; got nothing")
     return weights
 
 
 def text_weights(given: Mapping[str, float] | None) -> dict[str, float]:
-    """The weights a text query uses: the defaults, each replaced by the one given."""
-    return {**DEFAULT_WEIGHTS, **(given or {})}
+    """The weights a text query uses: the defaults, each replaced by the one given (not all zero)."""
+    weights = {**DEFAULT_WEIGHTS, **(given or {})}
+    if sum(weights.values()) <= 0:
+        raise ConfigError("--weights: give at least one modality a weight above 0")
+    return weights
 
 
 def weighted_search(

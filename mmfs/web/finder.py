@@ -86,6 +86,7 @@ def search(
 ) -> list[dict[str, Any]]:
     """The top-k segments for a text or an image, each with name, thumbnail url and media page url."""
     from mmfs.store.search import hybrid_search, search_segments, search_text_segments
+    from mmfs.store.search_weighted import weighted_search
 
     filters = filters or Filters()
     if mode not in MODES:
@@ -108,6 +109,8 @@ def search(
             hits = hybrid_search(
                 store, vector, text or "", k=k, where=where, column=column, media_ids=media_ids
             )
+        elif image is None:  # a text: pictures, text and words, each weighted (store/search_weighted)
+            hits = weighted_search(store, vector, text or "", k=k, where=where, media_ids=media_ids)
         else:
             hits = search_segments(store, vector, column=column, k=k, where=where, media_ids=media_ids)
     return _decorate(store, [h.as_dict() for h in hits])
