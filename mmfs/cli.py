@@ -205,7 +205,7 @@ def search(
         typer.Option(
             "--weights",
             help="text queries: weight of each modality, e.g. visual=1,text=0.5,words=0.25 "
-            "(defaults visual=1,text=1,words=0.25; docs/search.md)",
+            "(defaults visual=1,text=0.5,words=0.25; docs/search.md)",
         ),
     ] = None,
     explain: Annotated[

@@ -33,8 +33,8 @@ from mmfs.store.search_explain import why
 WORDS = "words"  # the full-text leg's modality name
 # text-query modalities and the segments column each reads (WORDS: BM25 over `transcript`)
 TEXT_QUERY_COLUMNS = {"visual": "labels", "text": "text", WORDS: TEXT_COLUMN}
-# tuned on `make bench-search-quality` (docs/search.md): pictures and text count alike, words add a little
-DEFAULT_WEIGHTS: dict[str, float] = {"visual": 1.0, "text": 1.0, WORDS: 0.25}
+# tuned on `make bench-search-quality` (docs/search.md): pictures first, then their text, words add a little
+DEFAULT_WEIGHTS: dict[str, float] = {"visual": 1.0, "text": 0.5, WORDS: 0.25}
 MIN_CANDIDATES = 100  # each leg proposes at least this many rows, so fusion sees past the first k
 
 

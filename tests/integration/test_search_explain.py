@@ -77,7 +77,7 @@ def test_explain_says_why_in_text_and_json(store_dir: Path) -> None:
     why = hits[0]["why"]
     assert why["matched_words"] == ["garden", "party"] and "GARDEN PARTY" in why["transcript"]
     assert set(why["scores"]) == {"visual", "text", "words"} and why["scores"]["words"] == 1.0
-    assert why["weights"] == {"visual": 1.0, "text": 1.0, "words": 0.25}
+    assert why["weights"] == {"visual": 1.0, "text": 0.5, "words": 0.25}
 
 
 def test_weights_steer_the_ranking_and_bad_weights_are_usage_errors(store_dir: Path) -> None:
