@@ -82,6 +82,13 @@ TEXT_IMAGE: list[tuple[str, tuple[str, ...]]] = [
     ("a rocket launching into the sky", ("rocket_launch",)),
 ]
 
+# 15 photos of the kinds the issue's hidden set holds (animals, food, people, objects, artwork,
+# scenes, a view from above), each phrase ranking these 15 only, as that set is searched
+FIFTEEN = frozenset(
+    {"chelsea_cat", "donna", "spiff", "coffee", "rocket_launch", "motorcycle_left", "astronaut", "jesper"}
+    | {"pool", "horse", "logo", "skagen_2", "grand_canyon_3", "snow", "moon"}
+)
+
 # phrase -> (clip stem, start_s, end_s) of the moment it describes
 TEXT_MOMENT: list[tuple[str, tuple[str, float, float]]] = [
     ("a white parrot sitting on a perch", ("cockatoo", 0.0, 3.0)),
@@ -214,17 +221,21 @@ def _scores(task: str, ranks: list[int], queries: list[str]) -> Scores:
     )
 
 
-def text_to_image(store: Store, names: dict[str, str], weights: dict[str, float] | None) -> Scores:
-    """Each phrase ranks every image; the described photo should be first."""
-    present = set(names.values())
+def text_to_image(
+    store: Store, names: dict[str, str], weights: dict[str, float] | None, among: frozenset[str] | None = None
+) -> Scores:
+    """Each phrase ranks every image (or only those of `among`); the described photo should be first."""
+    present = set(names.values()) & (among or set(names.values()))
     ranks, queries = [], []
     for phrase, targets in TEXT_IMAGE:
         if not present & set(targets):
             continue
-        hits = _text_hits(store, phrase, "image", weights)
+        hits = [h for h in _text_hits(store, phrase, "image", weights) if names.get(h.media_id) in present]
         ranks.append(_rank(hits, lambda h, t=targets: names.get(h.media_id) in t))
         queries.append(phrase)
-    return _scores("text -> image", ranks, queries)
+    return _scores(
+        "text -> image" if among is None else f"text -> image, {len(among)} photos", ranks, queries
+    )
 
 
 def text_to_moment(store: Store, names: dict[str, str], weights: dict[str, float] | None) -> Scores:
@@ -298,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         names = stems(store)
         results = [
             text_to_image(store, names, weights),
+            text_to_image(store, names, weights, among=FIFTEEN),
             text_to_moment(store, names, weights),
             image_to_image(store, media, names),
         ]
