@@ -20,6 +20,7 @@ from mmfs.config import PipelineConfig
 from mmfs.pipelines.run import run_pipeline
 from mmfs.store.db import Store
 
+pytestmark = pytest.mark.slow
 data = pytest.importorskip("skimage.data", reason="scikit-image provides the real test photos")
 pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr-onnxruntime is installed by `make setup`")
 

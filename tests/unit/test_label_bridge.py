@@ -68,6 +68,7 @@ PHRASES = {  # none of these words is an ImageNet label of its photo
 }
 
 
+@pytest.mark.slow  # embeds the 1000 class descriptions once (then cached in ~/.cache/mmfs)
 def test_phrases_reach_their_photo_through_the_bridge(models) -> None:  # type: ignore[no-untyped-def]
     image, text = models
     names = list(PHOTOS)
