@@ -102,5 +102,8 @@ def test_the_analyst_page_shows_why(store_dir: Path) -> None:
     client = TestClient(create_app(store_dir))
     hits = client.get("/api/search", params={"text": "garden party", "k": 3}).json()["hits"]
     assert hits[0]["why"]["matched_words"] == ["garden", "party"]
+    steered = client.get("/api/search", params={"text": "garden party", "weights": "visual=0,words=0"})
+    assert steered.json()["hits"][0]["why"]["weights"] == {"visual": 0.0, "text": 0.5, "words": 0.0}
+    assert client.get("/api/search", params={"text": "cat", "weights": "smell=1"}).status_code == 400
     page = client.get("/", params={"text": "garden party"}).text
     assert 'class="why"' in page and "matched: garden, party" in page
