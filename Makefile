@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-encoders docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-encoders bench-search-quality docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +119,11 @@ bench-video: setup
 
 bench-encoders: setup
 	$(PY) benchmarks/bench_encoders.py
+
+# search quality (recall@1, recall@5, MRR) on real photos and a captioned clip; the set is built in
+# ~/.cache/mmfs-bench/search-quality (kphotoalbum's demo photos via apt-get download, skipped if absent)
+bench-search-quality: setup
+	$(PY) benchmarks/bench_search_quality.py
 
 docker:
 	docker build -t mmfs:latest .

@@ -211,15 +211,27 @@ def search(
         Path | None,
         typer.Option("--thumbnails", help="write each hit's frame thumbnail (JPEG) into this folder"),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="text queries: weight of each modality, e.g. visual=1,text=0.5,words=0.25 "
+            "(defaults visual=1,text=0.5,words=0.25; docs/search.md)",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="say why each hit matched: scores per modality, labels, words")
+    ] = False,
     store: StoreOpt = "./mmfs-store",
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Nearest segments to a text, an image or a sound."""
+    """Nearest segments to a text, an image or a sound (every hit's reasons in `why`)."""
 
     def go() -> None:
         from mmfs.report import hits_text
         from mmfs.store.filters import parse_where
+        from mmfs.store.search_explain import explain_lines
 
         opened = _open(store, run_id)
         hits = _search(
@@ -231,12 +243,16 @@ def search(
             where=parse_where(where or []),
             column=modality,
             mode=mode,
+            weights=weights,
         )
         if thumbnails is not None:
             from mmfs.store.hit_frames import save_hit_thumbnails
 
             save_hit_thumbnails(opened, hits, thumbnails)
-        _emit(as_json, {"hits": hits}, hits_text(hits))
+        lines = hits_text(hits).splitlines()
+        if explain and hits:
+            lines = [line for i, hit in enumerate(hits) for line in (lines[i], *explain_lines(hit))]
+        _emit(as_json, {"hits": hits}, "\n".join(lines))
 
     _guard(go, as_json)
 
@@ -446,9 +462,11 @@ def _search(
     column: str | None,
     audio: Path | None = None,
     mode: str = "vector",
+    weights: str | None = None,
 ) -> list[dict[str, Any]]:
     from mmfs.pipelines.query import query_vector
     from mmfs.store.search import hybrid_search, search_segments, search_text_segments
+    from mmfs.store.search_weighted import parse_weights, text_weights, weighted_search
 
     if not st.has("segments"):
         raise ConfigError(f"store {st.uri} has no segments yet; run `mmfs run` first")
@@ -458,9 +476,14 @@ def _search(
         raise ConfigError(f"--mode {mode} needs --text")
     if mode == "text":
         return [h.as_dict() for h in search_text_segments(st, text, k=k, where=where)]  # type: ignore[arg-type]
+    if weights is not None and (text is None or column is not None or mode != "vector"):
+        raise ConfigError("--weights steers a --text search in the default mode, without --modality")
+    given = text_weights(parse_weights(weights)) if weights is not None else None
     vector, default_column = query_vector(st, text=text, image=image, audio=audio)
     if mode == "hybrid":
         hits = hybrid_search(st, vector, text, k=k, where=where, column=column or default_column)  # type: ignore[arg-type]
+    elif text is not None and column is None:  # pictures, text and words, each weighted (search_weighted)
+        hits = weighted_search(st, vector, text, k=k, where=where, weights=given)
     else:
         hits = search_segments(st, vector, column=column or default_column, k=k, where=where)
     return [h.as_dict() for h in hits]

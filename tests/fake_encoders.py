@@ -74,6 +74,18 @@ class FakeImage(_Fake):
             labels.append([(name, 0.6 - 0.2 * i) for i, name in enumerate(dict.fromkeys(picked))][:top_k])
         return vectors, labels
 
+    def embed_classify_probabilities(
+        self, batch: Sequence[np.ndarray], top_k: int = 5
+    ) -> tuple[np.ndarray, list[list[tuple[str, float]]], np.ndarray]:
+        """As `embed_and_classify`, plus a made-up softmax over the 1000 ImageNet classes."""
+        vectors, labels = self.embed_and_classify(batch, top_k)
+        probs = np.full((len(batch), 1000), 0.2 / 998, dtype=np.float32)
+        for row, img in zip(probs, batch, strict=True):
+            h = hashlib.sha256(np.ascontiguousarray(img).tobytes()).digest()
+            row[int.from_bytes(h[:2], "little") % 1000] += 0.6
+            row[int.from_bytes(h[2:4], "little") % 1000] += 0.2
+        return vectors, labels, probs
+
 
 @register("test.audio")
 class FakeAudio(_Fake):

@@ -118,6 +118,33 @@ class _EfficientNetLite(Encoder):
         vectors = self.finish(np.concatenate([features for features, _ in parts]))
         return vectors, [row for _, labels in parts for row in labels]
 
+    def embed_classify_probabilities(
+        self, batch: Sequence[np.ndarray], top_k: int
+    ) -> tuple[np.ndarray, Labels, np.ndarray]:
+        """As `embed_and_classify`, plus every class's softmax probability (n, 1000): soft labels."""
+        self.check_inputs(batch)
+        if not 1 <= top_k <= NUM_CLASSES:
+            raise EncoderError(f"{self.name}: top_k must be in 1..{NUM_CLASSES}, got {top_k}")
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32), [], np.zeros((0, NUM_CLASSES), np.float32)
+        parts = self.run_batches(batch, self._features_and_probabilities)
+        vectors = self.finish(np.concatenate([features for features, _ in parts]))
+        probs = np.concatenate([p for _, p in parts])
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]
+        labels = [
+            [(self.categories[int(i)], float(row[i])) for i in idx]
+            for row, idx in zip(probs, top, strict=True)
+        ]
+        return vectors, labels, probs
+
+    def _features_and_probabilities(self, prepared: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pooled features and the (n, 1000) softmax of one prepared chunk."""
+        import torch
+
+        pooled, logits = self._forward_input(self._on_device(prepared))
+        probs = torch.softmax(logits.float(), dim=1)
+        return pooled.float().cpu().numpy(), probs.cpu().numpy().astype(np.float32)
+
     def classify(self, batch: Sequence[np.ndarray], top_k: int = 5) -> Labels:
         """Top-k ImageNet labels with softmax probabilities, best first."""
         return self.embed_and_classify(batch, top_k)[1]

@@ -19,6 +19,7 @@ from mmfs.encoders.analysis_common import cpu_threads, file_sha256, require
 from mmfs.errors import EncoderError, ErrorCode
 
 INSTALL = "pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely onnxruntime"
+WORD_GAP = 0.28  # ink-free columns this share of the line's height wide (or wider) part two words
 MODEL_FILES = (
     "ch_PP-OCRv4_det_infer.onnx",
     "ch_ppocr_mobile_v2.0_cls_infer.onnx",
@@ -58,23 +59,78 @@ class RapidOcr:
 
         bgr = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR)
         try:
-            with self._lock:
-                result, _ = self._engine(bgr)
+            with self._lock:  # character boxes too: they show the gaps between words (see _with_gaps)
+                result, _ = self._engine(bgr, return_word_box=True)
         except (RuntimeError, ValueError, cv2.error) as err:
             raise EncoderError(f"ocr failed: {err}", code=ErrorCode.ENCODER_FAILED) from err
-        height, width = pixels.shape[:2]
-        lines = [_line(item, width, height) for item in result or []]
+        grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        lines = [_line(item, grey) for item in result or []]
         kept = [ln for ln in lines if ln.text and ln.confidence >= min_confidence]
         return sorted(kept, key=lambda ln: (round(ln.box[1], 2), ln.box[0]))
 
 
-def _line(item: Any, width: int, height: int) -> OcrLine:
-    """RapidOCR's [quad, text, score] as an OcrLine with an axis-aligned fractional box."""
+def _line(item: Any, grey: np.ndarray) -> OcrLine:
+    """RapidOCR's [quad, text, score, char boxes, chars, ...] as an OcrLine with a fractional box."""
+    height, width = grey.shape[:2]
     quad = np.asarray(item[0], dtype=np.float64)
     x0, y0 = quad.min(axis=0)
     x1, y1 = quad.max(axis=0)
     box = (x0 / width, y0 / height, x1 / width, y1 / height)
-    return OcrLine(str(item[1]).strip(), float(item[2]), tuple(float(np.clip(v, 0, 1)) for v in box))  # type: ignore[arg-type]
+    text = str(item[1])
+    if len(item) >= 5 and item[3] and len(item[3]) == len(item[4]):
+        gaps = word_gaps(grey, (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))))
+        text = _with_gaps([str(c) for c in item[4]], [_centre_x(q) for q in item[3]], gaps)
+    return OcrLine(text.strip(), float(item[2]), tuple(float(np.clip(v, 0, 1)) for v in box))  # type: ignore[arg-type]
+
+
+def word_gaps(grey: np.ndarray, box: tuple[int, int, int, int]) -> list[float]:
+    """The x centres of the gaps between words in a line's box of a grey frame, read from its pixels.
+
+    The recogniser reads a whole line (detection at a small size makes one box per line) and, for
+    print large against its letter spacing, often drops the spaces ("GARDENPARTY"). The pixels still
+    show them: a run of ink-free columns at least WORD_GAP of the line's height wide and twice the
+    median gap between letters.
+    """
+    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), box[2], box[3]
+    crop = grey[y0:y1, x0:x1]
+    if crop.size == 0 or crop.shape[1] < 3:
+        return []
+    import cv2
+
+    level, _ = cv2.threshold(np.ascontiguousarray(crop), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = crop < level
+    ink = dark if dark.mean() < 0.5 else ~dark  # ink is the minority, dark on light or light on dark
+    columns: list[bool] = np.asarray(ink.any(axis=0), dtype=bool).tolist()
+    runs, start = [], None
+    for x, inked in enumerate(columns):
+        if not inked and start is None:
+            start = x
+        elif inked and start is not None:
+            if start > 0:  # a run touching the box's left edge is margin, not a gap
+                runs.append((start, x - start))
+            start = None
+    if not runs:
+        return []
+    floor = max(WORD_GAP * crop.shape[0], 2.0 * float(np.median([n for _, n in runs])))
+    return [x0 + s + n / 2 for s, n in runs if n >= floor]
+
+
+def _centre_x(quad: Any) -> float:
+    xs = [float(p[0]) for p in quad]
+    return (min(xs) + max(xs)) / 2
+
+
+def _with_gaps(chars: list[str], centres: list[float], gaps: list[float]) -> str:
+    """The characters joined, with a space at each word gap where the recogniser put none."""
+    out: list[str] = []
+    pending = sorted(gaps)
+    for ch, centre in zip(chars, centres, strict=True):
+        passed = [g for g in pending if g < centre]
+        if passed and out and out[-1] != " " and ch != " ":
+            out.append(" ")
+        pending = [g for g in pending if g >= centre]
+        out.append(ch)
+    return "".join(out)
 
 
 @cache

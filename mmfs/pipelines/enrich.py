@@ -13,9 +13,11 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
+from mmfs.encoders.label_bridge import FrameHints
 from mmfs.encoders.registry import import_plugins
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.batch_stage import run_stage
+from mmfs.pipelines.bridge import bridge_batch
 from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.items import Extracted
 from mmfs.pipelines.model_meta import ModelMeta
@@ -45,6 +47,8 @@ class Enriched:
     analysis: FrameAnalysis | None = None  # image analysis of the frames (pipelines/analysis.py)
     clip_times: np.ndarray | None = None  # video encoder: each clip's middle time, and its vector
     clip_vectors: np.ndarray | None = None
+    frame_hints: list[FrameHints] = field(default_factory=list)  # label bridge: cues per frame
+    bridge_texts: list[str] = field(default_factory=list)  # label bridge: its words per frame
 
 
 class Enricher:
@@ -177,12 +181,13 @@ class Enricher:
         if not owners:
             return
         pixels = [frame for it in owners for frame in it.ex.frames.frames]  # type: ignore[union-attr]
-        vectors, labels = self.encoder("image").embed_and_classify(pixels, top_k=self.cfg.image.top_labels)
+        image, top_k = self.encoder("image"), self.cfg.image.top_labels
         if self.shared_space():  # the frame's own vector is already in the text space (CLIP)
+            vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
             label_vectors = vectors
-        else:  # the label bridge: the top ImageNet labels, embedded as text
-            label_lines = [", ".join(name for name, _ in frame_labels) for frame_labels in labels]
-            label_vectors = self.encoder("text").embed(label_lines)
+        else:  # the label bridge: class words weighted by probability, plus pixel cues (pipelines/bridge)
+            vectors, labels, probs = image.embed_classify_probabilities(pixels, top_k=top_k)
+            label_vectors = bridge_batch(owners, probs, self.encoder("text"))
         start = 0
         for it in owners:
             n = len(it.ex.frames.times_s)  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from mmfs.config import PipelineConfig, short_hash
 from mmfs.encoders.registry import identity
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
+from mmfs.pipelines.bridge import hint_columns
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.items import Extracted, StageFailure
@@ -263,6 +264,7 @@ class RowBuilder:
                     "embedding": _row(it.frame_vectors, i),
                     "label_embedding": _row(it.label_vectors, i),
                     **frame_columns(it.analysis, i),
+                    **hint_columns(it, i),
                 },
             )
 
@@ -432,7 +434,7 @@ def _align_inputs(it: Enriched) -> AlignInputs:
     if ex.frames is not None and it.frame_vectors is not None:
         inputs.visual = TimedVectors(ex.frames.times_s, it.frame_vectors)
     if ex.frames is not None and it.label_vectors is not None:
-        lines = [", ".join(n for n, _ in labels) for labels in it.frame_labels]
+        lines = it.bridge_texts or [", ".join(n for n, _ in labels) for labels in it.frame_labels]
         inputs.label_vectors = TimedVectors(ex.frames.times_s, it.label_vectors, lines)
     if ex.flow:
         mids = np.array([p.t_s + p.dt_s / 2 for p in ex.flow])

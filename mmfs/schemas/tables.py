@@ -159,6 +159,7 @@ def frames_schema(dims: Dims) -> pa.Schema:
             pa.field("embedding", vector(dims.image)),
             pa.field("label_embedding", vector(dims.text)),
             *IMAGE_ANALYSIS_FIELDS,
+            *IMAGE_CUE_FIELDS,
         ],
     )
 
@@ -175,6 +176,15 @@ IMAGE_ANALYSIS_FIELDS = (
     pa.field("face_boxes", pa.list_(pa.list_(pa.float32()))),  # x0, y0, x1, y1 as fractions of the frame
     pa.field("nsfw", pa.bool_()),  # nsfw_score >= image.nsfw_threshold
     pa.field("nsfw_score", pa.float32()),  # NudeNet's highest explicit-class score, 0 when none
+)
+
+
+# The label bridge's cues of a frame (encoders/label_bridge.py); null where CLIP made the text vector.
+IMAGE_CUE_FIELDS = (
+    pa.field("colours", pa.list_(pa.string())),  # named colours covering >= 8% of the frame, most first
+    pa.field("style", pa.string()),  # photo, black and white photo, drawing
+    pa.field("has_text", pa.bool_()),  # OCR read words in it (false when image.ocr is off)
+    pa.field("bridge_text", pa.string()),  # the bridge's words: likely classes, then the cues
 )
 
 

@@ -17,7 +17,7 @@ from mmfs.errors import ConfigError, ErrorCode, StoreError
 from mmfs.schemas import VECTOR_COLUMNS
 from mmfs.store.db import Store
 from mmfs.store.filters import equals_all, in_list, one_of
-from mmfs.store.indexes import hybrid_reranker, tune, vector_query
+from mmfs.store.indexes import vector_query
 
 TEXT_COLUMN = "transcript"  # what full-text search matches in `segments`
 _COLUMNS = [
@@ -42,11 +42,12 @@ class Hit:
     segment_index: int
     start_s: float | None
     end_s: float | None
-    score: float  # vector: cosine similarity (1 = same direction); text: BM25; hybrid: RRF score
-    modality: str  # the vector column searched, "transcript", or "fused+transcript"
+    score: float  # vector: cosine similarity (1 = same direction); text: BM25; fused: weighted mean, 0..1
+    modality: str  # the vector column searched, "transcript", or the fused legs ("fused+words")
     modalities: list[str]
     transcript: str | None
     label_text: str | None
+    why: dict[str, Any] | None = None  # per-modality scores, matched labels and words, time (search_explain)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -68,7 +69,7 @@ def search_segments(
     _check_dim(table, column, query)
     query_builder = vector_query(table, query, column, k=k, where=_filter(table, where, media_ids))
     rows = _run(query_builder.select([*_COLUMNS, "_distance"]))
-    return _hits(store, rows, column, lambda r: 1.0 - float(r["_distance"]))
+    return _hits(store, rows, column, lambda r: 1.0 - float(r["_distance"]), query_text=None)
 
 
 def search_text_segments(
@@ -86,7 +87,7 @@ def search_text_segments(
     expr = _filter(table, where, media_ids)
     if expr is not None:
         query_builder = query_builder.where(expr, prefilter=True)
-    return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]))
+    return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]), query_text=query_text)
 
 
 def hybrid_search(
@@ -98,27 +99,20 @@ def hybrid_search(
     where: list[tuple[str, str]] | None = None,
     column: str = "fused",
     media_ids: Collection[str] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> list[Hit]:
-    """The k segments ranked by reciprocal-rank fusion of vector (`column`) and transcript matches."""
+    """The k segments ranked by the weighted mean of vector (`column`) similarity and transcript words.
+
+    The score reads as a match from 0 to 1: cosine similarity, and BM25 over the query's best BM25
+    (search_weighted), so a hit near in meaning that also holds the words scores near 1.
+    """
+    from mmfs.store.search_weighted import WORDS, fused_search
+
     _check_column(column)
-    table = store.current("segments")
-    _check_dim(table, column, query_vector)
-    _require_fts(table)
-    query_builder = (
-        table.search(query_type="hybrid", vector_column_name=column, fts_columns=TEXT_COLUMN)
-        .vector(np.asarray(query_vector, dtype=np.float32))
-        .text(_match(query_text))
-        .distance_type("cosine")
-        .rerank(hybrid_reranker())
-        .limit(k)
-        .select(_COLUMNS)
-    )
-    query_builder = tune(query_builder, table, column)
-    expr = _filter(table, where, media_ids)
-    if expr is not None:
-        query_builder = query_builder.where(expr, prefilter=True)
-    rows = _run(query_builder)
-    return _hits(store, rows, f"{column}+{TEXT_COLUMN}", lambda r: float(r["_relevance_score"]))
+    _require_fts(store.current("segments"))
+    legs = {column: column, WORDS: TEXT_COLUMN}
+    w = {column: 1.0, WORDS: 1.0, **(weights or {})}
+    return fused_search(store, query_vector, query_text, legs, w, k=k, where=where, media_ids=media_ids)
 
 
 def text_encoder_name(store: Store) -> str:
@@ -167,9 +161,14 @@ def _filter(table: Any, where: list[tuple[str, str]] | None, media_ids: Collecti
     return members if expr is None else (expr & members)
 
 
+def has_fts(table: Any) -> bool:
+    """Whether `segments.transcript` has its full-text index."""
+    return any(list(c.columns) == [TEXT_COLUMN] for c in table.list_indices())
+
+
 def _require_fts(table: Any) -> None:
     """Full-text search needs the index: say how to build it instead of a LanceDB error."""
-    if not any(list(c.columns) == [TEXT_COLUMN] for c in table.list_indices()):
+    if not has_fts(table):
         raise ConfigError(
             "no full-text index on segments.transcript yet; build it with "
             "mmfs.store.indexes.ensure_indexes (`mmfs run` does after each run)"
@@ -184,8 +183,12 @@ def _run(query_builder: Any) -> list[dict[str, Any]]:
         raise StoreError(f"search failed: {err}", code=ErrorCode.STORE_QUERY) from err
 
 
-def _hits(store: Store, rows: list[dict[str, Any]], modality: str, score: Any) -> list[Hit]:
-    """Rows as hits, with each item's uri joined in from `media`."""
+def _hits(
+    store: Store, rows: list[dict[str, Any]], modality: str, score: Any, *, query_text: str | None
+) -> list[Hit]:
+    """Rows as hits, with each item's uri joined in from `media` and the reason each matched."""
+    from mmfs.store.search_explain import why
+
     uris = _uris(store, [r["media_id"] for r in rows])
     return [
         Hit(
@@ -200,6 +203,7 @@ def _hits(store: Store, rows: list[dict[str, Any]], modality: str, score: Any) -
             modalities=list(r["modalities"] or []),
             transcript=r["transcript"],
             label_text=r["label_text"],
+            why=why(r, {modality: round(score(r), 6)}, None, query_text),
         )
         for r in rows
     ]

@@ -57,10 +57,12 @@ def search_text(
     source: Annotated[str | None, Query(max_length=4096)] = None,
     min_duration: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     max_duration: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    weights: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """The top-k segments for a text (vector, full-text or hybrid)."""
+    """The top-k segments for a text (vector, full-text or hybrid); `weights` as `mmfs search --weights`."""
     filters = filters_from(kind, source, min_duration, max_duration)
-    return {"hits": finder.search(open_store(request), text=text, mode=mode, k=k, filters=filters)}
+    store = open_store(request)
+    return {"hits": finder.search(store, text=text, mode=mode, k=k, filters=filters, weights=weights)}
 
 
 @dataclass(frozen=True)

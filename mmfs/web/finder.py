@@ -83,9 +83,11 @@ def search(
     mode: str = "vector",
     k: int = 10,
     filters: Filters | None = None,
+    weights: str | None = None,
 ) -> list[dict[str, Any]]:
     """The top-k segments for a text or an image, each with name, thumbnail url and media page url."""
     from mmfs.store.search import hybrid_search, search_segments, search_text_segments
+    from mmfs.store.search_weighted import parse_weights, text_weights, weighted_search
 
     filters = filters or Filters()
     if mode not in MODES:
@@ -107,6 +109,11 @@ def search(
         if mode == "hybrid":
             hits = hybrid_search(
                 store, vector, text or "", k=k, where=where, column=column, media_ids=media_ids
+            )
+        elif image is None:  # a text: pictures, text and words, each weighted (store/search_weighted)
+            given = text_weights(parse_weights(weights)) if weights else None
+            hits = weighted_search(
+                store, vector, text or "", k=k, where=where, media_ids=media_ids, weights=given
             )
         else:
             hits = search_segments(store, vector, column=column, k=k, where=where, media_ids=media_ids)

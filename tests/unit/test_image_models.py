@@ -131,3 +131,21 @@ def test_analyse_image_with_every_option(ocr, faces, nudenet, tmp_path: Path) ->
     assert set(cols) >= {"color_hist", "edge_density", "sharpness", "brightness", "contrast", "quality_flags"}
     (seg,) = ex.texts
     assert seg.source == "ocr" and "LIGHTHOUSE" in seg.text.upper() and seg.start_s is None
+
+
+def sign(size: int) -> np.ndarray:
+    """A 1280x720 poster, 'PURPLE ELEPHANT / GARDEN PARTY' at `size` px, decoded at 256 px as frames are."""
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1280, 720), (250, 240, 200))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=size)  # Pillow's bundled FreeType font: no system font needed
+    draw.text((30, 150), "PURPLE ELEPHANT", font=font, fill=(80, 20, 120))
+    draw.text((30, 150 + int(size * 1.5)), "GARDEN PARTY", font=font, fill=(20, 90, 20))
+    return resize_short_side(np.asarray(img), 256)
+
+
+@pytest.mark.parametrize("size", [40, 70, 110])
+def test_ocr_keeps_the_gaps_between_words_at_every_print_size(ocr, size: int) -> None:  # type: ignore[no-untyped-def]
+    text = " ".join(ln.text for ln in ocr.read(sign(size), min_confidence=0.5)).upper()
+    assert "GARDEN PARTY" in text and "PURPLE ELEPHANT" in text, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,31 @@ def test_hybrid_ranks_the_row_matching_both_first(indexed: Store) -> None:
     assert hits[0].score > hits[1].score
     filtered = hybrid_search(indexed, query, "walrus", k=10, where=[("kind", "audio")])
     assert filtered and {h.kind for h in filtered} == {"audio"}
+
+
+def test_hybrid_search_warns_nothing_and_prints_nothing(
+    indexed: Store, capfd: pytest.CaptureFixture[str]
+) -> None:
+    query = _fused(BOTH)
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hits = hybrid_search(indexed, query, "walrus", k=3)
+    out, err = capfd.readouterr()
+    assert hits
+    assert [str(w.message) for w in caught] == []
+    assert "deprecat" not in (out + err).lower()
+
+
+def test_hybrid_scores_tell_hits_apart_and_follow_the_order(indexed: Store) -> None:
+    query = _fused(BOTH) + 0.02 * np.random.default_rng(3).normal(size=DIMS.text).astype(np.float32)
+    hits = hybrid_search(indexed, query, "walrus", k=10)
+    scores = [h.score for h in hits]
+    assert (hits[0].media_id, hits[0].segment_index) == _key(BOTH)
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert len(set(scores[:3])) == 3  # RRF gave 1/61 to every hit first in one list: no information
+    assert scores[0] > 0.9  # the best vector match that also holds the word scores near 1
 
 
 @pytest.mark.parametrize("column", ["media_id", "kind", "transcript"])

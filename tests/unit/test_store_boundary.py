@@ -42,7 +42,8 @@ def test_request_errors_say_which_endpoint_and_why() -> None:
 def test_store_error_is_one_line_with_its_family() -> None:
     err = store_error("cannot open store s3://bucket/nostore", OSError(REFUSED))
     assert str(err) == (
-        "[STORE_IO] cannot open store s3://bucket/nostore: cannot reach http://127.0.0.1:9 (connection refused)"
+        "[STORE_IO] cannot open store s3://bucket/nostore: "
+        "cannot reach http://127.0.0.1:9 (connection refused)"
     )
     assert err.retryable and "\n" not in str(err) and "Location" not in str(err)
     assert isinstance(
