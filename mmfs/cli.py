@@ -127,6 +127,43 @@ def run(
 
 
 @app.command()
+def watch(
+    paths: Annotated[list[str], typer.Argument(help="folders (or files) to watch")],
+    store: StoreOpt = "./mmfs-store",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
+    debounce_ms: Annotated[
+        int | None, typer.Option("--debounce-ms", min=1, help="most time to gather one change set")
+    ] = None,
+) -> None:
+    """Run the pipeline on new or changed files under PATHS until Ctrl-C or SIGTERM (between commits)."""
+    _setup_logging(store)
+
+    def go() -> None:
+        from mmfs.config import load_config
+        from mmfs.ops.watch import StopOnSignal
+        from mmfs.ops.watch import watch as watch_paths
+        from mmfs.report import run_text
+
+        cfg = load_config(config)
+        if debounce_ms is not None:
+            cfg = cfg.model_copy(update={"watch": cfg.watch.model_copy(update={"debounce_ms": debounce_ms})})
+        missing = [p for p in paths if not Path(p).exists()]
+        if missing:
+            raise ConfigError(f"cannot watch {', '.join(missing)}: no such file or folder")
+        with StopOnSignal() as stopper:
+            stats = watch_paths(
+                paths, cfg, store, stop=stopper.event, on_run=lambda s: typer.echo(run_text(s), err=True)
+            )
+        typer.echo(
+            f"mmfs: watch stopped after {stats.runs} runs: {stats.n_ok} items ok, "
+            f"{stats.n_quarantined} quarantined",
+            err=True,
+        )
+
+    _guard(go)
+
+
+@app.command()
 def plan(
     paths: Annotated[list[str], typer.Argument(help="files, folders, globs or manifests")],
     store: StoreOpt = "./mmfs-store",
