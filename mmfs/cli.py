@@ -98,6 +98,14 @@ def run(
     ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus /metrics during the run"),
+    ] = None,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option("--metrics-file", help="write Prometheus textfile-collector format at the end"),
+    ] = None,
 ) -> None:
     """Run the pipeline over PATHS into the store."""
     _setup_logging(store)
@@ -120,7 +128,11 @@ def run(
         if update:
             runner_cfg = type(cfg.runner).model_validate({**cfg.runner.model_dump(), **update})
             cfg = cfg.model_copy(update={"runner": runner_cfg})
-        summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+        from mmfs.ops.observe import observed_run  # metrics and lineage, as configured
+
+        with observed_run(cfg, paths, store, metrics_port=metrics_port, metrics_file=metrics_file) as record:
+            summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+            record(summary)
         _emit(as_json, summary.as_dict(), run_text(summary))
 
     _guard(go, as_json)
@@ -346,8 +358,10 @@ def serve(
             log.warning(
                 "listening on %s: the page has no login, anyone who can reach it sees the store", host
             )
+        from mmfs.ops.metrics import store_registry
+
         typer.echo(f"mmfs: serving {store} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-        run_server(store, host=host, port=port)
+        run_server(store, host=host, port=port, metrics=store_registry(store))
 
     _guard(go)
 

@@ -99,7 +99,13 @@ def chunked(paths: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _default_run(paths: list[str], cfg: PipelineConfig, store: str) -> RunSummary:
-    return run_pipeline(paths, cfg, store, show_progress=False)
+    """One run of a change set, with its OpenLineage events when `lineage` is configured."""
+    from mmfs.ops.observe import observed_run
+
+    with observed_run(cfg, paths, store, with_metrics=False) as record:
+        summary = run_pipeline(paths, cfg, store, show_progress=False)
+        record(summary)
+    return summary
 
 
 def watch(
