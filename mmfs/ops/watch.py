@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from mmfs.config import PipelineConfig
-from mmfs.errors import MmfsError
+from mmfs.errors import ConfigError, MmfsError
 from mmfs.pipelines.run import RunSummary, run_pipeline
 
 log = logging.getLogger(__name__)
@@ -129,17 +129,23 @@ def watch(
     )
     watcher.start()
 
-    def run_all(batch: list[str]) -> None:
+    def run_all(batch: list[str], *, catch_up: bool = False) -> None:
         for chunk in chunked(batch, cfg.watch.chunk_files):
             if stop.is_set():
                 log.info("stop requested: %d changed files left for the next start", len(batch))
                 return
-            summary = run(chunk, cfg, store)
+            try:
+                summary = run(chunk, cfg, store)
+            except ConfigError as err:  # e.g. every changed file gone again before its run
+                if catch_up:
+                    raise  # a bad config or path at start is the user's to fix
+                log.warning("change set skipped: %s", err.message)
+                continue
             stats.add(summary)
             if on_run is not None:
                 on_run(summary)
 
-    run_all(list(paths))  # what arrived while nobody watched; items already stored are skipped
+    run_all(list(paths), catch_up=True)  # what arrived while nobody watched; items already stored are skipped
     log.info("watching %s (Ctrl-C or SIGTERM stops)", ", ".join(paths))
     while not stop.is_set():
         try:
