@@ -55,6 +55,9 @@ class RunMetrics(Observer):
         self.runs = Counter("mmfs_runs", "Runs finished", registry=r)
         self.run_seconds = Gauge("mmfs_last_run_seconds", "Wall time of the last run", registry=r)
         self.last_success = Gauge("mmfs_last_run_timestamp_seconds", "When the last run finished", registry=r)
+        self.model_load = Gauge(
+            "mmfs_model_load_seconds", "Seconds the last load of each encoder took", ["encoder"], registry=r
+        )
         self.gpu_bytes = Gauge(
             "mmfs_gpu_memory_peak_bytes", "Peak CUDA memory allocated by torch", ["device"], registry=r
         )
@@ -84,6 +87,7 @@ class RunMetrics(Observer):
             self.batch_stage.labels(stage).observe(seconds)
         self.pending.dec(event.n_items)
         self._gpu()
+        self._model_loads()
 
     def run_done(self, summary: RunSummary, finished_at: float) -> None:
         """The end of a run: what the batches did not report (all of it under Ray or Beam)."""
@@ -106,7 +110,15 @@ class RunMetrics(Observer):
         self.run_seconds.set(summary.seconds)
         self.last_success.set(finished_at)
         self._gpu()
+        self._model_loads()
         self._live, self._live_quarantined, self._live_rows = False, 0, {}
+
+    def _model_loads(self) -> None:
+        """Load time of every encoder loaded in this process (the local runner loads them here)."""
+        from mmfs.encoders.base import LOAD_SECONDS
+
+        for name, seconds in LOAD_SECONDS.items():
+            self.model_load.labels(name).set(seconds)
 
     def _gpu(self) -> None:
         """Peak torch CUDA memory per device, when torch is loaded and a GPU is present."""

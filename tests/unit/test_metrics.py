@@ -66,6 +66,8 @@ def test_textfile_matches_the_run_summary(metered_run: tuple[Path, dict[str, Any
     assert got[("mmfs_runs_total", ())] == 1 and got[("mmfs_items_pending", ())] == 0
     stages = {labels[0][1] for (name, labels) in got if name == "mmfs_batch_stage_seconds_count"}
     assert "write" in stages and stages <= set(summary["stage_seconds"]) | {"write"}
+    loads = {labels[0][1]: v for (name, labels), v in got.items() if name == "mmfs_model_load_seconds"}
+    assert "text.minilm" in loads and all(v > 0 for v in loads.values())  # the text encoder was loaded
     for stage, seconds in summary["stage_seconds"].items():
         assert got[("mmfs_stage_seconds_total", (("stage", stage),))] == pytest.approx(seconds, abs=1e-6)
 
