@@ -98,6 +98,14 @@ def run(
     ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus /metrics during the run"),
+    ] = None,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option("--metrics-file", help="write Prometheus textfile-collector format at the end"),
+    ] = None,
 ) -> None:
     """Run the pipeline over PATHS into the store."""
     _setup_logging(store)
@@ -120,10 +128,51 @@ def run(
         if update:
             runner_cfg = type(cfg.runner).model_validate({**cfg.runner.model_dump(), **update})
             cfg = cfg.model_copy(update={"runner": runner_cfg})
-        summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+        from mmfs.ops.observe import observed_run  # metrics and lineage, as configured
+
+        with observed_run(cfg, paths, store, metrics_port=metrics_port, metrics_file=metrics_file) as record:
+            summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+            record(summary)
         _emit(as_json, summary.as_dict(), run_text(summary))
 
     _guard(go, as_json)
+
+
+@app.command()
+def watch(
+    paths: Annotated[list[str], typer.Argument(help="folders (or files) to watch")],
+    store: StoreOpt = "./mmfs-store",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
+    debounce_ms: Annotated[
+        int | None, typer.Option("--debounce-ms", min=1, help="most time to gather one change set")
+    ] = None,
+) -> None:
+    """Run the pipeline on new or changed files under PATHS until Ctrl-C or SIGTERM (between commits)."""
+    _setup_logging(store)
+
+    def go() -> None:
+        from mmfs.config import load_config
+        from mmfs.ops.watch import StopOnSignal
+        from mmfs.ops.watch import watch as watch_paths
+        from mmfs.report import run_text
+
+        cfg = load_config(config)
+        if debounce_ms is not None:
+            cfg = cfg.model_copy(update={"watch": cfg.watch.model_copy(update={"debounce_ms": debounce_ms})})
+        missing = [p for p in paths if not Path(p).exists()]
+        if missing:
+            raise ConfigError(f"cannot watch {', '.join(missing)}: no such file or folder")
+        with StopOnSignal() as stopper:
+            stats = watch_paths(
+                paths, cfg, store, stop=stopper.event, on_run=lambda s: typer.echo(run_text(s), err=True)
+            )
+        typer.echo(
+            f"mmfs: watch stopped after {stats.runs} runs: {stats.n_ok} items ok, "
+            f"{stats.n_quarantined} quarantined",
+            err=True,
+        )
+
+    _guard(go)
 
 
 @app.command()
@@ -325,8 +374,10 @@ def serve(
             log.warning(
                 "listening on %s: the page has no login, anyone who can reach it sees the store", host
             )
+        from mmfs.ops.metrics import store_registry
+
         typer.echo(f"mmfs: serving {store} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-        run_server(store, host=host, port=port)
+        run_server(store, host=host, port=port, metrics=store_registry(store))
 
     _guard(go)
 

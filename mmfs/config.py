@@ -418,7 +418,42 @@ class IndexConfig(_Section):
     kind: Literal["IVF_HNSW_SQ", "IVF_PQ"] = "IVF_HNSW_SQ"
 
 
-_LOCATION_FIELDS: Any = {"store": True, "sources": {"storage_options", "cache_dir"}}
+class WatchConfig(_Section):
+    """`mmfs watch`: how long to wait for quiet before a run, and how many files one run takes."""
+
+    debounce_ms: int = Field(default=1600, ge=1, description="most time to gather one change set")
+    step_ms: int = Field(default=200, ge=1, description="quiet time that ends a change set")
+    chunk_files: int = Field(default=200, ge=1, description="changed files per run; a stop waits for one")
+    force_polling: bool | None = Field(default=None, description="poll instead of inotify (network mounts)")
+    poll_delay_ms: int = Field(default=300, ge=10, description="polling: time between scans")
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics of a run (also `mmfs run --metrics-port / --metrics-file`)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535, description="serve /metrics during the run")
+    file: str | None = Field(default=None, description="write the textfile-collector format at the end")
+
+
+class LineageConfig(_Section):
+    """OpenLineage run events (START / COMPLETE / FAIL): to an HTTP endpoint, a file, or nowhere."""
+
+    url: str | None = Field(default=None, description="OpenLineage HTTP endpoint, e.g. http://marquez:5000")
+    endpoint: str = Field(default="api/v1/lineage", description="path under url")
+    api_key: str | None = Field(default=None, description="bearer token for url (kept out of runs.config)")
+    file: str | None = Field(default=None, description="append events here, one JSON document a line")
+    namespace: str = Field(default="mmfs", description="the job namespace")
+    job_name: str = Field(default="mmfs.run", description="the job name")
+
+
+# where and how a run is operated, not what it computes: left out of runs.config and its hash
+_LOCATION_FIELDS: Any = {
+    "store": True,
+    "sources": {"storage_options", "cache_dir"},
+    "watch": True,
+    "metrics": True,
+    "lineage": True,
+}
 
 
 class PipelineConfig(_Section):
@@ -438,6 +473,9 @@ class PipelineConfig(_Section):
     runner: RunnerConfig = RunnerConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     index: IndexConfig = IndexConfig()
+    watch: WatchConfig = WatchConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    lineage: LineageConfig = LineageConfig()
 
     def canonical_json(self) -> str:
         """The config as sorted JSON: the text that is hashed and stored in `runs.config`.

@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 import json
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from mmfs.encoders.execution import apply_cpu_threads, autocast, chunks, prefetc
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 T = TypeVar("T")
+# seconds each encoder's last load took in this process, by name (read by run metrics)
+LOAD_SECONDS: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,13 @@ class Encoder(ABC):
         with self._load_lock:
             if self._loaded:
                 return
+            started = time.perf_counter()
             self._verify_pin()
             if not self.device.startswith("cuda"):
                 self.threads = apply_cpu_threads(self.threads)
             self._load()
             self._loaded = True
+            LOAD_SECONDS[self.name] = time.perf_counter() - started
 
     def embed(self, batch: Sequence[Any]) -> np.ndarray:
         """(n, dim) float32 L2-normalised rows; a NaN/Inf or zero row raises NONFINITE_EMBEDDING."""

@@ -27,6 +27,7 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
+from mmfs.pipelines import hooks
 from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
@@ -157,6 +158,7 @@ def _run(
     _write_pre_failures(store, job, summary, pre_failures)
     _update_uris(store, media_only)
     if todo:
+        hooks.items_planned(len(todo))  # observers (metrics): see mmfs.pipelines.hooks
         progress = Progress(len(todo), "media", enabled=show_progress)
         tally, written = _execute(todo, job, store, progress)
         progress.close()
@@ -198,9 +200,13 @@ def _execute_local(
             extracted = list(pool.map(decode, batch))
             result = build_batch(extracted, enricher, job)
             t0 = time.perf_counter()
-            add_counts(written, commit_batch(store, result))
+            committed = commit_batch(store, result)
+            add_counts(written, committed)
             result.tally.add_seconds("write", time.perf_counter() - t0)
             tally.merge(result.tally)
+            hooks.batch_done(
+                hooks.BatchEvent(len(batch), sum(p.n_bytes for p in batch), result.tally, committed)
+            )
             progress.advance(len(batch))
     return tally, written
 

@@ -11,6 +11,7 @@ arithmetic (`readers_plan`).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,9 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
         self.shuffle, self.seed, self.shuffle_block = shuffle, seed, shuffle_block
         self.epoch = 0
         self._start = 0  # where this epoch's iterations begin in the rank's share (set by a resume)
-        self._yielded = 0  # rows the current in-process iteration has handed out
+        self._yielded = 0  # rows the current iteration has handed out (here, or counted by a loader)
+        self.counted_by_loader = False  # a FeatureLoader counts the rows its workers deliver
+        self._shipped = False  # pickled for a worker process that this object cannot see
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch (and so its shuffle) and start it from the beginning."""
@@ -158,14 +161,36 @@ class FeatureDataset(_PinnedTable, _IterBase):  # type: ignore[misc,valid-type]
                 self._yielded += 1  # counted before the hand-over: a row taken is a row delivered
                 yield row
 
+    def loader(self, **kwargs: Any) -> Any:
+        """A `FeatureLoader` (a DataLoader) over this dataset that keeps `state_dict()` exact."""
+        from mmfs.store.readers_loader import FeatureLoader
+
+        return FeatureLoader(self, **kwargs)
+
+    def note_consumed(self, rows: int) -> None:
+        """Record that the loop has taken `rows` rows of this iteration (called by `FeatureLoader`)."""
+        self._yielded = int(rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._shipped = True  # a worker (spawn) now reads a copy: its rows are invisible here
+        return super().__getstate__()
+
     def state_dict(self, consumed: int | None = None) -> dict[str, Any]:
         """Where this rank stands in the epoch; `load_state_dict` of it yields exactly the rest.
 
-        Iterated in this process, the dataset counts the rows it handed out. Behind a DataLoader with
-        workers it cannot see them: pass `consumed`, the rows the loop took from the loader since the
-        epoch (or the resume) began; with `batch_size=None` on the loader those are a prefix of the
-        rank's plan, so the count is exact for any number of workers.
+        Iterated in this process, or through a `FeatureLoader` (`ds.loader(num_workers=2, ...)`), the
+        dataset knows the rows the loop took, workers or not. Behind a plain DataLoader with workers it
+        cannot see them: pass `consumed`, the rows the loop took since the epoch (or the resume) began;
+        with `batch_size=None` on the loader those are a prefix of the rank's plan, so the count is
+        exact for any number of workers.
         """
+        if consumed is None and self._shipped and not self.counted_by_loader:
+            warnings.warn(
+                "FeatureDataset.state_dict() behind DataLoader workers cannot see the rows taken: "
+                "iterate through ds.loader(...) (a FeatureLoader) or pass consumed=N",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         delivered = self._yielded if consumed is None else int(consumed)
         where = {"version": self.version, "seed": self.seed, "epoch": self.epoch}
         return {**self._plan(), **where, "position": self._start + delivered}

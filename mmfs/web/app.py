@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,13 +24,14 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-def create_app(store_uri: str | Path) -> FastAPI:
+def create_app(store_uri: str | Path, metrics: Any = None) -> FastAPI:
     """The app for one store (read-only); every request opens the newest versions of its tables."""
     app = FastAPI(title="mmfs", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.store_uri = str(store_uri)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
+    _mount_metrics(app, metrics)
 
     # Starlette types every handler as taking a bare Exception; each of ours takes its own class
     app.add_exception_handler(ConfigError, _bad_request)  # type: ignore[arg-type]
@@ -92,8 +94,15 @@ def _error(request: Request, status: int, message: str) -> Response:
     return response
 
 
-def serve(store_uri: str, *, host: str = LOOPBACK, port: int = 8765) -> None:
-    """Run the app with uvicorn until interrupted."""
+def _mount_metrics(app: FastAPI, registry: Any) -> None:
+    """Prometheus at /metrics: the given registry (`mmfs serve`: the store's), else the process's."""
+    from prometheus_client import REGISTRY, make_asgi_app
+
+    app.mount("/metrics", make_asgi_app(registry=registry if registry is not None else REGISTRY))
+
+
+def serve(store_uri: str, *, host: str = LOOPBACK, port: int = 8765, metrics: Any = None) -> None:
+    """Run the app with uvicorn until interrupted; `metrics` is the registry /metrics exposes."""
     import uvicorn
 
-    uvicorn.run(create_app(store_uri), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(store_uri, metrics), host=host, port=port, log_level="warning")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import pickle
+import re
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -325,3 +329,107 @@ def test_workers_recycle_batch_memory_but_never_under_a_held_batch(uri: str) -> 
         del batch
     assert len(expected) == -(-N_ROWS // 4) and recycled > 0
     assert all(same(batch, expected[i]) for i, batch in held)
+
+
+def _take(loader: Any, stop_after: int | None = None) -> list[Any]:
+    out = []
+    for item in loader:
+        out.append(item)
+        if stop_after is not None and len(out) == stop_after:
+            break
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_state_dict_behind_two_workers_resumes_exactly_without_counting(
+    uri: str, batch_size: int | None
+) -> None:
+    options: dict[str, Any] = {"shuffle": True, "seed": 4, "batch_size": batch_size}
+    as_keys = _keys if batch_size is None else _batch_keys
+    ds = FeatureDataset(uri, "segments", [*KEY_COLUMNS, "fused"], **options)
+    ds.set_epoch(1)
+    expected = as_keys(list(ds))
+    loader = ds.loader(num_workers=2, multiprocessing_context="spawn", timeout=120, prefetch_factor=4)
+    taken = _take(loader, stop_after=5)  # the workers have read ahead of the loop by now
+    state = json.loads(json.dumps(ds.state_dict()))  # no count from the user
+    assert state["position"] == 5 * (batch_size or 1) and loader.state_dict() == state
+    resumed = FeatureDataset(uri, "segments", [*KEY_COLUMNS, "fused"], **{**options, "seed": 0})
+    resumed.load_state_dict(state)
+    rest = _take(resumed.loader(num_workers=2, multiprocessing_context="spawn", timeout=120))
+    assert as_keys(taken) + as_keys(rest) == expected
+    assert resumed.state_dict()["position"] == len(expected)
+
+
+@pytest.mark.slow
+def test_plain_loader_with_workers_warns_instead_of_a_silent_zero(uri: str) -> None:
+    ds = FeatureDataset(uri, "segments", KEY_COLUMNS, batch_size=8)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="spawn", timeout=120)
+    _take(loader, stop_after=2)
+    with pytest.warns(RuntimeWarning, match="cannot see the rows taken"):
+        ds.state_dict()
+    assert ds.state_dict(consumed=16)["position"] == 16
+    with pytest.raises(ConfigError, match="batch_size on the FeatureDataset"):
+        ds.loader(batch_size=4, num_workers=2)
+
+
+def _readme_snippet() -> str:
+    """The README's DataLoader example, verbatim: the python block that starts workers with spawn."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    found = [block for block in blocks if 'multiprocessing_context="spawn"' in block]
+    assert len(found) == 1, "the README should have one DataLoader example with spawn workers"
+    return found[0]
+
+
+def _snippet_store(uri: Path) -> None:
+    """A small store with the segments and frames columns the README example reads."""
+    schemas = all_schemas(DIMS)
+    store = Store(uri)
+    store.ensure_tables({name: schemas[name] for name in ("segments", "frames")})
+    segments = [
+        {
+            "media_id": f"m{i // 4}",
+            "segment_index": i % 4,
+            "start_s": float(i % 4),
+            "visual": None if i % 5 == 0 else [float(i)] * 4,
+            "audio": [0.5, float(i)],
+            "text": [1.0, 0.0, float(i)],
+            "fused": [float(i)] * 3,
+            "feature_version": "f1",
+            "run_id": "r1",
+        }
+        for i in range(2100)  # more than the example's batch of 1024, so there are three batches
+    ]
+    store.write("segments", pa.Table.from_pylist(segments, schema=schemas["segments"]))
+    frames = [
+        {
+            "media_id": "m0",
+            "frame_index": i,
+            "t_s": 4.0 * i,
+            "labels": ["cat"],
+            "feature_version": "f1",
+            "run_id": "r1",
+        }
+        for i in range(5)
+    ]
+    store.write("frames", pa.Table.from_pylist(frames, schema=schemas["frames"]))
+
+
+@pytest.mark.slow
+def test_readme_dataloader_example_runs_as_a_script(tmp_path: Path) -> None:
+    _snippet_store(tmp_path / "store")
+    script = tmp_path / "train_snippet.py"
+    script.write_text(_readme_snippet(), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[:3] == [
+        "1024 torch.Size([1024, 4]) 819",
+        "1024 torch.Size([1024, 4]) 819",
+        "52 torch.Size([52, 4]) 42",
+    ]
+    assert "shape: (3, 3)" in done.stdout  # frames at t_s 0, 4 and 8
