@@ -28,7 +28,8 @@ import pyarrow as pa
 from mmfs.schemas import Dims, all_schemas
 from mmfs.store.db import Store
 from mmfs.store.indexes import ensure_indexes, index_recall
-from mmfs.store.search import hybrid_search, search_segments, search_text_segments
+from mmfs.store.search import search_segments, search_text_segments
+from mmfs.store.search_weighted import hybrid_search
 
 TOPICS = ("river", "mountain", "city", "forest", "desert", "ocean", "harbor", "valley")
 BATCH = 50_000

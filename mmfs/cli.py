@@ -516,8 +516,8 @@ def _search(
     weights: str | None = None,
 ) -> list[dict[str, Any]]:
     from mmfs.pipelines.query import query_vector
-    from mmfs.store.search import hybrid_search, search_segments, search_text_segments
-    from mmfs.store.search_weighted import parse_weights, text_weights, weighted_search
+    from mmfs.store.search import search_segments, search_text_segments
+    from mmfs.store.search_weighted import hybrid_search, parse_weights, text_weights, weighted_search
 
     if not st.has("segments"):
         raise ConfigError(f"store {st.uri} has no segments yet; run `mmfs run` first")

@@ -90,31 +90,6 @@ def search_text_segments(
     return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]), query_text=query_text)
 
 
-def hybrid_search(
-    store: Store,
-    query_vector: np.ndarray,
-    query_text: str,
-    *,
-    k: int = 10,
-    where: list[tuple[str, str]] | None = None,
-    column: str = "fused",
-    media_ids: Collection[str] | None = None,
-    weights: dict[str, float] | None = None,
-) -> list[Hit]:
-    """The k segments ranked by the weighted mean of vector (`column`) similarity and transcript words.
-
-    The score reads as a match from 0 to 1: cosine similarity, and BM25 over the query's best BM25
-    (search_weighted), so a hit near in meaning that also holds the words scores near 1.
-    """
-    from mmfs.store.search_weighted import WORDS, fused_search
-
-    _check_column(column)
-    _require_fts(store.current("segments"))
-    legs = {column: column, WORDS: TEXT_COLUMN}
-    w = {column: 1.0, WORDS: 1.0, **(weights or {})}
-    return fused_search(store, query_vector, query_text, legs, w, k=k, where=where, media_ids=media_ids)
-
-
 def text_encoder_name(store: Store) -> str:
     """The text encoder that made the store's `fused` vectors (from the schema provenance)."""
     info = store.provenance("segments").get("fused", {})

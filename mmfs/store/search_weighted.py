@@ -21,9 +21,11 @@ from mmfs.store.search import (
     _COLUMNS,
     TEXT_COLUMN,
     Hit,
+    _check_column,
     _check_dim,
     _filter,
     _match,
+    _require_fts,
     _run,
     _uris,
     has_fts,
@@ -177,3 +179,26 @@ def _hit(r: dict[str, Any], uris: dict[str, str], score: float, modality: str, r
         label_text=r["label_text"],
         why=reason,
     )
+
+
+def hybrid_search(
+    store: Store,
+    query_vector: np.ndarray,
+    query_text: str,
+    *,
+    k: int = 10,
+    where: list[tuple[str, str]] | None = None,
+    column: str = "fused",
+    media_ids: Collection[str] | None = None,
+    weights: dict[str, float] | None = None,
+) -> list[Hit]:
+    """The k segments ranked by the weighted mean of vector (`column`) similarity and transcript words.
+
+    The score reads as a match from 0 to 1: cosine similarity, and BM25 over the query's best BM25
+    (search_weighted), so a hit near in meaning that also holds the words scores near 1.
+    """
+    _check_column(column)
+    _require_fts(store.current("segments"))
+    legs = {column: column, WORDS: TEXT_COLUMN}
+    w = {column: 1.0, WORDS: 1.0, **(weights or {})}
+    return fused_search(store, query_vector, query_text, legs, w, k=k, where=where, media_ids=media_ids)

@@ -86,8 +86,8 @@ def search(
     weights: str | None = None,
 ) -> list[dict[str, Any]]:
     """The top-k segments for a text or an image, each with name, thumbnail url and media page url."""
-    from mmfs.store.search import hybrid_search, search_segments, search_text_segments
-    from mmfs.store.search_weighted import parse_weights, text_weights, weighted_search
+    from mmfs.store.search import search_segments, search_text_segments
+    from mmfs.store.search_weighted import hybrid_search, parse_weights, text_weights, weighted_search
 
     filters = filters or Filters()
     if mode not in MODES:

@@ -13,7 +13,8 @@ from mmfs.errors import ConfigError
 from mmfs.schemas import Dims, all_schemas
 from mmfs.store.db import Store
 from mmfs.store.indexes import ensure_indexes, index_recall, index_report
-from mmfs.store.search import hybrid_search, search_segments, search_text_segments
+from mmfs.store.search import search_segments, search_text_segments
+from mmfs.store.search_weighted import hybrid_search
 
 DIMS = Dims(image=32, text=48, audio=16)
 N_ROWS = 4000
