@@ -358,7 +358,18 @@ class RunnerConfig(_Section):
     workers: int = Field(
         default=2, ge=1, description="decode threads (local) or concurrent decode tasks (ray)"
     )
-    batch_media: int = Field(default=8, ge=1, description="media per encoder batch and per store commit")
+    batch_media: int = Field(default=8, ge=1, description="media per encoder batch")
+    commit_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="local runner: commit the buffered batches once they hold this many rows (all tables); "
+        "fewer, larger commits keep versions and fragments few (a killed run redoes its uncommitted items)",
+    )
+    commit_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="local runner: commit the buffered batches at least this often, whatever their size",
+    )
     isolate_decode: bool = Field(
         default=True,
         description="decode each item in a child process under limits.decode_timeout_s (a hung or crashing "

@@ -179,8 +179,9 @@ def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
 def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     """Write a batch: data tables first, the media ledger last; returns rows written per table.
 
-    Each write is a merge on the table's keys, so committing the same batch twice (a retried Beam
-    bundle, a re-run after a crash) leaves the store as committing it once.
+    Each write is an upsert on the table's keys (appended rows replacing the stored rows of the same
+    keys in one commit), so committing the same batch twice (a retried Beam bundle, a re-run after a
+    crash) leaves the store as committing it once.
     """
     written: dict[str, int] = {}
     tables = dict(result.tables)
@@ -195,6 +196,58 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     store.write(LEDGER_TABLE, result.tables[LEDGER_TABLE])
     written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
     return written
+
+
+class Committer:
+    """Groups batches into one commit per table: when `max_rows` rows or `max_seconds` have piled up.
+
+    Encoder batches stay small (`runner.batch_media`); commits carry many of them, so a run makes a
+    handful of versions and fragments per table instead of one per batch. Batches not yet committed
+    when a run dies hold items without a `media` row: the next run redoes them, as before.
+    """
+
+    def __init__(self, store: Store, max_rows: int, max_seconds: float) -> None:
+        self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
+        self.pending: list[BatchResult] = []
+        self.since = time.monotonic()
+        self.commits = 0
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows (all tables) waiting for the next commit."""
+        return sum(t.num_rows for r in self.pending for t in r.tables.values())
+
+    def add(self, result: BatchResult) -> dict[str, int]:
+        """Buffer a batch; commit the buffer when it is due. Returns the rows committed now, per table."""
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(result)
+        due = self.buffered_rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
+        return self.flush() if due else {}
+
+    def flush(self) -> dict[str, int]:
+        """Commit what is buffered (nothing: no commit); returns rows written per table."""
+        if not self.pending:
+            return {}
+        merged = merge_results(self.pending)
+        self.pending = []
+        self.commits += 1
+        return commit_batch(self.store, merged)
+
+
+def merge_results(results: list[BatchResult]) -> BatchResult:
+    """Several batches as one: their rows concatenated per table, their replace scopes OR-ed."""
+    if len(results) == 1:
+        return results[0]
+    tables = {name: pa.concat_tables([r.tables[name] for r in results]) for name in results[0].tables}
+    tally = BatchTally()
+    scopes: dict[str, list[str]] = {}
+    for r in results:
+        tally.merge(r.tally)
+        for name, clause in r.scopes.items():
+            scopes.setdefault(name, []).append(clause)
+    joined = {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
+    return BatchResult(tables=tables, tally=tally, scopes=joined)
 
 
 def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:

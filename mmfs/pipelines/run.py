@@ -27,7 +27,7 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
-from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
+from mmfs.pipelines.batch import BatchJob, BatchTally, Committer, add_counts, build_batch, log_failure
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
@@ -183,6 +183,7 @@ def _execute_local(
     cfg = job.cfg
     enricher = Enricher(cfg)
     tally, written = BatchTally(), dict[str, int]()
+    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=cfg.runner.workers))
         decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
@@ -193,10 +194,13 @@ def _execute_local(
             extracted = list(pool.map(decode, batch))
             result = build_batch(extracted, enricher, job)
             t0 = time.perf_counter()
-            add_counts(written, commit_batch(store, result))
+            add_counts(written, committer.add(result))
             result.tally.add_seconds("write", time.perf_counter() - t0)
             tally.merge(result.tally)
             progress.advance(len(batch))
+    t0 = time.perf_counter()
+    add_counts(written, committer.flush())
+    tally.add_seconds("write", time.perf_counter() - t0)
     return tally, written
 
 
