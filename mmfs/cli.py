@@ -68,6 +68,11 @@ def _guard(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(1) from None
 
 
+RehashOpt = Annotated[
+    bool, typer.Option("--rehash", help="hash every input again (ignore the hash cache of unchanged files)")
+]
+
+
 def _emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str) if as_json else text)
 
@@ -87,6 +92,7 @@ def run(
     ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress")] = False,
+    rehash: RehashOpt = False,
 ) -> None:
     """Run the pipeline over PATHS into the store."""
     _setup_logging(store)
@@ -109,7 +115,7 @@ def run(
         if update:
             runner_cfg = type(cfg.runner).model_validate({**cfg.runner.model_dump(), **update})
             cfg = cfg.model_copy(update={"runner": runner_cfg})
-        summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+        summary = run_pipeline(paths, cfg, store, show_progress=not quiet, rehash=rehash)
         _emit(as_json, summary.as_dict(), run_text(summary))
 
     _guard(go)
@@ -121,6 +127,7 @@ def plan(
     store: StoreOpt = "./mmfs-store",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
     as_json: JsonOpt = False,
+    rehash: RehashOpt = False,
 ) -> None:
     """What `mmfs run` would do with PATHS and this config: new, stale, unchanged items (a dry run)."""
 
@@ -128,7 +135,7 @@ def plan(
         from mmfs.config import load_config
         from mmfs.pipelines.plan import make_plan
 
-        result = make_plan(paths, load_config(config), store)
+        result = make_plan(paths, load_config(config), store, rehash=rehash)
         lines = [
             f"{result.n_inputs} inputs: {len(result.new)} new, {len(result.stale)} stale, "
             f"{result.up_to_date} up to date, {len(result.new_uris)} new paths of known bytes, "

@@ -22,6 +22,7 @@ from mmfs.faults import Fault, hit
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure
 from mmfs.pipelines.kept_rows import load_stored, scope_clause
+from mmfs.pipelines.plan import row_versions
 from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
@@ -89,6 +90,7 @@ class BatchJob:
     versions: dict[str, str]
     schemas: dict[str, pa.Schema]
     store_uri: str | None = None  # read for the kept rows of partly recomputed items
+    uri_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # uri → stat when hashed
 
 
 @dataclass
@@ -149,7 +151,9 @@ def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: Batc
     for ex in extracted:
         rows.add_item(ex, enriched.get(id(ex)))
         tally.add_item(ex)
-    return BatchResult(tables=rows.tables(job.schemas), tally=tally, scopes=batch_scopes(extracted))
+    tables = rows.tables(job.schemas)
+    tables[LEDGER_TABLE] = with_uri_stats(tables[LEDGER_TABLE], job.uri_stats)
+    return BatchResult(tables=tables, tally=tally, scopes=batch_scopes(extracted))
 
 
 def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
@@ -193,7 +197,7 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
         if i == 0:
             hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
     hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
-    store.write(LEDGER_TABLE, result.tables[LEDGER_TABLE])
+    store.write(LEDGER_TABLE, with_row_versions(store, result.tables[LEDGER_TABLE]))
     written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
     return written
 
@@ -248,6 +252,26 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
             scopes.setdefault(name, []).append(clause)
     joined = {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
     return BatchResult(tables=tables, tally=tally, scopes=joined)
+
+
+def with_row_versions(store: Store, media: pa.Table) -> pa.Table:
+    """`media` rows with `row_versions` set from the feature rows their items now have in the store."""
+    if media.num_rows == 0 or "row_versions" not in media.schema.names:
+        return media
+    found = row_versions(store, media.column("media_id").to_pylist())
+    column = pa.array([found[m] for m in media.column("media_id").to_pylist()], pa.string())
+    index = media.schema.get_field_index("row_versions")
+    return media.set_column(index, media.schema.field(index), column)
+
+
+def with_uri_stats(media: pa.Table, stats: dict[str, dict[str, Any]]) -> pa.Table:
+    """`media` rows with `uri_stats` set to the hash-time stats of their paths (the hash cache)."""
+    if media.num_rows == 0 or "uri_stats" not in media.schema.names or not stats:
+        return media
+    column = [[stats[u] for u in uris or [] if u in stats] for uris in media.column("uris").to_pylist()]
+    index = media.schema.get_field_index("uri_stats")
+    field_ = media.schema.field(index)
+    return media.set_column(index, field_, pa.array(column, field_.type))
 
 
 def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:

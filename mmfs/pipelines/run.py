@@ -27,12 +27,21 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
-from mmfs.pipelines.batch import BatchJob, BatchTally, Committer, add_counts, build_batch, log_failure
+from mmfs.media.hashing import FileStat
+from mmfs.pipelines.batch import (
+    BatchJob,
+    BatchTally,
+    Committer,
+    add_counts,
+    build_batch,
+    log_failure,
+    with_uri_stats,
+)
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
 from mmfs.pipelines.isolate import DecodePool
-from mmfs.pipelines.plan import PreFailure, hash_items, split_done
+from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
 from mmfs.pipelines.sources import discover
@@ -88,13 +97,21 @@ def new_run_id() -> str:
 
 
 def run_pipeline(
-    paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
+    paths: list[str],
+    cfg: PipelineConfig,
+    store_uri: str | Path,
+    *,
+    show_progress: bool = True,
+    rehash: bool = False,
 ) -> RunSummary:
-    """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
+    """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`.
+
+    `rehash`: hash every input again instead of trusting the ledger's hash cache.
+    """
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
     with writer_lock(str(store_uri), cfg.store.storage_options):
-        summary = _run(paths, cfg, store_uri, show_progress)
+        summary = _run(paths, cfg, store_uri, show_progress, rehash)
     if summary.rows:
         _upkeep(cfg, store_uri)
     return summary
@@ -123,7 +140,9 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
         log.warning("index or compaction left to the next run: %s", err)
 
 
-def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool) -> RunSummary:
+def _run(
+    paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool, rehash: bool = False
+) -> RunSummary:
     """The run itself, under the writer lock: plan on the driver, then the runner processes the rest."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     summary = RunSummary(run_id=new_run_id())
@@ -133,11 +152,15 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]
-    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress)
+    ledger = read_ledger(store)
+    stats: dict[str, FileStat] = {}
+    cache = None if rehash else ledger.cache()
+    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress, cache, stats)
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(store, pending, versions)
+    todo, media_only = split_done(store, pending, versions, ledger, fresh=stats)
+    uri_stats = {uri: stat.as_row(uri) for uri, stat in stats.items()}
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
@@ -147,10 +170,15 @@ def _run(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_prog
     )
     store.ensure_tables(schemas)
     job = BatchJob(
-        cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas, store_uri=str(store_uri)
+        cfg=cfg,
+        run_id=summary.run_id,
+        versions=versions,
+        schemas=schemas,
+        store_uri=str(store_uri),
+        uri_stats={u: row for p in todo for u in p.uris if (row := uri_stats.get(u)) is not None},
     )
     _write_pre_failures(store, job, summary, pre_failures)
-    _update_uris(store, media_only)
+    _update_uris(store, media_only, uri_stats)
     if todo:
         progress = Progress(len(todo), "media", enabled=show_progress)
         tally, written = _execute(todo, job, store, progress)
@@ -212,14 +240,21 @@ def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
     return schemas
 
 
-def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) -> None:
-    """Record new paths of already-processed bytes without reprocessing them."""
+def _update_uris(
+    store: Store, media_only: list[tuple[PendingItem, list[str]]], stats: dict[str, dict[str, Any]]
+) -> None:
+    """Record new paths of already-processed bytes, and their hash-time stats, without reprocessing.
+
+    The write adds to the stored row's `uris` (see `store.append`), so paths recorded meanwhile by a
+    concurrent run are kept.
+    """
     if not media_only:
         return
     rows = store.read("media", where=in_list("media_id", [p.media_id for p, _ in media_only]))
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
-    store.write("media", pa.Table.from_pylist(updated, schema=store.table("media").schema))
+    media = pa.Table.from_pylist(updated, schema=store.table("media").schema)
+    store.write("media", with_uri_stats(media, stats))
 
 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:

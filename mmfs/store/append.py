@@ -32,6 +32,7 @@ from mmfs.store.filters import in_list
 
 COMMIT_LOCK_NAME = ".mmfs-commit.lock"
 _ADDRESS = "_rowaddr"
+_CARRIED = ("uris", "uri_stats")  # `media` columns a replacing row adds to, not overwrites
 
 
 @contextmanager
@@ -99,7 +100,7 @@ def stored_keys(dataset: lance.LanceDataset, rows: pa.Table, keys: Sequence[str]
     """The stored rows sharing the first key value of any of `rows` (keys, `uris` if any, address)."""
     first = keys[0]
     values = sorted(set(rows.column(first).to_pylist()))
-    columns = list(keys) + (["uris"] if "uris" in dataset.schema.names else [])
+    columns = list(keys) + [c for c in _CARRIED if c in dataset.schema.names]
     return dataset.to_table(columns=columns, filter=in_list(first, values), with_row_address=True)
 
 
@@ -132,24 +133,35 @@ def _delete_addresses(dataset: lance.LanceDataset, addresses: set[int]) -> tuple
 
 
 def merge_uris(rows: pa.Table, old: pa.Table) -> pa.Table:
-    """`media` rows with the `uris` of the stored rows they replace added (sorted, no repeats)."""
+    """`media` rows with the `uris` (and their hash-time `uri_stats`) of the rows they replace added."""
     if old.num_rows == 0 or "uris" not in rows.schema.names:
         return rows
     before: dict[str, set[str]] = {}
-    for media_id, uris in zip(
-        old.column("media_id").to_pylist(), old.column("uris").to_pylist(), strict=True
-    ):
+    for media_id, uris in _pairs(old, "media_id", "uris"):
         before.setdefault(media_id, set()).update(uris or [])
-    if not before:
-        return rows
     merged = []
-    for media_id, uris in zip(
-        rows.column("media_id").to_pylist(), rows.column("uris").to_pylist(), strict=True
-    ):
+    for media_id, uris in _pairs(rows, "media_id", "uris"):
         extra = before.get(media_id, set()) - set(uris or [])
         merged.append(sorted(set(uris or []) | extra) if extra else uris)
-    index = rows.schema.get_field_index("uris")
-    return rows.set_column(index, rows.schema.field(index), pa.array(merged, rows.schema.field(index).type))
+    rows = _set(rows, "uris", merged)
+    if "uri_stats" not in rows.schema.names or "uri_stats" not in old.schema.names:
+        return rows
+    old_stats: dict[str, list[dict[str, Any]]] = {}
+    for media_id, stats in _pairs(old, "media_id", "uri_stats"):
+        old_stats.setdefault(media_id, []).extend(stats or [])
+    combined = []
+    for media_id, stats in _pairs(rows, "media_id", "uri_stats"):
+        have = {s["uri"] for s in stats or []}
+        kept = [s for s in old_stats.get(media_id, []) if s["uri"] not in have]
+        combined.append(list(stats or []) + kept)
+    return _set(rows, "uri_stats", combined)
+
+
+def _set(table: pa.Table, name: str, values: list[Any]) -> pa.Table:
+    """`table` with column `name` replaced by `values` (same type)."""
+    index = table.schema.get_field_index(name)
+    field = table.schema.field(index)
+    return table.set_column(index, field, pa.array(values, field.type))
 
 
 def _pairs(table: pa.Table, a: str, b: str) -> list[tuple[Any, Any]]:
