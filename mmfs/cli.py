@@ -387,13 +387,28 @@ def maintain(
     ] = 7.0,
     store: StoreOpt = "./mmfs-store",
     as_json: JsonOpt = False,
+    compact: Annotated[
+        str, typer.Option("--compact", help="reclaim (only when it frees space) | always | never")
+    ] = "reclaim",
+    keep_runs: Annotated[
+        int | None,
+        typer.Option("--keep-runs", min=0, help="drop the rollback tags of all but the last N runs"),
+    ] = None,
 ) -> None:
-    """Compact fragments and remove old untagged versions of every table."""
+    """Remove old untagged versions of every table; compact fragments when that frees space."""
 
     def go() -> None:
         from mmfs.store.maintain import maintain as do_maintain
 
-        report = do_maintain(_open(store), retention_days=retention_days, min_fragments=1)
+        if compact not in ("reclaim", "always", "never"):
+            raise ConfigError(f"--compact takes reclaim, always or never, not {compact!r}")
+        report = do_maintain(
+            _open(store),
+            retention_days=retention_days,
+            min_fragments=1,
+            compact=compact,  # type: ignore[arg-type]
+            keep_runs=keep_runs,
+        )
         lines = [
             f"{name:<12} fragments {r['fragments'][0]} -> {r['fragments'][1]}, "
             f"versions {r['versions'][0]} -> {r['versions'][1]}"

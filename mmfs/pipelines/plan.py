@@ -146,8 +146,8 @@ class Ledger:
         """The hash cache of every path in the ledger."""
         if self.table.num_rows == 0 or "uri_stats" not in self.table.schema.names:
             return HashCache()
-        stats = self.table.column("uri_stats")
-        ids = self.table.column("media_id")
+        stats = self.table.column("uri_stats").combine_chunks()
+        ids = self.table.column("media_id").combine_chunks()
         flat = pc.list_flatten(stats)
         if len(flat) == 0:
             return HashCache()
@@ -165,9 +165,10 @@ class Ledger:
         """For the given items found in the ledger: status, uris, media version, versions per table."""
         if not media_ids or self.table.num_rows == 0:
             return {}
-        wanted = pa.table({"media_id": pa.array(sorted(set(media_ids)), pa.string())})
+        wanted = pa.array(sorted(set(media_ids)), pa.string())
         cols = [c for c in _LEDGER_COLUMNS if c != "uri_stats" and c in self.table.schema.names]
-        rows = self.table.select(cols).join(wanted, "media_id", join_type="inner").to_pylist()
+        ledger = self.table.select(cols)
+        rows = ledger.filter(pc.is_in(ledger.column("media_id"), value_set=wanted)).to_pylist()  # semi-join
         known: dict[str, dict[str, Any]] = {}
         legacy = []
         for r in rows:

@@ -40,7 +40,7 @@ def test_compaction_and_cleanup_keep_tagged_versions(tmp_path: Path) -> None:
     table = store.table("media")
     table.tags.create("run-keep", 5)
     assert len(table.to_lance().get_fragments()) == 12
-    report = maintain(store, retention_days=0, min_fragments=1)
+    report = maintain(store, retention_days=0, min_fragments=1, compact="always")
     table = Store(tmp_path / "s").table("media")
     assert report["media"]["fragments"] == [12, 1]
     assert len(table.to_lance().get_fragments()) == 1 and table.count_rows() == 12
