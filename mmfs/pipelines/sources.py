@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,20 +113,35 @@ def sidecar_for(path: Path) -> Path | None:
     return None
 
 
-def _is_sidecar(path: Path) -> bool:
-    """A caption/transcript file that belongs to a media file of the same stem beside it."""
+def _is_sidecar(path: Path, media_stems: dict[Path, set[str]] | None = None) -> bool:
+    """A caption/transcript file that belongs to a media file of the same stem beside it.
+
+    `media_stems` caches, per folder, the stems of its non-sidecar files (one listing per folder,
+    not one glob per file: a folder of 100k text files would otherwise be listed 100k times).
+    """
     if path.suffix.lower() not in SIDECAR_SUFFIXES:
         return False
-    return any(
-        p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
-        for p in path.parent.glob(glob.escape(path.stem) + ".*")
-    )
+    if media_stems is None:
+        return any(
+            p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
+            for p in path.parent.glob(glob.escape(path.stem) + ".*")
+        )
+    if path.parent not in media_stems:
+        media_stems[path.parent] = {
+            Path(e.name).stem
+            for e in os.scandir(path.parent)
+            if Path(e.name).suffix.lower() not in SIDECAR_SUFFIXES and Path(e.name).suffix and e.is_file()
+        }
+    return path.stem in media_stems[path.parent]
 
 
 def _with_sidecars(paths: list[Path]) -> list[SourceItem]:
     """Items for media files with their sidecars attached; sidecars themselves are not items."""
+    stems: dict[Path, set[str]] = {}
     return [
-        SourceItem(path=p, uri=str(p.resolve()), sidecar=sidecar_for(p)) for p in paths if not _is_sidecar(p)
+        SourceItem(path=p, uri=str(p.resolve()), sidecar=sidecar_for(p))
+        for p in paths
+        if not _is_sidecar(p, stems)
     ]
 
 
