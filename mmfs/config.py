@@ -49,6 +49,12 @@ class StoreConfig(_Section):
         repr=False,
         description="s3:// stores: Lance storage options; AWS_* variables fill the rest",
     )
+    vocabulary_rows: Literal["all", "run"] = Field(
+        default="all",
+        description="text rows the corpus step re-vectorises when the vocabulary changed: all (every row "
+        "whose vocab_version differs, a rewrite of the corpus) or run (this run's rows and rows never "
+        "vectorised; older rows keep the vocab_version they were made with until a run with 'all')",
+    )
 
 
 class LimitsConfig(_Section):
