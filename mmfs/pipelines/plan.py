@@ -95,6 +95,7 @@ def split_done(
     versions: dict[str, str],
     ledger: Ledger | None = None,
     fresh: Collection[str] = (),
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
     """Items to (re)process, and up-to-date items whose ledger row needs new uris or path stats.
 
@@ -102,7 +103,8 @@ def split_done(
     a new or failed item is processed whole. `fresh` are the uris hashed afresh this run: an
     up-to-date item with one of them gets its stats recorded, so the next run reads it no more.
     """
-    known = (ledger or read_ledger(store)).known(store, [p.media_id for p in pending])
+    if known is None:
+        known = (ledger or read_ledger(store)).known(store, [p.media_id for p in pending])
     todo, media_only = [], []
     for p in pending:
         item = known.get(p.media_id)
@@ -258,11 +260,11 @@ def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, r
     cache = None if rehash else ledger.cache()
     pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False, cache=cache)
     versions = feature_versions(cfg)
-    todo, media_only = split_done(store, pending, versions, ledger)
+    known = ledger.known(store, [p.media_id for p in pending])
+    todo, media_only = split_done(store, pending, versions, known=known)
     plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)
     plan.unreadable = [{"uri": r.uri, "error": str(r.error)} for r in rejected]
     plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in unreadable]
-    known = ledger.known(store, [p.media_id for p in pending])
     plan.new_uris = [uri for p, _ in media_only for uri in p.uris if uri not in known[p.media_id]["uris"]]
     for p in todo:
         if p.media_id not in known:

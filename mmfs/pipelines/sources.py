@@ -113,36 +113,56 @@ def sidecar_for(path: Path) -> Path | None:
     return None
 
 
-def _is_sidecar(path: Path, media_stems: dict[Path, set[str]] | None = None) -> bool:
-    """A caption/transcript file that belongs to a media file of the same stem beside it.
-
-    `media_stems` caches, per folder, the stems of its non-sidecar files (one listing per folder,
-    not one glob per file: a folder of 100k text files would otherwise be listed 100k times).
-    """
+def _is_sidecar(path: Path) -> bool:
+    """A caption/transcript file that belongs to a media file of the same stem beside it."""
     if path.suffix.lower() not in SIDECAR_SUFFIXES:
         return False
-    if media_stems is None:
-        return any(
-            p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
-            for p in path.parent.glob(glob.escape(path.stem) + ".*")
-        )
-    if path.parent not in media_stems:
-        media_stems[path.parent] = {
-            Path(e.name).stem
-            for e in os.scandir(path.parent)
-            if Path(e.name).suffix.lower() not in SIDECAR_SUFFIXES and Path(e.name).suffix and e.is_file()
+    return any(
+        p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
+        for p in path.parent.glob(glob.escape(path.stem) + ".*")
+    )
+
+
+class _Folder:
+    """One listing of a folder: what `_is_sidecar` and `sidecar_for` ask, without a stat or glob per file.
+
+    A folder of 100k files would otherwise be globbed once per file (quadratic) and stat-ed three
+    times per file; the folder is also resolved once, not each of its files.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.resolved = folder.resolve()
+        self.files = {e.name for e in os.scandir(folder) if e.is_file()}
+        self.media_stems = {
+            Path(n).stem
+            for n in self.files
+            if Path(n).suffix and Path(n).suffix.lower() not in SIDECAR_SUFFIXES
         }
-    return path.stem in media_stems[path.parent]
+
+    def is_sidecar(self, path: Path) -> bool:
+        """As `_is_sidecar`."""
+        return path.suffix.lower() in SIDECAR_SUFFIXES and path.stem in self.media_stems
+
+    def sidecar_for(self, path: Path) -> Path | None:
+        """As `sidecar_for`."""
+        for suffix in SIDECAR_SUFFIXES:
+            candidate = path.with_suffix(suffix)
+            if candidate.name != path.name and candidate.name in self.files:
+                return candidate
+        return None
 
 
 def _with_sidecars(paths: list[Path]) -> list[SourceItem]:
     """Items for media files with their sidecars attached; sidecars themselves are not items."""
-    stems: dict[Path, set[str]] = {}
-    return [
-        SourceItem(path=p, uri=str(p.resolve()), sidecar=sidecar_for(p))
-        for p in paths
-        if not _is_sidecar(p, stems)
-    ]
+    folders: dict[Path, _Folder] = {}
+    items = []
+    for p in paths:
+        folder = folders.get(p.parent) or folders.setdefault(p.parent, _Folder(p.parent))
+        if folder.is_sidecar(p):
+            continue
+        uri = str(folder.resolved / p.name) if not p.is_symlink() else str(p.resolve())
+        items.append(SourceItem(path=p, uri=uri, sidecar=folder.sidecar_for(p)))
+    return items
 
 
 def _is_manifest(path: Path) -> bool:
