@@ -184,12 +184,47 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def commit_throughput(store_dir: Path, n_rows: int, chunk: int) -> dict[str, Any]:
+    """Frame rows appended per second by `Store.write` (key lookup + fragment write + commit), in
+    commits of `chunk` rows, into the grown `frames` table (rows of items the ledger does not know)."""
+    store = Store(store_dir)
+    schema = store.table("frames").schema
+    before = store.count("frames")
+    rng = np.random.default_rng(0)
+    chunks = []
+    for start in range(0, n_rows, chunk):
+        n = min(chunk, n_rows - start)
+        emb = rng.standard_normal((n, DIMS.image), dtype=np.float32)
+        rows = pa.table(
+            {
+                "media_id": [f"probe-{(start + i) // 10:012d}" for i in range(n)],
+                "frame_index": np.arange(n, dtype=np.int64) % 10,
+                "t_s": np.zeros(n),
+                "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), DIMS.image),
+                "feature_version": ["probe"] * n,
+                "run_id": ["probe"] * n,
+            }
+        )
+        chunks.append(_conform(rows, schema))
+    t0 = time.perf_counter()  # the commits only, not the making of the rows
+    for rows in chunks:
+        store.write("frames", rows)
+    seconds = time.perf_counter() - t0
+    return {
+        "table_rows_before": before,
+        "rows": n_rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(n_rows / seconds),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--items", type=int, default=2000, help="new items per round")
     parser.add_argument("--frames", type=int, default=10, help="frame rows per item")
     parser.add_argument("--no-op-every", type=int, default=1, help="no-op re-run after every Nth round")
+    parser.add_argument("--probe-rows", type=int, default=50_000, help="commit throughput probe (0: skip)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -207,6 +242,16 @@ def main() -> None:
             out.append(row)
             if not args.json:
                 print_row(row, args.frames)
+        if args.probe_rows:
+            probe = commit_throughput(store_dir, args.probe_rows, 10_000)
+            out.append({"commit_probe": probe})
+            if not args.json:
+                print(
+                    f"commit throughput: {probe['rows']} frame rows appended in commits of 10,000 into "
+                    f"{probe['table_rows_before']} rows: {probe['seconds']:.2f} s, "
+                    f"{probe['rows_per_s']} rows/s",
+                    flush=True,
+                )
     if args.json:
         print(json.dumps(out, indent=2))
 
