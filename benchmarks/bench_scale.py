@@ -129,6 +129,7 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     store.ensure_tables(schemas)
     before_versions, (before_files, before_bytes) = store.versions(), disk(store_dir)
     t = {"plan": 0.0, "rows": 0.0, "write": 0.0, "index": 0.0}
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     items, _ = discover([str(folder)], cfg.sources)
     ledger = read_ledger(store)
@@ -138,17 +139,20 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     rows_stats = {u: s.as_row(u) for u, s in stats.items()}
     t["plan"] = time.perf_counter() - t0
     committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+    write_cpu = 0.0
     for start in range(0, len(todo), cfg.runner.batch_media):
         t0 = time.perf_counter()
         batch = todo[start : start + cfg.runner.batch_media]
         result = batch_rows(batch, cfg, schemas, args.frames, rows_stats)
         t["rows"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         committer.add(result)
         t["write"] += time.perf_counter() - t0
-    t0 = time.perf_counter()
+        write_cpu += time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     committer.flush()
     t["write"] += time.perf_counter() - t0
+    write_cpu += time.process_time() - c0
     t0 = time.perf_counter()
     ensure_indexes(store, min_rows=10**9)  # key indexes only: vector indexes are not what is measured
     t["index"] = time.perf_counter() - t0
@@ -159,6 +163,8 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
         "stage_s": {k: round(v, 3) for k, v in t.items()},
         "wall_s": round(sum(t.values()), 3),
         "write_s_per_1k": round(t["write"] * 1000 / max(1, len(todo)), 3),
+        "write_cpu_s_per_1k": round(write_cpu * 1000 / max(1, len(todo)), 3),
+        "cpu_s": round(time.process_time() - cpu0, 3),
         "versions_added": {k: v for k, v in added.items() if v},
         "commits": committer.commits,
         "files_added": after_files - before_files,
@@ -168,9 +174,9 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
 
 def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
     """A no-op `mmfs plan` and `mmfs run` over every item so far: wall time and bytes read."""
-    r0, t0 = rchar(), time.perf_counter()
+    r0, t0, c0 = rchar(), time.perf_counter(), time.process_time()
     plan = make_plan([str(root)], cfg, store_dir)
-    plan_s, plan_read = time.perf_counter() - t0, rchar() - r0
+    plan_s, plan_read, plan_cpu = time.perf_counter() - t0, rchar() - r0, time.process_time() - c0
     r0, t0 = rchar(), time.perf_counter()
     summary = run_pipeline([str(root)], cfg, store_dir, show_progress=False)
     run_s, run_read = time.perf_counter() - t0, rchar() - r0
@@ -178,6 +184,7 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
     return {
         "plan_s": round(plan_s, 3),
         "plan_read_bytes": plan_read,
+        "plan_cpu_s": round(plan_cpu, 3),
         "run_s": round(run_s, 3),
         "run_read_bytes": run_read,
         "up_to_date": plan.up_to_date,
@@ -265,13 +272,14 @@ def print_row(row: dict[str, Any], frames: int) -> None:
         f"{row['store_items_before'] * frames:>8} frame rows before): "
         f"wall {row['wall_s']:7.2f} s  plan {s['plan']:6.2f}  rows {s['rows']:6.2f}  "
         f"write {s['write']:6.2f}  "
-        f"index {s['index']:5.2f}  write/1k {row['write_s_per_1k']:5.3f} s  "
+        f"index {s['index']:5.2f}  write/1k {row['write_s_per_1k']:5.3f} s "
+        f"(cpu {row['write_cpu_s_per_1k']:5.3f})  round cpu {row['cpu_s']:6.2f} s  "
         f"versions/table <= {versions}  files +{row['files_added']}  bytes +{row['bytes_added'] / 1e6:.2f} MB"
     )
     if "no_op" in row:
         n = row["no_op"]
         line += (
-            f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s "
+            f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s (cpu {n['plan_cpu_s']:.2f}) "
             f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s "
             f"(read {n['run_read_bytes'] / 1e6:.2f} MB)"
         )
