@@ -279,7 +279,8 @@ def print_row(row: dict[str, Any], frames: int) -> None:
     if "no_op" in row:
         n = row["no_op"]
         line += (
-            f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s (cpu {n['plan_cpu_s']:.2f}) "
+            f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s "
+            f"(cpu {n['plan_cpu_s']:.2f}) "
             f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s "
             f"(read {n['run_read_bytes'] / 1e6:.2f} MB)"
         )
