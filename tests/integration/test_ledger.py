@@ -97,3 +97,17 @@ def test_ledger_cache_maps_each_path_to_its_media_id(stored: tuple[list[Path], P
     uri = str(files[7].resolve())
     assert cache.lookup(uri, file_stat(files[7])) == hashlib.sha256(files[7].read_bytes()).hexdigest()
     assert cache.lookup(uri + ".gone", file_stat(files[7])) is None
+
+
+def test_a_failed_item_is_stale_in_media_in_json_as_in_text(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "broken.txt"
+    path.write_bytes(b"bytes that failed before")
+    store = Store(tmp_path / "store")
+    store.ensure_tables(all_schemas(DIMS))
+    failed = _ledger_rows([path], media_version="an older config").to_pylist()
+    failed[0]["status"] = "failed"
+    store.write("media", pa.Table.from_pylist(failed, schema=all_schemas(DIMS)["media"]))
+    plan = make_plan([str(data)], PipelineConfig(), tmp_path / "store")
+    assert [s["tables"] for s in plan.stale] == [["media"]]  # the text form prints "(media)" too
