@@ -1,6 +1,6 @@
 """A pipeline run: discover, hash, skip what is done, process in batches, commit each batch, report.
 
-Exactly-once comes from three rules. Every write is a merge on the table's keys. The `media` row of
+Exactly-once comes from three rules. Every write is an upsert on the table's keys. The `media` row of
 an item is written last, after all its other rows, so it is the ledger: an item without it is
 re-processed by the next run and its half-written rows are overwritten, not duplicated. And an item
 whose `media` row already has this config's feature_version is skipped, so a re-run with the same
