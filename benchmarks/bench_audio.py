@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -138,6 +139,31 @@ def bench_decode(y: np.ndarray, repeat: int) -> list[dict[str, Any]]:
     ]
 
 
+def bench_memory(seconds: float) -> dict[str, Any]:
+    """Peak traced memory of `window_features` on `seconds` of audio, beside what its windows keep."""
+    import tracemalloc
+
+    cfg = AudioConfig()
+    window_features(DecodedAudio(signal(2.0), 16000, 16000, 1, 2.0), segment_s=1.0, cfg=cfg)  # imports
+    y = np.tile(signal(60.0), math.ceil(seconds / 60.0))[: round(seconds * 16000)]
+    tracemalloc.start()
+    start = time.perf_counter()
+    windows = window_features(DecodedAudio(y, 16000, 16000, 1, len(y) / 16000), segment_s=1.0, cfg=cfg)
+    elapsed = time.perf_counter() - start
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    mb = 1e6
+    return {
+        "seconds": seconds,
+        "windows": len(windows),
+        "input_mb": y.nbytes / mb,
+        "peak_mb": peak / mb,
+        "kept_mb": kept / mb,
+        "overhead_mb": (peak - kept) / mb,
+        "elapsed_s": elapsed,
+    }
+
+
 def table(title: str, rows: list[dict[str, Any]]) -> str:
     lines = [title, f"  {'':<40} {'x realtime':>12} {'÷ librosa':>10}"]
     for r in rows:
@@ -152,7 +178,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="BLAS, OpenMP and torch threads")
+    parser.add_argument(
+        "--memory-seconds",
+        type=float,
+        default=0.0,
+        help="only measure the feature step's memory on this long",
+    )
     args = parser.parse_args()
+    if args.memory_seconds:
+        print(json.dumps(bench_memory(args.memory_seconds)))
+        return
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -48,24 +48,35 @@ def _setup_logging(store: str | None, verbose: bool = False) -> None:
         root.addHandler(details)
 
 
-def _guard(fn: Callable[[], Any]) -> Any:
-    """Map errors to exit codes with one readable line; the traceback goes to the log file."""
+def _guard(fn: Callable[[], Any], as_json: bool = False) -> Any:
+    """Map errors to exit codes with one readable line; the traceback goes to the log file.
+
+    With `--json` the error is also one JSON document on stdout (`{"error": {...}}`), so a caller that
+    parses stdout always gets the document `--json` promises.
+    """
     try:
         return fn()
     except ConfigError as err:
-        typer.echo(f"mmfs: error: {err.message}", err=True)
-        raise typer.Exit(2) from None
+        _fail(as_json, 2, f"mmfs: error: {err.message}", err)
     except MmfsError as err:
         log.debug("run failed", exc_info=True)
-        typer.echo(f"mmfs: error: {err}", err=True)
-        raise typer.Exit(1) from None
+        _fail(as_json, 1, f"mmfs: error: {err}", err)
     except KeyboardInterrupt:
-        typer.echo("mmfs: interrupted", err=True)
-        raise typer.Exit(1) from None
+        _fail(as_json, 1, "mmfs: interrupted", None)
     except Exception as err:  # a bug, not bad input: one line here, the traceback in the log
         log.debug("unexpected error", exc_info=True)
-        typer.echo(f"mmfs: internal error: {type(err).__name__}: {err} (traceback in the log)", err=True)
-        raise typer.Exit(1) from None
+        _fail(as_json, 1, f"mmfs: internal error: {type(err).__name__}: {err} (traceback in the log)", None)
+
+
+def _fail(as_json: bool, exit_code: int, line: str, err: MmfsError | None) -> None:
+    """Print the error line on stderr (and its JSON document on stdout), then exit with `exit_code`."""
+    typer.echo(line, err=True)
+    if as_json:
+        doc: dict[str, Any] = {"exit_code": exit_code, "message": line.removeprefix("mmfs: ")}
+        if err is not None:
+            doc.update(code=int(err.code), code_name=err.code.name, message=err.message)
+        typer.echo(json.dumps({"error": doc}, indent=2))
+    raise typer.Exit(exit_code) from None
 
 
 RehashOpt = Annotated[
@@ -118,7 +129,7 @@ def run(
         summary = run_pipeline(paths, cfg, store, show_progress=not quiet, rehash=rehash)
         _emit(as_json, summary.as_dict(), run_text(summary))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -146,7 +157,7 @@ def plan(
         lines += [f"  error  {u['uri']}: {u['error']}" for u in result.unreadable]
         _emit(as_json, result.as_dict(), "\n".join(lines))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -171,7 +182,7 @@ def demo(store: StoreOpt = DEMO_STORE, as_json: JsonOpt = False) -> None:
         )
         _emit(as_json, doc, text)
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -189,7 +200,7 @@ def status(
         doc = status_doc(_open(store, run_id), recall_queries=10 if recall else 0)
         _emit(as_json, doc, status_text(doc))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -234,7 +245,7 @@ def search(
             save_hit_thumbnails(opened, hits, thumbnails)
         _emit(as_json, {"hits": hits}, hits_text(hits))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -258,7 +269,7 @@ def sql(
         with pl.Config(tbl_rows=50, fmt_str_lengths=60):
             typer.echo(str(pl.from_arrow(result)))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -283,7 +294,7 @@ def report(
         text = run_report_text(doc) + (f"\nHTML report: {doc['html']}" if html is not None else "")
         _emit(as_json, doc, text)
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -316,6 +327,7 @@ def versions(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None
     """Runs in order, with the table versions each started from and produced."""
 
     def go() -> None:
+        from mmfs.report import versions_text
         from mmfs.store.versions import history
 
         runs = [
@@ -328,11 +340,9 @@ def versions(store: StoreOpt = "./mmfs-store", as_json: JsonOpt = False) -> None
             }
             for r in history(_open(store))
         ]
-        lines = [f"{'run':<26}{'status':<13}started_at" if runs else "no runs"]
-        lines += [f"{r['run_id']:<26}{r['status']:<13}{r['started_at']}" for r in runs]
-        _emit(as_json, {"runs": runs}, "\n".join(lines))
+        _emit(as_json, {"runs": runs}, versions_text(runs))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -353,7 +363,7 @@ def rollback(
             text += f"; dropped {result['dropped']} (created by the run)"
         _emit(as_json, result, text)
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -377,7 +387,7 @@ def erase(
             text += f"; history purged ({result['versions_removed']} old versions removed, rollback reset)"
         _emit(as_json, result, text)
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -416,7 +426,7 @@ def maintain(
         ]
         _emit(as_json, {"tables": report}, "\n".join(lines) or "nothing to do")
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command()
@@ -434,7 +444,7 @@ def checkout(
         lines.append(f"read it with: mmfs sql '…' --run {run_id}, or FeatureDataset(..., version=N)")
         _emit(as_json, doc, "\n".join(lines))
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 def _open(store: str, run_id: str | None = None) -> Any:
@@ -442,7 +452,10 @@ def _open(store: str, run_id: str | None = None) -> Any:
 
     if "://" not in store and not Path(store).is_dir():
         raise ConfigError(f"no store at {store}")
-    return Store.at_run(store, run_id) if run_id else Store(store)
+    opened = Store.at_run(store, run_id) if run_id else Store(store)
+    if "://" in store and not opened.table_names():  # an object prefix with no tables is no store
+        raise ConfigError(f"no store at {store}")
+    return opened
 
 
 def _search(
@@ -496,7 +509,7 @@ def train_audio_head(
         )
         _emit(as_json, doc, text)
 
-    _guard(go)
+    _guard(go, as_json)
 
 
 @app.command("apply-audio-head")
@@ -524,16 +537,7 @@ def apply_audio_head(
         ]
         _emit(as_json, {"windows": rows}, "\n".join(lines))
 
-    _guard(go)
-
-
-def main() -> None:
-    """Console entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    _guard(go, as_json)
 
 
 @app.command("train-fusion")
@@ -564,4 +568,13 @@ def train_fusion_cmd(
         )
         _emit(as_json, asdict(result), text)
 
-    _guard(go)
+    _guard(go, as_json)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

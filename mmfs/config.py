@@ -74,6 +74,12 @@ class LimitsConfig(_Section):
     max_sample_rate: int = Field(
         default=768_000, ge=1, description="audio sample rate (Hz) a stream may declare"
     )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="runs that may try an item whose failure can pass (a timeout, a crashed decoder, "
+        "device out-of-memory, a store conflict) before it stays failed",
+    )
 
 
 class AlignConfig(_Section):
@@ -305,6 +311,11 @@ class QualityConfig(_Section):
 class EncodersConfig(_Section):
     """Which registered encoder embeds each modality, where, and in what batches."""
 
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="modules imported before the encoder names are checked: each registers its own "
+        "encoders with @mmfs.encoders.register (a config names code to run, like any pipeline file)",
+    )
     text: str = "text.minilm"
     image: str = "image.efficientnet_lite0"
     audio: str = "audio.resemblyzer"
@@ -338,6 +349,20 @@ class EncodersConfig(_Section):
     fusion_weights: str | None = Field(
         default=None, description="fusion 'learned': the safetensors file `mmfs train-fusion` wrote"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any) -> Any:
+        """Import the plugin modules first, so that the names they register are known below."""
+        import importlib
+
+        plugins = data.get("plugins") if isinstance(data, dict) else None
+        for module in plugins or []:
+            try:
+                importlib.import_module(str(module))
+            except ImportError as err:
+                raise ValueError(f"cannot import encoder plugin '{module}': {err}") from err
+        return data
 
     @field_validator("text", "image", "audio")
     @classmethod

@@ -1,13 +1,16 @@
 """One exception hierarchy with stable error codes, so quarantine rows stay comparable across releases.
 
-Codes are never renumbered: tools outside mmfs group failures by them. Each error says whether a retry
-can help (`retryable`); deterministic media errors are tried once and quarantined.
+Codes are never renumbered: tools outside mmfs group failures by them. Whether a retry can help is a
+property of the code (`ErrorCode.retryable`), not of one raise site: a timed-out decode, a crashed
+decoder, a CUDA out-of-memory and a store conflict are retried by later runs (up to
+`limits.max_attempts`); deterministic media errors are tried once and quarantined. Each error class
+carries only codes of its own family (the hundreds: 1000 input, 1100 limits, ...).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ErrorCode(IntEnum):
@@ -43,50 +46,86 @@ class ErrorCode(IntEnum):
     ENCODER_FAILED = 1301
     NONFINITE_EMBEDDING = 1302
     ENCODER_UNAVAILABLE = 1303
+    ENCODER_OUT_OF_MEMORY = 1304  # the device ran out of memory for the batch: a later run may fit
     # 1400s: store
     STORE_CONFLICT = 1401
     STORE_IO = 1402
+    STORE_MISSING = 1403  # a table or a version that is not there (cleaned up, never written)
+    STORE_SCHEMA = 1404  # the stored table's columns or vector widths do not fit the configured ones
+    STORE_READ_ONLY = 1405  # a view pinned to a past run
+    STORE_WRITE_FAILED = 1406  # a write Lance refused for a reason other than a conflict
+    STORE_BAD_VALUES = 1407  # rows the writer refuses (non-finite vectors)
+    STORE_QUERY = 1408  # a query or search the store cannot answer
     # 1500s: configuration and usage
     CONFIG_INVALID = 1501
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same work can succeed when tried again (a loaded node, a racing writer)."""
+        return self in _RETRYABLE
+
+    @property
+    def family(self) -> int:
+        """The hundred the code belongs to: 1000 input, 1100 limits, 1200 transforms, 1300 encoders,
+        1400 store, 1500 configuration."""
+        return int(self) // 100 * 100
+
+
+_RETRYABLE = frozenset(
+    {
+        ErrorCode.TIMEOUT,
+        ErrorCode.DECODER_CRASHED,
+        ErrorCode.ENCODER_OUT_OF_MEMORY,
+        ErrorCode.STORE_CONFLICT,
+        ErrorCode.STORE_IO,
+    }
+)
 
 
 class MmfsError(Exception):
     """Root of every error mmfs raises on purpose."""
 
     code: ErrorCode = ErrorCode.TRANSFORM_FAILED
-    retryable: bool = False
+    families: ClassVar[tuple[int, ...]] = ()  # the code families this class may carry; () = any
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, retryable: bool | None = None) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if retryable is not None:
-            self.retryable = retryable
+        if self.families and self.code.family not in self.families:
+            raise ValueError(f"{type(self).__name__} cannot carry {self.code.name} ({int(self.code)})")
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a later run should try again: decided by the code."""
+        return self.code.retryable
 
     def __str__(self) -> str:
         return f"[{self.code.name}] {self.message}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Errors cross process boundaries inside results (decode workers, Ray tasks): keep the code
-        # and the retryable flag, which the default exception pickling (args only) would drop.
-        return (_rebuild, (type(self), self.message, self.code, self.retryable))
+        # Errors cross process boundaries inside results (decode workers, Ray tasks): keep the code,
+        # which the default exception pickling (args only) would drop.
+        return (_rebuild, (type(self), self.message, self.code))
 
 
-def _rebuild(cls: type[MmfsError], message: str, code: ErrorCode, retryable: bool) -> MmfsError:
-    return cls(message, code=code, retryable=retryable)
+def _rebuild(cls: type[MmfsError], message: str, code: ErrorCode) -> MmfsError:
+    return cls(message, code=code)
 
 
 class ConfigError(MmfsError):
     """The configuration or the command line is invalid (exit code 2)."""
 
     code = ErrorCode.CONFIG_INVALID
+    families = (1500,)
 
 
 class MediaError(MmfsError):
-    """A source item cannot be read or decoded; deterministic, so not retried."""
+    """A source item cannot be read or decoded, or is over a limit; deterministic, so not retried."""
 
     code = ErrorCode.UNREADABLE
+    families = (1000, 1100)
 
 
 class EmptyFile(MediaError):
@@ -132,16 +171,23 @@ class SourceRejected(MediaError):
 
 
 class TransformError(MmfsError):
-    """A transform failed on an item's data."""
+    """A transform failed on an item's data (or the process running it died or ran out of time)."""
 
     code = ErrorCode.TRANSFORM_FAILED
+    families = (1200,)
 
 
 class TransformTimeout(TransformError):
-    """A decode or transform ran past its time budget; retryable once (the node may be loaded)."""
+    """A decode or transform ran past its time budget; retryable (the node may have been loaded)."""
 
     code = ErrorCode.TIMEOUT
-    retryable = True
+
+
+class DecoderCrashed(TransformError):
+    """The isolated decoder process died on the item (a segfault, an OOM kill); retried by later runs
+    up to `limits.max_attempts`, since an OOM kill may not recur on a quieter node."""
+
+    code = ErrorCode.DECODER_CRASHED
 
 
 class NonFiniteFeature(TransformError):
@@ -154,13 +200,14 @@ class EncoderError(MmfsError):
     """An encoder could not load or failed on a batch."""
 
     code = ErrorCode.ENCODER_FAILED
+    families = (1300,)
 
 
 class StoreError(MmfsError):
     """The store could not be read or written."""
 
     code = ErrorCode.STORE_IO
-    retryable = True
+    families = (1400,)
 
 
 class StoreConflict(StoreError):

@@ -180,3 +180,21 @@ def run_report_text(doc: dict[str, Any]) -> str:
         lines.append("where to look:")
         lines += [f"  {hint}" for hint in doc["where_to_look"]]
     return "\n".join(lines)
+
+
+def versions_text(runs: list[dict[str, Any]]) -> str:
+    """`mmfs versions`: one line per run, then the table versions it started from and produced."""
+    if not runs:
+        return "no runs"
+    lines = [f"{'run':<26}{'status':<13}started_at"]
+    for r in runs:
+        lines.append(f"{r['run_id']:<26}{r['status']:<13}{r['started_at']}")
+        before, after = r["before"] or {}, r["after"] or {}
+        changed = [
+            f"{t} {before.get(t, '-')}->{after[t]}" for t in sorted(after) if before.get(t) != after[t]
+        ]
+        same = [f"{t} {after[t]}" for t in sorted(after) if before.get(t) == after[t]]
+        lines.append("  wrote:     " + (", ".join(changed) if changed else "nothing"))
+        if same:
+            lines.append("  unchanged: " + ", ".join(same))
+    return "\n".join(lines)

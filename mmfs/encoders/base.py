@@ -124,6 +124,15 @@ class Encoder(ABC):
 
     # -- the contract -----------------------------------------------------------------------------
 
+    def describe(self) -> None:
+        """Fill what metadata needs (width, model name) without loading weights.
+
+        Most encoders know their width as a class constant; one whose width depends on its checkpoint
+        (CLIP) reads it from the checkpoint's config here. Planning and committing need only this.
+        """
+        if self.dim <= 0:
+            raise EncoderError(f"{self.name}: its width is known only once loaded; override describe()")
+
     def load(self) -> None:
         """Verify the weights' pin and load the model; idempotent and thread-safe."""
         with self._load_lock:
@@ -208,7 +217,9 @@ class Encoder(ABC):
                 except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
                     raise EncoderError(
                         f"{self.name}: failed on inputs {start}..{stop - 1} of {len(batch)}: {err}",
-                        retryable=isinstance(err, torch.cuda.OutOfMemoryError),
+                        code=ErrorCode.ENCODER_OUT_OF_MEMORY
+                        if isinstance(err, torch.cuda.OutOfMemoryError)
+                        else ErrorCode.ENCODER_FAILED,
                     ) from err
         return out
 

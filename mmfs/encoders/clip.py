@@ -11,6 +11,7 @@ Labels for `frames.labels` come from CLIP itself: zero-shot over the 1000 ImageN
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +95,18 @@ class _ClipTower(Encoder):
                 f"{self.name}: no weight files in {folder}", code=ErrorCode.ENCODER_UNAVAILABLE
             )
         return files
+
+    def describe(self) -> None:
+        """Width and name from the checkpoint's `config.json`: no weights loaded."""
+        try:
+            config = json.loads((checkpoint_folder(self.checkpoint) / "config.json").read_text())
+            self.dim = int(config["projection_dim"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise EncoderError(
+                f"{self.name}: cannot read the width of {self.checkpoint} ({err})",
+                code=ErrorCode.ENCODER_UNAVAILABLE,
+            ) from err
+        self.model_name = f"CLIP {self.checkpoint}"
 
     def _load(self) -> None:
         self.model, self.processor = load_clip(self.checkpoint, self.device)

@@ -105,6 +105,32 @@ def get_cached(
         return encoder
 
 
+_DESCRIBED: dict[tuple[str, str], Encoder] = {}
+
+
+def describe(name: str, options: Mapping[str, str] | None = None) -> Encoder:
+    """An unloaded instance with its width and provenance readable (`Encoder.describe`), cached.
+
+    What the driver needs to lay out schemas and plan: it loads no weights, so a run whose work is
+    done, and a Ray or Beam driver, never pay for a model.
+    """
+    opts = dict(options or {})
+    key = (name, json.dumps(opts, sort_keys=True))
+    with _LOCK:
+        found = _DESCRIBED.get(key)
+        if found is None:
+            found = create(name, device="cpu", options=opts)
+            found.describe()
+            _DESCRIBED[key] = found
+        return found
+
+
+def loaded_count() -> int:
+    """How many models this process has loaded (0 on a driver that only planned and committed)."""
+    with _LOCK:
+        return len(_CACHE)
+
+
 def identity(name: str, options: Mapping[str, str] | None = None) -> str:
     """What decides an encoder's vectors, known without loading it: name, pinned weights, options.
 

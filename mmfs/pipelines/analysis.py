@@ -16,7 +16,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.pipelines.extract import Extracted, StageFailure
+from mmfs.pipelines.items import Extracted, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.face_blur import blur_boxes
 from mmfs.transforms.frames import SampledFrames
@@ -103,7 +103,11 @@ def _quality(ex: Extracted, cfg: PipelineConfig, result: FrameAnalysis) -> None:
     result.flags = [fl for fl, k in zip(flags, keep, strict=True) if k]
     result.dropped = int((~keep).sum())
     if result.dropped:
+        dropped = {int(i) for i in ex.frames.indices[~keep]}
         ex.frames = keep_frames(ex.frames, keep)
+        # flow was computed over every sampled frame: a pair that touches a dropped frame goes too,
+        # so no flow row names a frame the frames table does not hold
+        ex.flow = [p for p in ex.flow if not {p.frame_index, p.next_frame_index} & dropped]
         ex.flags.append(f"quality_dropped={result.dropped}")
 
 

@@ -20,12 +20,13 @@ import pyarrow as pa
 from mmfs.config import PipelineConfig
 from mmfs.faults import Fault, hit
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
 from mmfs.pipelines.kept_rows import load_stored, scope_clause
 from mmfs.pipelines.plan import row_versions
 from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
+from mmfs.schemas.rows import rows_to_table
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 
@@ -291,7 +292,7 @@ def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:
         if old is not None:
             row["attempts"] = (old["attempts"] or 1) + 1
             row["first_seen"] = old["first_seen"] or row["first_seen"]
-    return pa.Table.from_pylist(out, schema=rows.schema)
+    return rows_to_table(out, rows.schema, "quarantine")
 
 
 def add_counts(total: dict[str, int], more: dict[str, int]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.pipelines.extract import StageFailure
+from mmfs.pipelines.items import StageFailure
 
 if TYPE_CHECKING:
     from mmfs.pipelines.enrich import Enriched

@@ -15,8 +15,9 @@ from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.pipelines.analysis import FrameAnalysis, analyse_batch, check_available
 from mmfs.pipelines.batch_stage import run_stage
-from mmfs.pipelines.extract import Extracted
-from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
+from mmfs.pipelines.fusion import Fusion
+from mmfs.pipelines.items import Extracted
+from mmfs.pipelines.model_meta import ModelMeta
 from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -54,6 +55,7 @@ class Enricher:
         self.analyzer.check()  # missing NLTK data fails the run here, before any item
         check_available(cfg)  # so does a switched-on image analysis without its package
         self.speech = SpeechStage(cfg)  # VAD, pitch, ASR (audio.vad / pitch / asr)
+        self.meta = ModelMeta(cfg)  # widths and provenance, without loading
 
     def encoder(self, modality: str) -> Any:
         """The configured encoder of a modality, loaded once per process."""
@@ -76,50 +78,20 @@ class Enricher:
         )
 
     def dims(self) -> dict[str, int]:
-        """Vector widths of the configured encoders."""
-        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
-        video = self.video_encoder()
-        if video is not None:
-            dims["video"] = int(video.dim)
-        learned = self.fusion().projection
-        return {**dims, "joint_learned": learned.out_dim if learned is not None else DEFAULT_LEARNED_DIM}
+        """Vector widths of the configured encoders (from their metadata: nothing is loaded)."""
+        return self.meta.dims()
 
     def fusion(self) -> Fusion:
         """The configured fusion method for `segments.joint` (its projection loaded once)."""
-        dims = {m: int(self.encoder(m).dim) for m in ("image", "text", "audio")}
-        return fusion_for(self.cfg, dims)
+        return self.meta.fusion()
 
     def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per table and vector column, the provenance of the encoder that fills it."""
-        image, text, audio = (self.encoder(m).provenance() for m in ("image", "text", "audio"))
-        motion = {"name": f"flow.{self.cfg.flow.method}", "preprocessing": self.cfg.flow.model_dump_json()}
-        video = self.video_encoder()
-        out = {
-            "frames": {"embedding": image, "label_embedding": image if self.shared_space() else text},
-            "audio": {"embedding": audio, **self.speech.provenance()},
-            "text": {"embedding": text},
-            "segments": {
-                "visual": image,
-                "motion": motion,
-                "audio": audio,
-                "text": text,
-                "labels": text,
-                "fused": text,
-                "clip": {
-                    "name": "clip.mean_std_motion_mean_max",
-                    "frames": image["name"],
-                    "motion": motion["name"],
-                },
-                **self.fusion().provenance(),
-            },
-        }
-        if video is not None:
-            out["segments"]["video"] = video.provenance()
-        return out
+        return self.meta.provenance()
 
     def shared_space(self) -> bool:
         """Whether image and text encoders embed into one space (CLIP): frames then need no label bridge."""
-        return bool(self.encoder("image").space() == self.encoder("text").space())
+        return self.meta.shared_space()
 
     def run(self, batch: list[Extracted]) -> list[Enriched]:
         """Analyse and embed a batch; an item whose encoder fails is degraded, not lost.

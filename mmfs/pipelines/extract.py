@@ -11,8 +11,6 @@ import dataclasses
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -29,17 +27,17 @@ from mmfs.errors import (
 from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
-from mmfs.media.probe import ProbeInfo, probe
-from mmfs.pipelines.recompute import computed_tables, decodes_video
+from mmfs.media.probe import probe
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.recompute import decodes_video
 from mmfs.pipelines.remote import local_copy
-from mmfs.pipelines.sources import SourceItem
 from mmfs.pipelines.speech import add_snr, maybe_denoise
-from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
+from mmfs.transforms.audio import decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, read_sidecar
-from mmfs.transforms.flow import FlowPair, flow_sequence
+from mmfs.transforms.flow import flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
 from mmfs.transforms.image import decode_image, image_size
-from mmfs.transforms.shots import Shot, detect_shots
+from mmfs.transforms.shots import detect_shots
 from mmfs.transforms.text_clean import clean_document
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
@@ -55,67 +53,6 @@ MEDIA_SUFFIXES = frozenset(
 
 
 _TIME_KEYS = (("start_s", "start"), ("end_s", "end"))  # manifest columns of a caption's time span
-
-
-@dataclass(frozen=True)
-class StageFailure:
-    """Why a stage failed for an item: becomes one `quarantine` row."""
-
-    stage: str
-    error: MmfsError
-
-
-@dataclass
-class PendingItem:
-    """A unique item to process: its content hash and every uri that had these bytes."""
-
-    media_id: str
-    item: SourceItem
-    uris: list[str]
-    n_bytes: int
-    only: tuple[str, ...] | None = None  # a stale item's tables to recompute; None: everything
-
-
-@dataclass
-class Extracted:
-    """Everything the CPU stages produced for one item, before models run."""
-
-    pending: PendingItem
-    kind: str = "unknown"
-    probe: ProbeInfo | None = None
-    duration_s: float | None = None
-    width: int | None = None
-    height: int | None = None
-    rotation: int = 0
-    frames: SampledFrames | None = None
-    flow: list[FlowPair] = field(default_factory=list)
-    shots: list[Shot] | None = None  # None: shot detection did not run for this item
-    audio_windows: list[AudioWindow] = field(default_factory=list)
-    audio_samples: np.ndarray | None = None
-    audio_rate: int = 0
-    audio_columns: dict[str, list[Any]] = field(default_factory=dict)  # per-window extras (speech.py)
-    audio_raw: np.ndarray | None = None  # the samples before audio.denoise, when it is on (speech.py)
-    texts: list[TextSegment] = field(default_factory=list)
-    failures: list[StageFailure] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def computed(self) -> frozenset[str]:
-        """The modality tables this extraction produces rows for (all, or a stale item's stale ones)."""
-        return computed_tables(self.pending.only)
-
-    @property
-    def failed(self) -> bool:
-        """True when nothing usable came out (the item-level stage failed)."""
-        return any(f.stage in ("read", "probe", "decode") for f in self.failures)
-
-    @property
-    def status(self) -> str:
-        """`ok`, `degraded` (a modality failed) or `failed`."""
-        if self.failed:
-            return "failed"
-        return "degraded" if self.failures else "ok"
 
 
 def extract(
@@ -199,7 +136,7 @@ def _fail(out: Extracted, stage: str, err: MmfsError) -> None:
     """Record a failure; its message names the file (a transform's own message may not)."""
     name = out.pending.item.path.name
     if name not in err.message:
-        err = type(err)(f"{name}: {err.message}", code=err.code, retryable=err.retryable)
+        err = type(err)(f"{name}: {err.message}", code=err.code)
     out.failures.append(StageFailure(stage, err))
 
 
@@ -336,6 +273,8 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
     )
     if out.kind == "audio" or out.duration_s is None:
         out.duration_s = audio.duration_s
+    if audio.decode_errors:  # damaged packets read past: the windows that decoded land
+        out.flags.append(f"audio_decode_errors={audio.decode_errors}")
     raw, audio = audio.samples, maybe_denoise(audio, cfg.audio)
     out.audio_samples, out.audio_rate = audio.samples, audio.sample_rate
     out.audio_windows = window_features(

@@ -28,8 +28,9 @@ import traceback
 from multiprocessing.connection import Connection
 
 from mmfs.config import PipelineConfig
-from mmfs.errors import ErrorCode, MediaDecodeError, TransformTimeout
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.errors import DecoderCrashed, MmfsError, TransformTimeout
+from mmfs.pipelines.extract import extract
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class DecodePool:
         out.failures.append(StageFailure("decode", result))
         return out
 
-    def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MediaDecodeError | TransformTimeout:
+    def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MmfsError:
         limits = self.cfg.limits
         name = pending.item.path.name
         start = time.monotonic()
@@ -157,9 +158,8 @@ class DecodePool:
             except (EOFError, OSError):
                 code = worker.exit_code()
                 log.warning("decoder process died on %s (exit code %s)", name, code)
-                return MediaDecodeError(
-                    f"{name}: the decoder process died (exit code {code}); the file crashes its decoder",
-                    code=ErrorCode.DECODER_CRASHED,
+                return DecoderCrashed(
+                    f"{name}: the decoder process died (exit code {code}); the file crashes its decoder"
                 )
             if message is None:
                 log.warning("decoding %s ran past %.0f s: killed", name, budget)

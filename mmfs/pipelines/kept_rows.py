@@ -24,9 +24,10 @@ def load_stored(store: Store, items: dict[str, frozenset[str]]) -> dict[str, Sto
         return {}
     where = in_list("media_id", items)
     out = {media_id: StoredItem() for media_id in items}
-    for row in store.read("media", ["media_id", "duration_s", "quality_flags", "error"], where).to_pylist():
+    cols = ["media_id", "duration_s", "quality_flags", "error", "language"]
+    for row in store.read("media", cols, where).to_pylist():
         kept = out[row["media_id"]]
-        kept.duration_s = row["duration_s"]
+        kept.duration_s, kept.language = row["duration_s"], row["language"]
         kept.flags = list(row["quality_flags"] or [])
         kept.error_parts = [p for p in (row["error"] or "").split("; ") if p]
     if store.has("quarantine"):

@@ -18,11 +18,12 @@ import pyarrow.compute as pc
 from mmfs.config import PipelineConfig
 from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
 from mmfs.media.hashing import FileStat, HashCache, file_stat, sha256_file
-from mmfs.pipelines.extract import PendingItem, StageFailure
+from mmfs.pipelines.items import PendingItem, StageFailure
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.remote import sha256_object
+from mmfs.pipelines.retry import retry_due
 from mmfs.pipelines.rows import MODALITY_TABLES, feature_versions, segments_version
-from mmfs.pipelines.sources import SourceItem, discover
+from mmfs.pipelines.sources import SourceItem, check_arguments, discover
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.objstore import is_object_uri
@@ -96,19 +97,26 @@ def split_done(
     ledger: Ledger | None = None,
     fresh: Collection[str] = (),
     known: dict[str, dict[str, Any]] | None = None,
+    max_attempts: int = 1,
 ) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
     """Items to (re)process, and up-to-date items whose ledger row needs new uris or path stats.
 
     A stale item that was processed before recomputes only its stale tables (`PendingItem.only`);
-    a new or failed item is processed whole. `fresh` are the uris hashed afresh this run: an
-    up-to-date item with one of them gets its stats recorded, so the next run reads it no more.
+    a new or failed item is processed whole, and so is a failed item whose failure can pass
+    (`retry.retry_due`) while it has had fewer than `max_attempts` tries. `fresh` are the uris
+    hashed afresh this run: an up-to-date item with one of them gets its stats recorded, so the
+    next run reads it no more.
     """
     if known is None:
         known = (ledger or read_ledger(store)).known(store, [p.media_id for p in pending])
+    failed = [media_id for media_id, k in known.items() if k["status"] == "failed"]
+    again = retry_due(store, failed, max_attempts)
     todo, media_only = [], []
     for p in pending:
         item = known.get(p.media_id)
         stale = None if item is None else stale_tables(item, versions)
+        if stale is None and p.media_id in again:
+            stale = []  # a retryable failure: the whole item again
         if item is None or stale is not None:
             p.only = tuple(stale) if stale else None
             todo.append(p)
@@ -254,14 +262,15 @@ class Plan:
 
 def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, rehash: bool = False) -> Plan:
     """Discover and hash the inputs and compare them with the store; decodes and writes nothing."""
-    items, rejected = discover(paths, cfg.sources)
+    items, rejected = discover(paths, cfg.sources, exclude=store_uri)
+    check_arguments(paths, rejected)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
     ledger = read_ledger(store)
     cache = None if rehash else ledger.cache()
     pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False, cache=cache)
     versions = feature_versions(cfg)
     known = ledger.known(store, [p.media_id for p in pending])
-    todo, media_only = split_done(store, pending, versions, known=known)
+    todo, media_only = split_done(store, pending, versions, known=known, max_attempts=cfg.limits.max_attempts)
     plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)
     plan.unreadable = [{"uri": r.uri, "error": str(r.error)} for r in rejected]
     plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in unreadable]

@@ -46,7 +46,7 @@ def owned_stages(computed: frozenset[str]) -> frozenset[str]:
 
 def owned_flag(flag: str, computed: frozenset[str]) -> bool:
     """Whether a media quality flag is re-decided by recomputing these tables."""
-    if flag in AUDIO_FLAGS:
+    if flag in AUDIO_FLAGS or flag.startswith("audio_decode_errors="):
         return "audio" in computed
     return decodes_video(computed)
 
@@ -56,6 +56,7 @@ class StoredItem:
     """What the store already holds of an item that is partly recomputed."""
 
     duration_s: float | None = None
+    language: str | None = None
     flags: list[str] = field(default_factory=list)
     error_parts: list[str] = field(default_factory=list)
     failed_stages: set[str] = field(default_factory=set)

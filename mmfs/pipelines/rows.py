@@ -20,11 +20,13 @@ from mmfs.encoders.registry import identity
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
 from mmfs.pipelines.enrich import Enriched
-from mmfs.pipelines.extract import Extracted, StageFailure
 from mmfs.pipelines.fusion import Fusion
+from mmfs.pipelines.items import Extracted, StageFailure
 from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
+from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
+from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
 from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
@@ -44,7 +46,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     flow = short_hash("flow", c["video"], c["flow"])
     # where (device), not what, is computed; ASR makes text rows, not audio rows
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
-    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"])
+    audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"], AUDIO_ANALYSIS)
     # text.vocabulary is the corpus step's policy; it does not shape the rows an item makes
     text_cfg = {k: v for k, v in c["text"].items() if k != "vocabulary"}
     ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows
@@ -55,7 +57,9 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
-    versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], c["limits"])
+    # how often a retryable failure is tried again decides no row's content
+    limits = {k: v for k, v in c["limits"].items() if k != "max_attempts"}
+    versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], limits)
     return versions
 
 
@@ -83,6 +87,17 @@ def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
     """An item's segments depend on the grid and on the modality tables it has rows in, only."""
     present = sorted(t for t in set(tables) if t in MODALITY_TABLES)
     return short_hash("segments", versions["align"], {t: versions[t] for t in present})
+
+
+TEXT_SOURCE_ORDER = ("document", "manifest", "caption", "asr", "ocr")  # whose language is the item's
+
+
+def main_language(enriched: Enriched | None) -> str | None:
+    """The item's language: that of its first text source in `TEXT_SOURCE_ORDER` that has one."""
+    if enriched is None:
+        return None
+    found = (enriched.languages.get(src) for src in TEXT_SOURCE_ORDER)
+    return next((lang for lang in found if lang), None)
 
 
 def modality_tables(ex: Extracted) -> list[str]:
@@ -120,7 +135,7 @@ class RowBuilder:
 
     def tables(self, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
         """The batch as Arrow tables in the store's schemas."""
-        return {name: pa.Table.from_pylist(rows, schema=schemas[name]) for name, rows in self.rows.items()}
+        return {name: rows_to_table(rows, schemas[name], name) for name, rows in self.rows.items()}
 
     def add_item(self, ex: Extracted, enriched: Enriched | None) -> None:
         """All rows of one item: media, its modality tables, segments, and its failures."""
@@ -137,7 +152,7 @@ class RowBuilder:
             self._segments(enriched, kept)
         for failure in ex.failures:
             self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, failure_detail(ex))
-        self._media(ex, kept)
+        self._media(ex, kept, main_language(enriched))
 
     def add_failure(
         self, media_id: str, uri: str, failure: StageFailure, detail: dict[str, Any] | None = None
@@ -151,6 +166,7 @@ class RowBuilder:
                 "stage": failure.stage,
                 "uri": uri,
                 "error_code": int(err.code),
+                "error_name": err.code.name,
                 "error_type": type(err).__name__,
                 "message": err.message[:2048],
                 "retryable": err.retryable,
@@ -161,7 +177,28 @@ class RowBuilder:
             },
         )
 
-    def _media(self, ex: Extracted, kept: StoredItem | None = None) -> None:
+    def add_unread(self, key: str, uri: str, failure: StageFailure, n_bytes: int | None = None) -> None:
+        """A `failed` media row for an input that was never hashed (empty, unreadable, over a limit).
+
+        Its key is the quarantine row's (`uri:<uri>`): every failure has both rows, so `mmfs run`,
+        `mmfs report` and `mmfs status` count the same failures.
+        """
+        self._add(
+            "media",
+            {
+                "media_id": key,
+                "uri": uri,
+                "uris": [uri],
+                "kind": "unknown",
+                "bytes": n_bytes,
+                "status": "failed",
+                "error": f"{failure.stage}: {failure.error}",
+                "quality_flags": [],
+                "ingested_at": self.now,
+            },
+        )
+
+    def _media(self, ex: Extracted, kept: StoredItem | None = None, language: str | None = None) -> None:
         p, item = ex.probe, ex.pending.item
         parts = [f"{f.stage}: {f.error}" for f in ex.failures]
         status, flags = ex.status, list(ex.flags)
@@ -198,6 +235,7 @@ class RowBuilder:
                 "ingested_at": self.now,
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
                 "decoder": ex.frames.backend if ex.frames is not None else None,
+                "language": language if language is not None else (kept.language if kept else None),
             },
         )
 
@@ -340,7 +378,8 @@ class RowBuilder:
                 **segment_columns(analysis, times, seg.start_s, seg.end_s, seg is segs[-1]),
             }
             for name, vec in seg.vectors.items():
-                row[name] = None if vec is None else vec.astype(np.float32).tolist()
+                if vec is not None:  # an absent vector is a null (a column off in this store: none)
+                    row[name] = vec.astype(np.float32).tolist()
             if self.fusion is not None:
                 joint, mask, learned = self.fusion.joint(seg.vectors)
                 row["joint"], row["joint_mask"] = None if joint is None else joint.tolist(), mask

@@ -39,21 +39,22 @@ from mmfs.pipelines.batch import (
 )
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem, StageFailure, extract
+from mmfs.pipelines.extract import extract
 from mmfs.pipelines.isolate import DecodePool
+from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.model_meta import run_schemas
 from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
-from mmfs.pipelines.sources import discover
-from mmfs.schemas import Dims, all_schemas, with_provenance
-from mmfs.schemas.tables import runs_schema, with_feature_params
+from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
+from mmfs.schemas.rows import rows_to_table
+from mmfs.schemas.tables import runs_schema
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
-from mmfs.transforms.audio_features import feature_params
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,12 @@ def run_pipeline(
 
     `rehash`: hash every input again instead of trusting the ledger's hash cache.
     """
+    found = discover(paths, cfg.sources, exclude=store_uri)
+    check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
     with writer_lock(str(store_uri), cfg.store.storage_options):
-        summary = _run(paths, cfg, store_uri, show_progress, rehash)
+        summary = _run(found, cfg, store_uri, show_progress, rehash)
     if summary.rows:
         _upkeep(cfg, store_uri)
     return summary
@@ -141,12 +144,16 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
 
 
 def _run(
-    paths: list[str], cfg: PipelineConfig, store_uri: str | Path, show_progress: bool, rehash: bool = False
+    found: tuple[list[SourceItem], list[RejectedSource]],
+    cfg: PipelineConfig,
+    store_uri: str | Path,
+    show_progress: bool,
+    rehash: bool = False,
 ) -> RunSummary:
     """The run itself, under the writer lock: plan on the driver, then the runner processes the rest."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     summary = RunSummary(run_id=new_run_id())
-    items, rejected = discover(paths, cfg.sources)
+    items, rejected = found
     summary.n_inputs = len(items) + len(rejected)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
     before = store.versions()
@@ -159,15 +166,14 @@ def _run(
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(store, pending, versions, ledger, fresh=stats)
+    todo, media_only = split_done(
+        store, pending, versions, ledger, fresh=stats, max_attempts=cfg.limits.max_attempts
+    )
     uri_stats = {uri: stat.as_row(uri) for uri, stat in stats.items()}
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
-    schemas = _schemas_with_provenance(Enricher(cfg))
-    schemas["audio"] = with_feature_params(
-        schemas["audio"], versions["audio"], feature_params(cfg.audio, cfg.align.segment_s)
-    )
+    schemas = run_schemas(cfg, versions)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
         cfg=cfg,
@@ -232,14 +238,6 @@ def _execute_local(
     return tally, written
 
 
-def _schemas_with_provenance(enricher: Enricher) -> dict[str, pa.Schema]:
-    """Every table's schema, with the encoders' provenance recorded on their vector columns."""
-    schemas = all_schemas(Dims(**enricher.dims()))
-    for table, columns in enricher.provenance().items():
-        schemas[table] = with_provenance(schemas[table], columns)
-    return schemas
-
-
 def _update_uris(
     store: Store, media_only: list[tuple[PendingItem, list[str]]], stats: dict[str, dict[str, Any]]
 ) -> None:
@@ -253,7 +251,7 @@ def _update_uris(
     rows = store.read("media", where=in_list("media_id", [p.media_id for p, _ in media_only]))
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
-    media = pa.Table.from_pylist(updated, schema=store.table("media").schema)
+    media = rows_to_table(updated, store.table("media").schema, "media")
     store.write("media", with_uri_stats(media, stats))
 
 
@@ -276,9 +274,11 @@ def _write_pre_failures(store: Store, job: BatchJob, summary: RunSummary, failur
     rows = RowBuilder(job.cfg, job.run_id, job.versions)
     for key, uri, failure in failures:
         rows.add_failure(key, uri, failure)
-    written = rows.tables(job.schemas)["quarantine"]
-    store.write("quarantine", written)
-    summary.rows["quarantine"] = summary.rows.get("quarantine", 0) + written.num_rows
+        rows.add_unread(key, uri, failure)
+    tables = rows.tables(job.schemas)
+    for name in ("quarantine", "media"):  # the ledger row last, as for every other item
+        store.write(name, tables[name])
+        summary.rows[name] = summary.rows.get(name, 0) + tables[name].num_rows
 
 
 def _finish(
@@ -323,4 +323,4 @@ def _run_row(cfg: PipelineConfig, summary: RunSummary, started: datetime, before
         "vocabulary": json.dumps(summary.vocabulary, sort_keys=True),
         "feature_version": cfg.config_hash(),
     }
-    return pa.Table.from_pylist([row], schema=runs_schema())
+    return rows_to_table([row], runs_schema(), "runs")

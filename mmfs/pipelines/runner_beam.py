@@ -33,8 +33,8 @@ from mmfs.pipelines.batch import (
     pending_to_row,
 )
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import Extracted, PendingItem
 from mmfs.pipelines.isolate import extract_item
+from mmfs.pipelines.items import Extracted, PendingItem
 from mmfs.pipelines.progress import Progress
 from mmfs.store.db import Store
 

@@ -36,8 +36,8 @@ from mmfs.pipelines.batch import (
     pending_to_row,
 )
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import PendingItem
 from mmfs.pipelines.isolate import extract_item
+from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.progress import Progress
 from mmfs.store.db import Store
 

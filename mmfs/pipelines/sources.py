@@ -48,8 +48,14 @@ class RejectedSource:
     error: SourceRejected
 
 
-def discover(paths: list[str], cfg: SourcesConfig) -> tuple[list[SourceItem], list[RejectedSource]]:
-    """Expand paths into items (sorted, de-duplicated by path) and the inputs that were refused."""
+def discover(
+    paths: list[str], cfg: SourcesConfig, exclude: str | Path | None = None
+) -> tuple[list[SourceItem], list[RejectedSource]]:
+    """Expand paths into items (sorted, de-duplicated by path) and the inputs that were refused.
+
+    `exclude` is the store's location: a store kept inside an input folder is not ingested into
+    itself (its tables, manifests and log are not media).
+    """
     items: list[SourceItem] = []
     files: list[Path] = []
     rejected: list[RejectedSource] = []
@@ -76,11 +82,31 @@ def discover(paths: list[str], cfg: SourcesConfig) -> tuple[list[SourceItem], li
             err = SourceRejected(f"{raw}: no such file or directory", code=ErrorCode.NOT_FOUND)
             rejected.append(RejectedSource(raw, err))
     items.extend(_with_sidecars(files))
+    if exclude is not None:
+        items = [item for item in items if not _inside(item.uri, str(exclude))]
     unique = {(item.uri if is_object_uri(item.uri) else item.path.resolve()): item for item in items}
     ordered = sorted(unique.values(), key=lambda item: item.uri)
     if cfg.max_items is not None:
         ordered = ordered[: cfg.max_items]
     return ordered, rejected
+
+
+def _inside(uri: str, store: str) -> bool:
+    """Whether a source item lies inside the store (a local folder or an object prefix)."""
+    if is_object_uri(store) or is_object_uri(uri):
+        return is_object_uri(store) and uri.rstrip("/").startswith(store.rstrip("/") + "/")
+    return Path(uri).resolve().is_relative_to(Path(store).resolve())
+
+
+def check_arguments(paths: list[str], rejected: list[RejectedSource]) -> None:
+    """A command whose every argument names nothing (a typo, an empty prefix) is a usage error.
+
+    Raised before a store is created. When some arguments name items, the missing ones are
+    quarantined instead, so one bad path does not stop a nightly batch.
+    """
+    missing = [r for r in rejected if r.uri in paths and r.error.code == ErrorCode.NOT_FOUND]
+    if paths and len(missing) == len(paths):
+        raise ConfigError("nothing to read: " + "; ".join(r.error.message for r in missing))
 
 
 def _from_objects(uri: str, cfg: SourcesConfig) -> list[SourceItem]:

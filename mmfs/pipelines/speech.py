@@ -18,12 +18,14 @@ import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
 from mmfs.errors import ConfigError, EncoderError
+from mmfs.pipelines.batch_stage import run_stage
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
 
 if TYPE_CHECKING:
     from mmfs.pipelines.enrich import Enriched
-    from mmfs.pipelines.extract import Extracted
+    from mmfs.pipelines.items import Extracted
     from mmfs.transforms.audio import DecodedAudio
+    from mmfs.transforms.captions import TextSegment
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
 
@@ -79,21 +81,8 @@ class SpeechStage:
         if cfg.audio.asr == "whisper" and not cfg.audio.asr_model_dir:
             raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
 
-    def provenance(self) -> dict[str, dict[str, str]]:
-        """Provenance of the per-window columns this stage fills (schema metadata of `audio`)."""
-        out: dict[str, dict[str, str]] = {}
-        if self.cfg.audio.vad:
-            from mmfs.encoders import speech_vad
-
-            out["speech_prob"] = speech_vad.provenance()
-        if self.cfg.audio.pitch:
-            out["f0_hz"] = self._crepe().provenance()
-        return out
-
     def run(self, items: list[Enriched]) -> None:
         """Fill speech columns and transcripts; an item whose model fails is degraded, not lost."""
-        from mmfs.pipelines.batch_stage import run_stage  # lazily: extract imports this module
-
         live = [it for it in items if it.ex.audio_samples is not None and it.ex.audio_windows]
         if not live:
             return
@@ -147,6 +136,7 @@ class SpeechStage:
         from mmfs.encoders.devices import resolve_device
 
         rec = recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
+        lines: list[tuple[Enriched, list[TextSegment]]] = []
         for it in items:
             if "text" not in it.ex.computed:
                 continue
@@ -154,7 +144,11 @@ class SpeechStage:
                 words = rec.transcribe(at_model_rate(_samples(it.ex), it.ex.audio_rate))
             except (RuntimeError, ValueError) as err:  # the recogniser's own failures
                 raise EncoderError(f"asr: {rec.name} failed: {err}") from err
-            it.ex.texts.extend(transcript_lines(words))
+            lines.append((it, transcript_lines(words)))
+        # all or nothing: when one item fails, `run_stage` retries each item alone, and an item whose
+        # lines were already added would get them twice
+        for it, transcript in lines:
+            it.ex.texts.extend(transcript)
 
 
 def _samples(ex: Extracted) -> np.ndarray:

@@ -148,6 +148,7 @@ def media_schema() -> pa.Schema:
             pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
             pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
             pa.field("decoder", pa.string()),  # what decoded its frames: decord, pyav, opencv, pillow
+            pa.field("language", pa.string()),  # ISO 639-1 of its main text (document, captions, speech)
             # the ledger of the item's feature rows: JSON {table: [feature_version, ...]} (plan reads it)
             pa.field("row_versions", pa.string()),
             # the hash cache: each path's (size, mtime_ns, inode) when it was hashed to this media_id
@@ -429,6 +430,7 @@ def quarantine_schema() -> pa.Schema:
             pa.field("last_seen", pa.timestamp("us", tz="UTC")),
             # JSON: what the probe saw (kind, container, codecs, duration, size, rate, channels, bytes)
             pa.field("detail", pa.string()),
+            pa.field("error_name", pa.string()),  # the code by name (EMPTY_FILE), as media.error shows it
         ],
     )
 

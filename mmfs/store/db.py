@@ -19,7 +19,7 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 
-from mmfs.errors import ConfigError, StoreConflict, StoreError
+from mmfs.errors import ConfigError, ErrorCode, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
 from mmfs.schemas.tables import FEATURES_META, PRIMARY_KEY_META
 from mmfs.store.append import commit_lock, commit_rows, merge_uris, stage_rows, stored_keys
@@ -87,7 +87,7 @@ class Store:
         """The open LanceDB table (cached per store object)."""
         if name not in self._tables:
             if not self.has(name):
-                raise StoreError(f"table '{name}' does not exist in {self.uri}", retryable=False)
+                raise StoreError(f"table '{name}' does not exist in {self.uri}", code=ErrorCode.STORE_MISSING)
             table = self.db.open_table(name)
             if self.pinned is not None and name in self.pinned:
                 table.checkout(self.pinned[name])  # read-only at that version
@@ -125,7 +125,7 @@ class Store:
             raise StoreError(
                 f"table '{name}' lacks required columns {[f.name for f in missing if not f.nullable]}; "
                 "re-create it",
-                retryable=False,
+                code=ErrorCode.STORE_SCHEMA,
             )
         try:
             table.add_columns(missing)
@@ -165,7 +165,7 @@ class Store:
         except (OSError, RuntimeError, ValueError) as err:
             table.checkout_latest()
             if any(not _is_marked(table.schema.field(k)) for k in KEYS[name]):  # not a racing migration
-                raise StoreError(f"cannot mark the keys of '{name}': {err}", retryable=True) from err
+                raise StoreError(f"cannot mark the keys of '{name}': {err}") from err
         table.checkout_latest()
         log.info("marked key columns %s of '%s' as its primary key (schema migration)", unmarked, name)
 
@@ -232,7 +232,9 @@ class Store:
     def _append(self, name: str, rows: pa.Table, *, retries: int, replace: str | None) -> int | None:
         """`write` by fragment append plus deletion vectors, under the store's commit lock."""
         if self.pinned is not None:
-            raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
+            raise StoreError(
+                f"this view of {self.uri} is pinned to a past run: read-only", code=ErrorCode.STORE_READ_ONLY
+            )
         if rows.num_rows == 0:
             return self._delete(name, replace) if replace else None
         table = self.table(name)
@@ -258,7 +260,9 @@ class Store:
                         continue
                     if _is_conflict(err):
                         raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
-                    raise StoreError(f"write to '{name}' failed: {err}", retryable=False) from err
+                    raise StoreError(
+                        f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED
+                    ) from err
         return None  # unreachable: the loop returns or raises
 
     def update_columns(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
@@ -281,7 +285,9 @@ class Store:
     ) -> int | None:
         """One merge-insert on the table's keys, retried with backoff on commit conflicts."""
         if self.pinned is not None:
-            raise StoreError(f"this view of {self.uri} is pinned to a past run: read-only", retryable=False)
+            raise StoreError(
+                f"this view of {self.uri} is pinned to a past run: read-only", code=ErrorCode.STORE_READ_ONLY
+            )
         if rows.num_rows == 0:
             return self._delete(name, replace) if replace else None
         table = self.table(name)
@@ -307,7 +313,9 @@ class Store:
                     continue
                 if _is_conflict(err):
                     raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
-                raise StoreError(f"write to '{name}' failed: {err}", retryable=False) from err
+                raise StoreError(
+                    f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED
+                ) from err
         return None  # unreachable: the loop returns or raises
 
     def _delete(self, name: str, where: str) -> int | None:
@@ -367,7 +375,7 @@ def _check_finite(name: str, rows: pa.Table) -> None:
             if len(values) and not pc.all(pc.is_finite(values)).as_py():
                 raise StoreError(
                     f"non-finite values in {name}.{column.name}; the writer refuses them",
-                    retryable=False,
+                    code=ErrorCode.STORE_BAD_VALUES,
                 )
 
 
@@ -402,5 +410,5 @@ def _check_compatible(name: str, actual: pa.Schema, wanted: pa.Schema) -> None:
                 f"table '{name}' column '{field.name}' holds {have.list_size}-d vectors but the "
                 f"configured encoder makes {field.type.list_size}-d ones; use another store or "
                 "re-create the table",
-                retryable=False,
+                code=ErrorCode.STORE_SCHEMA,
             )

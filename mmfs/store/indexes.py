@@ -17,7 +17,7 @@ import numpy as np
 from lancedb.index import FTS, BTree, HnswSq, IvfPq
 from lancedb.rerankers import RRFReranker
 
-from mmfs.errors import ConfigError, StoreError
+from mmfs.errors import ConfigError, ErrorCode, StoreError
 from mmfs.store.db import Store, store_failure
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,9 @@ def index_recall(store: Store, column: str, *, k: int = 10, n_queries: int = 20,
     table = _latest(store, "segments")
     queries = _sample_vectors(table, column, n_queries, seed)
     if not queries:
-        raise StoreError(f"segments.{column} holds no vectors to measure recall with", retryable=False)
+        raise StoreError(
+            f"segments.{column} holds no vectors to measure recall with", code=ErrorCode.STORE_MISSING
+        )
     recalls = []
     for query in queries:
         exact = _row_ids(vector_query(table, query, column, k=k, exact=True))

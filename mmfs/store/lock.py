@@ -117,8 +117,8 @@ def refuse_if_writing(store_uri: str, what: str, storage_options: Mapping[str, s
         leases = _other_leases(store_uri, storage_options)
         if leases:
             who = ", ".join(f"{w['host']} pid {w['pid']}" for w in leases)
-            raise StoreConflict(f"cannot {what}: runs ({who}) are writing to {store_uri}", retryable=True)
+            raise StoreConflict(f"cannot {what}: runs ({who}) are writing to {store_uri}")
         return
     pid = active_writer(store_uri)
     if pid is not None:
-        raise StoreConflict(f"cannot {what}: a run (pid {pid}) is writing to {store_uri}", retryable=True)
+        raise StoreConflict(f"cannot {what}: a run (pid {pid}) is writing to {store_uri}")

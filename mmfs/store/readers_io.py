@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from mmfs.errors import ConfigError, StoreError
+from mmfs.errors import ConfigError, ErrorCode, StoreError
 from mmfs.store.db import Store
 from mmfs.store.objstore import is_object_uri, resolve_options
 
@@ -61,7 +61,7 @@ class LanceReader:
             self.ds = lance.dataset(dataset_uri, version=version, storage_options=options)
         except (OSError, ValueError, RuntimeError) as err:  # e.g. cleaned up by `mmfs maintain`
             message = f"cannot open {dataset_uri} at version {version}: {err}"
-            raise StoreError(message, retryable=False) from err
+            raise StoreError(message, code=ErrorCode.STORE_MISSING) from err
 
     def count(self) -> int:
         """Rows at the pinned version."""
@@ -80,7 +80,9 @@ def checkout(store_uri: str, table: str, version: int | str | None) -> Any:
     try:
         tbl.checkout(version)
     except (OSError, ValueError, RuntimeError) as err:
-        raise StoreError(f"table '{table}' has no version {version!r}: {err}", retryable=False) from err
+        raise StoreError(
+            f"table '{table}' has no version {version!r}: {err}", code=ErrorCode.STORE_MISSING
+        ) from err
     return tbl
 
 

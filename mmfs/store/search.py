@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from lancedb.query import FullTextOperator, MatchQuery
 
-from mmfs.errors import ConfigError, StoreError
+from mmfs.errors import ConfigError, ErrorCode, StoreError
 from mmfs.schemas import VECTOR_COLUMNS
 from mmfs.store.db import Store
 from mmfs.store.filters import equals_all, in_list, one_of
@@ -181,7 +181,7 @@ def _run(query_builder: Any) -> list[dict[str, Any]]:
     try:
         return list(query_builder.to_arrow().to_pylist())
     except (OSError, RuntimeError, ValueError) as err:
-        raise StoreError(f"search failed: {err}", retryable=False) from err
+        raise StoreError(f"search failed: {err}", code=ErrorCode.STORE_QUERY) from err
 
 
 def _hits(store: Store, rows: list[dict[str, Any]], modality: str, score: Any) -> list[Hit]:

@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from mmfs.errors import ConfigError, StoreError
 from mmfs.schemas import TABLES
+from mmfs.schemas.rows import rows_to_table
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 
@@ -103,4 +102,4 @@ def _mark_rolled_back(store: Store, run_ids: list[str]) -> None:
     rows = store.read("runs", where=in_list("run_id", run_ids)).to_pylist()
     for row in rows:
         row["status"] = "rolled_back"
-    store.write("runs", pa.Table.from_pylist(rows, schema=store.table("runs").schema))
+    store.write("runs", rows_to_table(rows, store.table("runs").schema, "runs"))

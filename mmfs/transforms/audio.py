@@ -1,10 +1,12 @@
 """Audio features per window of the segment grid: log-mel, MFCC (+ deltas), spectra and statistics.
 
-Decoding lives in `audio_decode`, the feature maths in `audio_features` (librosa) and `audio_torch`
-(torchaudio). Here the decoded signal is cut on the segment grid, windows of equal length are batched
-through the configured backend, and each window becomes an `AudioWindow` (one `audio` table row).
-A window shorter than one FFT frame is zero-padded to n_fft and flagged `padded`, never a zero-frame
-feature. With `audio.channels: keep`, the mixdown and every channel go through the same batch.
+Decoding lives in `audio_decode`; the spectral analysis runs once over the whole signal
+(`audio_frames`, streamed in blocks through the librosa or torchaudio backend), and each window of the
+segment grid takes its own frames (`audio_spec.window_frames`) into an `AudioWindow` (one `audio` table
+row): no window is analysed alone, so nothing jumps at its edges, and padding happens only at the
+signal's two ends. RMS and zero-crossing rate are of the window's own samples. A window shorter than
+one FFT frame is flagged `padded` (its frames reach past it). With `audio.channels: keep`, the mixdown
+and every channel are analysed side by side.
 """
 
 from __future__ import annotations
@@ -18,14 +20,9 @@ import numpy as np
 from mmfs.config import AudioConfig
 from mmfs.errors import NonFiniteFeature
 from mmfs.transforms.audio_decode import DecodedAudio, audio_blocks, decode_audio
-from mmfs.transforms.audio_features import (
-    AMIN,
-    SpectralFeatures,
-    clamp_top_db,
-    compute,
-    librosa_features,
-    time_stats,
-)
+from mmfs.transforms.audio_features import clamp_top_db, time_stats
+from mmfs.transforms.audio_frames import FrameFeatures, frame_features
+from mmfs.transforms.audio_spec import AMIN, window_frames
 
 __all__ = [
     "AMIN",
@@ -39,8 +36,6 @@ __all__ = [
     "window_bounds",
     "window_features",
 ]
-
-BATCH_SAMPLES = 2_000_000  # samples per backend call: bounds the STFT's memory on long files
 
 
 @dataclass
@@ -108,11 +103,11 @@ def window_bounds(duration_s: float, segment_s: float) -> list[tuple[float, floa
 
 def log_mel(samples: np.ndarray, sample_rate: int, cfg: AudioConfig) -> np.ndarray:
     """Log-mel of one signal in absolute dB, (n_mels, 1 + len // hop); silence sits at -100 dB."""
-    return librosa_features(samples[None, :], sample_rate, cfg).log_mel[0]
+    return frame_features(samples[None, :], sample_rate, cfg).log_mel[0]
 
 
 def mfcc_from_log_mel(mel_db: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """MFCC of a stored log-mel: librosa's clamp below the peak, then the orthonormal DCT-II."""
+    """MFCC of a log-mel: librosa's clamp below this log-mel's own peak, then the orthonormal DCT-II."""
     import librosa
 
     clamped = clamp_top_db(mel_db, cfg.mfcc_top_db)
@@ -121,7 +116,7 @@ def mfcc_from_log_mel(mel_db: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
 def mfcc(samples: np.ndarray, sample_rate: int, cfg: AudioConfig) -> np.ndarray:
     """MFCC equal to librosa.feature.mfcc(y=samples, ...) with the same mel parameters."""
-    return librosa_features(samples[None, :], sample_rate, cfg).mfcc[0]
+    return frame_features(samples[None, :], sample_rate, cfg).mfcc[0]
 
 
 @dataclass
@@ -142,8 +137,8 @@ def window_features(
     max_windows: int | None = None,
 ) -> list[AudioWindow]:
     """Features per window of the segment grid over `grid_duration_s` (the item's timeline; default:
-    the audio's own duration). Windows the audio does not reach are left out; audio past the grid is
-    not a window. Windows shorter than n_fft are padded and flagged."""
+    the audio's own duration), cut from one analysis of the whole signal. Windows the audio does not
+    reach are left out; audio past the grid is not a window. Windows shorter than n_fft are flagged."""
     sr = audio.sample_rate
     signals = _signals(audio)
     n = signals.shape[1]
@@ -153,17 +148,19 @@ def window_features(
         for k, (s, e) in enumerate(bounds[:max_windows])
         if round(s * sr) < n
     ]
+    if not slices:
+        return []
     _check_finite_samples(signals, slices)
-    by_length: dict[int, list[_Slice]] = {}
+    used = signals[:, : max(sl.hi for sl in slices)]  # audio past the last window shapes none of them
+    feats = frame_features(used, sr, cfg)
+    finite = feats.finite_frames()
+    windows = []
     for sl in slices:
-        by_length.setdefault(max(sl.hi - sl.lo, cfg.n_fft), []).append(sl)
-    windows: dict[int, AudioWindow] = {}
-    for length, group in by_length.items():
-        step = max(1, BATCH_SAMPLES // (length * signals.shape[0]))
-        for i in range(0, len(group), step):
-            for w in _batch(signals, group[i : i + step], length, sr, cfg):
-                windows[w.window_index] = w
-    return [windows[k] for k in sorted(windows)]
+        first, last = window_frames(sl.lo, sl.hi, used.shape[1], cfg.hop_length)
+        if not finite[first:last].all():
+            raise NonFiniteFeature(f"{_where(sl)}: features are not finite")
+        windows.append(_window(sl, feats, slice(first, last), signals[:, sl.lo : sl.hi], cfg))
+    return windows
 
 
 def _signals(audio: DecodedAudio) -> np.ndarray:
@@ -186,48 +183,32 @@ def _where(sl: _Slice) -> str:
     return f"audio window {sl.index} ({sl.start_s:.3f}-{sl.end_s:.3f} s)"
 
 
-def _batch(
-    signals: np.ndarray, group: list[_Slice], length: int, sr: int, cfg: AudioConfig
-) -> list[AudioWindow]:
-    """One backend call over windows of one length: (windows x signals, length) rows."""
-    s = signals.shape[0]
-    batch = np.zeros((len(group) * s, length), np.float32)
-    stats = np.zeros((len(group) * s, 2), np.float32)
-    for j, sl in enumerate(group):
-        chunk = signals[:, sl.lo : sl.hi]
-        batch[j * s : (j + 1) * s, : chunk.shape[1]] = chunk
-        stats[j * s : (j + 1) * s] = np.stack(time_stats(chunk), axis=1)
-    feats = compute(batch, sr, cfg)
-    if not feats.is_finite():
-        raise NonFiniteFeature(f"{_where(group[0])} and its batch: features are not finite")
-    return [_window(sl, feats, stats, j * s, s, cfg) for j, sl in enumerate(group)]
-
-
-def _window(
-    sl: _Slice, f: SpectralFeatures, stats: np.ndarray, row: int, s: int, cfg: AudioConfig
-) -> AudioWindow:
-    """Window `sl` from rows row..row+s of a batch: the mixdown first, then its channels."""
-    flags = ["padded"] if sl.hi - sl.lo < cfg.n_fft else []
+def _window(sl: _Slice, f: FrameFeatures, t: slice, chunk: np.ndarray, cfg: AudioConfig) -> AudioWindow:
+    """Window `sl` from frames `t` of the whole analysis: the mixdown (row 0), then its channels."""
+    rms, zcr = time_stats(chunk)
+    centroid, bandwidth, rolloff = (
+        a[:, t].mean(axis=-1, dtype=np.float64) for a in (f.centroid, f.bandwidth, f.rolloff)
+    )
     channels = None
-    if s > 1:
-        rows = slice(row + 1, row + s)
-        spectral = np.stack([f.centroid[rows], f.bandwidth[rows], f.rolloff[rows]], axis=1)
-        channels = ChannelFeatures(f.log_mel[rows], f.mfcc[rows], np.concatenate([stats[rows], spectral], 1))
+    if chunk.shape[0] > 1:
+        spectral = np.stack([centroid[1:], bandwidth[1:], rolloff[1:]], axis=1)
+        stats = np.concatenate([np.stack([rms[1:], zcr[1:]], axis=1), spectral], axis=1).astype(np.float32)
+        channels = ChannelFeatures(f.log_mel[1:, :, t], f.mfcc[1:, :, t], stats)
     return AudioWindow(
         window_index=sl.index,
         start_s=sl.start_s,
         end_s=sl.end_s,
-        log_mel=f.log_mel[row],
-        mfcc=f.mfcc[row],
-        rms=float(stats[row, 0]),
-        flags=flags,
-        zcr=float(stats[row, 1]),
-        centroid_hz=float(f.centroid[row]),
-        bandwidth_hz=float(f.bandwidth[row]),
-        rolloff_hz=float(f.rolloff[row]),
-        mfcc_delta=None if f.delta is None else f.delta[row],
-        mfcc_delta2=None if f.delta2 is None else f.delta2[row],
-        power=None if f.power is None else f.power[row],
-        magnitude=None if f.magnitude is None else f.magnitude[row],
+        log_mel=f.log_mel[0, :, t],
+        mfcc=f.mfcc[0, :, t],
+        rms=float(rms[0]),
+        flags=["padded"] if sl.hi - sl.lo < cfg.n_fft else [],
+        zcr=float(zcr[0]),
+        centroid_hz=float(np.float32(centroid[0])),
+        bandwidth_hz=float(np.float32(bandwidth[0])),
+        rolloff_hz=float(np.float32(rolloff[0])),
+        mfcc_delta=None if f.delta is None else f.delta[0, :, t],
+        mfcc_delta2=None if f.delta2 is None else f.delta2[0, :, t],
+        power=None if f.power is None else f.power[0, :, t],
+        magnitude=None if f.magnitude is None else f.magnitude[0, :, t],
         channels=channels,
     )

@@ -1,6 +1,7 @@
 """Decode the audio stream of any container (PyAV) to float32 at one rate, mono or per channel.
 
-Frames are converted to (channels, samples), downmixed (channel mean) before resampling when asked,
+Packets are read one at a time past damage (`audio_packets`: counted, lost audio filled with silence);
+frames are converted to (channels, samples), downmixed (channel mean) before resampling when asked,
 then resampled block by block with soxr (`audio_resample`), so memory beyond the output stays flat in
 the file's duration. A stream that changes rate mid-way gets a fresh resampler from that point.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,8 @@ import av
 import numpy as np
 
 from mmfs.errors import EmptyFile, ErrorCode, MediaDecodeError, MediaError, MediaLimitExceeded
-from mmfs.transforms.audio_resample import BlockResampler, frame_array
+from mmfs.transforms.audio_packets import AudioDecodeLog, decoded_blocks
+from mmfs.transforms.audio_resample import BlockResampler
 
 HEADER_SLACK = 2.0  # headers may only estimate duration (bitrate): reject early only when far past
 ChannelMode = Literal["downmix", "keep"]
@@ -37,14 +39,16 @@ class DecodedAudio:
     source_channels: int
     duration_s: float
     channel_samples: np.ndarray | None = None
+    decode_errors: int = 0  # damaged or lost packets read past (audio_packets), 0 for a clean stream
 
 
 @dataclass
 class _Source:
-    """Rate and channel count of the first decoded frame."""
+    """Rate and channel count of the first decoded frame, and the damage met on the way."""
 
     rate: int = 0
     channels: int = 0
+    log: AudioDecodeLog = field(default_factory=AudioDecodeLog)
 
 
 def decode_audio(
@@ -65,7 +69,9 @@ def decode_audio(
     mono = data[0] if data.shape[0] == 1 else data.mean(axis=0, dtype=np.float32)
     kept = data if channels == "keep" else None
     n = mono.shape[0]
-    return DecodedAudio(mono, sample_rate, source.rate, source.channels, n / sample_rate, kept)
+    return DecodedAudio(
+        mono, sample_rate, source.rate, source.channels, n / sample_rate, kept, source.log.errors
+    )
 
 
 def audio_blocks(
@@ -78,8 +84,9 @@ def audio_blocks(
 ) -> Iterator[np.ndarray]:
     """(channels, n) float32 blocks at `sample_rate` (one channel when downmixed), clipped to [-1, 1].
 
-    Raises MediaLimitExceeded as soon as the output passes `max_duration_s`, MediaDecodeError when
-    FFmpeg cannot read the stream.
+    Damaged packets are read past and counted in `source.log`. Raises MediaLimitExceeded as soon as
+    the output passes `max_duration_s`, MediaDecodeError when FFmpeg cannot open the stream or when
+    not one of its packets decodes.
     """
     source = source if source is not None else _Source()
     _check_readable(path)
@@ -89,7 +96,8 @@ def audio_blocks(
         with av.open(str(path)) as container:
             stream = _audio_stream(container, stream_index, path)
             _check_declared_duration(container, stream, max_duration_s, path)
-            for block in _resampled(container.decode(stream), sample_rate, channels, source, path):
+            blocks = decoded_blocks(container, stream, source.log)
+            for block in _resampled(blocks, sample_rate, channels, source, path):
                 total += block.shape[1]
                 if total > limit:
                     raise MediaLimitExceeded(
@@ -100,17 +108,21 @@ def audio_blocks(
                 yield block
     except (av.FFmpegError, ValueError) as err:  # InvalidDataError is both
         raise MediaDecodeError(f"{path}: cannot decode audio: {err}", code=ErrorCode.AUDIO_DECODE) from err
+    if source.log.frames == 0 and source.log.errors:
+        raise MediaDecodeError(
+            f"{path}: no decodable audio: {source.log.errors} packets damaged, none decoded",
+            code=ErrorCode.AUDIO_DECODE,
+        )
 
 
 def _resampled(
-    frames: Iterator[Any], rate: int, mode: ChannelMode, source: _Source, path: str | Path
+    frames: Iterator[tuple[int, np.ndarray]], rate: int, mode: ChannelMode, source: _Source, path: str | Path
 ) -> Iterator[np.ndarray]:
-    """Frames to resampled blocks; a new resampler whenever the source rate changes mid-stream."""
+    """(source rate, block) pairs to resampled blocks; a new resampler whenever the rate changes."""
     resampler: BlockResampler | None = None
-    for frame in frames:
-        block = frame_array(frame)
+    for frame_rate, block in frames:
         if not source.rate:
-            source.rate, source.channels = frame.sample_rate, block.shape[0]
+            source.rate, source.channels = frame_rate, block.shape[0]
         if mode == "downmix" and block.shape[0] > 1:  # the channel mean, as one BLAS product
             block = np.matmul(np.full((1, block.shape[0]), 1.0 / block.shape[0], np.float32), block)
         elif mode == "keep" and block.shape[0] != source.channels:
@@ -119,10 +131,10 @@ def _resampled(
                 "use audio.channels: downmix",
                 code=ErrorCode.AUDIO_DECODE,
             )
-        if resampler is None or resampler.source_rate != frame.sample_rate:
+        if resampler is None or resampler.source_rate != frame_rate:
             if resampler is not None:
                 yield resampler.flush()
-            resampler = BlockResampler(frame.sample_rate, rate, block.shape[0])
+            resampler = BlockResampler(frame_rate, rate, block.shape[0])
         out = resampler.push(block)
         if out.shape[1]:
             yield out

@@ -1,69 +1,32 @@
-"""Spectral features of a batch of equal-length windows: the librosa backend, and what both backends share.
+"""The librosa backend: per-frame spectral features of a block of frames, and the maths both backends share.
 
-One STFT per window feeds everything: the power or magnitude spectrogram, the log-mel (absolute dB,
-ref 1.0, floor at `AMIN`: silence is finite at -100 dB), MFCC (librosa's 80 dB clamp below each
-window's peak, then the orthonormal DCT-II), deltas (Savitzky-Golay slope, edges repeated) and the
-spectral centroid, bandwidth and roll-off averaged over the window's frames. The torchaudio backend
-(`audio_torch`) computes the same quantities, batched, on the CPU or CUDA.
+One STFT per block (center=False: `audio_frames` hands over the samples under exactly these frames, the
+signal's two ends zero-padded) feeds the power or magnitude spectrogram, the log-mel (absolute dB, ref
+1.0, floor at `AMIN`: silence is finite at -100 dB) and the spectral centroid, bandwidth and roll-off
+per frame. MFCC and deltas are taken over the whole signal's frames in `audio_frames`. The torchaudio
+backend (`audio_torch`) computes the same block, batched, on the CPU or CUDA.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import librosa
 import numpy as np
 import scipy.sparse
 
 from mmfs.config import AudioConfig
+from mmfs.transforms.audio_spec import (
+    AMIN,
+    STATS_ORDER,
+    BlockFeatures,
+    feature_params,
+    mel_norm,
+    win_length,
+)
 
-AMIN = 1e-10  # power floor before the log: 10 * log10(1e-10) = -100 dB
-CENTER_PAD: Final = "constant"  # frames centred on their time, the signal zero-padded at both ends
-
-
-@dataclass
-class SpectralFeatures:
-    """Features of B equal-length windows, batch axis first; frame axis last."""
-
-    log_mel: np.ndarray  # (B, n_mels, T) dB
-    mfcc: np.ndarray  # (B, n_mfcc, T)
-    delta: np.ndarray | None  # (B, n_mfcc, T), when cfg.deltas
-    delta2: np.ndarray | None
-    power: np.ndarray | None  # (B, 1 + n_fft // 2, T), when stored
-    magnitude: np.ndarray | None
-    centroid: np.ndarray  # (B,) Hz, mean over frames
-    bandwidth: np.ndarray  # (B,) Hz
-    rolloff: np.ndarray  # (B,) Hz
-
-    def is_finite(self) -> bool:
-        """Whether every array holds finite values only."""
-        arrays = [self.log_mel, self.mfcc, self.delta, self.delta2, self.centroid, self.bandwidth]
-        return all(np.isfinite(a).all() for a in [*arrays, self.rolloff] if a is not None)
-
-
-Backend = Callable[[np.ndarray, int, AudioConfig], SpectralFeatures]
-
-
-def compute(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> SpectralFeatures:
-    """Features of a (B, n) float32 batch with the configured backend."""
-    if cfg.backend == "torchaudio":
-        from mmfs.transforms.audio_torch import torch_features
-
-        return torch_features(batch, sample_rate, cfg)
-    return librosa_features(batch, sample_rate, cfg)
-
-
-def win_length(cfg: AudioConfig) -> int:
-    """The analysis window's length in samples (zero-padded to n_fft when shorter)."""
-    return cfg.win_length or cfg.n_fft
-
-
-def mel_norm(cfg: AudioConfig) -> str | None:
-    """The mel filterbank normalisation as both libraries name it."""
-    return None if cfg.mel_norm == "none" else cfg.mel_norm
+__all__ = ["AMIN", "STATS_ORDER", "feature_params", "librosa_block", "mel_filters", "time_stats"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -82,43 +45,30 @@ def mel_filters(sample_rate: int, cfg: AudioConfig) -> Any:
     return _mel_filters(sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax, htk, mel_norm(cfg))
 
 
-def librosa_features(batch: np.ndarray, sample_rate: int, cfg: AudioConfig) -> SpectralFeatures:
-    """The features with librosa and NumPy (CPU), one STFT for the whole batch."""
+def librosa_block(block: np.ndarray, sample_rate: int, cfg: AudioConfig) -> BlockFeatures:
+    """Per-frame features of (S, (T - 1) * hop + n_fft) samples: T frames, no padding added here."""
     stft = librosa.stft(
-        batch,
+        block,
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
         win_length=win_length(cfg),
         window=cfg.window,
-        center=True,
-        pad_mode=CENTER_PAD,
+        center=False,
     )
     magnitude = np.abs(stft)
+    del stft
     power = np.square(magnitude)
-    spec = power if cfg.power == 2 else magnitude
-    mel = mel_product(mel_filters(sample_rate, cfg), spec)
-    log_mel: np.ndarray
-    if cfg.power == 2:
-        log_mel = np.asarray(librosa.power_to_db(mel, ref=1.0, amin=AMIN, top_db=None))
-    else:
-        log_mel = np.asarray(librosa.amplitude_to_db(mel, ref=1.0, amin=AMIN**0.5, top_db=None))
-    mfcc = librosa.feature.mfcc(S=clamp_top_db(log_mel, cfg.mfcc_top_db), n_mfcc=cfg.n_mfcc)
-    delta = delta2 = None
-    if cfg.deltas:
-        delta = librosa.feature.delta(mfcc, width=cfg.delta_width, order=1, mode="nearest")
-        delta2 = librosa.feature.delta(mfcc, width=cfg.delta_width, order=2, mode="nearest")
+    mel = mel_product(mel_filters(sample_rate, cfg), power if cfg.power == 2 else magnitude)
+    log_mel = (20.0 / cfg.power) * np.log10(np.maximum(mel, AMIN if cfg.power == 2 else AMIN**0.5))
     freq = librosa.fft_frequencies(sr=sample_rate, n_fft=cfg.n_fft).astype(np.float32)
     centroid, bandwidth, rolloff = spectral_stats(magnitude, freq, cfg.rolloff_percent)
-    return SpectralFeatures(
+    return BlockFeatures(
         log_mel=log_mel.astype(np.float32, copy=False),
-        mfcc=mfcc.astype(np.float32, copy=False),
-        delta=None if delta is None else delta.astype(np.float32, copy=False),
-        delta2=None if delta2 is None else delta2.astype(np.float32, copy=False),
+        centroid=centroid.astype(np.float32, copy=False),
+        bandwidth=bandwidth.astype(np.float32, copy=False),
+        rolloff=rolloff.astype(np.float32, copy=False),
         power=power if "power" in cfg.spectrogram else None,
         magnitude=magnitude if "magnitude" in cfg.spectrogram else None,
-        centroid=_frame_mean(centroid),
-        bandwidth=_frame_mean(bandwidth),
-        rolloff=_frame_mean(rolloff),
     )
 
 
@@ -153,16 +103,11 @@ def spectral_stats(magnitude: np.ndarray, freq: np.ndarray, roll: float) -> tupl
 
 
 def clamp_top_db(mel_db: np.ndarray, top_db: float | None) -> np.ndarray:
-    """Each window's log-mel clamped `top_db` below its own peak (librosa.feature.mfcc(y=...) does)."""
+    """A log-mel clamped `top_db` below its own peak, as librosa.feature.mfcc(y=...) does."""
     if top_db is None:
         return mel_db
     peak = mel_db.max(axis=(-2, -1), keepdims=True)
     return np.maximum(mel_db, peak - top_db)
-
-
-def _frame_mean(per_frame: np.ndarray) -> np.ndarray:
-    """(B, T) frame statistics to their (B,) mean over frames, float32."""
-    return per_frame.mean(axis=-1, dtype=np.float64).astype(np.float32)
 
 
 def time_stats(signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,38 +126,3 @@ def time_stats(signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     negative = np.signbit(signals) & (signals != 0)
     zcr = np.mean(negative[:, 1:] != negative[:, :-1], axis=-1).astype(np.float32)
     return rms, zcr
-
-
-def feature_params(cfg: AudioConfig, segment_s: float) -> dict[str, Any]:
-    """Everything that shapes the stored features: recorded in the audio table's schema metadata."""
-    return {
-        "backend": cfg.backend,
-        "sample_rate": cfg.sample_rate,
-        "channels": cfg.channels,
-        "window_s": segment_s,
-        "n_fft": cfg.n_fft,
-        "hop": cfg.hop_length,
-        "win_length": win_length(cfg),
-        "window": cfg.window,
-        "center": True,
-        "pad_mode": CENTER_PAD,
-        "power": cfg.power,
-        "n_mels": cfg.n_mels,
-        "fmin": cfg.fmin,
-        "fmax": cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2,
-        "mel_scale": cfg.mel_scale,
-        "norm": mel_norm(cfg),
-        "log": f"10*log10(max(mel^(2/power), {AMIN}))",
-        "n_mfcc": cfg.n_mfcc,
-        "mfcc_top_db": cfg.mfcc_top_db,
-        "dct": "type 2, ortho",
-        "deltas": cfg.deltas,
-        "delta_width": cfg.delta_width,
-        "delta_mode": "savgol, edges repeated (librosa mode=nearest)",
-        "spectrogram": list(cfg.spectrogram),
-        "rolloff_percent": cfg.rolloff_percent,
-        "stats": list(STATS_ORDER),
-    }
-
-
-STATS_ORDER = ("rms", "zcr", "centroid_hz", "bandwidth_hz", "rolloff_hz")  # stats_channels' columns

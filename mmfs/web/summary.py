@@ -127,11 +127,14 @@ def _language(metadata: str | None) -> str | None:
 
 
 def composition(store: Store) -> dict[str, Any]:
-    """Item counts and total seconds by kind, source folder, language (where recorded) and status."""
+    """Item counts and total seconds by kind, source folder, language and status.
+
+    The language is the manifest's when it names one, else the one detected in the item's text.
+    """
     if not store.has("media"):
         return {"items": 0, "seconds": 0.0, "by": {}}
     store.current("media")
-    rows = store.read("media", ["uri", "kind", "status", "duration_s", "metadata"]).to_pylist()
+    rows = store.read("media", ["uri", "kind", "status", "duration_s", "metadata", "language"]).to_pylist()
     by: dict[str, dict[str, dict[str, float]]] = {}
     for facet in ("kind", "source", "language", "status"):
         tally: dict[str, dict[str, float]] = defaultdict(lambda: {"items": 0, "seconds": 0.0})
@@ -139,7 +142,7 @@ def composition(store: Store) -> dict[str, Any]:
             key = {
                 "kind": row["kind"],
                 "source": source_of(row["uri"]),
-                "language": _language(row["metadata"]) or "not recorded",
+                "language": _language(row["metadata"]) or row["language"] or "not recorded",
                 "status": row["status"],
             }[facet]
             tally[key]["items"] += 1

@@ -139,6 +139,21 @@ def test_quality_drop_faces_and_nsfw_columns(store: Path) -> None:
     assert len(safe) == len(with_frames) and flagged == []
 
 
+def test_flow_rows_point_only_at_frames_that_were_kept(store: Path) -> None:
+    """Dropped frames take the flow pairs that touch them along: no flow row names a missing frame."""
+    st = Store(store)
+    harbour = _media(st)["harbour.mp4"]
+    kept = {r["frame_index"] for r in st.read("frames").to_pylist() if r["media_id"] == harbour}
+    flow = [r for r in st.read("flow").to_pylist() if r["media_id"] == harbour]
+    flags = next(r for r in st.read("media").to_pylist() if r["media_id"] == harbour)["quality_flags"]
+    assert any(f.startswith("quality_dropped=") for f in flags)  # the black second's frames are gone
+    assert flow and kept
+    for row in flow:
+        assert row["frame_index"] in kept and row["next_frame_index"] in kept, row
+    # every pair of consecutive kept frames that were consecutive samples still has its flow row
+    assert {r["frame_index"] for r in flow} <= kept
+
+
 def test_a_text_only_recompute_keeps_the_segments_analysis_and_redoes_ocr(
     store: Path, tmp_path: Path
 ) -> None:

@@ -249,3 +249,18 @@ def test_erase_with_purge_leaves_no_object_holding_the_item(s3_run: S3Run) -> No
         "sql", "SELECT count(*) AS n FROM media", "--store", STORE, "--json", env=s3_run.env, cwd=s3_run.cwd
     )
     assert json.loads(left.stdout)["rows"] == [{"n": 3}]
+
+
+def test_missing_store_and_empty_prefix_are_usage_errors(s3_run: S3Run) -> None:
+    """A store URI with no tables is "no store", and a source prefix with no objects makes no store."""
+    missing = _mmfs("status", "--store", f"s3://{STORE_BUCKET}/nostore", env=s3_run.env, cwd=s3_run.cwd)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == f"mmfs: error: no store at s3://{STORE_BUCKET}/nostore"
+    other = f"s3://{STORE_BUCKET}/stores/never-made"
+    run = _mmfs(
+        "run", f"s3://{SOURCE_BUCKET}/nothere/", "--store", other, "-q", env=s3_run.env, cwd=s3_run.cwd
+    )
+    assert run.returncode == 2, run.stderr
+    assert "nothing to read" in run.stderr and "no objects there" in run.stderr
+    after = _mmfs("status", "--store", other, env=s3_run.env, cwd=s3_run.cwd)
+    assert after.returncode == 2 and "no store at" in after.stderr

@@ -142,7 +142,8 @@ def test_rerun_writes_nothing(run: CorpusRun) -> None:
     assert {t: v for t, v in after.items() if t != "runs"} == {
         t: v for t, v in run.versions.items() if t != "runs"
     }
-    assert again.n_ok == 0 and again.n_skipped == len({r["media_id"] for r in run.media_by_uri.values()})
+    hashed = {r["media_id"] for r in run.media_by_uri.values() if not r["media_id"].startswith("uri:")}
+    assert again.n_ok == 0 and again.n_skipped == len(hashed)
     assert again.n_inputs == again.n_ok + again.n_quarantined + again.n_duplicates + again.n_skipped
 
 
@@ -160,8 +161,9 @@ def test_quarantined(run: CorpusRun, name: str) -> None:
     media = run.media_by_uri.get(run.uri(name))
     named = [Path(uri).name for uri in (media["uris"] if media else [run.uri(name)])]
     assert any(n in row["message"] for n in named), (named, row["message"])  # the file, or its twin
-    if case.stage == "read":
-        assert media is None and row["media_id"] == f"uri:{run.uri(name)}"
+    if case.stage == "read":  # never hashed: its failed media row shares the quarantine row's key
+        assert media is not None and media["media_id"] == row["media_id"] == f"uri:{run.uri(name)}"
+        assert media["status"] == "failed" and media["error"].startswith(f"read: [{case.code.name}]")
     else:
         assert media is not None and media["status"] == "failed" and media["error"]
         for table in DATA_TABLES:
@@ -354,9 +356,11 @@ def test_pcm_formats_normalise_alike(run: CorpusRun) -> None:
 
 @SLOW
 def test_short_and_silent_audio_stay_finite(run: CorpusRun) -> None:
-    """Items 16 and 17: padded to n_fft and flagged; silence sits at the -100 dB floor, not at log(0)."""
+    """Items 16 and 17: shorter than n_fft, flagged, with the frames of its one centred STFT (padded at the
+    signal's two ends, never zero frames); silence sits at the -100 dB floor, not at log(0)."""
     (short,) = run.of("audio", "short_10ms.wav")
-    assert short["flags"] == ["padded"] and short["n_frames"] == 1 + CFG.audio.n_fft // CFG.audio.hop_length
+    n = round(0.01 * CFG.audio.sample_rate)
+    assert short["flags"] == ["padded"] and short["n_frames"] == 1 + n // CFG.audio.hop_length
     (silent,) = run.of("audio", "silence.wav")
     assert silent["rms"] == 0.0 and silent["embedding"] is None  # below embed_min_rms: not embedded
     assert np.array(silent["log_mel"]) == pytest.approx(-100.0)

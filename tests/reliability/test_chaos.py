@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,13 +27,28 @@ from mmfs.pipelines.run import run_pipeline
 from mmfs.schemas import KEYS
 from mmfs.store.db import Store
 from tests import media_factory as mf
+from tests.fake_encoders import FAKE_ENCODERS
 from tests.processes import wait_until_gone
 
 pytestmark = pytest.mark.slow
-CONFIG = {"runner": {"batch_media": 3}, "video": {"fps": 2.0}, "index": {"auto": False}}
+# The deterministic `test.*` encoders (tests/fake_encoders.py): this test is about exactly-once under
+# SIGKILL, and the same bytes give the same vectors, so the rows can be compared value for value.
+CONFIG = {
+    "runner": {"batch_media": 3},
+    "video": {"fps": 2.0},
+    "index": {"auto": False},
+    "encoders": FAKE_ENCODERS,
+}
 CFG = config_from_dict(CONFIG)
 DATA = ("media", "frames", "flow", "audio", "text", "segments", "quarantine")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+VOLATILE = {"run_id", "ingested_at", "first_seen", "last_seen", "process_s", "attempts"}
+ROOT = Path(__file__).resolve().parents[2]  # the subprocesses import tests.fake_encoders from here
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+}
 KILL_POINTS = [
     Fault.BEFORE_FRAGMENT_WRITE,
     Fault.AFTER_FRAGMENTS_BEFORE_COMMIT,
@@ -90,56 +106,96 @@ def _command(corpus: Path, store: Path) -> list[str]:
     ]
 
 
+def _values(store: Store) -> dict[str, list[dict[str, object]]]:
+    """Every row of the data tables in key order, less the columns that name the run or the clock."""
+    out = {}
+    for table in DATA:
+        rows = [{k: v for k, v in r.items() if k not in VOLATILE} for r in store.read(table).to_pylist()]
+        out[table] = sorted(rows, key=lambda r: tuple(str(r[k]) for k in KEYS[table]))
+    return out
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An uninterrupted run: its keys and rows, and when (seconds after start) its ledger first
+    held an item and when the process ended: the window a random kill must land in."""
+
+    keys: dict[str, list[tuple[object, ...]]]
+    values: dict[str, list[dict[str, object]]]
+    first_item_s: float
+    end_s: float
+
+
+def _media_rows(store: Path) -> int:
+    try:
+        return Store(store).count("media") if (store / "media.lance").exists() else 0
+    except Exception:  # mid-creation: not readable yet
+        return 0
+
+
 @pytest.fixture(scope="module")
-def reference(corpus: Path) -> tuple[dict[str, list[tuple[object, ...]]], float]:
-    """The keys of an uninterrupted run, and how long that run takes as a subprocess."""
+def reference(corpus: Path) -> Reference:
+    """The uninterrupted run, watched for when its ledger gains its first processed item."""
     store = corpus.parent / "reference"
     start = time.monotonic()
-    done = subprocess.run([*_command(corpus, store), "--quiet"], env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return _keys(Store(store)), time.monotonic() - start
+    proc = subprocess.Popen(
+        [*_command(corpus, store), "--quiet"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    first = None
+    while proc.poll() is None:
+        if first is None and _media_rows(store) > 1:  # more than the empty file's pre-failure row
+            first = time.monotonic() - start
+        time.sleep(0.05)
+    end = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    st = Store(store)
+    return Reference(_keys(st), _values(st), first if first is not None else 0.5 * end, end)
 
 
-def _rerun_and_check(store: Path, corpus: Path, expected: dict[str, list[tuple[object, ...]]]) -> None:
+def _rerun_and_check(store: Path, corpus: Path, expected: Reference) -> None:
     summary = run_pipeline([str(corpus)], CFG, store, show_progress=False)
     outcomes = summary.n_ok + summary.n_quarantined + summary.n_skipped + summary.n_duplicates
     assert outcomes == summary.n_inputs
-    assert _keys(Store(store)) == expected  # sorted lists: a key written twice would show
+    assert _keys(Store(store)) == expected.keys  # sorted lists: a key written twice would show
+    assert _values(Store(store)) == expected.values  # and each row as an uninterrupted run wrote it
 
 
 @pytest.mark.parametrize("seed", chaos_seeds())
 def test_sigkill_at_a_random_moment_then_rerun_gives_every_row_once(
-    seed: int, corpus: Path, reference: tuple[dict[str, list[tuple[object, ...]]], float], tmp_path: Path
+    seed: int, corpus: Path, reference: Reference, tmp_path: Path
 ) -> None:
-    expected, full_s = reference
-    delay = random.Random(seed).uniform(0.3, 1.0) * full_s  # start-up (imports, models) is the first part
+    # a moment while items are being committed: after the first one landed, before the run ends
+    span = max(reference.end_s - reference.first_item_s, 0.1)
+    delay = reference.first_item_s + random.Random(seed).uniform(0.0, 0.8) * span
     store = tmp_path / "store"
     token = uuid.uuid4().hex  # marks the run and its decode workers
     env = {**ENV, "MMFS_TEST_TOKEN": token}
     proc = subprocess.Popen(
         [*_command(corpus, store), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    killed = False
     try:
         proc.wait(timeout=delay)
-        state = "finished before the kill"
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        done = len(_keys(Store(store))["media"]) if store.exists() else 0
-        state = f"killed with {done}/{len(expected['media'])} items in the ledger"
-    print(f"chaos seed={seed} t={delay:.1f}s of {full_s:.1f}s: {state}")  # `make chaos` shows these
+        killed = True
+    done = len(_keys(Store(store))["media"]) if (store / "media.lance").exists() else 0
+    state = f"killed with {done}/{len(reference.keys['media'])} items in the ledger"
+    print(f"chaos seed={seed} t={delay:.1f}s of {reference.end_s:.1f}s: {state}")  # `make chaos` shows these
+    assert killed, f"seed {seed}: the run finished before its kill at {delay:.1f}s: nothing was tested"
     assert wait_until_gone(token) == []  # its decode workers died with it
-    _rerun_and_check(store, corpus, expected)
+    _rerun_and_check(store, corpus, reference)
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=lambda p: p.value)
 def test_sigkill_at_each_commit_boundary_then_rerun_gives_every_row_once(
-    point: Fault, corpus: Path, reference: tuple[dict[str, list[tuple[object, ...]]], float], tmp_path: Path
+    point: Fault, corpus: Path, reference: Reference, tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
     env = {**ENV, "MMFS_FAULT": f"{point.value}:kill"}
     done = subprocess.run(_command(corpus, store), env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == -signal.SIGKILL, "the fault point was never reached"
     partial = _keys(Store(store))
-    assert len(partial["media"]) < len(reference[0]["media"])  # the kill really cut the run short
-    _rerun_and_check(store, corpus, reference[0])
+    assert len(partial["media"]) < len(reference.keys["media"])  # the kill really cut the run short
+    _rerun_and_check(store, corpus, reference)

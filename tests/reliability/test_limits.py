@@ -9,7 +9,8 @@ import pytest
 from mmfs.config import config_from_dict
 from mmfs.errors import ErrorCode
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.extract import PendingItem, extract
+from mmfs.pipelines.extract import extract
+from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
 from tests import media_factory as mf
 

@@ -70,3 +70,45 @@ def test_a_bug_in_a_decode_worker_stops_the_run_like_in_process(tmp_path: Path) 
     assert done.returncode == 1
     assert "buggy.wav raised an unexpected error" in done.stderr.strip().splitlines()[-1]
     assert wait_until_gone(token) == []
+
+
+def test_an_item_whose_decoder_crashed_is_retried_by_later_runs_up_to_max_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed decoder (like a timeout) may not recur: the next runs try the item again, counting
+    attempts, until the limit; once the decoder behaves, the item lands and its quarantine row goes."""
+    from mmfs import faults
+    from mmfs.config import config_from_dict
+    from mmfs.pipelines.run import run_pipeline
+    from tests.fake_encoders import FAKE_ENCODERS
+
+    data = tmp_path / "data"
+    mf.write_wav(data / "stuck.wav", duration_s=1.0, freq_hz=300.0)
+    store = tmp_path / "store"
+    settings = {
+        "limits": {"max_attempts": 3},
+        "encoders": FAKE_ENCODERS,
+    }
+    cfg = config_from_dict(settings)
+    monkeypatch.setenv("MMFS_FAULT", "mid_transform:kill@stuck.wav")
+    attempts, skipped = [], []
+    try:
+        for _ in range(4):
+            summary = run_pipeline([str(data)], cfg, store, show_progress=False)
+            (row,) = Store(store).read("quarantine", ["stage", "error_code", "attempts"]).to_pylist()
+            assert (row["stage"], row["error_code"]) == ("decode", int(ErrorCode.DECODER_CRASHED))
+            attempts.append(row["attempts"])
+            skipped.append(summary.n_skipped)
+        assert attempts == [1, 2, 3, 3]  # tried by three runs, then left alone
+        assert skipped == [0, 0, 0, 1]  # after its third try the item is left alone
+        # the same bytes under a name the fault does not match: the decoder behaves, the item lands
+        (data / "stuck.wav").rename(data / "calm.wav")
+        cfg = config_from_dict({**settings, "limits": {**settings["limits"], "max_attempts": 4}})
+        summary = run_pipeline([str(data)], cfg, store, show_progress=False)
+    finally:
+        monkeypatch.delenv("MMFS_FAULT")
+        faults.ACTIVE.clear()
+    assert (summary.n_ok, summary.n_skipped) == (1, 0)
+    assert Store(store).count("quarantine") == 0
+    (media,) = Store(store).read("media", ["uri", "status"]).to_pylist()
+    assert (Path(media["uri"]).name, media["status"]) == ("calm.wav", "ok")

@@ -14,7 +14,8 @@ from mmfs.encoders.registry import register
 from mmfs.errors import ErrorCode
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import PendingItem, extract
+from mmfs.pipelines.extract import extract
+from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
 
 
@@ -56,3 +57,40 @@ def test_a_poison_text_degrades_its_own_item_only(tmp_path: Path) -> None:
         assert enriched[good].ex.failures == []
         vectors = enriched[good].text_vectors
         assert vectors is not None and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+
+
+class _FlakyRecognizer:
+    """A recogniser that hears one word per item and fails on the item whose audio is the loudest.
+
+    The words are fixed: the test is about how many transcript rows an item gets, not what they say.
+    """
+
+    name = "test.flaky"
+
+    def __init__(self, fail_above: float) -> None:
+        self.fail_above = fail_above
+
+    def transcribe(self, samples: np.ndarray) -> list[Any]:
+        from mmfs.transforms.asr import Word
+
+        if float(np.abs(samples).max()) > self.fail_above:
+            raise RuntimeError("decoder lost its state")
+        return [Word("hello", 0.1, 0.4, 0.9)]
+
+
+def test_a_failing_transcript_does_not_duplicate_the_others(tmp_path: Path, monkeypatch: Any) -> None:
+    """One item's ASR failure re-runs the batch item by item; every other item keeps one transcript."""
+    from mmfs.encoders import speech_asr
+    from tests import media_factory as mf
+
+    monkeypatch.setattr(speech_asr, "recognizer", lambda *a, **k: _FlakyRecognizer(fail_above=0.6))
+    cfg = config_from_dict({"audio": {"asr": "pocketsphinx", "vad": False}})
+    items = []
+    for name, amplitude in (("a", 0.2), ("b", 0.9), ("c", 0.3)):
+        tone = (amplitude * np.sin(2 * np.pi * 440.0 * np.arange(24_000) / 16_000)).astype(np.float32)
+        path = mf.write_wav(tmp_path / f"{name}.wav", samples=tone)
+        items.append(extract(_pending(path), cfg))
+    enriched = {Path(e.ex.pending.item.uri).stem: e for e in Enricher(cfg).run(items)}
+    asr = {k: [t.text for t in e.ex.texts if t.source == "asr"] for k, e in enriched.items()}
+    assert asr == {"a": ["hello"], "b": [], "c": ["hello"]}
+    assert [f.stage for f in enriched["b"].ex.failures] == ["asr"]

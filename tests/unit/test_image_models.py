@@ -15,7 +15,8 @@ from PIL import Image
 
 from mmfs.config import PipelineConfig
 from mmfs.pipelines.analysis import analyse, frame_columns, thumbnail_source
-from mmfs.pipelines.extract import PendingItem, extract
+from mmfs.pipelines.extract import extract
+from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.image import resize_short_side, thumbnail_jpeg
 from mmfs.transforms.image_features import laplacian_variance

@@ -17,6 +17,19 @@ ALLOWED = {
     "store": {"schemas", "store", "errors"},
     "media": {"media", "errors", "config"},
     "web": {"web", "store", "pipelines", "report", "errors", "schemas"},
+    "pipelines": {
+        *("pipelines", "schemas", "transforms", "encoders", "store", "media"),
+        *("errors", "config", "faults", "__init__"),
+    },
+}
+# Single-module layers: the command line sits on top; nothing below imports it.
+ALLOWED_FILES = {
+    "cli.py": {"config", "demo", "errors", "pipelines", "report", "store", "transforms", "web"},
+    "report.py": {"errors", "pipelines", "store"},
+    "config.py": {"encoders", "errors"},
+    "errors.py": set(),
+    "faults.py": set(),
+    "demo.py": set(),
 }
 
 
@@ -41,6 +54,9 @@ def test_import_direction() -> None:
         for path in (PACKAGE / package).glob("*.py"):
             for target in _mmfs_imports(path) - allowed:
                 bad.append(f"{path.relative_to(PACKAGE)} imports mmfs.{target}")
+    for name, allowed in ALLOWED_FILES.items():
+        for target in _mmfs_imports(PACKAGE / name) - allowed:
+            bad.append(f"{name} imports mmfs.{target}")
     assert bad == []
 
 
@@ -61,3 +77,92 @@ def test_the_decode_worker_does_not_import_the_store() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """mmfs module -> the mmfs modules it imports at run time (function-level imports included,
+    `if TYPE_CHECKING:` blocks left out: they never run)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        skipped = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mmfs"):
+                for candidate in [f"{node.module}.{a.name}" for a in node.names] + [node.module]:
+                    if candidate in modules:
+                        found.add(candidate)
+                        break
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+        graph[name] = found - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return groups
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    assert _cycles(_module_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_module_imports() -> None:
+    """Each module imports on its own in a fresh interpreter (pipelines, runners and cli included)."""
+    names = sorted(_module_graph())
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print('ok', len(sys.modules) > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]

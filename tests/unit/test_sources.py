@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mmfs.config import SourcesConfig
-from mmfs.errors import ErrorCode
-from mmfs.pipelines.sources import discover
+from mmfs.errors import ConfigError, ErrorCode
+from mmfs.pipelines.sources import check_arguments, discover
 from tests import media_factory as mf
 
 
@@ -71,3 +73,26 @@ def test_csv_manifest_with_allowed_root(tmp_path: Path) -> None:
     items, rejected = discover([str(manifests / "m.csv")], SourcesConfig(allowed_roots=[str(media)]))
     assert [i.path.name for i in items] == ["c.png"] and rejected == []
     assert items[0].manifest_text == "hello"
+
+
+def test_a_store_inside_an_input_folder_is_not_an_input(tmp_path: Path) -> None:
+    mf.write_image(tmp_path / "a.png")
+    store = tmp_path / "store"
+    (store / "media.lance" / "data").mkdir(parents=True)
+    (store / "media.lance" / "data" / "0.lance").write_bytes(b"LANC")
+    (store / "mmfs.log").write_text("a log line")
+    items, _ = discover([str(tmp_path)], SourcesConfig(), exclude=store)
+    assert [i.path.name for i in items] == ["a.png"]
+    everything, _ = discover([str(tmp_path)], SourcesConfig())
+    assert len(everything) == 3  # without `exclude` the store's files would be inputs
+
+
+def test_arguments_that_name_nothing_are_a_usage_error(tmp_path: Path) -> None:
+    mf.write_image(tmp_path / "a.png")
+    missing = str(tmp_path / "nope")
+    _, rejected = discover([missing], SourcesConfig())
+    with pytest.raises(ConfigError, match=r"nothing to read: .*nope: no such file or directory"):
+        check_arguments([missing], rejected)
+    _, rejected = discover([str(tmp_path / "a.png"), missing], SourcesConfig())
+    check_arguments([str(tmp_path / "a.png"), missing], rejected)  # one good path: the run goes on
+    assert [r.uri for r in rejected] == [missing]

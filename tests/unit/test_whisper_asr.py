@@ -105,7 +105,8 @@ def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Pat
 
     from mmfs.config import PipelineConfig
     from mmfs.pipelines.enrich import Enriched
-    from mmfs.pipelines.extract import PendingItem, extract
+    from mmfs.pipelines.extract import extract
+    from mmfs.pipelines.items import PendingItem
     from mmfs.pipelines.rows import feature_versions
     from mmfs.pipelines.sources import SourceItem
     from mmfs.pipelines.speech import SpeechStage

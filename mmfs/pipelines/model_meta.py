@@ -1,0 +1,115 @@
+"""What the configured models are, known without loading them: vector widths and provenance.
+
+The driver lays out the store's schemas from this (`run_schemas`), so planning and committing load
+no weights: a run whose items are all done, and a Ray or Beam driver, never pay for a model.
+The workers that embed load the models themselves (`Enricher`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from mmfs.config import PipelineConfig
+from mmfs.encoders.registry import describe
+from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
+from mmfs.schemas import Dims, all_schemas, with_provenance
+from mmfs.schemas.tables import with_feature_params
+from mmfs.transforms.audio_features import feature_params
+
+MODALITIES = ("image", "text", "audio")
+
+
+class ModelMeta:
+    """Widths, provenance and spaces of a config's encoders, from unloaded instances."""
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+
+    def encoder(self, modality: str) -> Any:
+        """The configured encoder of a modality, described (width, name, weights hash), not loaded."""
+        name = getattr(self.cfg.encoders, modality)
+        return describe(name, self.cfg.encoders.options(name))
+
+    def video_encoder(self) -> Any:
+        """The configured clip encoder, described; None when `encoders.video` is off."""
+        e = self.cfg.encoders
+        if e.video is None:
+            return None
+        options = {"clip_len": str(e.video_clip_len)}
+        if e.video_weights:
+            options["weights"] = e.video_weights
+        return describe(e.video, options)
+
+    def widths(self) -> dict[str, int]:
+        """Vector widths of the image, text and audio encoders."""
+        return {m: int(self.encoder(m).dim) for m in MODALITIES}
+
+    def fusion(self) -> Fusion:
+        """The configured fusion method for `segments.joint` (a learned projection is a small file)."""
+        return fusion_for(self.cfg, self.widths())
+
+    def dims(self) -> dict[str, int]:
+        """Vector widths of every column the encoders fill, for the table schemas."""
+        dims: dict[str, int] = dict(self.widths())
+        video = self.video_encoder()
+        if video is not None:
+            dims["video"] = int(video.dim)
+        learned = self.fusion().projection
+        return {**dims, "joint_learned": learned.out_dim if learned is not None else DEFAULT_LEARNED_DIM}
+
+    def shared_space(self) -> bool:
+        """Whether image and text encoders embed into one space (CLIP): frames then need no label bridge."""
+        return bool(self.encoder("image").space() == self.encoder("text").space())
+
+    def speech_provenance(self) -> dict[str, dict[str, str]]:
+        """Provenance of the per-window speech columns (`audio.speech_prob`, `audio.f0_hz`)."""
+        out: dict[str, dict[str, str]] = {}
+        if self.cfg.audio.vad:
+            from mmfs.encoders import speech_vad
+
+            out["speech_prob"] = speech_vad.provenance()
+        if self.cfg.audio.pitch:
+            out["f0_hz"] = describe("audio.torchcrepe").provenance()
+        return out
+
+    def provenance(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Per table and vector column, the provenance of the encoder that fills it."""
+        image, text, audio = (self.encoder(m).provenance() for m in MODALITIES)
+        motion = {"name": f"flow.{self.cfg.flow.method}", "preprocessing": self.cfg.flow.model_dump_json()}
+        video = self.video_encoder()
+        out = {
+            "frames": {"embedding": image, "label_embedding": image if self.shared_space() else text},
+            "audio": {"embedding": audio, **self.speech_provenance()},
+            "text": {"embedding": text},
+            "segments": {
+                "visual": image,
+                "motion": motion,
+                "audio": audio,
+                "text": text,
+                "labels": text,
+                "fused": text,
+                "clip": {
+                    "name": "clip.mean_std_motion_mean_max",
+                    "frames": image["name"],
+                    "motion": motion["name"],
+                },
+                **self.fusion().provenance(),
+            },
+        }
+        if video is not None:
+            out["segments"]["video"] = video.provenance()
+        return out
+
+
+def run_schemas(cfg: PipelineConfig, versions: dict[str, str]) -> dict[str, pa.Schema]:
+    """Every table's schema for a run: widths, encoders' provenance and the audio feature params."""
+    meta = ModelMeta(cfg)
+    schemas = all_schemas(Dims(**meta.dims()))
+    for table, columns in meta.provenance().items():
+        schemas[table] = with_provenance(schemas[table], columns)
+    schemas["audio"] = with_feature_params(
+        schemas["audio"], versions["audio"], feature_params(cfg.audio, cfg.align.segment_s)
+    )
+    return schemas
