@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-encoders bench-search-quality docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -116,6 +116,9 @@ bench-flow: setup
 
 bench-video: setup
 	$(PY) benchmarks/bench_video.py
+
+bench-scale: setup
+	$(PY) benchmarks/bench_scale.py
 
 bench-encoders: setup
 	$(PY) benchmarks/bench_encoders.py

@@ -79,6 +79,11 @@ def _fail(as_json: bool, exit_code: int, line: str, err: MmfsError | None) -> No
     raise typer.Exit(exit_code) from None
 
 
+RehashOpt = Annotated[
+    bool, typer.Option("--rehash", help="hash every input again (ignore the hash cache of unchanged files)")
+]
+
+
 def _emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str) if as_json else text)
 
@@ -106,6 +111,7 @@ def run(
         str | None,
         typer.Option("--metrics-file", help="write Prometheus textfile-collector format at the end"),
     ] = None,
+    rehash: RehashOpt = False,
 ) -> None:
     """Run the pipeline over PATHS into the store."""
     _setup_logging(store)
@@ -131,7 +137,7 @@ def run(
         from mmfs.ops.observe import observed_run  # metrics and lineage, as configured
 
         with observed_run(cfg, paths, store, metrics_port=metrics_port, metrics_file=metrics_file) as record:
-            summary = run_pipeline(paths, cfg, store, show_progress=not quiet)
+            summary = run_pipeline(paths, cfg, store, show_progress=not quiet, rehash=rehash)
             record(summary)
         _emit(as_json, summary.as_dict(), run_text(summary))
 
@@ -181,6 +187,7 @@ def plan(
     store: StoreOpt = "./mmfs-store",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file")] = None,
     as_json: JsonOpt = False,
+    rehash: RehashOpt = False,
 ) -> None:
     """What `mmfs run` would do with PATHS and this config: new, stale, unchanged items (a dry run)."""
 
@@ -188,7 +195,7 @@ def plan(
         from mmfs.config import load_config
         from mmfs.pipelines.plan import make_plan
 
-        result = make_plan(paths, load_config(config), store)
+        result = make_plan(paths, load_config(config), store, rehash=rehash)
         lines = [
             f"{result.n_inputs} inputs: {len(result.new)} new, {len(result.stale)} stale, "
             f"{result.up_to_date} up to date, {len(result.new_uris)} new paths of known bytes, "
@@ -457,13 +464,28 @@ def maintain(
     ] = 7.0,
     store: StoreOpt = "./mmfs-store",
     as_json: JsonOpt = False,
+    compact: Annotated[
+        str, typer.Option("--compact", help="reclaim (only when it frees space) | always | never")
+    ] = "reclaim",
+    keep_runs: Annotated[
+        int | None,
+        typer.Option("--keep-runs", min=0, help="drop the rollback tags of all but the last N runs"),
+    ] = None,
 ) -> None:
-    """Compact fragments and remove old untagged versions of every table."""
+    """Remove old untagged versions of every table; compact fragments when that frees space."""
 
     def go() -> None:
         from mmfs.store.maintain import maintain as do_maintain
 
-        report = do_maintain(_open(store), retention_days=retention_days, min_fragments=1)
+        if compact not in ("reclaim", "always", "never"):
+            raise ConfigError(f"--compact takes reclaim, always or never, not {compact!r}")
+        report = do_maintain(
+            _open(store),
+            retention_days=retention_days,
+            min_fragments=1,
+            compact=compact,  # type: ignore[arg-type]
+            keep_runs=keep_runs,
+        )
         lines = [
             f"{name:<12} fragments {r['fragments'][0]} -> {r['fragments'][1]}, "
             f"versions {r['versions'][0]} -> {r['versions'][1]}"

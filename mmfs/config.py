@@ -49,6 +49,12 @@ class StoreConfig(_Section):
         repr=False,
         description="s3:// stores: Lance storage options; AWS_* variables fill the rest",
     )
+    vocabulary_rows: Literal["all", "run"] = Field(
+        default="all",
+        description="text rows the corpus step re-vectorises when the vocabulary changed: all (every row "
+        "whose vocab_version differs, a rewrite of the corpus) or run (this run's rows and rows never "
+        "vectorised; older rows keep the vocab_version they were made with until a run with 'all')",
+    )
 
 
 class LimitsConfig(_Section):
@@ -383,7 +389,18 @@ class RunnerConfig(_Section):
     workers: int = Field(
         default=2, ge=1, description="decode threads (local) or concurrent decode tasks (ray)"
     )
-    batch_media: int = Field(default=8, ge=1, description="media per encoder batch and per store commit")
+    batch_media: int = Field(default=8, ge=1, description="media per encoder batch")
+    commit_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="local runner: commit the buffered batches once they hold this many rows (all tables); "
+        "fewer, larger commits keep versions and fragments few (a killed run redoes its uncommitted items)",
+    )
+    commit_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="local runner: commit the buffered batches at least this often, whatever their size",
+    )
     isolate_decode: bool = Field(
         default=True,
         description="decode each item in a child process under limits.decode_timeout_s (a hung or crashing "

@@ -22,6 +22,7 @@ from mmfs.faults import Fault, hit
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
 from mmfs.pipelines.kept_rows import load_stored, scope_clause
+from mmfs.pipelines.plan import row_versions
 from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
@@ -90,6 +91,7 @@ class BatchJob:
     versions: dict[str, str]
     schemas: dict[str, pa.Schema]
     store_uri: str | None = None  # read for the kept rows of partly recomputed items
+    uri_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # uri → stat when hashed
 
 
 @dataclass
@@ -150,7 +152,9 @@ def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: Batc
     for ex in extracted:
         rows.add_item(ex, enriched.get(id(ex)))
         tally.add_item(ex)
-    return BatchResult(tables=rows.tables(job.schemas), tally=tally, scopes=batch_scopes(extracted))
+    tables = rows.tables(job.schemas)
+    tables[LEDGER_TABLE] = with_uri_stats(tables[LEDGER_TABLE], job.uri_stats)
+    return BatchResult(tables=tables, tally=tally, scopes=batch_scopes(extracted))
 
 
 def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
@@ -180,8 +184,9 @@ def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
 def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
     """Write a batch: data tables first, the media ledger last; returns rows written per table.
 
-    Each write is a merge on the table's keys, so committing the same batch twice (a retried Beam
-    bundle, a re-run after a crash) leaves the store as committing it once.
+    Each write is an upsert on the table's keys (appended rows replacing the stored rows of the same
+    keys in one commit), so committing the same batch twice (a retried Beam bundle, a re-run after a
+    crash) leaves the store as committing it once.
     """
     written: dict[str, int] = {}
     tables = dict(result.tables)
@@ -193,9 +198,81 @@ def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
         if i == 0:
             hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
     hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
-    store.write(LEDGER_TABLE, result.tables[LEDGER_TABLE])
+    store.write(LEDGER_TABLE, with_row_versions(store, result.tables[LEDGER_TABLE]))
     written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
     return written
+
+
+class Committer:
+    """Groups batches into one commit per table: when `max_rows` rows or `max_seconds` have piled up.
+
+    Encoder batches stay small (`runner.batch_media`); commits carry many of them, so a run makes a
+    handful of versions and fragments per table instead of one per batch. Batches not yet committed
+    when a run dies hold items without a `media` row: the next run redoes them, as before.
+    """
+
+    def __init__(self, store: Store, max_rows: int, max_seconds: float) -> None:
+        self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
+        self.pending: list[BatchResult] = []
+        self.since = time.monotonic()
+        self.commits = 0
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows (all tables) waiting for the next commit."""
+        return sum(t.num_rows for r in self.pending for t in r.tables.values())
+
+    def add(self, result: BatchResult) -> dict[str, int]:
+        """Buffer a batch; commit the buffer when it is due. Returns the rows committed now, per table."""
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(result)
+        due = self.buffered_rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
+        return self.flush() if due else {}
+
+    def flush(self) -> dict[str, int]:
+        """Commit what is buffered (nothing: no commit); returns rows written per table."""
+        if not self.pending:
+            return {}
+        merged = merge_results(self.pending)
+        self.pending = []
+        self.commits += 1
+        return commit_batch(self.store, merged)
+
+
+def merge_results(results: list[BatchResult]) -> BatchResult:
+    """Several batches as one: their rows concatenated per table, their replace scopes OR-ed."""
+    if len(results) == 1:
+        return results[0]
+    tables = {name: pa.concat_tables([r.tables[name] for r in results]) for name in results[0].tables}
+    tally = BatchTally()
+    scopes: dict[str, list[str]] = {}
+    for r in results:
+        tally.merge(r.tally)
+        for name, clause in r.scopes.items():
+            scopes.setdefault(name, []).append(clause)
+    joined = {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
+    return BatchResult(tables=tables, tally=tally, scopes=joined)
+
+
+def with_row_versions(store: Store, media: pa.Table) -> pa.Table:
+    """`media` rows with `row_versions` set from the feature rows their items now have in the store."""
+    if media.num_rows == 0 or "row_versions" not in media.schema.names:
+        return media
+    found = row_versions(store, media.column("media_id").to_pylist())
+    column = pa.array([found[m] for m in media.column("media_id").to_pylist()], pa.string())
+    index = media.schema.get_field_index("row_versions")
+    return media.set_column(index, media.schema.field(index), column)
+
+
+def with_uri_stats(media: pa.Table, stats: dict[str, dict[str, Any]]) -> pa.Table:
+    """`media` rows with `uri_stats` set to the hash-time stats of their paths (the hash cache)."""
+    if media.num_rows == 0 or "uri_stats" not in media.schema.names or not stats:
+        return media
+    column = [[stats[u] for u in uris or [] if u in stats] for uris in media.column("uris").to_pylist()]
+    index = media.schema.get_field_index("uri_stats")
+    field_ = media.schema.field(index)
+    return media.set_column(index, field_, pa.array(column, field_.type))
 
 
 def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:

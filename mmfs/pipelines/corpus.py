@@ -8,6 +8,15 @@ picks the policy: `refit` (fresh ids over the corpus), `extend` (ids kept, new t
 idf updated), `frozen` (the stored vocabulary as is; new rows are vectorised with it). The stored
 vocabulary is the `vocabulary` table (one row per term), versioned and tagged with the run like the
 other tables.
+
+Which rows a changed vocabulary rewrites is `store.vocabulary_rows`. `all` (the default) keeps every
+row on the newest vocabulary: under `refit` or `extend` each run that adds text rewrites the whole
+corpus's sparse columns, a cost that grows with the store. `run` rewrites only this run's rows (and
+rows never vectorised): a run's cost then grows with its own text, and each row's `vocab_version`
+names the vocabulary its `bow_indices` and `tfidf` were made with. That vocabulary stays readable: the
+`vocabulary` table is versioned and every run tags its version, so `vocab_version` → the tagged
+version of the run that wrote it. A run with `all` (or `mmfs run` with that config on nothing new)
+brings the lagging rows up to date in one pass.
 """
 
 from __future__ import annotations
@@ -62,7 +71,7 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
             store.current(name)
     if not store.has("text") or not store.count("text") or not store.has("vocabulary"):
         return {"mode": mode, "action": "none", "terms": 0, "rows_updated": 0}
-    rows = store.read("text", ["media_id", "segment_index", "tokens", "vocab_version"]).to_pylist()
+    rows = store.read("text", ["media_id", "segment_index", "tokens", "vocab_version", "run_id"]).to_pylist()
     docs = [terms_of(r["tokens"] or [], cfg.text.ngram_max) for r in rows]
     old = stored_vocabulary(store)
     t = cfg.text
@@ -80,6 +89,10 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
     if not changed_vocab and action != "frozen":
         action = "unchanged"
     stale = [i for i, r in enumerate(rows) if r["vocab_version"] != vocab.version]
+    lagging = 0
+    if cfg.store.vocabulary_rows == "run":  # rows of earlier runs keep their vectors (and vocab_version)
+        mine = [i for i in stale if rows[i]["vocab_version"] is None or rows[i]["run_id"] == run_id]
+        lagging, stale = len(stale) - len(mine), mine
     if changed_vocab:
         _write_vocabulary(store, vocab, vocabulary_config_version(cfg), run_id)
     if stale:
@@ -93,6 +106,8 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
         "rows_updated": len(stale),
         "vocab_version": vocab.version,
     }
+    if cfg.store.vocabulary_rows == "run":
+        report["rows_lagging"] = lagging  # rows still on an older vocabulary (store.vocabulary_rows: run)
     log.info("vocabulary: %s", report)
     return report
 

@@ -6,13 +6,18 @@ the tables whose rows a config change made stale.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from mmfs.config import PipelineConfig
 from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
-from mmfs.media.hashing import sha256_file
+from mmfs.media.hashing import FileStat, HashCache, file_stat, sha256_file
 from mmfs.pipelines.items import PendingItem, StageFailure
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.remote import sha256_object
@@ -28,9 +33,17 @@ FEATURE_TABLES = ("frames", "flow", "audio", "text", "segments")
 
 
 def hash_items(
-    items: list[SourceItem], cfg: PipelineConfig, show_progress: bool
+    items: list[SourceItem],
+    cfg: PipelineConfig,
+    show_progress: bool,
+    cache: HashCache | None = None,
+    stats: dict[str, FileStat] | None = None,
 ) -> tuple[list[PendingItem], list[PreFailure], int]:
-    """Hash every item's bytes; merge items with the same bytes; collect unreadable ones."""
+    """Hash every item's bytes; merge items with the same bytes; collect unreadable ones.
+
+    A local file whose stat matches `cache` keeps its cached media_id unread. `stats`, when given,
+    receives the stat of every local file hashed afresh (recorded in the ledger by the run).
+    """
     by_id: dict[str, PendingItem] = {}
     unreadable: list[PreFailure] = []
     duplicates = 0
@@ -38,12 +51,16 @@ def hash_items(
     for item in items:
         progress.advance(1)
         try:
-            n_bytes = check_size(item, cfg)
-            media_id = _content_hash(item, cfg)
+            stat = None if is_object_uri(item.uri) else file_stat(item.path)
+            n_bytes = check_size(item, cfg, stat)
+            cached = cache.lookup(item.uri, stat) if cache is not None and stat is not None else None
+            media_id = cached or _content_hash(item, cfg)
         except (OSError, MediaError) as err:
             error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
             unreadable.append((f"uri:{item.uri}", item.uri, StageFailure("read", error)))
             continue
+        if stats is not None and stat is not None and cached is None:
+            stats[item.uri] = stat
         if media_id in by_id:
             by_id[media_id].uris.append(item.uri)
             duplicates += 1
@@ -60,9 +77,10 @@ def _content_hash(item: SourceItem, cfg: PipelineConfig) -> str:
     return sha256_file(item.path)
 
 
-def check_size(item: SourceItem, cfg: PipelineConfig) -> int:
+def check_size(item: SourceItem, cfg: PipelineConfig, stat: FileStat | None = None) -> int:
     """The file's size; empty files and files over the byte limit are refused before hashing."""
-    size = item.size if item.size is not None else item.path.stat().st_size
+    known = item.size if item.size is not None else (stat.size if stat is not None else None)
+    size = known if known is not None else item.path.stat().st_size
     if size == 0:
         raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
     if size > cfg.limits.max_bytes:
@@ -73,15 +91,24 @@ def check_size(item: SourceItem, cfg: PipelineConfig) -> int:
 
 
 def split_done(
-    store: Store, pending: list[PendingItem], versions: dict[str, str], max_attempts: int = 1
+    store: Store,
+    pending: list[PendingItem],
+    versions: dict[str, str],
+    ledger: Ledger | None = None,
+    fresh: Collection[str] = (),
+    known: dict[str, dict[str, Any]] | None = None,
+    max_attempts: int = 1,
 ) -> tuple[list[PendingItem], list[tuple[PendingItem, list[str]]]]:
-    """Items to (re)process, and up-to-date items that only gained new uris.
+    """Items to (re)process, and up-to-date items whose ledger row needs new uris or path stats.
 
     A stale item that was processed before recomputes only its stale tables (`PendingItem.only`);
     a new or failed item is processed whole, and so is a failed item whose failure can pass
-    (`retry.retry_due`) while it has had fewer than `max_attempts` tries.
+    (`retry.retry_due`) while it has had fewer than `max_attempts` tries. `fresh` are the uris
+    hashed afresh this run: an up-to-date item with one of them gets its stats recorded, so the
+    next run reads it no more.
     """
-    known = known_versions(store, [p.media_id for p in pending])
+    if known is None:
+        known = (ledger or read_ledger(store)).known(store, [p.media_id for p in pending])
     failed = [media_id for media_id, k in known.items() if k["status"] == "failed"]
     again = retry_due(store, failed, max_attempts)
     todo, media_only = [], []
@@ -93,7 +120,7 @@ def split_done(
         if item is None or stale is not None:
             p.only = tuple(stale) if stale else None
             todo.append(p)
-        elif not set(p.uris) <= set(item["uris"]):
+        elif not set(p.uris) <= set(item["uris"]) or any(u in fresh for u in p.uris):
             media_only.append((p, sorted(set(item["uris"]) | set(p.uris))))
     return todo, media_only
 
@@ -114,28 +141,106 @@ def stale_tables(item: dict[str, Any], versions: dict[str, str]) -> list[str] | 
     return stale or None
 
 
+class Ledger:
+    """The `media` table read once (one scan, Arrow): the plan needs nothing else from the store.
+
+    Each row records per table the feature_versions of the item's rows (`row_versions`) and the
+    stats its paths had when hashed (`uri_stats`, the hash cache). Rows written before those columns
+    existed (null `row_versions`) fall back to reading the feature tables, for those items only.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def cache(self) -> HashCache:
+        """The hash cache of every path in the ledger."""
+        if self.table.num_rows == 0 or "uri_stats" not in self.table.schema.names:
+            return HashCache()
+        stats = self.table.column("uri_stats").combine_chunks()
+        ids = self.table.column("media_id").combine_chunks()
+        flat = pc.list_flatten(stats)
+        if len(flat) == 0:
+            return HashCache()
+        owners = pc.take(ids, pc.list_parent_indices(stats)).to_pylist()
+        uris, sizes = flat.field("uri").to_pylist(), flat.field("size").to_pylist()
+        mtimes, inodes = flat.field("mtime_ns").to_pylist(), flat.field("inode").to_pylist()
+        entries = {
+            u: (FileStat(s, m, i), owner)
+            for u, s, m, i, owner in zip(uris, sizes, mtimes, inodes, owners, strict=True)
+            if s is not None
+        }
+        return HashCache(entries)
+
+    def known(self, store: Store, media_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """For the given items found in the ledger: status, uris, media version, versions per table."""
+        if not media_ids or self.table.num_rows == 0:
+            return {}
+        wanted = pa.array(sorted(set(media_ids)), pa.string())
+        cols = [c for c in _LEDGER_COLUMNS if c != "uri_stats" and c in self.table.schema.names]
+        ledger = self.table.select(cols)
+        rows = ledger.filter(pc.is_in(ledger.column("media_id"), value_set=wanted)).to_pylist()  # semi-join
+        known: dict[str, dict[str, Any]] = {}
+        legacy = []
+        for r in rows:
+            recorded = r.get("row_versions")
+            known[r["media_id"]] = {
+                "status": r["status"],
+                "uris": list(r["uris"] or []),
+                "media_version": r["feature_version"],
+                "tables": {t: set(v) for t, v in json.loads(recorded).items()} if recorded else {},
+            }
+            if recorded is None:
+                legacy.append(r["media_id"])
+        if legacy:
+            _read_feature_versions(store, legacy, known)
+        return known
+
+
+_LOOKUP_CHUNK = 1000  # media ids per key lookup
+_LEDGER_COLUMNS = ("media_id", "status", "uris", "feature_version", "row_versions", "uri_stats")
+
+
+def read_ledger(store: Store) -> Ledger:
+    """The ledger columns of the whole `media` table (empty when there is none)."""
+    if not store.has("media"):
+        return Ledger(pa.table({"media_id": pa.array([], pa.string())}))
+    present = store.table("media").schema.names
+    return Ledger(store.read("media", [c for c in _LEDGER_COLUMNS if c in present]))
+
+
 def known_versions(store: Store, media_ids: list[str]) -> dict[str, dict[str, Any]]:
     """For items in the store: status, uris, media version, and per table the versions of its rows."""
-    if not media_ids or not store.has("media"):
-        return {}
+    return read_ledger(store).known(store, media_ids)
+
+
+def _read_feature_versions(store: Store, media_ids: list[str], known: dict[str, dict[str, Any]]) -> None:
+    """Versions per table read from the feature tables (items whose ledger row predates `row_versions`)."""
     where = in_list("media_id", media_ids)
-    cols = ["media_id", "status", "uris", "feature_version"]
-    known: dict[str, dict[str, Any]] = {
-        r["media_id"]: {
-            "status": r["status"],
-            "uris": list(r["uris"] or []),
-            "media_version": r["feature_version"],
-            "tables": {},
-        }
-        for r in store.read("media", cols, where=where).to_pylist()
-    }
     for table in FEATURE_TABLES:
         if not store.has(table):
             continue
         for row in store.read(table, ["media_id", "feature_version"], where=where).to_pylist():
             if row["media_id"] in known:
                 known[row["media_id"]]["tables"].setdefault(table, set()).add(row["feature_version"])
-    return known
+
+
+def row_versions(store: Store, media_ids: list[str]) -> dict[str, str]:
+    """Per item, its `media.row_versions`: the feature_versions of its rows in each feature table.
+
+    Read after a commit's data tables landed, for that commit's items only (a key lookup each).
+    """
+    found: dict[str, dict[str, set[str]]] = {m: {} for m in media_ids}
+    for start in range(0, len(media_ids), _LOOKUP_CHUNK):
+        where = in_list("media_id", media_ids[start : start + _LOOKUP_CHUNK])
+        for table in FEATURE_TABLES:
+            if store.has(table):
+                rows = store.current(table).search().where(where).select(["media_id", "feature_version"])
+                for row in rows.limit(None).to_arrow().to_pylist():
+                    found[row["media_id"]].setdefault(table, set()).add(row["feature_version"])
+    return {
+        m: json.dumps({t: sorted(v) for t, v in tables.items()}, sort_keys=True)
+        for m, tables in found.items()
+    }
 
 
 @dataclass
@@ -155,24 +260,26 @@ class Plan:
         return asdict(self)
 
 
-def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path) -> Plan:
+def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, rehash: bool = False) -> Plan:
     """Discover and hash the inputs and compare them with the store; decodes and writes nothing."""
     items, rejected = discover(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, rejected)
-    pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
+    ledger = read_ledger(store)
+    cache = None if rehash else ledger.cache()
+    pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False, cache=cache)
     versions = feature_versions(cfg)
-    todo, media_only = split_done(store, pending, versions, cfg.limits.max_attempts)
+    known = ledger.known(store, [p.media_id for p in pending])
+    todo, media_only = split_done(store, pending, versions, known=known, max_attempts=cfg.limits.max_attempts)
     plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)
     plan.unreadable = [{"uri": r.uri, "error": str(r.error)} for r in rejected]
     plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in unreadable]
-    plan.new_uris = [uri for p, _ in media_only for uri in p.uris]
-    known = known_versions(store, [p.media_id for p in todo])
+    plan.new_uris = [uri for p, _ in media_only for uri in p.uris if uri not in known[p.media_id]["uris"]]
     for p in todo:
         if p.media_id not in known:
             plan.new.append(p.item.uri)
         else:
-            tables = stale_tables(known[p.media_id], versions) or []
+            tables = stale_tables(known[p.media_id], versions) or ["media"]
             plan.stale.append({"uri": p.item.uri, "media_id": p.media_id, "tables": tables})
     plan.up_to_date = len(pending) - len(todo) - len(media_only)
     return plan

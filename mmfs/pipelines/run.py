@@ -1,6 +1,6 @@
 """A pipeline run: discover, hash, skip what is done, process in batches, commit each batch, report.
 
-Exactly-once comes from three rules. Every write is a merge on the table's keys. The `media` row of
+Exactly-once comes from three rules. Every write is an upsert on the table's keys. The `media` row of
 an item is written last, after all its other rows, so it is the ledger: an item without it is
 re-processed by the next run and its half-written rows are overwritten, not duplicated. And an item
 whose `media` row already has this config's feature_version is skipped, so a re-run with the same
@@ -27,15 +27,24 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
+from mmfs.media.hashing import FileStat
 from mmfs.pipelines import hooks
-from mmfs.pipelines.batch import BatchJob, BatchTally, add_counts, build_batch, commit_batch, log_failure
+from mmfs.pipelines.batch import (
+    BatchJob,
+    BatchTally,
+    Committer,
+    add_counts,
+    build_batch,
+    log_failure,
+    with_uri_stats,
+)
 from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.extract import extract
 from mmfs.pipelines.isolate import DecodePool
 from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
 from mmfs.pipelines.model_meta import run_schemas
-from mmfs.pipelines.plan import PreFailure, hash_items, split_done
+from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.rows import RowBuilder, feature_versions
 from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
@@ -90,15 +99,23 @@ def new_run_id() -> str:
 
 
 def run_pipeline(
-    paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, show_progress: bool = True
+    paths: list[str],
+    cfg: PipelineConfig,
+    store_uri: str | Path,
+    *,
+    show_progress: bool = True,
+    rehash: bool = False,
 ) -> RunSummary:
-    """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`."""
+    """Run the configured pipeline over `paths` into the store at `store_uri`, under `cfg.runner`.
+
+    `rehash`: hash every input again instead of trusting the ledger's hash cache.
+    """
     found = discover(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
     with writer_lock(str(store_uri), cfg.store.storage_options):
-        summary = _run(found, cfg, store_uri, show_progress)
+        summary = _run(found, cfg, store_uri, show_progress, rehash)
     if summary.rows:
         _upkeep(cfg, store_uri)
     return summary
@@ -132,6 +149,7 @@ def _run(
     cfg: PipelineConfig,
     store_uri: str | Path,
     show_progress: bool,
+    rehash: bool = False,
 ) -> RunSummary:
     """The run itself, under the writer lock: plan on the driver, then the runner processes the rest."""
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -142,21 +160,32 @@ def _run(
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]
-    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress)
+    ledger = read_ledger(store)
+    stats: dict[str, FileStat] = {}
+    cache = None if rehash else ledger.cache()
+    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress, cache, stats)
     pre_failures += unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(store, pending, versions, cfg.limits.max_attempts)
+    todo, media_only = split_done(
+        store, pending, versions, ledger, fresh=stats, max_attempts=cfg.limits.max_attempts
+    )
+    uri_stats = {uri: stat.as_row(uri) for uri, stat in stats.items()}
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
     schemas = run_schemas(cfg, versions)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
-        cfg=cfg, run_id=summary.run_id, versions=versions, schemas=schemas, store_uri=str(store_uri)
+        cfg=cfg,
+        run_id=summary.run_id,
+        versions=versions,
+        schemas=schemas,
+        store_uri=str(store_uri),
+        uri_stats={u: row for p in todo for u in p.uris if (row := uri_stats.get(u)) is not None},
     )
     _write_pre_failures(store, job, summary, pre_failures)
-    _update_uris(store, media_only)
+    _update_uris(store, media_only, uri_stats)
     if todo:
         hooks.items_planned(len(todo))  # observers (metrics): see mmfs.pipelines.hooks
         progress = Progress(len(todo), "media", enabled=show_progress)
@@ -190,6 +219,7 @@ def _execute_local(
     cfg = job.cfg
     enricher = Enricher(cfg)
     tally, written = BatchTally(), dict[str, int]()
+    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=cfg.runner.workers))
         decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
@@ -200,7 +230,7 @@ def _execute_local(
             extracted = list(pool.map(decode, batch))
             result = build_batch(extracted, enricher, job)
             t0 = time.perf_counter()
-            committed = commit_batch(store, result)
+            committed = committer.add(result)  # rows written when a commit happened, else {}
             add_counts(written, committed)
             result.tally.add_seconds("write", time.perf_counter() - t0)
             tally.merge(result.tally)
@@ -208,17 +238,29 @@ def _execute_local(
                 hooks.BatchEvent(len(batch), sum(p.n_bytes for p in batch), result.tally, committed)
             )
             progress.advance(len(batch))
+    t0 = time.perf_counter()
+    flushed = committer.flush()
+    add_counts(written, flushed)
+    tally.add_seconds("write", time.perf_counter() - t0)
+    hooks.batch_done(hooks.BatchEvent(0, 0, BatchTally(), flushed))  # the rows of the last commit
     return tally, written
 
 
-def _update_uris(store: Store, media_only: list[tuple[PendingItem, list[str]]]) -> None:
-    """Record new paths of already-processed bytes without reprocessing them."""
+def _update_uris(
+    store: Store, media_only: list[tuple[PendingItem, list[str]]], stats: dict[str, dict[str, Any]]
+) -> None:
+    """Record new paths of already-processed bytes, and their hash-time stats, without reprocessing.
+
+    The write adds to the stored row's `uris` (see `store.append`), so paths recorded meanwhile by a
+    concurrent run are kept.
+    """
     if not media_only:
         return
     rows = store.read("media", where=in_list("media_id", [p.media_id for p, _ in media_only]))
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
-    store.write("media", rows_to_table(updated, store.table("media").schema, "media"))
+    media = rows_to_table(updated, store.table("media").schema, "media")
+    store.write("media", with_uri_stats(media, stats))
 
 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:

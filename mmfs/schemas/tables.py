@@ -110,6 +110,16 @@ def clip_dim(dims: Dims) -> int:
     return 2 * dims.image + 2 * MOTION_DIM
 
 
+URI_STAT = pa.struct(
+    [
+        pa.field("uri", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("mtime_ns", pa.int64()),
+        pa.field("inode", pa.int64()),
+    ]
+)
+
+
 def media_schema() -> pa.Schema:
     """One row per source item (distinct bytes)."""
     return _schema(
@@ -139,6 +149,10 @@ def media_schema() -> pa.Schema:
             pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
             pa.field("decoder", pa.string()),  # what decoded its frames: decord, pyav, opencv, pillow
             pa.field("language", pa.string()),  # ISO 639-1 of its main text (document, captions, speech)
+            # the ledger of the item's feature rows: JSON {table: [feature_version, ...]} (plan reads it)
+            pa.field("row_versions", pa.string()),
+            # the hash cache: each path's (size, mtime_ns, inode) when it was hashed to this media_id
+            pa.field("uri_stats", pa.list_(URI_STAT)),
         ],
     )
 

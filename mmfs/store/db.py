@@ -1,7 +1,8 @@
 """Open a LanceDB store, create its tables from `schemas/`, and write rows idempotently.
 
-Writes are `merge_insert` on each table's key columns, so replaying a batch after a crash updates
-what was half-written instead of duplicating it. An empty write is skipped outright: LanceDB makes a
+Writes are upserts on each table's key columns (appended fragments that replace the stored rows of the
+same keys in one commit, see `append`), so replaying a batch after a crash replaces what was
+half-written instead of duplicating it. An empty write is skipped outright: LanceDB makes a
 new version even for a merge that changes nothing, and a re-run must not.
 """
 
@@ -21,7 +22,9 @@ import pyarrow as pa
 from mmfs.errors import ConfigError, ErrorCode, StoreConflict, StoreError
 from mmfs.schemas import KEYS, TABLES
 from mmfs.schemas.tables import FEATURES_META, PRIMARY_KEY_META
+from mmfs.store.append import commit_lock, commit_rows, merge_uris, stage_rows, stored_keys
 from mmfs.store.boundary import is_conflict, store_error
+from mmfs.store.lock import active_writers
 from mmfs.store.objstore import is_object_uri, resolve_options
 
 log = logging.getLogger(__name__)
@@ -220,8 +223,49 @@ class Store:
 
         `replace` (a built where-clause) names the rows these replace: those of them that `rows` does
         not carry (the frames of a video sampled more sparsely now, say) are deleted in the same commit.
+        The rows are appended as new fragments, stored rows of the same keys deleted in that commit
+        (`append`): O(rows), whatever the table's size. On object storage while other runs write,
+        where no commit lock spans them, it is a `merge_insert` instead.
         """
-        return self._merge(name, rows, retries=retries, replace=replace)
+        if self.remote and active_writers(self.uri, self.storage_options):
+            return self._merge(name, rows, retries=retries, replace=replace)
+        return self._append(name, rows, retries=retries, replace=replace)
+
+    def _append(self, name: str, rows: pa.Table, *, retries: int, replace: str | None) -> int | None:
+        """`write` by fragment append plus deletion vectors, under the store's commit lock."""
+        if self.pinned is not None:
+            raise StoreError(
+                f"this view of {self.uri} is pinned to a past run: read-only", code=ErrorCode.STORE_READ_ONLY
+            )
+        if rows.num_rows == 0:
+            return self._delete(name, replace) if replace else None
+        table = self.table(name)
+        _check_finite(name, rows)
+        rows = rows.select(table.schema.names).cast(table.schema)
+        keys = list(KEYS[name])
+        with commit_lock(None if self.remote else self.uri):
+            for attempt in range(1, retries + 1):
+                try:
+                    table.checkout_latest()
+                    dataset = table.to_lance()
+                    old = stored_keys(dataset, rows, keys)
+                    staged = merge_uris(rows, old) if name == "media" else rows
+                    fragments = stage_rows(dataset, staged, self.storage_options)
+                    version = commit_rows(
+                        dataset, staged, old, fragments, keys, replace, self.storage_options
+                    )
+                    table.checkout_latest()
+                    return version
+                except (OSError, RuntimeError, ValueError) as err:
+                    if attempt < retries and _is_conflict(err):
+                        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                        continue
+                    if _is_conflict(err):
+                        raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
+                    raise StoreError(
+                        f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED
+                    ) from err
+        return None  # unreachable: the loop returns or raises
 
     def update_columns(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
         """Set some columns of existing rows: `rows` holds the keys and those columns only."""

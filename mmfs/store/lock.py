@@ -1,7 +1,8 @@
 """Who is writing to a store: runs register while they run, so maintenance never works under them.
 
-Runs share the store: several `mmfs run` processes may write at once (their merge-inserts on the
-key columns, which carry Lance's primary-key marker, neither duplicate nor lose rows). What must
+Runs share the store: several `mmfs run` processes may write at once (each commit replaces the
+stored rows of its keys in the same commit, and a local store serialises that check-and-commit with
+an `flock`, see `append.commit_lock`, so they neither duplicate nor lose rows). What must
 not run beside a writer is what removes versions: `mmfs maintain` and `erase --purge-history`. Each
 run therefore leaves a file named after its PID in `<store>/.mmfs-writers/` for its duration; a file
 whose process is gone is stale and ignored, so a killed run never blocks the store. The single-file

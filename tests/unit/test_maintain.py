@@ -40,7 +40,7 @@ def test_compaction_and_cleanup_keep_tagged_versions(tmp_path: Path) -> None:
     table = store.table("media")
     table.tags.create("run-keep", 5)
     assert len(table.to_lance().get_fragments()) == 12
-    report = maintain(store, retention_days=0, min_fragments=1)
+    report = maintain(store, retention_days=0, min_fragments=1, compact="always")
     table = Store(tmp_path / "s").table("media")
     assert report["media"]["fragments"] == [12, 1]
     assert len(table.to_lance().get_fragments()) == 1 and table.count_rows() == 12
@@ -75,3 +75,36 @@ def test_writers_block_maintenance_not_each_other_and_stale_entries_are_ignored(
         assert sorted(p.name for p in writers.iterdir()) == [str(os.getpid())]  # stale ones tidied
     assert not list(writers.iterdir())
     maintain(store, retention_days=0)
+
+
+def _bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _tagged_store(root: Path) -> Store:
+    """A store written in 12 commits, each tagged as a run's result (as `mmfs run` tags them)."""
+    store = Store(root)
+    store.ensure_tables(all_schemas(DIMS))
+    for i in range(12):
+        version = store.write("media", _media_row(i))
+        store.table("media").tags.create(f"run-2026{i:02d}", version)
+    return store
+
+
+def test_default_maintenance_never_makes_the_store_bigger(tmp_path: Path) -> None:
+    store = _tagged_store(tmp_path / "s")
+    before = _bytes(tmp_path / "s")
+    report = maintain(store, retention_days=7, min_fragments=1)
+    assert report["media"]["compacted"] is False  # every run tag holds its fragments: nothing to free
+    assert _bytes(tmp_path / "s") <= before
+    assert Store(tmp_path / "s").count("media") == 12
+
+
+def test_keep_runs_drops_old_rollback_points_and_reclaims(tmp_path: Path) -> None:
+    store = _tagged_store(tmp_path / "s")
+    before = _bytes(tmp_path / "s")
+    report = maintain(store, retention_days=0, min_fragments=1, keep_runs=0)
+    assert report["media"]["compacted"] is True and report["media"]["fragments"] == [12, 1]
+    assert _bytes(tmp_path / "s") < before
+    table = Store(tmp_path / "s").table("media")
+    assert table.count_rows() == 12 and not [t for t in table.tags.list() if t.startswith("run-")]

@@ -1,0 +1,291 @@
+"""Incremental at size: rounds of new items into one growing store, timed per stage, plus a no-op re-run.
+
+Run with `make bench-scale` (or `python benchmarks/bench_scale.py [--rounds R --items N --frames F]`).
+Each round adds N new items (tiny files with distinct bytes, so hashing and the ledger are real) with F
+frame rows and one segment row each. The decode and encoder stages are skipped: rows are laid out
+synthetically (random 64-d embeddings) and fed to the real write path (`Committer` → `commit_batch`
+→ `Store.write`), so the figures are the store's costs as the store grows. Per round it prints:
+wall time and time per stage (plan = ledger read + hashing + split, rows, write, index = key-index
+refresh), write seconds per 1,000 items, versions / files / bytes added to the store, then a no-op
+`mmfs plan` and a no-op `mmfs run` over every item so far (wall time and bytes read, from rchar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mmfs.config import PipelineConfig
+from mmfs.pipelines.batch import BatchResult, BatchTally, Committer, with_uri_stats
+from mmfs.pipelines.plan import hash_items, make_plan, read_ledger, split_done
+from mmfs.pipelines.rows import feature_versions, segments_version
+from mmfs.pipelines.run import run_pipeline
+from mmfs.pipelines.sources import discover
+from mmfs.schemas import Dims, all_schemas
+from mmfs.store.db import Store
+from mmfs.store.indexes import ensure_indexes
+
+DIMS = Dims(image=64, text=64, audio=64)
+EMPTY = ("flow", "shots", "audio", "text", "quarantine")
+
+
+def rchar() -> int:
+    """Bytes this process has read so far (/proc/self/io), 0 where there is none."""
+    io = Path("/proc/self/io")
+    if not io.exists():
+        return 0
+    return next(int(line.split()[1]) for line in io.read_text().splitlines() if line.startswith("rchar:"))
+
+
+def disk(root: Path) -> tuple[int, int]:
+    """Files and bytes under `root`."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def make_files(folder: Path, start: int, n: int) -> None:
+    """`n` small files with distinct bytes (numbered from `start`)."""
+    folder.mkdir(parents=True)
+    for i in range(start, start + n):
+        (folder / f"item_{i:08d}.txt").write_text(f"item {i}\n")
+
+
+def batch_rows(
+    pending: list[Any], cfg: PipelineConfig, schemas: dict[str, pa.Schema], frames: int, stats: dict[str, Any]
+) -> BatchResult:
+    """One encoder batch's rows, laid out as `RowBuilder` would for items with frames and segments."""
+    versions = feature_versions(cfg)
+    seg_version = segments_version(versions, ["frames"])
+    rng = np.random.default_rng(len(pending))
+    n = len(pending)
+    ids = [p.media_id for p in pending]
+    media = pa.Table.from_pylist(
+        [
+            {
+                "media_id": p.media_id,
+                "uri": p.item.uri,
+                "uris": p.uris,
+                "kind": "video",
+                "status": "ok",
+                "bytes": p.n_bytes,
+                "feature_version": versions["media"],
+                "run_id": "bench",
+            }
+            for p in pending
+        ],
+        schema=schemas["media"],
+    )
+    media = with_uri_stats(media, stats)
+    emb = rng.standard_normal((n * frames, DIMS.image), dtype=np.float32)
+    frame_rows = pa.table(
+        {
+            "media_id": np.repeat(ids, frames),
+            "frame_index": np.tile(np.arange(frames, dtype=np.int64), n),
+            "t_s": np.tile(np.arange(frames, dtype=np.float64), n),
+            "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), DIMS.image),
+            "feature_version": [versions["frames"]] * (n * frames),
+            "run_id": ["bench"] * (n * frames),
+        }
+    )
+    segments = pa.table(
+        {
+            "media_id": ids,
+            "segment_index": np.zeros(n, dtype=np.int64),
+            "start_s": np.zeros(n),
+            "end_s": np.full(n, float(frames)),
+            "feature_version": [seg_version] * n,
+            "run_id": ["bench"] * n,
+        }
+    )
+    tables = {"media": media, "frames": _conform(frame_rows, schemas["frames"])}
+    tables["segments"] = _conform(segments, schemas["segments"])
+    for name in EMPTY:
+        tables[name] = schemas[name].empty_table()
+    return BatchResult(tables=tables, tally=BatchTally(n_ok=n))
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` in `schema`: missing columns as nulls."""
+    n = table.num_rows
+    have = set(table.column_names)
+    columns = [table.column(f.name).cast(f.type) if f.name in have else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """Add one round's items; time each stage and count what the store gained."""
+    store = Store(store_dir)
+    schemas = all_schemas(DIMS)
+    store.ensure_tables(schemas)
+    before_versions, (before_files, before_bytes) = store.versions(), disk(store_dir)
+    t = {"plan": 0.0, "rows": 0.0, "write": 0.0, "index": 0.0}
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    items, _ = discover([str(folder)], cfg.sources)
+    ledger = read_ledger(store)
+    stats: dict[str, Any] = {}
+    pending, _, _ = hash_items(items, cfg, False, ledger.cache(), stats)
+    todo, _ = split_done(store, pending, feature_versions(cfg), ledger, fresh=stats)
+    rows_stats = {u: s.as_row(u) for u, s in stats.items()}
+    t["plan"] = time.perf_counter() - t0
+    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+    write_cpu = 0.0
+    for start in range(0, len(todo), cfg.runner.batch_media):
+        t0 = time.perf_counter()
+        batch = todo[start : start + cfg.runner.batch_media]
+        result = batch_rows(batch, cfg, schemas, args.frames, rows_stats)
+        t["rows"] += time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        committer.add(result)
+        t["write"] += time.perf_counter() - t0
+        write_cpu += time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
+    committer.flush()
+    t["write"] += time.perf_counter() - t0
+    write_cpu += time.process_time() - c0
+    t0 = time.perf_counter()
+    ensure_indexes(store, min_rows=10**9)  # key indexes only: vector indexes are not what is measured
+    t["index"] = time.perf_counter() - t0
+    after_versions, (after_files, after_bytes) = store.versions(), disk(store_dir)
+    added = {k: after_versions[k] - before_versions.get(k, 0) for k in after_versions}
+    return {
+        "items": len(todo),
+        "stage_s": {k: round(v, 3) for k, v in t.items()},
+        "wall_s": round(sum(t.values()), 3),
+        "write_s_per_1k": round(t["write"] * 1000 / max(1, len(todo)), 3),
+        "write_cpu_s_per_1k": round(write_cpu * 1000 / max(1, len(todo)), 3),
+        "cpu_s": round(time.process_time() - cpu0, 3),
+        "versions_added": {k: v for k, v in added.items() if v},
+        "commits": committer.commits,
+        "files_added": after_files - before_files,
+        "bytes_added": after_bytes - before_bytes,
+    }
+
+
+def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
+    """A no-op `mmfs plan` and `mmfs run` over every item so far: wall time and bytes read."""
+    r0, t0, c0 = rchar(), time.perf_counter(), time.process_time()
+    plan = make_plan([str(root)], cfg, store_dir)
+    plan_s, plan_read, plan_cpu = time.perf_counter() - t0, rchar() - r0, time.process_time() - c0
+    r0, t0 = rchar(), time.perf_counter()
+    summary = run_pipeline([str(root)], cfg, store_dir, show_progress=False)
+    run_s, run_read = time.perf_counter() - t0, rchar() - r0
+    assert plan.new == [] and plan.stale == [] and summary.n_ok == 0, "the no-op run found work"
+    return {
+        "plan_s": round(plan_s, 3),
+        "plan_read_bytes": plan_read,
+        "plan_cpu_s": round(plan_cpu, 3),
+        "run_s": round(run_s, 3),
+        "run_read_bytes": run_read,
+        "up_to_date": plan.up_to_date,
+    }
+
+
+def commit_throughput(store_dir: Path, n_rows: int, chunk: int) -> dict[str, Any]:
+    """Frame rows appended per second by `Store.write` (key lookup + fragment write + commit), in
+    commits of `chunk` rows, into the grown `frames` table (rows of items the ledger does not know)."""
+    store = Store(store_dir)
+    schema = store.table("frames").schema
+    before = store.count("frames")
+    rng = np.random.default_rng(0)
+    chunks = []
+    for start in range(0, n_rows, chunk):
+        n = min(chunk, n_rows - start)
+        emb = rng.standard_normal((n, DIMS.image), dtype=np.float32)
+        rows = pa.table(
+            {
+                "media_id": [f"probe-{(start + i) // 10:012d}" for i in range(n)],
+                "frame_index": np.arange(n, dtype=np.int64) % 10,
+                "t_s": np.zeros(n),
+                "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), DIMS.image),
+                "feature_version": ["probe"] * n,
+                "run_id": ["probe"] * n,
+            }
+        )
+        chunks.append(_conform(rows, schema))
+    t0 = time.perf_counter()  # the commits only, not the making of the rows
+    for rows in chunks:
+        store.write("frames", rows)
+    seconds = time.perf_counter() - t0
+    return {
+        "table_rows_before": before,
+        "rows": n_rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(n_rows / seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--items", type=int, default=2000, help="new items per round")
+    parser.add_argument("--frames", type=int, default=10, help="frame rows per item")
+    parser.add_argument("--no-op-every", type=int, default=1, help="no-op re-run after every Nth round")
+    parser.add_argument("--probe-rows", type=int, default=50_000, help="commit throughput probe (0: skip)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cfg = PipelineConfig()
+    out = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        root, store_dir = Path(tmp) / "data", Path(tmp) / "store"
+        for r in range(args.rounds):
+            folder = root / f"round_{r:03d}"
+            make_files(folder, r * args.items, args.items)
+            row = {"round": r + 1, "store_items_before": r * args.items}
+            row |= one_round(store_dir, folder, cfg, args)
+            if (r + 1) % args.no_op_every == 0 or r + 1 == args.rounds:
+                row["no_op"] = no_op(store_dir, root, cfg)
+            out.append(row)
+            if not args.json:
+                print_row(row, args.frames)
+        if args.probe_rows:
+            probe = commit_throughput(store_dir, args.probe_rows, 10_000)
+            out.append({"commit_probe": probe})
+            if not args.json:
+                print(
+                    f"commit throughput: {probe['rows']} frame rows appended in commits of 10,000 into "
+                    f"{probe['table_rows_before']} rows: {probe['seconds']:.2f} s, "
+                    f"{probe['rows_per_s']} rows/s",
+                    flush=True,
+                )
+    if args.json:
+        print(json.dumps(out, indent=2))
+
+
+def print_row(row: dict[str, Any], frames: int) -> None:
+    """One round as a line of text."""
+    s = row["stage_s"]
+    versions = max(row["versions_added"].values(), default=0)
+    line = (
+        f"round {row['round']:>3} ({row['store_items_before']:>7} items, "
+        f"{row['store_items_before'] * frames:>8} frame rows before): "
+        f"wall {row['wall_s']:7.2f} s  plan {s['plan']:6.2f}  rows {s['rows']:6.2f}  "
+        f"write {s['write']:6.2f}  "
+        f"index {s['index']:5.2f}  write/1k {row['write_s_per_1k']:5.3f} s "
+        f"(cpu {row['write_cpu_s_per_1k']:5.3f})  round cpu {row['cpu_s']:6.2f} s  "
+        f"versions/table <= {versions}  files +{row['files_added']}  bytes +{row['bytes_added'] / 1e6:.2f} MB"
+    )
+    if "no_op" in row:
+        n = row["no_op"]
+        line += (
+            f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s "
+            f"(cpu {n['plan_cpu_s']:.2f}) "
+            f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s "
+            f"(read {n['run_read_bytes'] / 1e6:.2f} MB)"
+        )
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

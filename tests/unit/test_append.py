@@ -1,0 +1,133 @@
+"""Appending writes on a real LanceDB directory: new rows an Append, replaced rows in the same commit."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mmfs.schemas import Dims, all_schemas
+from mmfs.store.db import Store
+from mmfs.store.filters import in_list
+from mmfs.store.indexes import ensure_indexes
+
+DIMS = Dims(image=4, text=3, audio=2)
+
+
+def _segments(media_ids: list[str], per_item: int = 2, run_id: str = "r1") -> pa.Table:
+    schema = all_schemas(DIMS)["segments"]
+    rows = [
+        {
+            "media_id": m,
+            "segment_index": i,
+            "start_s": float(i),
+            "end_s": float(i + 1),
+            "kind": "video",
+            "text": np.eye(3, dtype=np.float32)[i % 3].tolist(),
+            "modalities": ["text"],
+            "feature_version": "f1",
+            "run_id": run_id,
+        }
+        for m in media_ids
+        for i in range(per_item)
+    ]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _media(media_id: str, uris: list[str]) -> pa.Table:
+    row = {"media_id": media_id, "uri": uris[0], "uris": uris, "kind": "text", "status": "ok"}
+    row |= {"feature_version": "f1", "run_id": "r1"}
+    return pa.Table.from_pylist([row], schema=all_schemas(DIMS)["media"])
+
+
+def _operation(store: Store, name: str) -> str:
+    """The Lance operation of the table's newest version (Append, Update, ...)."""
+    dataset = store.current(name).to_lance()
+    return type(dataset.read_transaction(dataset.version).operation).__name__
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    st = Store(tmp_path / "store")
+    st.ensure_tables(all_schemas(DIMS))
+    return st
+
+
+def test_new_items_are_appended_without_touching_stored_fragments(store: Store) -> None:
+    store.write("segments", _segments(["a", "b"]))
+    fragments = store.current("segments").to_lance().get_fragments()
+    before = {f.fragment_id: f.metadata.deletion_file for f in fragments}
+    store.write("segments", _segments(["c"]))
+    assert _operation(store, "segments") == "Append"
+    after = store.current("segments").to_lance().get_fragments()
+    assert {f.fragment_id: f.metadata.deletion_file for f in after if f.fragment_id in before} == before
+    assert store.count("segments") == 6
+
+
+def test_replaced_item_swaps_rows_in_one_commit(store: Store) -> None:
+    store.write("segments", _segments(["a", "b"], per_item=3))
+    v0 = store.versions()["segments"]
+    store.write("segments", _segments(["a"], per_item=1, run_id="r2"), replace=in_list("media_id", ["a"]))
+    assert store.versions()["segments"] == v0 + 1
+    assert _operation(store, "segments") == "Update"
+    rows = store.read("segments", ["media_id", "segment_index", "run_id"]).to_pylist()
+    assert sorted((r["media_id"], r["segment_index"], r["run_id"]) for r in rows) == [
+        ("a", 0, "r2"),
+        ("b", 0, "r1"),
+        ("b", 1, "r1"),
+        ("b", 2, "r1"),
+    ]
+    # the version before the commit still holds the old rows only: never both, never neither
+    old = lance.dataset(store.current("segments").to_lance().uri, version=v0)
+    assert old.count_rows("media_id = 'a'") == 3
+
+
+def test_rewriting_the_same_keys_without_scope_replaces_not_duplicates(store: Store) -> None:
+    store.write("segments", _segments(["a"]))
+    store.write("segments", _segments(["a"], run_id="r2"))
+    assert store.count("segments") == 2
+    assert set(store.read("segments", ["run_id"]).column("run_id").to_pylist()) == {"r2"}
+
+
+def test_media_rows_keep_the_paths_of_the_row_they_replace(store: Store) -> None:
+    store.write("media", _media("m", ["/x/a.txt"]))
+    store.write("media", _media("m", ["/y/b.txt"]))
+    rows = store.read("media", ["media_id", "uris"]).to_pylist()
+    assert rows == [{"media_id": "m", "uris": ["/x/a.txt", "/y/b.txt"]}]
+
+
+def test_concurrent_writers_of_the_same_keys_leave_one_row_each(store: Store) -> None:
+    other = Store(store.uri)
+    errors: list[BaseException] = []
+
+    def write(st: Store, run_id: str) -> None:
+        try:
+            for _ in range(5):
+                st.write("segments", _segments(["a", "b"], run_id=run_id))
+        except BaseException as err:  # reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(st, r)) for st, r in ((store, "r1"), (other, "r2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count("segments") == 4
+
+
+def test_key_lookup_uses_the_btree_once_built(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mmfs.store.indexes.KEY_INDEX_MIN_ROWS", 10)
+    store.write("segments", _segments([f"m{i}" for i in range(10)]))
+    report = ensure_indexes(store, min_rows=10**6)
+    assert report["segments.media_id"]["action"] == "created"
+    dataset = store.current("segments").to_lance()
+    plan = dataset.scanner(filter=in_list("media_id", ["m1"]), with_row_address=True).explain_plan()
+    assert "ScalarIndexQuery" in plan
+    store.write("segments", _segments(["m1"], run_id="r2"))
+    assert store.count("segments", "media_id = 'm1'") == 2
+    assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
