@@ -23,7 +23,8 @@ from mmfs.pipelines.query import query_vector
 from mmfs.pipelines.run import run_pipeline
 from mmfs.store.db import Store
 from mmfs.store.readers import FeatureDataset, to_polars
-from mmfs.store.search import hybrid_search, search_segments
+from mmfs.store.search import search_segments
+from mmfs.store.search_weighted import hybrid_search
 from mmfs.store.sql import run_sql
 
 STORE = sys.argv[1] if len(sys.argv) > 1 else str(Path(tempfile.mkdtemp(prefix="mmfs-example-")) / "store")
