@@ -241,8 +241,10 @@ def _execute_local(
     t0 = time.perf_counter()
     flushed = committer.flush()
     add_counts(written, flushed)
-    tally.add_seconds("write", time.perf_counter() - t0)
-    hooks.batch_done(hooks.BatchEvent(0, 0, BatchTally(), flushed))  # the rows of the last commit
+    last = BatchTally()  # the last commit: its rows and its time, for the observers too
+    last.add_seconds("write", time.perf_counter() - t0)
+    tally.merge(last)
+    hooks.batch_done(hooks.BatchEvent(0, 0, last, flushed))
     return tally, written
 
 
