@@ -20,7 +20,7 @@ from mmfs.pipelines.batch_stage import run_stage
 from mmfs.pipelines.bridge import bridge_batch
 from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.items import Extracted
-from mmfs.pipelines.model_meta import ModelMeta
+from mmfs.pipelines.model_meta import ModelMeta, video_options
 from mmfs.pipelines.speech import SpeechStage
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
@@ -76,9 +76,7 @@ class Enricher:
         e = self.cfg.encoders
         if e.video is None:
             return None
-        options = {"clip_len": str(e.video_clip_len)}
-        if e.video_weights:
-            options["weights"] = e.video_weights
+        options = video_options(self.cfg)
         return get_cached(
             e.video, device=e.device, batch_size=e.batch_size, threads=e.threads, options=options
         )

@@ -21,6 +21,14 @@ from mmfs.transforms.audio_features import feature_params
 MODALITIES = ("image", "text", "audio")
 
 
+def video_options(cfg: PipelineConfig) -> dict[str, str]:
+    """The clip encoder's options (clip length, local weights), as its provenance records them."""
+    options = {"clip_len": str(cfg.encoders.video_clip_len)}
+    if cfg.encoders.video_weights:
+        options["weights"] = cfg.encoders.video_weights
+    return options
+
+
 class ModelMeta:
     """Widths, provenance and spaces of a config's encoders, from unloaded instances."""
 
@@ -35,13 +43,9 @@ class ModelMeta:
 
     def video_encoder(self) -> Any:
         """The configured clip encoder, described; None when `encoders.video` is off."""
-        e = self.cfg.encoders
-        if e.video is None:
+        if self.cfg.encoders.video is None:
             return None
-        options = {"clip_len": str(e.video_clip_len)}
-        if e.video_weights:
-            options["weights"] = e.video_weights
-        return describe(e.video, options)
+        return describe(self.cfg.encoders.video, video_options(self.cfg))
 
     def widths(self) -> dict[str, int]:
         """Vector widths of the image, text and audio encoders."""

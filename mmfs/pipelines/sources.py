@@ -149,6 +149,14 @@ def _is_sidecar(path: Path) -> bool:
     )
 
 
+def _is_plain_file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a link to one; a link that loops or dangles is neither (and raises nothing)."""
+    try:
+        return entry.is_file()
+    except OSError:  # ELOOP: a symlink cycle planted in the folder
+        return False
+
+
 class _Folder:
     """One listing of a folder: what `_is_sidecar` and `sidecar_for` ask, without a stat or glob per file.
 
@@ -158,7 +166,7 @@ class _Folder:
 
     def __init__(self, folder: Path) -> None:
         self.resolved = folder.resolve()
-        self.files = {e.name for e in os.scandir(folder) if e.is_file()}
+        self.files = {e.name for e in os.scandir(folder) if _is_plain_file(e)}
         self.media_stems = {
             Path(n).stem
             for n in self.files
