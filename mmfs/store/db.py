@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -243,29 +243,19 @@ class Store:
         _check_finite(name, rows)
         rows = rows.select(table.schema.names).cast(table.schema)
         keys = list(KEYS[name])
+
+        def attempt() -> int | None:
+            table.checkout_latest()
+            dataset = table.to_lance()
+            old = stored_keys(dataset, rows, keys)
+            staged = merge_uris(rows, old) if name == "media" else rows
+            fragments = stage_rows(dataset, staged, self.storage_options)
+            version = commit_rows(dataset, staged, old, fragments, keys, replace, self.storage_options)
+            table.checkout_latest()
+            return version
+
         with commit_lock(None if self.remote else self.uri):
-            for attempt in range(1, retries + 1):
-                try:
-                    table.checkout_latest()
-                    dataset = table.to_lance()
-                    old = stored_keys(dataset, rows, keys)
-                    staged = merge_uris(rows, old) if name == "media" else rows
-                    fragments = stage_rows(dataset, staged, self.storage_options)
-                    version = commit_rows(
-                        dataset, staged, old, fragments, keys, replace, self.storage_options
-                    )
-                    table.checkout_latest()
-                    return version
-                except (OSError, RuntimeError, ValueError) as err:
-                    if attempt < retries and _is_conflict(err):
-                        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-                        continue
-                    if _is_conflict(err):
-                        raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
-                    raise StoreError(
-                        f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED
-                    ) from err
-        return None  # unreachable: the loop returns or raises
+            return _retry_conflicts(name, retries, attempt)
 
     def update_columns(self, name: str, rows: pa.Table, *, retries: int = 5) -> int | None:
         """Set some columns of existing rows: `rows` holds the keys and those columns only."""
@@ -300,25 +290,17 @@ class Store:
         else:
             rows = rows.select(table.schema.names).cast(table.schema)
         keys = list(KEYS[name])
-        for attempt in range(1, retries + 1):
-            try:
-                builder = table.merge_insert(keys).when_matched_update_all()
-                if not partial:
-                    builder = builder.when_not_matched_insert_all()
-                if delete_missing or replace:
-                    builder = builder.when_not_matched_by_source_delete(replace)
-                result = builder.execute(rows, on_bad_vectors="null")  # absent modality = null vector
-                return int(result.version)
-            except (OSError, RuntimeError, ValueError) as err:
-                if attempt < retries and _is_conflict(err):
-                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-                    continue
-                if _is_conflict(err):
-                    raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
-                raise StoreError(
-                    f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED
-                ) from err
-        return None  # unreachable: the loop returns or raises
+
+        def attempt() -> int | None:
+            builder = table.merge_insert(keys).when_matched_update_all()
+            if not partial:
+                builder = builder.when_not_matched_insert_all()
+            if delete_missing or replace:
+                builder = builder.when_not_matched_by_source_delete(replace)
+            result = builder.execute(rows, on_bad_vectors="null")  # absent modality = null vector
+            return int(result.version)
+
+        return _retry_conflicts(name, retries, attempt)
 
     def _delete(self, name: str, where: str) -> int | None:
         """Delete the rows matching a built where-clause; the new version, or None when none matched."""
@@ -356,6 +338,21 @@ class Store:
             for key, value in meta.items()
             if key.startswith(prefix)
         }
+
+
+def _retry_conflicts(name: str, retries: int, attempt: Callable[[], int | None]) -> int | None:
+    """Run one write attempt, again with backoff while it loses commit races; map what is left."""
+    for n in range(1, retries + 1):
+        try:
+            return attempt()
+        except (OSError, RuntimeError, ValueError) as err:
+            if n < retries and _is_conflict(err):
+                time.sleep(min(2.0, 0.05 * 2**n) * (0.5 + random.random()))
+                continue
+            if _is_conflict(err):
+                raise StoreConflict(f"write to '{name}' conflicted: {err}") from err
+            raise StoreError(f"write to '{name}' failed: {err}", code=ErrorCode.STORE_WRITE_FAILED) from err
+    return None  # unreachable: the loop returns or raises
 
 
 def _list_tables(db: Any) -> list[str]:
