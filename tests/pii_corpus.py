@@ -192,9 +192,11 @@ if __name__ == "__main__":  # python -m tests.pii_corpus [--spacy]: the figures 
     sentences = corpus()
     if "--spacy" in sys.argv:
         from mmfs.config import PipelineConfig, TextConfig
-        from mmfs.pipelines.enrich import Enricher
+        from mmfs.pipelines.text_stage import TextStage
+        from mmfs.transforms.text import TextAnalyzer
 
-        spans = Enricher(PipelineConfig(text=TextConfig(redact_pii=True)))._person_spans
+        cfg = PipelineConfig(text=TextConfig(redact_pii=True))
+        spans = TextStage(cfg, TextAnalyzer(cfg.text), None).person_spans
         out = [r.text for r in redact_batch([s.text for s in sentences], spans)]
     else:
         out = [redact_patterns(s.text).text for s in sentences]

@@ -1,8 +1,9 @@
 """Image analysis of an item's frames (or its one image): quality, faces, NSFW and OCR.
 
-Runs in the batch stage, before the encoders, because it can change what they see: frames that
-fail the quality checks are dropped when `quality.action` is `drop`, and the text read by OCR joins
-the item's text segments (`source = "ocr"`), so it is embedded, aligned and searched like a caption.
+The first batch stage, before the encoders, because it decides what they see: frames that fail the
+quality checks are dropped when `quality.action` is `drop` (the stage's `Analysed` result holds the
+kept frames and flow pairs), and the text read by OCR joins the item's text segments (`source =
+"ocr"`), so it is embedded, aligned and searched like a caption.
 The models load once per process; everything is off by default except the classical features.
 """
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.pipelines.items import Extracted, StageFailure
+from mmfs.pipelines.items import Analysed, Extracted, Item, StageFailure
+from mmfs.pipelines.stage import ItemFailure, Resources, StageBase, StageOutput
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.face_blur import blur_boxes
 from mmfs.transforms.frames import SampledFrames
@@ -52,27 +54,63 @@ def check_available(cfg: PipelineConfig) -> None:
         require("nudenet", "image.nsfw", nsfw_nudenet.INSTALL)
 
 
-def analyse_batch(items: list[Any], cfg: PipelineConfig) -> None:
-    """Analyse each enriched item in place (`item.analysis`, its frames and texts); a failure degrades
-    that item only (stage `embed_image`), a configuration error stops the run."""
-    for item in items:
-        try:
-            item.analysis = analyse(item.ex, cfg)
-        except ConfigError:
-            raise
-        except MmfsError as err:
-            item.ex.failures.append(StageFailure("embed_image", err))
+class AnalysisStage(StageBase):
+    """Image analysis over a batch: per item, the frames and flow kept, their analysis, OCR text.
+
+    Failures are recorded at stage `embed_image` (the frames table's model stage) and degrade that
+    item only; a configuration error stops the run.
+    """
+
+    name = "embed_image"
+    timing = "analyse"
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+        img = cfg.image
+        models = [
+            m
+            for m, on in (("faces", img.faces or img.blur_faces), ("nsfw", img.nsfw), ("ocr", img.ocr))
+            if on
+        ]
+        self.resources = Resources(models=tuple(models))
+
+    def run(self, batch: list[Item]) -> StageOutput:
+        """Each item with its `Analysed` result (items without frames pass through)."""
+        out: list[Item] = []
+        failures: list[ItemFailure] = []
+        for i, item in enumerate(batch):
+            try:
+                analysed = analyse(item.ex, self.cfg)
+            except ConfigError:
+                raise
+            except MmfsError as err:
+                failures.append(ItemFailure(i, StageFailure(self.name, err)))
+                analysed = None
+            out.append(item if analysed is None else item.with_(analysed=analysed))
+        return StageOutput(out, failures)
 
 
-def analyse(ex: Extracted, cfg: PipelineConfig) -> FrameAnalysis | None:
-    """Run the configured analyses over an item's frames; None when it has no frames."""
+def analyse(ex: Extracted, cfg: PipelineConfig) -> Analysed | None:
+    """The configured analyses over an item's frames; None when it has no frames.
+
+    With `quality.action: drop`, frames that fail the quality checks leave the item here, and a flow
+    pair that touches one goes with it (flow was computed over every sampled frame), so no flow row
+    names a frame the frames table does not hold. The decoded item itself is not changed.
+    """
     if ex.frames is None or not len(ex.frames.times_s):
         return None
     img = cfg.image
     result = FrameAnalysis(nsfw_threshold=img.nsfw_threshold)
+    frames_kept, flow = ex.frames, ex.flow
+    flags: tuple[str, ...] = ()
     if img.features:
-        _quality(ex, cfg, result)
-    frames = list(ex.frames.frames) if ex.frames is not None else []
+        keep = _quality(ex.frames, cfg, result)
+        if result.dropped:
+            dropped = {int(i) for i in ex.frames.indices[~keep]}
+            frames_kept = keep_frames(ex.frames, keep)
+            flow = tuple(p for p in ex.flow if not {p.frame_index, p.next_frame_index} & dropped)
+            flags = (f"quality_dropped={result.dropped}",)
+    frames = list(frames_kept.frames)
     frame_owned = "frames" in ex.computed
     if frame_owned and (img.faces or img.blur_faces) and frames:
         from mmfs.encoders.faces_mtcnn import load_faces
@@ -86,29 +124,23 @@ def analyse(ex: Extracted, cfg: PipelineConfig) -> FrameAnalysis | None:
 
         detector_n = load_nudenet()
         result.nsfw_scores = [nsfw_score(detector_n.detect(f)) for f in frames]
+    ocr: tuple[TextSegment, ...] = ()
     if img.ocr and "text" in ex.computed and frames:
-        ex.texts.extend(ocr_segments(ex, cfg))
-    return result
+        ocr = tuple(ocr_segments(ex, frames_kept, cfg))
+    return Analysed(frames=frames_kept, flow=flow, analysis=result, ocr=ocr, flags=flags)
 
 
-def _quality(ex: Extracted, cfg: PipelineConfig, result: FrameAnalysis) -> None:
-    """Features and flags of every frame; with `quality.action: drop`, flagged frames leave the item."""
-    assert ex.frames is not None
+def _quality(frames: SampledFrames, cfg: PipelineConfig, result: FrameAnalysis) -> np.ndarray:
+    """Features and flags of every frame into `result`; returns which frames are kept."""
     q = cfg.quality
     limits = QualityThresholds(q.min_sharpness, q.min_brightness, q.max_brightness, q.min_contrast)
-    features = [image_features(f) for f in ex.frames.frames]
+    features = [image_features(f) for f in frames.frames]
     flags = [quality_flags(f, limits) for f in features]
     keep = np.array([not fl for fl in flags]) if q.action == "drop" else np.ones(len(flags), dtype=bool)
     result.features = [f for f, k in zip(features, keep, strict=True) if k]
     result.flags = [fl for fl, k in zip(flags, keep, strict=True) if k]
     result.dropped = int((~keep).sum())
-    if result.dropped:
-        dropped = {int(i) for i in ex.frames.indices[~keep]}
-        ex.frames = keep_frames(ex.frames, keep)
-        # flow was computed over every sampled frame: a pair that touches a dropped frame goes too,
-        # so no flow row names a frame the frames table does not hold
-        ex.flow = [p for p in ex.flow if not {p.frame_index, p.next_frame_index} & dropped]
-        ex.flags.append(f"quality_dropped={result.dropped}")
+    return keep
 
 
 def keep_frames(frames: SampledFrames, keep: np.ndarray) -> SampledFrames:
@@ -122,7 +154,7 @@ def keep_frames(frames: SampledFrames, keep: np.ndarray) -> SampledFrames:
     return dataclasses.replace(frames, **masked)
 
 
-def ocr_segments(ex: Extracted, cfg: PipelineConfig) -> list[TextSegment]:
+def ocr_segments(ex: Extracted, frames: SampledFrames, cfg: PipelineConfig) -> list[TextSegment]:
     """OCR text of the frames as text segments: one per run of consecutive frames showing the same text.
 
     A video frame at t covers [t, next sampled frame) (the last one: t + 1/fps, within the duration),
@@ -131,12 +163,11 @@ def ocr_segments(ex: Extracted, cfg: PipelineConfig) -> list[TextSegment]:
     """
     from mmfs.encoders.ocr_rapid import join_lines, load_ocr
 
-    assert ex.frames is not None
     engine = load_ocr(cfg.image.ocr_det_side)
-    texts = [join_lines(engine.read(f, cfg.image.ocr_min_confidence)) for f in ex.frames.frames]
+    texts = [join_lines(engine.read(f, cfg.image.ocr_min_confidence)) for f in frames.frames]
     if ex.kind != "video":
         return [TextSegment(t, None, None, OCR_SOURCE) for t in texts if t]
-    times = [float(t) for t in ex.frames.times_s]
+    times = [float(t) for t in frames.times_s]
     last_end = times[-1] + 1.0 / cfg.video.fps
     if ex.duration_s is not None:
         last_end = max(times[-1], min(last_end, ex.duration_s))
@@ -161,7 +192,7 @@ def frame_columns(analysis: FrameAnalysis | None, i: int) -> dict[str, Any]:
     feats = analysis.features[i] if i < len(analysis.features) else None
     if feats is not None:
         row.update(
-            color_hist=feats.color_hist.tolist(),
+            color_hist=np.asarray(feats.color_hist, dtype=np.float32),
             edge_density=feats.edge_density,
             sharpness=feats.sharpness,
             brightness=feats.brightness,
@@ -197,16 +228,16 @@ def analysis_from_rows(rows: list[dict[str, Any]]) -> FrameAnalysis | None:
 
 
 def segment_analysis(
-    item: Any, kept: Any, threshold: float
+    item: Item, kept: Any, threshold: float
 ) -> tuple[FrameAnalysis | None, np.ndarray | None]:
     """The frame analysis and frame times a segment row summarises: this run's, or, when the frames
     table was not recomputed, the stored frames' (`kept`, a recompute.StoredItem)."""
-    ex = item.ex
-    if kept is not None and "frames" not in ex.computed:
+    if kept is not None and "frames" not in item.ex.computed:
         if kept.frame_analysis is None:
             return None, None
         return dataclasses.replace(kept.frame_analysis, nsfw_threshold=threshold), kept.frame_times
-    return item.analysis, (ex.frames.times_s if ex.frames is not None else None)
+    frames = item.frames
+    return item.analysis, (frames.times_s if frames is not None else None)
 
 
 def segment_columns(

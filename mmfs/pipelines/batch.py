@@ -20,12 +20,13 @@ import pyarrow as pa
 from mmfs.config import PipelineConfig
 from mmfs.faults import Fault, hit
 from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
+from mmfs.pipelines.items import Extracted, Item, PendingItem, StageFailure
 from mmfs.pipelines.kept_rows import load_stored, scope_clause
 from mmfs.pipelines.plan import row_versions
 from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
 from mmfs.pipelines.rows import RowBuilder
 from mmfs.pipelines.sources import SourceItem
+from mmfs.pipelines.stage import StageTimes
 from mmfs.schemas.rows import rows_to_table
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
@@ -46,17 +47,18 @@ class BatchTally:
     media_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
-    def add_item(self, ex: Extracted) -> None:
-        """Count one extracted item and log each of its failures."""
+    def add_item(self, ex: Extracted, item: Item | None = None) -> None:
+        """Count one item (decoded, and after the batch stages when it got there); log its failures."""
         for stage, seconds in ex.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
-        for failure in ex.failures:
+        for failure in item.all_failures if item is not None else ex.failures:
             log_failure(ex.pending.item.uri, failure)
-        if ex.status == "failed":
+        status = item.status if item is not None else ex.status
+        if status == "failed":
             self.n_quarantined += 1
             return
         self.n_ok += 1
-        self.n_degraded += ex.status == "degraded"
+        self.n_degraded += status == "degraded"
         self.media_seconds += ex.duration_s or 0.0
 
     def merge(self, other: BatchTally) -> None:
@@ -139,25 +141,30 @@ def ipc_to_table(data: bytes) -> pa.Table:
 def build_batch(extracted: list[Extracted], enricher: Enricher | None, job: BatchJob) -> BatchResult:
     """Embed and align a batch, then lay its rows out per table (`enricher` None: failed items only)."""
     tally = BatchTally()
-    t0 = time.perf_counter()
     live = [ex for ex in extracted if not ex.failed]
     if live and enricher is None:
         raise ValueError("build_batch needs an enricher for items that did not fail")
-    enriched = {id(e.ex): e for e in enricher.run(live)} if enricher is not None and live else {}
-    tally.add_seconds("embed", time.perf_counter() - t0)
     partial = {ex.pending.media_id: ex.computed for ex in live if ex.pending.only is not None}
     stored = load_stored(Store(job.store_uri), partial) if partial and job.store_uri else {}
+    times = StageTimes()
+    items = enricher.run(live, times, stored) if enricher is not None and live else []
+    for key, seconds in times.seconds.items():
+        tally.add_seconds(key, seconds)
+    done = {id(it.ex): it for it in items}
+    t0 = time.perf_counter()
     fusion = enricher.fusion() if enricher is not None and live else None
     rows = RowBuilder(job.cfg, job.run_id, job.versions, stored, fusion)
     for ex in extracted:
-        rows.add_item(ex, enriched.get(id(ex)))
-        tally.add_item(ex)
+        item = done.get(id(ex))
+        rows.add_item(ex, item)
+        tally.add_item(ex, item)
     tables = rows.tables(job.schemas)
     tables[LEDGER_TABLE] = with_uri_stats(tables[LEDGER_TABLE], job.uri_stats)
-    return BatchResult(tables=tables, tally=tally, scopes=batch_scopes(extracted))
+    tally.add_seconds("rows", time.perf_counter() - t0)
+    return BatchResult(tables=tables, tally=tally, scopes=batch_scopes(extracted, done))
 
 
-def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
+def batch_scopes(extracted: list[Extracted], done: dict[int, Item] | None = None) -> dict[str, str]:
     """Per table, the rows of this batch's items that its rows replace (absent ones are deleted).
 
     An item replaces the rows of each table it recomputed, unless that table's stage failed this
@@ -168,7 +175,9 @@ def batch_scopes(extracted: list[Extracted]) -> dict[str, str]:
     for ex in extracted:
         if ex.failed:
             continue
-        media_id, failed = ex.pending.media_id, {f.stage for f in ex.failures}
+        item = (done or {}).get(id(ex))
+        media_id = ex.pending.media_id
+        failed = {f.stage for f in (item.all_failures if item is not None else ex.failures)}
         for table in ex.computed:
             if not failed & set(TABLE_STAGES[table]):
                 owners[table].append((media_id, None))

@@ -12,16 +12,18 @@ from typing import Any
 import numpy as np
 
 from mmfs.encoders.label_bridge import FrameHints, bridge_vectors
+from mmfs.pipelines.items import Item
 from mmfs.transforms.image_cues import image_cues
 
 OCR_SOURCE = "ocr"
 
 
-def frame_hints(it: Any) -> list[FrameHints]:
-    """The hints of each sampled frame of an item (`Enriched`), in frame order."""
-    frames = it.ex.frames
+def frame_hints(it: Item) -> list[FrameHints]:
+    """The hints of each frame an item keeps, in frame order."""
+    frames = it.frames
+    assert frames is not None
     faces = it.analysis.faces if it.analysis is not None else None
-    ocr = [t for t in it.ex.texts if t.source == OCR_SOURCE]
+    ocr = [t for t in it.texts if t.source == OCR_SOURCE]
     out = []
     for i, (pixels, t) in enumerate(zip(frames.frames, frames.times_s, strict=True)):
         cues = image_cues(pixels)
@@ -31,21 +33,18 @@ def frame_hints(it: Any) -> list[FrameHints]:
     return out
 
 
-def bridge_batch(owners: list[Any], probs: np.ndarray, text_encoder: Any) -> np.ndarray:
-    """Bridge vectors of every frame of `owners` (their frames in order); sets each item's hints and words."""
+def bridge_batch(
+    owners: list[Item], probs: np.ndarray, text_encoder: Any
+) -> tuple[np.ndarray, list[FrameHints], list[str]]:
+    """Bridge vectors of every frame of `owners` (in order), with each frame's hints and words."""
     hints = [h for it in owners for h in frame_hints(it)]
     vectors, texts = bridge_vectors(text_encoder, probs, hints)
-    start = 0
-    for it in owners:
-        n = len(it.ex.frames.times_s)
-        it.frame_hints, it.bridge_texts = hints[start : start + n], texts[start : start + n]
-        start += n
-    return vectors
+    return vectors, hints, list(texts)
 
 
-def hint_columns(it: Any, i: int) -> dict[str, Any]:
+def hint_columns(it: Item, i: int) -> dict[str, Any]:
     """The `frames` cue columns of frame `i` (absent when the bridge did not run: CLIP, or a kept item)."""
-    hints = getattr(it, "frame_hints", None)
+    hints = it.vectors.frame_hints
     if not hints or i >= len(hints):
         return {}
     h = hints[i]
@@ -53,5 +52,5 @@ def hint_columns(it: Any, i: int) -> dict[str, Any]:
         "colours": list(h.colours),
         "style": h.style,
         "has_text": bool(h.words),
-        "bridge_text": it.bridge_texts[i],
+        "bridge_text": it.vectors.bridge_texts[i],
     }

@@ -11,6 +11,7 @@ import dataclasses
 import time
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,17 +28,17 @@ from mmfs.errors import (
 from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
-from mmfs.media.probe import probe
+from mmfs.media.probe import ProbeInfo, probe
 from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
-from mmfs.pipelines.recompute import decodes_video
+from mmfs.pipelines.recompute import computed_tables, decodes_video
 from mmfs.pipelines.remote import local_copy
-from mmfs.pipelines.speech import add_snr, maybe_denoise
-from mmfs.transforms.audio import decode_audio, window_features
+from mmfs.pipelines.speech import maybe_denoise, snr_columns
+from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, read_sidecar
-from mmfs.transforms.flow import flow_sequence
+from mmfs.transforms.flow import FlowPair, flow_sequence
 from mmfs.transforms.frames import SampledFrames, sample_frames
 from mmfs.transforms.image import decode_image, image_size
-from mmfs.transforms.shots import detect_shots
+from mmfs.transforms.shots import Shot, detect_shots
 from mmfs.transforms.text_clean import clean_document
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
@@ -68,21 +69,75 @@ def extract(
             local = pending if item is pending.item else dataclasses.replace(pending, item=item)
             out = _extract_local(local, cfg, on_probe)
     except OSError as err:  # the copy could not be written (disk full, cache dir missing)
-        out = Extracted(pending)
+        out = Draft(pending)
         _fail(out, "read", MediaError(f"{pending.item.uri}: cannot copy locally ({err})"))
     except MediaError as err:  # the object could not be read
-        out = Extracted(pending)
+        out = Draft(pending)
         _fail(out, "read", err)
     out.pending = pending  # the item as discovered (its uri), never the temporary copy
-    return out
+    return out.freeze()
+
+
+@dataclasses.dataclass
+class Draft:
+    """An `Extracted` while decoding fills it in; frozen once the item is decoded (`freeze`)."""
+
+    pending: PendingItem
+    kind: str = "unknown"
+    probe: ProbeInfo | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    rotation: int = 0
+    frames: SampledFrames | None = None
+    flow: list[FlowPair] = dataclasses.field(default_factory=list)
+    shots: list[Shot] | None = None
+    audio_windows: list[AudioWindow] = dataclasses.field(default_factory=list)
+    audio_samples: np.ndarray | None = None
+    audio_rate: int = 0
+    audio_columns: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    audio_raw: np.ndarray | None = None
+    texts: list[TextSegment] = dataclasses.field(default_factory=list)
+    failures: list[StageFailure] = dataclasses.field(default_factory=list)
+    flags: list[str] = dataclasses.field(default_factory=list)
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def computed(self) -> frozenset[str]:
+        """The modality tables this item's decoding serves."""
+        return computed_tables(self.pending.only)
+
+    def freeze(self) -> Extracted:
+        """The decoded item as the frozen record the later stages share."""
+        return Extracted(
+            pending=self.pending,
+            kind=self.kind,
+            probe=self.probe,
+            duration_s=self.duration_s,
+            width=self.width,
+            height=self.height,
+            rotation=self.rotation,
+            frames=self.frames,
+            flow=tuple(self.flow),
+            shots=None if self.shots is None else tuple(self.shots),
+            audio_windows=tuple(self.audio_windows),
+            audio_samples=self.audio_samples,
+            audio_rate=self.audio_rate,
+            audio_columns=dict(self.audio_columns),
+            audio_raw=self.audio_raw,
+            texts=tuple(self.texts),
+            failures=tuple(self.failures),
+            flags=tuple(self.flags),
+            stage_seconds=dict(self.stage_seconds),
+        )
 
 
 def _extract_local(
     pending: PendingItem, cfg: PipelineConfig, on_probe: Callable[[float | None], None] | None
-) -> Extracted:
+) -> Draft:
     """`extract` on an item whose bytes are in a local file."""
     quiet_ffmpeg()
-    out = Extracted(pending)
+    out = Draft(pending)
     try:
         _timed(out, "probe", lambda: _detect(out, cfg))
     except MmfsError as err:  # what it is, or a limit it breaks, before any decoding
@@ -116,7 +171,7 @@ def _extract_local(
     return out
 
 
-def _timed(out: Extracted, stage: str, fn: object) -> None:
+def _timed(out: Draft, stage: str, fn: object) -> None:
     start = time.perf_counter()
     try:
         fn()  # type: ignore[operator]
@@ -124,7 +179,7 @@ def _timed(out: Extracted, stage: str, fn: object) -> None:
         out.stage_seconds[stage] = out.stage_seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _optional(out: Extracted, stage: str, fn: object) -> None:
+def _optional(out: Draft, stage: str, fn: object) -> None:
     """A modality that may fail alone: the item is then degraded, not lost."""
     try:
         _timed(out, stage, fn)
@@ -132,7 +187,7 @@ def _optional(out: Extracted, stage: str, fn: object) -> None:
         _fail(out, "decode" if stage == "audio" and out.kind == "audio" else stage, err)
 
 
-def _fail(out: Extracted, stage: str, err: MmfsError) -> None:
+def _fail(out: Draft, stage: str, err: MmfsError) -> None:
     """Record a failure; its message names the file (a transform's own message may not)."""
     name = out.pending.item.path.name
     if name not in err.message:
@@ -140,7 +195,7 @@ def _fail(out: Extracted, stage: str, err: MmfsError) -> None:
     out.failures.append(StageFailure(stage, err))
 
 
-def _detect(out: Extracted, cfg: PipelineConfig) -> None:
+def _detect(out: Draft, cfg: PipelineConfig) -> None:
     """The item's kind from its bytes, its container's description, and the limits checked on both."""
     path = out.pending.item.path
     sniffed = sniff(read_head(path))
@@ -176,7 +231,7 @@ def _detect(out: Extracted, cfg: PipelineConfig) -> None:
     _check_limits(out, cfg)
 
 
-def _check_limits(out: Extracted, cfg: PipelineConfig) -> None:
+def _check_limits(out: Draft, cfg: PipelineConfig) -> None:
     name = out.pending.item.path.name
     if out.duration_s is not None and out.duration_s > cfg.limits.max_duration_s:
         raise MediaLimitExceeded(
@@ -206,7 +261,7 @@ def shots_wanted(cfg: PipelineConfig) -> bool:
     return cfg.video.shots or cfg.video.sampling == "scenes" or cfg.align.grid == "shots"
 
 
-def _shots(out: Extracted, cfg: PipelineConfig) -> None:
+def _shots(out: Draft, cfg: PipelineConfig) -> None:
     v = cfg.video
     out.shots = detect_shots(
         out.pending.item.path,
@@ -219,7 +274,7 @@ def _shots(out: Extracted, cfg: PipelineConfig) -> None:
     )
 
 
-def _video(out: Extracted, cfg: PipelineConfig) -> None:
+def _video(out: Draft, cfg: PipelineConfig) -> None:
     v = cfg.video
     out.frames = sample_frames(
         out.pending.item.path,
@@ -247,7 +302,7 @@ def _video(out: Extracted, cfg: PipelineConfig) -> None:
         out.flags.append(f"decode_errors={out.frames.decode_errors}")
 
 
-def _image(out: Extracted, cfg: PipelineConfig) -> None:
+def _image(out: Draft, cfg: PipelineConfig) -> None:
     decoded = decode_image(
         out.pending.item.path,
         short_side=cfg.video.decode_short_side,
@@ -262,7 +317,7 @@ def _image(out: Extracted, cfg: PipelineConfig) -> None:
     )
 
 
-def _audio(out: Extracted, cfg: PipelineConfig) -> None:
+def _audio(out: Draft, cfg: PipelineConfig) -> None:
     stream = out.probe.audio_stream_index if out.probe else None
     audio = decode_audio(
         out.pending.item.path,
@@ -284,17 +339,20 @@ def _audio(out: Extracted, cfg: PipelineConfig) -> None:
         grid_duration_s=out.duration_s,  # the item's segment grid, so audio rows line up with segments
         max_windows=cfg.align.max_segments,
     )
-    add_snr(out, raw, cfg.audio)
+    bounds = [(w.start_s, w.end_s) for w in out.audio_windows]
+    out.audio_columns.update(snr_columns(bounds, raw, out.audio_samples, out.audio_rate, cfg.audio))
+    if cfg.audio.denoise:
+        out.audio_raw = raw  # speech models hear the recording as it was (gating costs ASR words)
     if any("padded" in w.flags for w in out.audio_windows):
         out.flags.append("audio_padded")
 
 
-def _flow(out: Extracted, cfg: PipelineConfig) -> None:
+def _flow(out: Draft, cfg: PipelineConfig) -> None:
     assert out.frames is not None
     out.flow = flow_sequence(out.frames, cfg.flow)
 
 
-def _document(out: Extracted, cfg: PipelineConfig) -> None:
+def _document(out: Draft, cfg: PipelineConfig) -> None:
     """A whole text file as one untimed segment: decoded (charset recorded), HTML stripped, NFKC,
     within the limit, not blank."""
     path, limit = out.pending.item.path, cfg.limits.max_text_chars
@@ -316,7 +374,7 @@ def _document(out: Extracted, cfg: PipelineConfig) -> None:
         out.flags.append("html_stripped")
 
 
-def _attached_text(out: Extracted) -> None:
+def _attached_text(out: Draft) -> None:
     """Sidecar captions and manifest text of a media item."""
     item = out.pending.item
     if item.sidecar is not None:

@@ -140,9 +140,7 @@ class DecodePool:
             return result
         self._retire(worker)
         self._idle.put(self._start())
-        out = Extracted(pending)
-        out.failures.append(StageFailure("decode", result))
-        return out
+        return Extracted(pending, failures=(StageFailure("decode", result),))
 
     def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MmfsError:
         limits = self.cfg.limits

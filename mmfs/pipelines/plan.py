@@ -6,6 +6,7 @@ the tables whose rows a config change made stale.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -118,8 +119,7 @@ def split_done(
         if stale is None and p.media_id in again:
             stale = []  # a retryable failure: the whole item again
         if item is None or stale is not None:
-            p.only = tuple(stale) if stale else None
-            todo.append(p)
+            todo.append(dataclasses.replace(p, only=tuple(stale) if stale else None))
         elif not set(p.uris) <= set(item["uris"]) or any(u in fresh for u in p.uris):
             media_only.append((p, sorted(set(item["uris"]) | set(p.uris))))
     return todo, media_only

@@ -1,4 +1,5 @@
-"""Turn enriched items into Arrow rows for each table, aligned onto the segment grid.
+"""The rows stage: items after the batch stages become Arrow rows for each table (segments from the
+align stage's grid).
 
 Also defines each table's `feature_version`: a short hash of exactly the config that shapes its rows
 and the encoder names, so a later change of one parameter identifies the rows it makes stale.
@@ -20,18 +21,15 @@ from mmfs.encoders.registry import identity
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
 from mmfs.pipelines.bridge import hint_columns
-from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.fusion import Fusion
-from mmfs.pipelines.items import Extracted, StageFailure
-from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
+from mmfs.pipelines.items import Extracted, Item, StageFailure
+from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, owned_flag, owned_stages
 from mmfs.schemas.rows import rows_to_table
-from mmfs.schemas.tables import MOTION_DIM, TABLES
-from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
+from mmfs.schemas.tables import IMAGE_ANALYSIS_FIELDS, IMAGE_CUE_FIELDS, TABLES
 from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
-from mmfs.transforms.flow import FLOW_MOTION_COLUMNS, motion_vector
+from mmfs.transforms.flow import FLOW_MOTION_COLUMNS
 from mmfs.transforms.image import thumbnail_jpeg
 from mmfs.transforms.pii import placeholder_counts
-from mmfs.transforms.shots import shot_bounds
 
 
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
@@ -90,26 +88,23 @@ def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
     return short_hash("segments", versions["align"], {t: versions[t] for t in present})
 
 
+# Columns a builder writes as nulls when their stage is off, so every row names every column of its
+# table (tests/unit/test_row_codecs.py); the vocabulary step fills the text table's own later.
+FRAME_NULLS = dict.fromkeys(f.name for f in (*IMAGE_ANALYSIS_FIELDS, *IMAGE_CUE_FIELDS))
+AUDIO_NULLS = dict.fromkeys(("snr_db", "snr_db_denoised", "speech_prob", "f0_hz", "voiced_frac"))
+TEXT_NULLS = dict.fromkeys(("bow_indices", "bow_counts", "tfidf", "vocab_version"))
+SEGMENT_NULLS = dict.fromkeys(("nsfw", "nsfw_score", "faces", "joint", "joint_mask", "joint_learned"))
+MEDIA_NULLS = dict.fromkeys(("row_versions", "uri_stats"))  # set at commit (batch.with_row_versions)
+
 TEXT_SOURCE_ORDER = ("document", "manifest", "caption", "asr", "ocr")  # whose language is the item's
 
 
-def main_language(enriched: Enriched | None) -> str | None:
+def main_language(item: Item | None) -> str | None:
     """The item's language: that of its first text source in `TEXT_SOURCE_ORDER` that has one."""
-    if enriched is None:
+    if item is None:
         return None
-    found = (enriched.languages.get(src) for src in TEXT_SOURCE_ORDER)
+    found = (item.languages.get(src) for src in TEXT_SOURCE_ORDER)
     return next((lang for lang in found if lang), None)
-
-
-def modality_tables(ex: Extracted) -> list[str]:
-    """The modality tables an extracted item has rows in."""
-    has = {
-        "frames": ex.frames is not None and len(ex.frames.times_s) > 0,
-        "flow": bool(ex.flow),
-        "audio": bool(ex.audio_windows),
-        "text": bool(ex.texts),
-    }
-    return [t for t in MODALITY_TABLES if has[t]]
 
 
 class RowBuilder:
@@ -138,22 +133,26 @@ class RowBuilder:
         """The batch as Arrow tables in the store's schemas."""
         return {name: rows_to_table(rows, schemas[name], name) for name, rows in self.rows.items()}
 
-    def add_item(self, ex: Extracted, enriched: Enriched | None) -> None:
-        """All rows of one item: media, its modality tables, segments, and its failures."""
+    def add_item(self, ex: Extracted, item: Item | None) -> None:
+        """All rows of one item: media, its modality tables, segments, and its failures.
+
+        `item` is the item after the batch stages (None when decoding failed: only its failure rows
+        and its `failed` media row are made).
+        """
         kept = self.stored.get(ex.pending.media_id)
-        if kept is not None and kept.duration_s is not None:
-            ex.duration_s = kept.duration_s  # the same bytes: keep the grid the kept rows are on
-        if enriched is not None:
+        if item is not None:
             if "frames" in ex.computed:
-                self._frames(enriched)
-            self._flow(ex)
+                self._frames(item)
+            self._flow(item)
             self._shots(ex)
-            self._audio(enriched)
-            self._text(enriched)
-            self._segments(enriched, kept)
-        for failure in ex.failures:
-            self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, failure_detail(ex))
-        self._media(ex, kept, main_language(enriched))
+            self._audio(item)
+            self._text(item)
+            self._segments(item, kept)
+        failures = item.all_failures if item is not None else ex.failures
+        detail = failure_detail(ex, item.flags if item is not None else ex.flags)
+        for failure in failures:
+            self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, detail)
+        self._media(ex, item, kept)
 
     def add_failure(
         self, media_id: str, uri: str, failure: StageFailure, detail: dict[str, Any] | None = None
@@ -196,13 +195,17 @@ class RowBuilder:
                 "error": f"{failure.stage}: {failure.error}",
                 "quality_flags": [],
                 "ingested_at": self.now,
+                **MEDIA_NULLS,
             },
         )
 
-    def _media(self, ex: Extracted, kept: StoredItem | None = None, language: str | None = None) -> None:
+    def _media(self, ex: Extracted, it: Item | None, kept: StoredItem | None = None) -> None:
         p, item = ex.probe, ex.pending.item
-        parts = [f"{f.stage}: {f.error}" for f in ex.failures]
-        status, flags = ex.status, list(ex.flags)
+        language = main_language(it)
+        parts = [f"{f.stage}: {f.error}" for f in (it.all_failures if it is not None else ex.failures)]
+        status = it.status if it is not None else ex.status
+        flags = list(it.flags if it is not None else ex.flags)
+        duration = it.aligned.duration_s if it is not None and it.aligned is not None else ex.duration_s
         if kept is not None and not ex.failed:  # the failures and flags of tables not recomputed stay
             owned = owned_stages(ex.computed)
             old = [s for s in kept.failed_stages if s not in owned]
@@ -219,7 +222,7 @@ class RowBuilder:
                 "kind": ex.kind,
                 "container": p.container if p else None,
                 "bytes": ex.pending.n_bytes,
-                "duration_s": ex.duration_s,
+                "duration_s": duration,
                 "width": ex.width,
                 "height": ex.height,
                 "fps": p.fps if p else None,
@@ -237,17 +240,18 @@ class RowBuilder:
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
                 "decoder": ex.frames.backend if ex.frames is not None else None,
                 "language": language if language is not None else (kept.language if kept else None),
+                **MEDIA_NULLS,
             },
         )
 
-    def _frames(self, it: Enriched) -> None:
-        frames = it.ex.frames
+    def _frames(self, it: Item) -> None:
+        frames, v = it.frames, it.vectors
         if frames is None:
             return
         img = self.cfg.image
         for i, (index, t) in enumerate(zip(frames.indices, frames.times_s, strict=True)):
             pixels = thumbnail_source(it.analysis, frames.frames[i], i)
-            labels = it.frame_labels[i] if it.frame_labels else []
+            labels = v.frame_labels[i] if v.frame_labels else []
             self._add(
                 "frames",
                 {
@@ -261,19 +265,20 @@ class RowBuilder:
                     ),
                     "labels": [name for name, _ in labels],
                     "label_scores": [float(score) for _, score in labels],
-                    "embedding": _row(it.frame_vectors, i),
-                    "label_embedding": _row(it.label_vectors, i),
+                    "embedding": _row(v.frame, i),
+                    "label_embedding": _row(v.label, i),
+                    **FRAME_NULLS,
                     **frame_columns(it.analysis, i),
                     **hint_columns(it, i),
                 },
             )
 
-    def _flow(self, ex: Extracted) -> None:
-        for pair in ex.flow:
+    def _flow(self, it: Item) -> None:
+        for pair in it.flow:
             self._add(
                 "flow",
                 {
-                    "media_id": ex.pending.media_id,
+                    "media_id": it.media_id,
                     "frame_index": pair.frame_index,
                     "next_frame_index": pair.next_frame_index,
                     "t_s": pair.t_s,
@@ -284,7 +289,7 @@ class RowBuilder:
                     "max_mag": pair.max_mag,
                     "mean_dx": pair.mean_dx,
                     "mean_dy": pair.mean_dy,
-                    "orient_hist": pair.orient_hist.astype(np.float32).tolist(),
+                    "orient_hist": pair.orient_hist.astype(np.float32, copy=False),
                     "moving_frac": pair.moving_frac,
                     "field": pair.field.astype("<f2").tobytes(),
                     "field_shape": list(pair.field.shape),
@@ -307,9 +312,10 @@ class RowBuilder:
                 },
             )
 
-    def _audio(self, it: Enriched) -> None:
+    def _audio(self, it: Item) -> None:
+        vectors, columns = it.vectors.audio, it.audio_columns
         for i, w in enumerate(it.ex.audio_windows):
-            vec = it.audio_vectors[i] if i < len(it.audio_vectors) else None
+            vec = vectors[i] if i < len(vectors) else None
             self._add(
                 "audio",
                 {
@@ -318,20 +324,21 @@ class RowBuilder:
                     "start_s": w.start_s,
                     "end_s": w.end_s,
                     "n_frames": int(w.log_mel.shape[1]),
-                    "log_mel": w.log_mel.astype(np.float32).tolist(),
-                    "mfcc": w.mfcc.astype(np.float32).tolist(),
+                    "log_mel": w.log_mel.astype(np.float32, copy=False),
+                    "mfcc": w.mfcc.astype(np.float32, copy=False),
                     "rms": float(w.rms),
                     "flags": list(w.flags),
-                    "embedding": None if vec is None else vec.astype(np.float32).tolist(),
+                    "embedding": vec,
                     **w.columns(),  # deltas, spectra, spectral statistics, per-channel features
-                    **{name: values[i] for name, values in it.ex.audio_columns.items()},  # speech.py
+                    **AUDIO_NULLS,
+                    **{name: values[i] for name, values in columns.items()},  # snr_db, speech.py
                 },
             )
 
-    def _text(self, it: Enriched) -> None:
-        redacted = self.cfg.text.redact_pii
-        for i, seg in enumerate(it.ex.texts):
-            analysis = it.analyses[i] if i < len(it.analyses) else None
+    def _text(self, it: Item) -> None:
+        redacted, v = self.cfg.text.redact_pii, it.vectors
+        for i, seg in enumerate(it.texts):
+            analysis = v.text_analyses[i] if i < len(v.text_analyses) else None
             entities = analysis.entities if analysis else None
             self._add(
                 "text",
@@ -346,30 +353,26 @@ class RowBuilder:
                     "lemmas": analysis.lemmas if analysis else None,
                     "stems": analysis.stems if analysis else None,
                     "is_stop": analysis.is_stop if analysis else None,
-                    "embedding": _row(it.text_vectors, i),
+                    "embedding": _row(v.text, i),
                     "charset": seg.charset,
                     "language": it.languages.get(seg.source),
                     "pos": analysis.pos if analysis else None,
                     "entities": None if entities is None else [e.as_row() for e in entities],
                     "pii_counts": _pii_counts(seg.text) if redacted else None,
+                    **TEXT_NULLS,
                 },
             )
 
-    def _segments(self, it: Enriched, kept: StoredItem | None = None) -> None:
-        align_cfg = self.cfg.align
-        inputs, tables = _align_inputs(it), set(modality_tables(it.ex))
-        if kept is not None:  # a partial recompute: the other tables' vectors come from the store
-            inputs = merge_inputs(inputs, kept.inputs, it.ex.computed)
-            tables = (tables & it.ex.computed) | (kept.tables - it.ex.computed)
-        version = segments_version(self.versions, tables)
-        bounds = shot_bounds(it.ex.shots) if align_cfg.grid == "shots" and it.ex.shots else None
-        segs = align(
-            inputs, segment_s=align_cfg.segment_s, max_segments=align_cfg.max_segments, bounds=bounds
-        )
+    def _segments(self, it: Item, kept: StoredItem | None = None) -> None:
+        aligned = it.aligned
+        if aligned is None:  # the align stage failed for this item: its failure row says why
+            return
+        version = segments_version(self.versions, aligned.tables)
         analysis, times = segment_analysis(it, kept, self.cfg.image.nsfw_threshold)
+        segs = aligned.segments
         for seg in segs:
             row = {
-                "media_id": it.ex.pending.media_id,
+                "media_id": it.media_id,
                 "segment_index": seg.segment_index,
                 "start_s": seg.start_s,
                 "end_s": seg.end_s,
@@ -377,24 +380,24 @@ class RowBuilder:
                 "modalities": seg.modalities,
                 "transcript": seg.transcript or None,
                 "label_text": seg.label_text or None,
+                **SEGMENT_NULLS,
                 **segment_columns(analysis, times, seg.start_s, seg.end_s, seg is segs[-1]),
             }
             for name, vec in seg.vectors.items():
-                if vec is not None:  # an absent vector is a null (a column off in this store: none)
-                    row[name] = vec.astype(np.float32).tolist()
+                if name != "video" or self.cfg.encoders.video is not None:  # its column exists only then
+                    row[name] = vec
             if self.fusion is not None:
                 joint, mask, learned = self.fusion.joint(seg.vectors)
-                row["joint"], row["joint_mask"] = None if joint is None else joint.tolist(), mask
-                row["joint_learned"] = None if learned is None else learned.tolist()
+                row["joint"], row["joint_mask"], row["joint_learned"] = joint, mask, learned
             self._add("segments", row, version)
 
 
-def failure_detail(ex: Extracted) -> dict[str, Any]:
+def failure_detail(ex: Extracted, flags: Iterable[str] = ()) -> dict[str, Any]:
     """What the probe saw of a failed or degraded item: enough to tell why without the file.
 
     Deterministic (no timings: those are in `media.process_s`), so a re-run writes the same row.
     """
-    detail: dict[str, Any] = {"kind": ex.kind, "bytes": ex.pending.n_bytes, "flags": ex.flags}
+    detail: dict[str, Any] = {"kind": ex.kind, "bytes": ex.pending.n_bytes, "flags": list(flags)}
     p = ex.probe
     if p is not None:
         detail.update(
@@ -422,36 +425,8 @@ def _pii_counts(text: str) -> dict[str, int]:
     return {kind.lower(): n for kind, n in placeholder_counts(text).items()}
 
 
-def _row(matrix: np.ndarray | None, i: int) -> list[float] | None:
+def _row(matrix: np.ndarray | None, i: int) -> np.ndarray | None:
+    """Row `i` of a per-item matrix (None past its end: the encoder did not reach it)."""
     if matrix is None or i >= len(matrix):
         return None
-    return matrix[i].astype(np.float32).tolist()
-
-
-def _align_inputs(it: Enriched) -> AlignInputs:
-    ex = it.ex
-    inputs = AlignInputs(duration_s=ex.duration_s, is_image=ex.kind == "image")
-    if ex.frames is not None and it.frame_vectors is not None:
-        inputs.visual = TimedVectors(ex.frames.times_s, it.frame_vectors)
-    if ex.frames is not None and it.label_vectors is not None:
-        lines = it.bridge_texts or [", ".join(n for n, _ in labels) for labels in it.frame_labels]
-        inputs.label_vectors = TimedVectors(ex.frames.times_s, it.label_vectors, lines)
-    if ex.flow:
-        mids = np.array([p.t_s + p.dt_s / 2 for p in ex.flow])
-        inputs.motion = TimedVectors(mids, np.stack([motion_vector(p) for p in ex.flow]))
-        assert inputs.motion.vectors.shape[1] == MOTION_DIM
-    if it.clip_vectors is not None and it.clip_times is not None:
-        inputs.video = TimedVectors(it.clip_times, it.clip_vectors)
-    inputs.audio = [
-        SpanVector(w.start_s, w.end_s, it.audio_vectors[i] if i < len(it.audio_vectors) else None)
-        for i, w in enumerate(ex.audio_windows)
-    ]
-    inputs.text = [
-        SpanVector(seg.start_s, seg.end_s, _vec(it.text_vectors, i), seg.text)
-        for i, seg in enumerate(ex.texts)
-    ]
-    return inputs
-
-
-def _vec(matrix: np.ndarray | None, i: int) -> np.ndarray | None:
-    return None if matrix is None or i >= len(matrix) else matrix[i]
+    return matrix[i]

@@ -3,9 +3,9 @@ voice activity, pitch and speech recognition (models, in the batch stage before 
 transcripts are redacted, analysed, embedded and aligned like captions).
 
 Denoising feeds the features and embeddings only: VAD, pitch and ASR hear the recording as it was,
-since spectral gating cost pocketsphinx words on LibriVox speech. Each stage adds per-window columns
-to `Extracted.audio_columns` (`snr_db`, `speech_prob`, `f0_hz`, ...) or text segments with
-`source = "asr"`; a failure degrades its item only.
+since spectral gating cost pocketsphinx words on LibriVox speech. Decoding records `snr_db`; each
+speech stage returns the item with a new `Heard` result (per-window columns `speech_prob`, `f0_hz`,
+... and text segments with `source = "asr"`); a failure degrades its item only.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
 from mmfs.errors import ConfigError, EncoderError
-from mmfs.pipelines.batch_stage import run_stage
+from mmfs.pipelines.items import Extracted, Heard, Item
+from mmfs.pipelines.stage import Resources, StageBase, StageOutput
+from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
 
 if TYPE_CHECKING:
-    from mmfs.pipelines.enrich import Enriched
-    from mmfs.pipelines.items import Extracted
     from mmfs.transforms.audio import DecodedAudio
-    from mmfs.transforms.captions import TextSegment
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
 
@@ -46,15 +45,19 @@ def maybe_denoise(audio: DecodedAudio, cfg: AudioConfig) -> DecodedAudio:
     return dataclasses.replace(audio, samples=gate(audio.samples), channel_samples=kept)
 
 
-def add_snr(out: Extracted, raw: np.ndarray, cfg: AudioConfig) -> None:
+def snr_columns(
+    bounds: list[tuple[float, float]],
+    raw: np.ndarray,
+    samples: np.ndarray | None,
+    rate: int,
+    cfg: AudioConfig,
+) -> dict[str, list[Any]]:
     """`snr_db` of each window of the source audio, and `snr_db_denoised` after gating when on."""
-    bounds = [(w.start_s, w.end_s) for w in out.audio_windows]
-    rate, q = out.audio_rate, cfg.noise_quantile
-    out.audio_columns["snr_db"] = window_snr_db(mono(raw), rate, bounds, noise_quantile=q)
-    if cfg.denoise and out.audio_samples is not None:
-        out.audio_raw = raw  # speech models hear the recording as it was (gating costs ASR words)
-        gated = mono(out.audio_samples)
-        out.audio_columns["snr_db_denoised"] = window_snr_db(gated, rate, bounds, noise_quantile=q)
+    q = cfg.noise_quantile
+    out: dict[str, list[Any]] = {"snr_db": window_snr_db(mono(raw), rate, bounds, noise_quantile=q)}
+    if cfg.denoise and samples is not None:
+        out["snr_db_denoised"] = window_snr_db(mono(samples), rate, bounds, noise_quantile=q)
+    return out
 
 
 def mono(samples: np.ndarray) -> np.ndarray:
@@ -73,82 +76,123 @@ def at_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples, MODEL_RATE // g, rate // g).astype(np.float32)
 
 
-class SpeechStage:
-    """VAD, pitch and ASR over a batch of enriched items, as `audio.vad / pitch / asr` ask."""
+def speech_stages(cfg: PipelineConfig) -> list[Any]:
+    """The switched-on speech stages, in order: VAD, pitch (stage `speech`), then ASR (stage `asr`)."""
+    a = cfg.audio
+    if a.asr == "whisper" and not a.asr_model_dir:
+        raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
+    stages: list[Any] = []
+    if a.vad:
+        stages.append(VadStage(cfg))
+    if a.pitch:
+        stages.append(PitchStage(cfg))
+    if a.asr != "none":
+        stages.append(AsrStage(cfg))
+    return stages
+
+
+def _heard(
+    item: Item, columns: dict[str, list[Any]] | None = None, transcript: tuple[TextSegment, ...] = ()
+) -> Item:
+    """The item with a new speech result: the earlier speech stages' columns and lines, plus these."""
+    old = item.heard or Heard()
+    return item.with_(heard=Heard({**old.columns, **(columns or {})}, (*old.transcript, *transcript)))
+
+
+def _hears(item: Item) -> bool:
+    return item.ex.audio_samples is not None and bool(item.ex.audio_windows)
+
+
+class VadStage(StageBase):
+    """Voice activity per audio window (`speech_prob`), silero-vad over the batch's tracks."""
+
+    name, timing = "speech", "speech"
+    resources = Resources(models=("speech.silero_vad",))
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
-        if cfg.audio.asr == "whisper" and not cfg.audio.asr_model_dir:
-            raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
 
-    def run(self, items: list[Enriched]) -> None:
-        """Fill speech columns and transcripts; an item whose model fails is degraded, not lost."""
-        live = [it for it in items if it.ex.audio_samples is not None and it.ex.audio_windows]
-        if not live:
-            return
-        a = self.cfg.audio
-        stages = (
-            ("speech", a.vad, self._vad),
-            ("speech", a.pitch, self._pitch),
-            ("asr", a.asr != "none", self._asr),
-        )
-        for stage, enabled, fn in stages:
-            if enabled:
-                run_stage(stage, fn, live)
-
-    def _vad(self, items: list[Enriched]) -> None:
+    def run(self, batch: list[Item]) -> StageOutput:
+        """Each item with audio gets `speech_prob` per window."""
         from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
 
+        live = [it for it in batch if _hears(it)]
+        rates = {it.ex.audio_rate for it in live}
         probs = (
-            chunk_probs([_samples(it.ex) for it in items], items[0].ex.audio_rate)
-            if _same_rate(items)
-            else None
+            chunk_probs([_samples(it.ex) for it in live], live[0].ex.audio_rate) if len(rates) == 1 else None
         )
-        for i, it in enumerate(items):
+        found: dict[int, list[float | None]] = {}
+        for i, it in enumerate(live):
             p = probs[i] if probs is not None else chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0]
-            it.ex.audio_columns["speech_prob"] = window_speech_prob(p, _bounds(it.ex))
+            found[id(it)] = window_speech_prob(p, _bounds(it.ex))
+        return StageOutput(
+            [_heard(it, {"speech_prob": found[id(it)]}) if id(it) in found else it for it in batch]
+        )
 
-    def _crepe(self) -> Any:
+
+class PitchStage(StageBase):
+    """Pitch per audio window (`f0_hz`, `voiced_frac`), CREPE over every window of the batch at once."""
+
+    name, timing = "speech", "speech"
+    resources = Resources(models=("audio.torchcrepe",))
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+
+    def run(self, batch: list[Item]) -> StageOutput:
+        """Each item with audio gets its windows' pitch columns."""
         from mmfs.encoders import get_cached
 
-        enc = self.cfg.encoders
-        return get_cached("audio.torchcrepe", device=enc.device, batch_size=enc.batch_size)
-
-    def _pitch(self, items: list[Enriched]) -> None:
+        live = [it for it in batch if _hears(it)]
         windows = [
             at_model_rate(
                 _samples(it.ex)[round(lo * it.ex.audio_rate) : round(hi * it.ex.audio_rate)], it.ex.audio_rate
             )
-            for it in items
+            for it in live
             for lo, hi in _bounds(it.ex)
         ]
-        stats = iter(self._crepe().pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]))
-        for it in items:
+        if not windows:
+            return StageOutput(list(batch))
+        enc = self.cfg.encoders
+        crepe: Any = get_cached("audio.torchcrepe", device=enc.device, batch_size=enc.batch_size)
+        stats = iter(crepe.pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]))
+        columns: dict[int, dict[str, list[Any]]] = {}
+        for it in live:
             pairs = [next(stats) for _ in it.ex.audio_windows]
-            it.ex.audio_columns["f0_hz"] = [f0 for f0, _ in pairs]
-            it.ex.audio_columns["voiced_frac"] = [v for _, v in pairs]
+            columns[id(it)] = {"f0_hz": [f0 for f0, _ in pairs], "voiced_frac": [v for _, v in pairs]}
+        return StageOutput([_heard(it, columns[id(it)]) if id(it) in columns else it for it in batch])
 
-    def _asr(self, items: list[Enriched]) -> None:
+
+class AsrStage(StageBase):
+    """Speech recognition (`audio.asr`): transcript lines of each item, as `text` segments `source=asr`."""
+
+    name, timing = "asr", "speech"
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        self.cfg = cfg
+        self.resources = Resources(models=(f"speech.{cfg.audio.asr}",))
+
+    def run(self, batch: list[Item]) -> StageOutput:
+        """Each item with audio whose text table is computed gets its transcript (all or nothing)."""
+        from mmfs.encoders.devices import resolve_device
         from mmfs.encoders.speech_asr import recognizer
         from mmfs.transforms.asr import transcript_lines
 
+        live = [it for it in batch if _hears(it) and "text" in it.ex.computed]
+        if not live:
+            return StageOutput(list(batch))
         a = self.cfg.audio
-        from mmfs.encoders.devices import resolve_device
-
         rec = recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
-        lines: list[tuple[Enriched, list[TextSegment]]] = []
-        for it in items:
-            if "text" not in it.ex.computed:
-                continue
+        lines: dict[int, tuple[TextSegment, ...]] = {}
+        for it in live:
             try:
                 words = rec.transcribe(at_model_rate(_samples(it.ex), it.ex.audio_rate))
             except (RuntimeError, ValueError) as err:  # the recogniser's own failures
                 raise EncoderError(f"asr: {rec.name} failed: {err}") from err
-            lines.append((it, transcript_lines(words)))
-        # all or nothing: when one item fails, `run_stage` retries each item alone, and an item whose
-        # lines were already added would get them twice
-        for it, transcript in lines:
-            it.ex.texts.extend(transcript)
+            lines[id(it)] = tuple(transcript_lines(words))
+        # new items only: when one item fails, the batch is retried item by item from the same
+        # inputs, so no transcript can be added twice
+        return StageOutput([_heard(it, transcript=lines[id(it)]) if id(it) in lines else it for it in batch])
 
 
 def _samples(ex: Extracted) -> np.ndarray:
@@ -160,7 +204,3 @@ def _samples(ex: Extracted) -> np.ndarray:
 
 def _bounds(ex: Extracted) -> list[tuple[float, float]]:
     return [(w.start_s, w.end_s) for w in ex.audio_windows]
-
-
-def _same_rate(items: list[Enriched]) -> bool:
-    return len({it.ex.audio_rate for it in items}) == 1

@@ -2,7 +2,8 @@
 
 `pa.Table.from_pylist(rows, schema)` silently drops keys the schema does not name and fills the
 named column with nulls, so a misspelt key (`"durtion_s"`) would land as a column of nulls. Every
-writer builds its Arrow tables through `rows_to_table`, which refuses such a row.
+writer builds its Arrow tables through `rows_to_table`, which refuses such a row, and builds each
+column through `schemas.codecs` (vectors and matrices straight from numpy arrays).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+
+from mmfs.schemas.codecs import column_array
 
 
 class UnknownColumn(ValueError):
@@ -28,4 +31,5 @@ def rows_to_table(rows: Sequence[dict[str, Any]], schema: pa.Schema, table: str 
     if seen:
         where = f"table '{table}'" if table else "the schema"
         raise UnknownColumn(f"{where} has no column(s) {sorted(seen)}; it has {sorted(names)}")
-    return pa.Table.from_pylist(list(rows), schema=schema)
+    columns = [column_array([row.get(f.name) for row in rows], f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)

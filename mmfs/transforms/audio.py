@@ -88,7 +88,8 @@ class AudioWindow:
 
 
 def _list(a: np.ndarray | None) -> Any:
-    return None if a is None else a.astype(np.float32).tolist()
+    """A matrix cell as float32 numpy (the row codecs lay it out in Arrow: schemas/codecs.py)."""
+    return None if a is None else a.astype(np.float32, copy=False)
 
 
 def window_bounds(duration_s: float, segment_s: float) -> list[tuple[float, float]]:

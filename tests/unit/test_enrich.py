@@ -51,11 +51,12 @@ def test_a_poison_text_degrades_its_own_item_only(tmp_path: Path) -> None:
         (tmp_path / f"{name}.txt").write_text(text)
         items.append(extract(_pending(tmp_path / f"{name}.txt"), cfg))
     enriched = {Path(e.ex.pending.item.uri).stem: e for e in Enricher(cfg).run(items)}
-    assert [f.stage for f in enriched["b"].ex.failures] == ["embed_text"]
-    assert enriched["b"].ex.failures[0].error.code == ErrorCode.NONFINITE_EMBEDDING
+    assert [f.stage for f in enriched["b"].failures] == ["embed_text"]
+    assert enriched["b"].failures[0].error.code == ErrorCode.NONFINITE_EMBEDDING
+    assert enriched["b"].status == "degraded" and enriched["b"].vectors.text is None
     for good in ("a", "c"):
-        assert enriched[good].ex.failures == []
-        vectors = enriched[good].text_vectors
+        assert enriched[good].all_failures == ()
+        vectors = enriched[good].vectors.text
         assert vectors is not None and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 
 
@@ -91,6 +92,6 @@ def test_a_failing_transcript_does_not_duplicate_the_others(tmp_path: Path, monk
         path = mf.write_wav(tmp_path / f"{name}.wav", samples=tone)
         items.append(extract(_pending(path), cfg))
     enriched = {Path(e.ex.pending.item.uri).stem: e for e in Enricher(cfg).run(items)}
-    asr = {k: [t.text for t in e.ex.texts if t.source == "asr"] for k, e in enriched.items()}
+    asr = {k: [t.text for t in e.texts if t.source == "asr"] for k, e in enriched.items()}
     assert asr == {"a": ["hello"], "b": [], "c": ["hello"]}
-    assert [f.stage for f in enriched["b"].ex.failures] == ["asr"]
+    assert [f.stage for f in enriched["b"].failures] == ["asr"]

@@ -90,8 +90,9 @@ def _decode_jpeg(jpeg: bytes) -> np.ndarray:
 def test_blur_faces_smooths_the_face_in_the_thumbnail_only(faces, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = PipelineConfig.model_validate({"image": {"blur_faces": True, "thumbnail_size": 256}})
     ex = extract(_image_item(tmp_path, data.astronaut()), cfg)
-    analysis = analyse(ex, cfg)
-    assert analysis is not None and ex.frames is not None
+    analysed = analyse(ex, cfg)
+    assert analysed is not None and ex.frames is not None
+    analysis = analysed.analysis
     cols = frame_columns(analysis, 0)
     assert cols["n_faces"] == 1 and len(cols["face_boxes"]) == 1
     frame = ex.frames.frames[0]
@@ -125,11 +126,13 @@ def test_nudenet_on_a_benign_photo(nudenet) -> None:  # type: ignore[no-untyped-
 def test_analyse_image_with_every_option(ocr, faces, nudenet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = PipelineConfig.model_validate({"image": {"ocr": True, "faces": True, "nsfw": True}})
     ex = extract(_image_item(tmp_path, text_image("LIGHTHOUSE KEEPER", 480, 160)), cfg)
-    analysis = analyse(ex, cfg)
-    cols = frame_columns(analysis, 0)
+    analysed = analyse(ex, cfg)
+    assert analysed is not None
+    cols = frame_columns(analysed.analysis, 0)
     assert cols["n_faces"] == 0 and cols["nsfw"] is False and cols["nsfw_score"] == 0.0
     assert set(cols) >= {"color_hist", "edge_density", "sharpness", "brightness", "contrast", "quality_flags"}
-    (seg,) = ex.texts
+    assert not ex.texts  # OCR text is the analysis stage's result, beside the decoded item
+    (seg,) = analysed.ocr
     assert seg.source == "ocr" and "LIGHTHOUSE" in seg.text.upper() and seg.start_s is None
 
 

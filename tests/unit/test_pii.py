@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mmfs.config import TextConfig
-from mmfs.pipelines.enrich import Enricher
+from mmfs.pipelines.text_stage import TextStage
 from mmfs.transforms.pii import placeholder_counts, redact_patterns
 from mmfs.transforms.pii_numbers import iban_valid, luhn_valid
 from tests import pii_corpus
@@ -41,23 +41,25 @@ def test_patterns_replace_emails_urls_and_phones_but_not_dates_or_numbers() -> N
 
 
 @pytest.fixture(scope="module")
-def enricher() -> Enricher:
+def enricher() -> TextStage:
     from mmfs.config import PipelineConfig
+    from mmfs.transforms.text import TextAnalyzer
 
-    return Enricher(PipelineConfig(text=TextConfig(redact_pii=True)))
+    cfg = PipelineConfig(text=TextConfig(redact_pii=True))
+    return TextStage(cfg, TextAnalyzer(cfg.text), None)
 
 
-def test_person_names_are_replaced_using_spacy_entities(enricher: Enricher) -> None:
+def test_person_names_are_replaced_using_spacy_entities(enricher: TextStage) -> None:
     from mmfs.transforms.pii import redact_batch
 
-    (out,) = redact_batch([PLANTED], enricher._person_spans)
+    (out,) = redact_batch([PLANTED], enricher.person_spans)
     assert "Thatcher" not in out.text and "John Smith" not in out.text
     assert out.text.startswith("Contact [PERSON] at [EMAIL] or [PHONE].")
     assert out.counts == {"EMAIL": 2, "URL": 2, "PHONE": 2, "PERSON": 2, "CARD": 0, "IBAN": 0}
     assert placeholder_counts(out.text) == out.counts
 
 
-def test_long_texts_reach_the_ner_in_pieces_with_offsets(enricher: Enricher) -> None:
+def test_long_texts_reach_the_ner_in_pieces_with_offsets(enricher: TextStage) -> None:
     from mmfs.transforms.pii import pieces
 
     text = (
@@ -66,7 +68,7 @@ def test_long_texts_reach_the_ner_in_pieces_with_offsets(enricher: Enricher) -> 
     parts = pieces(text, 100_000)
     assert len(parts) >= 3 and all(len(p) <= 100_000 for _, p in parts)
     assert "".join(p for _, p in parts) == text and all(text[o : o + len(p)] == p for o, p in parts)
-    (spans,) = enricher._person_spans([text])
+    (spans,) = enricher.person_spans([text])
     assert {text[a:b] for a, b in spans} >= {"John Smith", "Margaret Thatcher"}
 
 
@@ -140,11 +142,11 @@ def test_precision_and_recall_of_the_patterns_on_a_labelled_set() -> None:
     assert precision >= MIN_PRECISION and recall >= MIN_RECALL, counts
 
 
-def test_precision_and_recall_with_spacy_names_on_a_labelled_set(enricher: Enricher) -> None:
+def test_precision_and_recall_with_spacy_names_on_a_labelled_set(enricher: TextStage) -> None:
     """The NER's person spans are added on top: its mistakes (a digit, a label word) are not names."""
     from mmfs.transforms.pii import redact_batch
 
     sentences = pii_corpus.corpus()
-    out = redact_batch([s.text for s in sentences], enricher._person_spans)
+    out = redact_batch([s.text for s in sentences], enricher.person_spans)
     precision, recall, counts = pii_corpus.score(sentences, [r.text for r in out])
     assert precision >= MIN_PRECISION and recall >= MIN_RECALL, counts

@@ -100,32 +100,33 @@ def test_timestamped_pieces_parse_whisper_time_tokens() -> None:
 
 
 def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Path, tmp_path: Path) -> None:
-    """Config -> real decode (extract) -> SpeechStage: the item gains `asr` text segments with times."""
+    """Config -> real decode (extract) -> speech stages: the item gains `asr` text segments with times."""
     import soundfile as sf
 
     from mmfs.config import PipelineConfig
-    from mmfs.pipelines.enrich import Enriched
     from mmfs.pipelines.extract import extract
-    from mmfs.pipelines.items import PendingItem
+    from mmfs.pipelines.items import Item, PendingItem
     from mmfs.pipelines.rows import feature_versions
     from mmfs.pipelines.sources import SourceItem
-    from mmfs.pipelines.speech import SpeechStage
+    from mmfs.pipelines.speech import speech_stages
+    from mmfs.pipelines.stage import apply_stages
 
     wav = tmp_path / "noise.wav"
     sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(SR * 3)).astype(np.float32), SR)
     cfg = PipelineConfig.model_validate({"audio": {"asr": "whisper", "asr_model_dir": str(tiny_whisper)}})
     ex = extract(PendingItem("m" * 64, SourceItem(wav, str(wav)), [str(wav)], wav.stat().st_size), cfg)
     assert not ex.failures and len(ex.audio_windows) == 3
-    SpeechStage(cfg).run([Enriched(ex)])
-    asr = [t for t in ex.texts if t.source == "asr"]
+    (item,) = apply_stages(speech_stages(cfg), [Item(ex)])
+    assert not item.failures and not ex.texts  # the decoded item is not changed: the stage adds its own
+    asr = [t for t in item.texts if t.source == "asr"]
     assert asr and all(
         0 <= t.start_s <= t.end_s <= 3.0 for t in asr if t.start_s is not None and t.end_s is not None
     )
     assert all(t.start_s is not None for t in asr)
-    assert len(ex.audio_columns["speech_prob"]) == 3 and len(ex.audio_columns["snr_db"]) == 3
+    assert len(item.audio_columns["speech_prob"]) == 3 and len(item.audio_columns["snr_db"]) == 3
     # turning ASR on makes the text rows stale, never the audio rows
     plain = feature_versions(PipelineConfig())
     versions = feature_versions(cfg)
     assert versions["text"] != plain["text"] and versions["audio"] == plain["audio"]
     with pytest.raises(ConfigError):
-        SpeechStage(PipelineConfig.model_validate({"audio": {"asr": "whisper"}}))
+        speech_stages(PipelineConfig.model_validate({"audio": {"asr": "whisper"}}))
