@@ -41,7 +41,7 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def bench_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """The sample corpus end to end into a fresh store (models loaded once beforehand)."""
-    from mmfs.pipelines.enrich import Enricher
+    from mmfs.stages.encode import Enricher
 
     Enricher(cfg).dims()  # load the encoders outside the timed region, as a long run amortises them
     root = Path(tempfile.mkdtemp(prefix="mmfs-bench-"))

@@ -26,12 +26,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.batch import BatchResult, BatchTally, Committer, with_uri_stats
 from mmfs.pipelines.plan import hash_items, make_plan, read_ledger, split_done
-from mmfs.pipelines.rows import feature_versions, segments_version
 from mmfs.pipelines.run import run_pipeline
 from mmfs.pipelines.sources import discover
 from mmfs.schemas import Dims, all_schemas
+from mmfs.stages.batch import BatchResult, BatchTally, Committer, with_uri_stats
+from mmfs.stages.rows import feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.indexes import ensure_indexes
 

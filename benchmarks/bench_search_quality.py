@@ -31,8 +31,8 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.demo import SAMPLE_DIR
-from mmfs.pipelines.query import query_vector
 from mmfs.pipelines.run import run_pipeline
+from mmfs.query import query_vector
 from mmfs.store.db import Store
 from mmfs.store.search import Hit, search_segments
 from mmfs.store.search_weighted import parse_weights, weighted_search

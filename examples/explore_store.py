@@ -19,8 +19,8 @@ import polars as pl
 
 from mmfs.config import PipelineConfig
 from mmfs.demo import sample_paths
-from mmfs.pipelines.query import query_vector
 from mmfs.pipelines.run import run_pipeline
+from mmfs.query import query_vector
 from mmfs.store.db import Store
 from mmfs.store.readers import FeatureDataset, to_polars
 from mmfs.store.search import search_segments

@@ -537,7 +537,7 @@ def _search(
     mode: str = "vector",
     weights: str | None = None,
 ) -> list[dict[str, Any]]:
-    from mmfs.pipelines.query import query_vector
+    from mmfs.query import query_vector
     from mmfs.store.search import search_segments, search_text_segments
     from mmfs.store.search_weighted import hybrid_search, parse_weights, text_weights, weighted_search
 
@@ -573,7 +573,7 @@ def train_audio_head(
     """Train a sound classifier on labelled audio windows; prints its held-out accuracy."""
 
     def go() -> None:
-        from mmfs.pipelines.audio_head import train_head
+        from mmfs.training.audio_head import train_head
 
         doc = train_head(_open(store, None), labels, out, features=features)
         text = (
@@ -596,8 +596,8 @@ def apply_audio_head(
     """Label every stored audio window with a trained sound classifier."""
 
     def go() -> None:
-        from mmfs.pipelines.audio_head import predict_windows
-        from mmfs.transforms.sound_head import SoundHead
+        from mmfs.training.audio_head import predict_windows
+        from mmfs.transforms.audio_head import SoundHead
 
         try:
             loaded = SoundHead.load(head)
@@ -630,7 +630,7 @@ def train_fusion_cmd(
     def go() -> None:
         from dataclasses import asdict
 
-        from mmfs.pipelines.fusion_train import train_fusion
+        from mmfs.training.fusion import train_fusion
 
         st = _open(store)
         path = Path(out) if out else Path(store) / "fusion" / "projection.safetensors"

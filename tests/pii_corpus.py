@@ -192,7 +192,7 @@ if __name__ == "__main__":  # python -m tests.pii_corpus [--spacy]: the figures 
     sentences = corpus()
     if "--spacy" in sys.argv:
         from mmfs.config import PipelineConfig, TextConfig
-        from mmfs.pipelines.text_stage import TextStage
+        from mmfs.stages.text import TextStage
         from mmfs.transforms.text import TextAnalyzer
 
         cfg = PipelineConfig(text=TextConfig(redact_pii=True))

@@ -1,7 +1,7 @@
 """Prometheus metrics of runs: items and rows by outcome and table, stage latencies, bytes read, GPU memory.
 
 `RunMetrics` holds its own registry, fed two ways: live, per committed batch, through the run's
-observer hooks (`mmfs.pipelines.hooks`, local runner), and at the end from the `RunSummary` (every
+observer hooks (`mmfs.runners.hooks`, local runner), and at the end from the `RunSummary` (every
 runner: outcomes, skips, rows per table, seconds per stage). `serve_metrics` exposes the registry
 over HTTP during a run; `write_textfile` writes the node-exporter textfile-collector format.
 """
@@ -23,8 +23,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from mmfs.pipelines.hooks import BatchEvent, Observer, add_observer
 from mmfs.pipelines.run import RunSummary
+from mmfs.runners.hooks import BatchEvent, Observer, add_observer
 
 # seconds a batch spends in one stage: from milliseconds (text) to minutes (long videos)
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0)

@@ -19,18 +19,18 @@ import pyarrow.compute as pc
 from mmfs.config import PipelineConfig
 from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
 from mmfs.media.hashing import FileStat, HashCache, file_stat, sha256_file
-from mmfs.pipelines.items import PendingItem, StageFailure
-from mmfs.pipelines.progress import Progress
-from mmfs.pipelines.remote import sha256_object
 from mmfs.pipelines.retry import retry_due
-from mmfs.pipelines.rows import MODALITY_TABLES, feature_versions, segments_version
 from mmfs.pipelines.sources import SourceItem, check_arguments, discover
+from mmfs.runners.progress import Progress
+from mmfs.stages.items import PendingItem, StageFailure
+from mmfs.stages.ledger import FEATURE_TABLES
+from mmfs.stages.remote import sha256_object
+from mmfs.stages.rows import MODALITY_TABLES, feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.objstore import is_object_uri
 
 PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
-FEATURE_TABLES = ("frames", "flow", "audio", "text", "segments")
 
 
 def hash_items(
@@ -196,7 +196,6 @@ class Ledger:
         return known
 
 
-_LOOKUP_CHUNK = 1000  # media ids per key lookup
 _LEDGER_COLUMNS = ("media_id", "status", "uris", "feature_version", "row_versions", "uri_stats")
 
 
@@ -222,25 +221,6 @@ def _read_feature_versions(store: Store, media_ids: list[str], known: dict[str, 
         for row in store.read(table, ["media_id", "feature_version"], where=where).to_pylist():
             if row["media_id"] in known:
                 known[row["media_id"]]["tables"].setdefault(table, set()).add(row["feature_version"])
-
-
-def row_versions(store: Store, media_ids: list[str]) -> dict[str, str]:
-    """Per item, its `media.row_versions`: the feature_versions of its rows in each feature table.
-
-    Read after a commit's data tables landed, for that commit's items only (a key lookup each).
-    """
-    found: dict[str, dict[str, set[str]]] = {m: {} for m in media_ids}
-    for start in range(0, len(media_ids), _LOOKUP_CHUNK):
-        where = in_list("media_id", media_ids[start : start + _LOOKUP_CHUNK])
-        for table in FEATURE_TABLES:
-            if store.has(table):
-                rows = store.current(table).search().where(where).select(["media_id", "feature_version"])
-                for row in rows.limit(None).to_arrow().to_pylist():
-                    found[row["media_id"]].setdefault(table, set()).add(row["feature_version"])
-    return {
-        m: json.dumps({t: sorted(v) for t, v in tables.items()}, sort_keys=True)
-        for m, tables in found.items()
-    }
 
 
 @dataclass

@@ -28,8 +28,14 @@ from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
 from mmfs.media.hashing import FileStat
-from mmfs.pipelines import hooks
-from mmfs.pipelines.batch import (
+from mmfs.pipelines.corpus import update_vocabulary
+from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
+from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
+from mmfs.runners import hooks
+from mmfs.runners.progress import Progress
+from mmfs.schemas.rows import rows_to_table
+from mmfs.schemas.tables import runs_schema
+from mmfs.stages.batch import (
     BatchJob,
     BatchTally,
     Committer,
@@ -38,18 +44,12 @@ from mmfs.pipelines.batch import (
     log_failure,
     with_uri_stats,
 )
-from mmfs.pipelines.corpus import update_vocabulary
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.isolate import DecodePool
-from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
-from mmfs.pipelines.model_meta import run_schemas
-from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
-from mmfs.pipelines.progress import Progress
-from mmfs.pipelines.rows import RowBuilder, feature_versions
-from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
-from mmfs.schemas.rows import rows_to_table
-from mmfs.schemas.tables import runs_schema
+from mmfs.stages.decode import extract
+from mmfs.stages.decode_pool import DecodePool
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import Extracted, PendingItem, StageFailure
+from mmfs.stages.model_meta import run_schemas
+from mmfs.stages.rows import RowBuilder, feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes
@@ -187,7 +187,7 @@ def _run(
     _write_pre_failures(store, job, summary, pre_failures)
     _update_uris(store, media_only, uri_stats)
     if todo:
-        hooks.items_planned(len(todo))  # observers (metrics): see mmfs.pipelines.hooks
+        hooks.items_planned(len(todo))  # observers (metrics): see mmfs.runners.hooks
         progress = Progress(len(todo), "media", enabled=show_progress)
         tally, written = _execute(todo, job, store, progress)
         progress.close()
@@ -201,11 +201,11 @@ def _execute(
     """Process the items under the configured runner; every runner commits through `commit_batch`."""
     kind = job.cfg.runner.kind
     if kind == "ray":
-        from mmfs.pipelines.runner_ray import execute_ray
+        from mmfs.runners.ray import execute_ray
 
         return execute_ray(todo, job, store, progress)
     if kind == "beam":
-        from mmfs.pipelines.runner_beam import execute_beam
+        from mmfs.runners.beam import execute_beam
 
         return execute_beam(todo, job, store, progress)
     return _execute_local(todo, job, store, progress)

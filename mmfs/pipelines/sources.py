@@ -12,32 +12,19 @@ from __future__ import annotations
 import glob
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmfs.config import SourcesConfig
 from mmfs.errors import ConfigError, ErrorCode, SourceRejected
-from mmfs.pipelines.remote import list_objects, pair_sidecars
+from mmfs.stages.items import SourceItem
+from mmfs.stages.remote import list_objects, pair_sidecars
 from mmfs.store.objstore import is_object_uri, split_s3
 from mmfs.transforms.captions import SIDECAR_SUFFIXES
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 _TEXT_COLUMNS = ("text", "caption")
-
-
-@dataclass(frozen=True)
-class SourceItem:
-    """One input to the pipeline: a local file (or an object, `uri` s3://…) plus what a manifest or
-    sidecar said about it. An object's `path` is its key until `remote.local_copy` fetches it."""
-
-    path: Path
-    uri: str
-    sidecar: Path | None = None
-    manifest_text: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    size: int | None = None  # known from the listing for objects; local files are stat'ed when hashed
-    sidecar_uri: str | None = None  # an object's sidecar, fetched beside it
 
 
 @dataclass(frozen=True)
@@ -139,16 +126,6 @@ def sidecar_for(path: Path) -> Path | None:
     return None
 
 
-def _is_sidecar(path: Path) -> bool:
-    """A caption/transcript file that belongs to a media file of the same stem beside it."""
-    if path.suffix.lower() not in SIDECAR_SUFFIXES:
-        return False
-    return any(
-        p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES and p.is_file()
-        for p in path.parent.glob(glob.escape(path.stem) + ".*")
-    )
-
-
 def _is_plain_file(entry: os.DirEntry[str]) -> bool:
     """A file, or a link to one; a link that loops or dangles is neither (and raises nothing)."""
     try:
@@ -158,7 +135,8 @@ def _is_plain_file(entry: os.DirEntry[str]) -> bool:
 
 
 class _Folder:
-    """One listing of a folder: what `_is_sidecar` and `sidecar_for` ask, without a stat or glob per file.
+    """One listing of a folder: which files are sidecars, and each media file's, without a stat or glob
+    per file.
 
     A folder of 100k files would otherwise be globbed once per file (quadratic) and stat-ed three
     times per file; the folder is also resolved once, not each of its files.
@@ -174,7 +152,7 @@ class _Folder:
         }
 
     def is_sidecar(self, path: Path) -> bool:
-        """As `_is_sidecar`."""
+        """A caption/transcript file that belongs to a media file of the same stem beside it."""
         return path.suffix.lower() in SIDECAR_SUFFIXES and path.stem in self.media_stems
 
     def sidecar_for(self, path: Path) -> Path | None:

@@ -308,7 +308,7 @@ def audio_schema(dims: Dims) -> pa.Schema:
                 MATRIX,
                 metadata=_shape("channels x 5", columns="rms,zcr,centroid_hz,bandwidth_hz,rolloff_hz"),
             ),
-            # speech and sound (pipelines/speech.py); null when the stage is off
+            # speech and sound (stages/speech.py); null when the stage is off
             pa.field("snr_db", pa.float32()),  # against the item's noise floor (quietest frames)
             pa.field("snr_db_denoised", pa.float32()),  # the same after spectral gating (audio.denoise)
             pa.field("speech_prob", pa.float32()),  # silero-vad, mean over the window (audio.vad)
@@ -416,7 +416,7 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("nsfw", pa.bool_()),  # any frame flagged
             pa.field("nsfw_score", pa.float32()),  # highest frame score
             pa.field("faces", pa.int32()),  # most faces in one frame
-            pa.field("clip", vector(clip_dim(dims))),  # clip-level features (transforms/clip.py)
+            pa.field("clip", vector(clip_dim(dims))),  # clip-level features (transforms/action_pooling.py)
             # the video encoder's clip vectors pooled per window (encoders.video)
             *([pa.field("video", vector(dims.video))] if dims.video else []),
         ],

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 from lancedb.index import FTS, BTree, HnswSq, IvfPq
-from lancedb.rerankers import RRFReranker
 
 from mmfs.errors import ConfigError, ErrorCode, StoreError
 from mmfs.store.db import Store, store_failure
@@ -152,11 +151,6 @@ def vector_index_kind(table: Any, column: str) -> str | None:
     if config is None:
         return None
     return _KIND_NAMES.get(str(config.index_type), str(config.index_type))
-
-
-def hybrid_reranker() -> RRFReranker:
-    """Reciprocal-rank fusion of the vector and full-text legs (offline, no model)."""
-    return RRFReranker(K=60)
 
 
 _KIND_NAMES = {"IvfHnswSq": "IVF_HNSW_SQ", "IvfPq": "IVF_PQ", "FTS": "FTS"}

@@ -90,12 +90,6 @@ def search_text_segments(
     return _hits(store, _run(query_builder), TEXT_COLUMN, lambda r: float(r["_score"]), query_text=query_text)
 
 
-def text_encoder_name(store: Store) -> str:
-    """The text encoder that made the store's `fused` vectors (from the schema provenance)."""
-    info = store.provenance("segments").get("fused", {})
-    return str(info.get("name", "text.minilm"))
-
-
 def _check_column(column: str) -> None:
     """Refuse a vector column `segments` does not have."""
     if column not in VECTOR_COLUMNS["segments"]:

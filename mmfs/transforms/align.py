@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmfs.transforms.clip import clip_vector
+from mmfs.transforms.action_pooling import action_vector
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _build(k: int, start: float, end: float, inputs: AlignInputs, inclusive: boo
     vectors["motion"] = _mean_in(inputs.motion, start, end, inclusive, normalise=False)
     vectors["audio"] = _audio_for(inputs.audio, start, end)
     vectors["video"] = _mean_in(inputs.video, start, end, inclusive, normalise=True)
-    vectors["clip"] = clip_vector(
+    vectors["clip"] = action_vector(
         _rows_in(inputs.visual, start, end, inclusive), _rows_in(inputs.motion, start, end, inclusive)
     )
     texts = [t for t in inputs.text if _overlaps(t, start, end)]

@@ -96,20 +96,6 @@ def sample_frames(
     )
 
 
-def sample_with_pyav(
-    path: str | Path, *, fps: float, max_frames: int, decode_short_side: int, duration_s: float | None = None
-) -> SampledFrames:
-    """The PyAV path alone, without rotation: the reference the decord path is checked against."""
-    return sample_frames(
-        path,
-        fps=fps,
-        max_frames=max_frames,
-        decode_short_side=decode_short_side,
-        duration_s=duration_s,
-        backend="pyav",
-    )
-
-
 def iter_frames(
     path: str | Path,
     *,

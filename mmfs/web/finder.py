@@ -69,7 +69,7 @@ def embed_query(
     store: Store, *, text: str | None = None, image: Path | None = None
 ) -> tuple[np.ndarray, str]:
     """The query vector and its default column, from the encoder the store's provenance names."""
-    from mmfs.pipelines.query import query_vector
+    from mmfs.query import query_vector
 
     with _ENCODER_LOCK:
         return query_vector(store, text=text, image=image)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mmfs.config import config_from_dict
-from mmfs.pipelines.rows import feature_versions
 from mmfs.pipelines.run import run_pipeline
+from mmfs.stages.rows import feature_versions
 from mmfs.store.db import Store
 from tests import media_factory as mf
 

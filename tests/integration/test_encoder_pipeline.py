@@ -14,8 +14,8 @@ from PIL import Image
 
 from mmfs.config import PipelineConfig, config_from_dict
 from mmfs.encoders import get_cached
-from mmfs.pipelines.query import query_vector
 from mmfs.pipelines.run import run_pipeline
+from mmfs.query import query_vector
 from mmfs.schemas.tables import VECTOR_COLUMNS
 from mmfs.store.db import Store
 from mmfs.store.search import search_segments

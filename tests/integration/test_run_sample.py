@@ -167,7 +167,7 @@ def test_text_search_finds_real_photos_by_describing_phrases(
     sample_run: tuple[Store, RunSummary, Path], phrase: str, photo: str
 ) -> None:
     """Issue 7: with the default offline encoders, the label bridge lets a phrase find the photo."""
-    from mmfs.pipelines.query import query_vector
+    from mmfs.query import query_vector
     from mmfs.store.search import search_segments
 
     store, _, _ = sample_run

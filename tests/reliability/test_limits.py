@@ -9,9 +9,9 @@ import pytest
 from mmfs.config import config_from_dict
 from mmfs.errors import ErrorCode
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
+from mmfs.stages.decode import extract
+from mmfs.stages.items import PendingItem
 from tests import media_factory as mf
 
 

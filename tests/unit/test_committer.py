@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from mmfs.pipelines.batch import DATA_TABLES, BatchResult, BatchTally, Committer
 from mmfs.schemas import Dims, all_schemas
+from mmfs.stages.batch import DATA_TABLES, BatchResult, BatchTally, Committer
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 

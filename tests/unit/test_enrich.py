@@ -13,10 +13,10 @@ from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
 from mmfs.errors import ErrorCode
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
+from mmfs.stages.decode import extract
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import PendingItem
 
 
 @register("test.poison_text")

@@ -9,7 +9,7 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.errors import ConfigError
-from mmfs.pipelines.fusion import fusion_for, load_projection, save_projection
+from mmfs.stages.fusion import fusion_for, load_projection, save_projection
 from mmfs.transforms.fusion import MODALITIES, Projection, concat_joint, concat_width
 
 WIDTHS = {"visual": 4, "motion": 16, "audio": 3, "text": 5}

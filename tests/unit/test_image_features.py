@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mmfs.config import QualityConfig
-from mmfs.pipelines.analysis import keep_frames
+from mmfs.stages.analysis import keep_frames
 from mmfs.transforms.face_blur import blur_boxes, pixel_box
 from mmfs.transforms.frames import SampledFrames
 from mmfs.transforms.image import resize_short_side

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.analysis import analyse, frame_columns, thumbnail_source
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.sources import SourceItem
+from mmfs.stages.analysis import analyse, frame_columns, thumbnail_source
+from mmfs.stages.decode import extract
+from mmfs.stages.items import PendingItem
 from mmfs.transforms.image import resize_short_side, thumbnail_jpeg
 from mmfs.transforms.image_features import laplacian_variance
 

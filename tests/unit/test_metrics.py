@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from mmfs.ops.metrics import RunMetrics, serve_metrics, store_registry
-from mmfs.pipelines.batch import BatchTally
-from mmfs.pipelines.hooks import BatchEvent
 from mmfs.pipelines.run import RunSummary
+from mmfs.runners.hooks import BatchEvent
+from mmfs.stages.batch import BatchTally
 from mmfs.store.db import Store
 from mmfs.web.app import create_app
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders.registry import create, describe
-from mmfs.pipelines.model_meta import ModelMeta
+from mmfs.stages.model_meta import ModelMeta
 from tests.tiny_clip import build_tiny_clip
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -19,8 +19,8 @@ PROBE = """
 import json, sys
 from mmfs.config import PipelineConfig
 from mmfs.encoders.registry import loaded_count
-from mmfs.pipelines.model_meta import run_schemas
-from mmfs.pipelines.rows import feature_versions
+from mmfs.stages.model_meta import run_schemas
+from mmfs.stages.rows import feature_versions
 cfg = PipelineConfig()
 schemas = run_schemas(cfg, feature_versions(cfg))
 frames = schemas["frames"].field("embedding")

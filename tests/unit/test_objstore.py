@@ -8,7 +8,7 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.errors import ConfigError
-from mmfs.pipelines.remote import RemoteObject, pair_sidecars
+from mmfs.stages.remote import RemoteObject, pair_sidecars
 from mmfs.store.objstore import is_object_uri, redacted, resolve_options, split_s3
 
 

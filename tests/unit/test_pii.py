@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mmfs.config import TextConfig
-from mmfs.pipelines.text_stage import TextStage
+from mmfs.stages.text import TextStage
 from mmfs.transforms.pii import placeholder_counts, redact_patterns
 from mmfs.transforms.pii_numbers import iban_valid, luhn_valid
 from tests import pii_corpus

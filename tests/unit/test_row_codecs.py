@@ -11,14 +11,14 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import PendingItem
-from mmfs.pipelines.model_meta import run_schemas
-from mmfs.pipelines.rows import RowBuilder, feature_versions
 from mmfs.pipelines.sources import SourceItem
 from mmfs.schemas.codecs import column_array, flow_field, matrices, matrix, vectors
 from mmfs.schemas.tables import MATRIX, PER_CHANNEL, vector
+from mmfs.stages.decode import extract
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import PendingItem
+from mmfs.stages.model_meta import run_schemas
+from mmfs.stages.rows import RowBuilder, feature_versions
 from tests import media_factory as mf
 from tests.fake_encoders import FAKE_ENCODERS
 

@@ -11,12 +11,12 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.align_stage import AlignStage
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import Extracted, Item, PendingItem
 from mmfs.pipelines.sources import SourceItem
-from mmfs.pipelines.stage import Stage, StageTimes, apply_stage
+from mmfs.stages.align import AlignStage
+from mmfs.stages.base import Stage, StageTimes, apply_stage
+from mmfs.stages.decode import extract
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import Extracted, Item, PendingItem
 from tests import media_factory as mf
 from tests.fake_encoders import FAKE_ENCODERS
 

@@ -104,12 +104,12 @@ def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Pat
     import soundfile as sf
 
     from mmfs.config import PipelineConfig
-    from mmfs.pipelines.extract import extract
-    from mmfs.pipelines.items import Item, PendingItem
-    from mmfs.pipelines.rows import feature_versions
     from mmfs.pipelines.sources import SourceItem
-    from mmfs.pipelines.speech import speech_stages
-    from mmfs.pipelines.stage import apply_stages
+    from mmfs.stages.base import apply_stages
+    from mmfs.stages.decode import extract
+    from mmfs.stages.items import Item, PendingItem
+    from mmfs.stages.rows import feature_versions
+    from mmfs.stages.speech import speech_stages
 
     wav = tmp_path / "noise.wav"
     sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(SR * 3)).astype(np.float32), SR)

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from mmfs.errors import ConfigError
-from mmfs.pipelines.batch import (
+from mmfs.runners.progress import Progress
+from mmfs.stages.batch import (
     BatchJob,
     BatchResult,
     BatchTally,
@@ -32,10 +33,9 @@ from mmfs.pipelines.batch import (
     pending_from_row,
     pending_to_row,
 )
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.isolate import extract_item
-from mmfs.pipelines.items import Extracted, PendingItem
-from mmfs.pipelines.progress import Progress
+from mmfs.stages.decode_pool import extract_item
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import Extracted, PendingItem
 from mmfs.store.db import Store
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmfs.errors import MmfsError
 from mmfs.media.probe import ProbeInfo
-from mmfs.pipelines.recompute import computed_tables
-from mmfs.pipelines.sources import SourceItem
+from mmfs.stages.recompute import computed_tables
 from mmfs.transforms.align import Segment
 from mmfs.transforms.audio import AudioWindow
 from mmfs.transforms.captions import TextSegment
@@ -36,11 +36,26 @@ __all__ = [
     "Item",
     "PendingItem",
     "PreparedText",
+    "SourceItem",
     "StageFailure",
     "Vectors",
 ]
 
 ITEM_STAGES = ("read", "probe", "decode")  # a failure at one of these: nothing usable came out
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One input to the pipeline: a local file (or an object, `uri` s3://…) plus what a manifest or
+    sidecar said about it. An object's `path` is its key until `remote.local_copy` fetches it."""
+
+    path: Path
+    uri: str
+    sidecar: Path | None = None
+    manifest_text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    size: int | None = None  # known from the listing for objects; local files are stat'ed when hashed
+    sidecar_uri: str | None = None  # an object's sidecar, fetched beside it
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,7 @@ class Analysed:
 
     frames: SampledFrames | None
     flow: tuple[FlowPair, ...]
-    analysis: Any = None  # a FrameAnalysis (pipelines/analysis.py); None: not analysed
+    analysis: Any = None  # a FrameAnalysis (stages/analysis.py); None: not analysed
     ocr: tuple[TextSegment, ...] = ()
     flags: tuple[str, ...] = ()
 

@@ -3,7 +3,7 @@
 A stage has a name (its failures' `quarantine.stage`), a timing key (`runs.stage_seconds`), the
 resources it needs (so a runner knows where to place it: a CPU task, an actor holding a model, the
 driver), an optional fault point, and `run(batch) -> (results, failures)`. It returns new frozen
-items (`pipelines/items.py`) and never edits the ones it was given, so applying it twice to the same
+items (`stages/items.py`) and never edits the ones it was given, so applying it twice to the same
 batch gives the same result. `apply_stage` is how every runner applies one: timed, fault point hit,
 and, when the whole batch fails, again item by item so one poison input degrades its own item only.
 """
@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.faults import Fault, hit
-from mmfs.pipelines.items import Item, StageFailure
+from mmfs.stages.items import Item, StageFailure
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ takes the whole run down. So each item's CPU stages (`extract`) run in a worker 
 is `limits.decode_timeout_s`, extended by `decode_timeout_per_media_s` per second of media once the
 worker reports the probed duration. A worker that runs past it is killed (SIGKILL) and replaced, and
 the item becomes a `quarantine` row with code TIMEOUT; a worker that dies is replaced and its item
-quarantined as a decoder crash. Workers are fresh interpreters (`python -m mmfs.pipelines.isolate`,
+quarantined as a decoder crash. Workers are fresh interpreters (`python -m mmfs.stages.decode_pool`,
 talking over a socket pair): nothing is forked from a process holding torch or lance state, and the
 caller's `__main__` is never re-imported. They die with their parent (PR_SET_PDEATHSIG), so a killed
 run leaves no orphans.
@@ -29,8 +29,8 @@ from multiprocessing.connection import Connection
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import DecoderCrashed, MmfsError, TransformTimeout
-from mmfs.pipelines.extract import extract
-from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
+from mmfs.stages.decode import extract
+from mmfs.stages.items import Extracted, PendingItem, StageFailure
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class _Worker:
     def __init__(self, cfg_json: str) -> None:
         mine, theirs = socket.socketpair()
         fd = theirs.fileno()
-        cmd = [sys.executable, "-m", "mmfs.pipelines.isolate", str(fd)]
+        cmd = [sys.executable, "-m", "mmfs.stages.decode_pool", str(fd)]
         env = {**os.environ, **{k: os.environ.get(k, "1") for k in ONE_THREAD_ENV}}
         self.process = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL, env=env)
         theirs.close()
@@ -212,5 +212,5 @@ def extract_item(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     return extract(pending, cfg)
 
 
-if __name__ == "__main__":  # a decode worker: python -m mmfs.pipelines.isolate FD
+if __name__ == "__main__":  # a decode worker: python -m mmfs.stages.decode_pool FD
     _worker_main(Connection(int(sys.argv[1])))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmfs.errors import ConfigError
-from mmfs.pipelines.fusion import save_projection
+from mmfs.stages.fusion import save_projection
 from mmfs.store.db import Store
 from mmfs.transforms.fusion import MODALITIES, Projection, concat_joint
 

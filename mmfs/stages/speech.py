@@ -18,8 +18,8 @@ import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
 from mmfs.errors import ConfigError, EncoderError
-from mmfs.pipelines.items import Extracted, Heard, Item
-from mmfs.pipelines.stage import Resources, StageBase, StageOutput
+from mmfs.stages.base import Resources, StageBase, StageOutput
+from mmfs.stages.items import Extracted, Heard, Item
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
 

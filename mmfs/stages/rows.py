@@ -19,13 +19,13 @@ import pyarrow as pa
 from mmfs.config import PipelineConfig, short_hash
 from mmfs.encoders.registry import identity
 from mmfs.media.hashing import sha256_file
-from mmfs.pipelines.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
-from mmfs.pipelines.bridge import hint_columns
-from mmfs.pipelines.fusion import Fusion
-from mmfs.pipelines.items import Extracted, Item, StageFailure
-from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, owned_flag, owned_stages
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import IMAGE_ANALYSIS_FIELDS, IMAGE_CUE_FIELDS, TABLES
+from mmfs.stages.analysis import frame_columns, segment_analysis, segment_columns, thumbnail_source
+from mmfs.stages.bridge import hint_columns
+from mmfs.stages.fusion import Fusion
+from mmfs.stages.items import Extracted, Item, StageFailure
+from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, owned_flag, owned_stages
 from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
 from mmfs.transforms.flow import FLOW_MOTION_COLUMNS
 from mmfs.transforms.image import thumbnail_jpeg

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.items import Aligned, Item
-from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs
-from mmfs.pipelines.stage import Resources, StageBase, StageOutput
 from mmfs.schemas.tables import MOTION_DIM
+from mmfs.stages.base import Resources, StageBase, StageOutput
+from mmfs.stages.items import Aligned, Item
+from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, merge_inputs
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
 from mmfs.transforms.flow import motion_vector
 from mmfs.transforms.shots import shot_bounds

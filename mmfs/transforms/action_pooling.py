@@ -1,4 +1,4 @@
-"""Clip-level features for action recognition: one vector per time window (segment or shot).
+"""Action features (the `segments.clip` column): one vector per time window (segment or shot).
 
 Appearance and motion over the window, pooled over time so that a window of any length gives a vector of
 one width: the mean and the standard deviation (population, per dimension) of the frame embeddings whose
@@ -16,7 +16,7 @@ import numpy as np
 from mmfs.schemas.tables import MOTION_DIM
 
 
-def clip_vector(frame_vectors: np.ndarray | None, motion_vectors: np.ndarray | None) -> np.ndarray | None:
+def action_vector(frame_vectors: np.ndarray | None, motion_vectors: np.ndarray | None) -> np.ndarray | None:
     """[mean, std] of the window's (n, d) frame vectors then [mean, max] of its (m, 16) motion vectors."""
     if frame_vectors is None or len(frame_vectors) == 0:
         return None
@@ -29,7 +29,7 @@ def clip_vector(frame_vectors: np.ndarray | None, motion_vectors: np.ndarray | N
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0), motion_part]).astype(np.float32)
 
 
-def clip_groups(times_s: np.ndarray, window_s: float) -> list[tuple[np.ndarray, float]]:
+def window_groups(times_s: np.ndarray, window_s: float) -> list[tuple[np.ndarray, float]]:
     """The sampled frames cut into clips for a video encoder: one per `window_s` window with frames.
 
     Returns each clip's frame positions and its time (the middle of its frames' span), so that the

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from mmfs.schemas.tables import MOTION_DIM, Dims, clip_dim
+from mmfs.transforms.action_pooling import action_vector, window_groups
 from mmfs.transforms.align import AlignInputs, TimedVectors, align
-from mmfs.transforms.clip import clip_groups, clip_vector
 
 
 def test_clip_vector_layout_and_values() -> None:
     frames = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
     motion = np.array([np.arange(16), np.arange(16) * 3], dtype=np.float32)
-    vec = clip_vector(frames, motion)
+    vec = action_vector(frames, motion)
     assert vec is not None and vec.shape == (2 * 3 + 2 * MOTION_DIM,) and vec.dtype == np.float32
     np.testing.assert_allclose(vec[:3], [0.5, 0.5, 0.0])
     np.testing.assert_allclose(vec[3:6], [0.5, 0.5, 0.0])  # population std of {1, 0}
@@ -23,9 +23,9 @@ def test_clip_vector_layout_and_values() -> None:
 
 
 def test_no_frames_no_clip_and_no_pairs_zero_motion() -> None:
-    assert clip_vector(None, np.ones((1, 16))) is None
-    assert clip_vector(np.zeros((0, 3)), None) is None
-    vec = clip_vector(np.ones((1, 3), dtype=np.float32), None)
+    assert action_vector(None, np.ones((1, 16))) is None
+    assert action_vector(np.zeros((0, 3)), None) is None
+    vec = action_vector(np.ones((1, 3), dtype=np.float32), None)
     assert vec is not None and not vec[6:].any()
 
 
@@ -53,7 +53,7 @@ def test_align_pools_each_window_whatever_its_bounds() -> None:
 
 
 def test_clip_groups_cut_frames_by_window() -> None:
-    groups = clip_groups(np.array([0.0, 0.4, 0.9, 1.0, 1.5, 3.2]), 1.0)
+    groups = window_groups(np.array([0.0, 0.4, 0.9, 1.0, 1.5, 3.2]), 1.0)
     assert [g.tolist() for g, _ in groups] == [[0, 1, 2], [3, 4], [5]]
     assert [t for _, t in groups] == pytest.approx([0.45, 1.25, 3.2])
-    assert clip_groups(np.array([]), 1.0) == []
+    assert window_groups(np.array([]), 1.0) == []

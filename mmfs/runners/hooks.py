@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mmfs.pipelines.batch import BatchTally
+from mmfs.stages.batch import BatchTally
 
 log = logging.getLogger(__name__)
 

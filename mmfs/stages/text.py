@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.items import Item, PreparedText
-from mmfs.pipelines.stage import Resources, StageBase, StageOutput
+from mmfs.stages.base import Resources, StageBase, StageOutput
+from mmfs.stages.items import Item, PreparedText
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.chunking import token_chunks
 from mmfs.transforms.pii import pieces, redact_batch

@@ -19,15 +19,14 @@ import pyarrow as pa
 
 from mmfs.config import PipelineConfig
 from mmfs.faults import Fault, hit
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.items import Extracted, Item, PendingItem, StageFailure
-from mmfs.pipelines.kept_rows import load_stored, scope_clause
-from mmfs.pipelines.plan import row_versions
-from mmfs.pipelines.recompute import TABLE_STAGES, owned_stages
-from mmfs.pipelines.rows import RowBuilder
-from mmfs.pipelines.sources import SourceItem
-from mmfs.pipelines.stage import StageTimes
 from mmfs.schemas.rows import rows_to_table
+from mmfs.stages.base import StageTimes
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import Extracted, Item, PendingItem, SourceItem, StageFailure
+from mmfs.stages.kept_rows import load_stored, scope_clause
+from mmfs.stages.ledger import row_versions
+from mmfs.stages.recompute import TABLE_STAGES, owned_stages
+from mmfs.stages.rows import RowBuilder
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders.registry import describe, import_plugins
-from mmfs.pipelines.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import with_feature_params
+from mmfs.stages.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
 from mmfs.transforms.audio_features import feature_params
 
 MODALITIES = ("image", "text", "audio")

@@ -18,17 +18,17 @@ import numpy as np
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
 from mmfs.encoders.registry import import_plugins
-from mmfs.pipelines.align_stage import AlignStage
-from mmfs.pipelines.analysis import AnalysisStage, check_available
-from mmfs.pipelines.bridge import bridge_batch
-from mmfs.pipelines.fusion import Fusion
-from mmfs.pipelines.items import Extracted, Item
-from mmfs.pipelines.model_meta import ModelMeta, video_options
-from mmfs.pipelines.recompute import StoredItem
-from mmfs.pipelines.speech import speech_stages
-from mmfs.pipelines.stage import Resources, Stage, StageBase, StageOutput, StageTimes, apply_stages
-from mmfs.pipelines.text_stage import TextStage
-from mmfs.transforms.clip import clip_groups
+from mmfs.stages.align import AlignStage
+from mmfs.stages.analysis import AnalysisStage, check_available
+from mmfs.stages.base import Resources, Stage, StageBase, StageOutput, StageTimes, apply_stages
+from mmfs.stages.bridge import bridge_batch
+from mmfs.stages.fusion import Fusion
+from mmfs.stages.items import Extracted, Item
+from mmfs.stages.model_meta import ModelMeta, video_options
+from mmfs.stages.recompute import StoredItem
+from mmfs.stages.speech import speech_stages
+from mmfs.stages.text import TextStage
+from mmfs.transforms.action_pooling import window_groups
 from mmfs.transforms.text import TextAnalyzer
 
 
@@ -122,7 +122,7 @@ class EmbedVideo(StageBase):
             frames = it.frames
             if it.ex.kind != "video" or frames is None or "frames" not in it.ex.computed:
                 continue
-            groups = clip_groups(frames.times_s, self.cfg.align.segment_s)
+            groups = window_groups(frames.times_s, self.cfg.align.segment_s)
             clips += [frames.frames[idx] for idx, _ in groups]
             jobs.append((i, [t for _, t in groups], len(groups)))
         if not clips:

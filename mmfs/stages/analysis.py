@@ -17,8 +17,8 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.pipelines.items import Analysed, Extracted, Item, StageFailure
-from mmfs.pipelines.stage import ItemFailure, Resources, StageBase, StageOutput
+from mmfs.stages.base import ItemFailure, Resources, StageBase, StageOutput
+from mmfs.stages.items import Analysed, Extracted, Item, StageFailure
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.face_blur import blur_boxes
 from mmfs.transforms.frames import SampledFrames

@@ -25,7 +25,8 @@ import numpy as np
 
 from mmfs.config import RunnerConfig
 from mmfs.errors import ConfigError
-from mmfs.pipelines.batch import (
+from mmfs.runners.progress import Progress
+from mmfs.stages.batch import (
     BatchJob,
     BatchResult,
     BatchTally,
@@ -35,10 +36,9 @@ from mmfs.pipelines.batch import (
     pending_from_row,
     pending_to_row,
 )
-from mmfs.pipelines.enrich import Enricher
-from mmfs.pipelines.isolate import extract_item
-from mmfs.pipelines.items import PendingItem
-from mmfs.pipelines.progress import Progress
+from mmfs.stages.decode_pool import extract_item
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import PendingItem
 from mmfs.store.db import Store
 
 log = logging.getLogger(__name__)

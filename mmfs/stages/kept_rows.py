@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from mmfs.pipelines.analysis import STORED_ANALYSIS_COLUMNS, analysis_from_rows
-from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem
 from mmfs.schemas.tables import MOTION_FEATURES
+from mmfs.stages.analysis import STORED_ANALYSIS_COLUMNS, analysis_from_rows
+from mmfs.stages.recompute import MODALITY_TABLES, StoredItem
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list, sql_literal
 from mmfs.transforms.align import SpanVector, TimedVectors

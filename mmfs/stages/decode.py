@@ -29,10 +29,10 @@ from mmfs.faults import Fault, hit
 from mmfs.media.ffmpeg_log import quiet_ffmpeg
 from mmfs.media.kinds import read_head, sniff
 from mmfs.media.probe import ProbeInfo, probe
-from mmfs.pipelines.items import Extracted, PendingItem, StageFailure
-from mmfs.pipelines.recompute import computed_tables, decodes_video
-from mmfs.pipelines.remote import local_copy
-from mmfs.pipelines.speech import maybe_denoise, snr_columns
+from mmfs.stages.items import Extracted, PendingItem, StageFailure
+from mmfs.stages.recompute import computed_tables, decodes_video
+from mmfs.stages.remote import local_copy
+from mmfs.stages.speech import maybe_denoise, snr_columns
 from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
 from mmfs.transforms.captions import TextSegment, read_sidecar
 from mmfs.transforms.flow import FlowPair, flow_sequence

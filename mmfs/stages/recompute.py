@@ -23,7 +23,7 @@ ALL_MODALITIES = frozenset(MODALITY_TABLES)
 TABLE_STAGES: dict[str, tuple[str, ...]] = {
     "frames": ("frames", "embed_image", "embed_video"),
     "flow": ("flow",),
-    "audio": ("audio", "embed_audio", "speech"),  # speech: VAD and pitch (pipelines/speech.py)
+    "audio": ("audio", "embed_audio", "speech"),  # speech: VAD and pitch (stages/speech.py)
     "text": ("text", "embed_text", "asr"),
 }
 AUDIO_FLAGS = ("audio_padded",)  # quality flags set by the audio stage; the others come from decoding

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mmfs.encoders.label_bridge import FrameHints, bridge_vectors
-from mmfs.pipelines.items import Item
+from mmfs.stages.items import Item
 from mmfs.transforms.image_cues import image_cues
 
 OCR_SOURCE = "ocr"

@@ -1,0 +1,1 @@
+"""Training tools that read the store: the fusion projection and the sound-event head."""
