@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mmfs.config import RunnerConfig
+from mmfs.config import PipelineConfig, RunnerConfig
 from mmfs.errors import ConfigError
 from mmfs.pipelines.batch import (
     BatchJob,
@@ -35,6 +35,7 @@ from mmfs.pipelines.batch import (
     pending_from_row,
     pending_to_row,
 )
+from mmfs.pipelines.budget import thread_budget
 from mmfs.pipelines.enrich import Enricher
 from mmfs.pipelines.isolate import extract_item
 from mmfs.pipelines.items import PendingItem
@@ -114,6 +115,11 @@ def _worker_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 
+def _decode_tasks(cfg: PipelineConfig) -> int:
+    """Decode tasks at a time: `runner.workers`, or the thread budget's decoders of this machine."""
+    return cfg.runner.workers if cfg.runner.workers is not None else thread_budget(cfg).decode
+
+
 def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
     """The Ray Data plan: items → decode tasks → encoder actor pool → one row per committed batch."""
     runner = job.cfg.runner
@@ -125,7 +131,8 @@ def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
         batch_size=1,
         batch_format="pyarrow",
         num_cpus=1,
-        compute=ray.data.TaskPoolStrategy(size=runner.workers),  # Ray retries a task whose worker died
+        # Ray retries a task whose worker died
+        compute=ray.data.TaskPoolStrategy(size=_decode_tasks(job.cfg)),
     )
     return decoded.map_batches(
         _EncodeActor,
