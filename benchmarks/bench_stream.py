@@ -107,12 +107,16 @@ def run_lean(corpus: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def configs(batch: int) -> dict[str, dict[str, Any]]:
-    """The mmfs configurations compared (lock-step: one batch in flight, torch on every core)."""
+def configs(batch: int, all_cores: bool) -> dict[str, dict[str, Any]]:
+    """The mmfs configurations compared (lock-step: one batch in flight, torch on every core;
+    `all_cores`: also the streaming executor with torch on every core beside its decoders)."""
     cores = available_cpus()
     lockstep = {"runner": {"workers": 2, "queue_media": batch, "batch_wait_s": 3600.0}}
     lockstep["encoders"] = {"threads": cores}
-    return {"lock-step": {**NO_UPKEEP, **lockstep}, "stream": dict(NO_UPKEEP)}
+    out = {"lock-step": {**NO_UPKEEP, **lockstep}, "stream": dict(NO_UPKEEP)}
+    if all_cores:
+        out["stream-all-cores"] = {**NO_UPKEEP, "encoders": {"threads": cores}, "runner": {"workers": 1}}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds over every side (best kept)")
     parser.add_argument("--before", type=Path, default=None, help="an older mmfs checkout to run as well")
     parser.add_argument("--skip-lean", action="store_true", help="leave the lean reference out")
+    parser.add_argument(
+        "--all-cores", action="store_true", help="also stream with torch on every core (one decoder)"
+    )
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="mmfs-bench-stream-"))
     try:
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         sides: dict[str, Any] = {}
         if not args.skip_lean:
             sides["lean"] = lambda i: run_lean(corpus, root / f"lean-{i}")
-        for name, config in configs(batch=8).items():
+        for name, config in configs(batch=8, all_cores=args.all_cores).items():
             sides[name] = lambda i, name=name, config=config: run_mmfs([corpus], root / f"{name}-{i}", config)
         if args.before is not None:
             before = args.before.resolve()
@@ -177,7 +184,9 @@ def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: d
             f"{r.get('peak_rss_children_mb') or 0:10.0f}  {extra}"
         )
     ratios = {}
-    for a, b in (("stream", "lean"), ("stream", "lock-step"), ("stream", "before"), ("lock-step", "lean")):
+    pairs = [("stream", "lean"), ("stream", "lock-step"), ("stream", "before"), ("lock-step", "lean")]
+    pairs += [("stream-all-cores", "lean"), ("before", "lean")]
+    for a, b in pairs:
         if a in best and b in best:
             ratios[f"{a} / {b}"] = round(best[b]["wall_s"] / best[a]["wall_s"], 3)
     print(

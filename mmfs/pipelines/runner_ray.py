@@ -116,8 +116,9 @@ def _worker_env() -> dict[str, str]:
 
 
 def _decode_tasks(cfg: PipelineConfig) -> int:
-    """Decode tasks at a time: `runner.workers`, or the thread budget's decoders of this machine."""
-    return cfg.runner.workers if cfg.runner.workers is not None else thread_budget(cfg).decode
+    """Decode tasks at a time: `runner.workers`, else the thread budget's decoders of this machine, at
+    least 2 (with one, Ray fuses the decode tasks into the encoder actors: decoding stops overlapping)."""
+    return cfg.runner.workers if cfg.runner.workers is not None else max(2, thread_budget(cfg).decode)
 
 
 def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:

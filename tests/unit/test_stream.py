@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,21 @@ def test_ctrl_c_in_the_encoder_stops_every_thread() -> None:
 def test_limits_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         StreamLimits(workers=0, batch_size=4, batch_wait_s=1.0, max_in_flight=8)
+
+
+def test_a_closed_decode_pool_refuses_work_instead_of_waiting_for_ever(tmp_path: Path) -> None:
+    """A decode thread still taking an item after its run stopped (and closed the pool) must not
+    block on a worker that will never come back, nor start a new one."""
+    from mmfs.config import PipelineConfig
+    from mmfs.pipelines.isolate import DecodePool, DecodePoolClosed
+    from mmfs.pipelines.items import PendingItem
+    from mmfs.pipelines.sources import SourceItem
+
+    path = tmp_path / "note.txt"
+    path.write_text("the ferry leaves at six")
+    pending = PendingItem("m", SourceItem(path=path, uri=str(path)), [str(path)], path.stat().st_size)
+    pool = DecodePool(PipelineConfig(), 1)
+    pool.close()
+    with pytest.raises(DecodePoolClosed):
+        pool.extract(pending)
+    assert pool._all == []
