@@ -99,6 +99,12 @@ chaos: setup
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py
 
+# the local runner's streaming executor vs lock-step vs a lean sequential script on the raw libraries,
+# whole processes in turn on one generated corpus, plus one-photo and no-op start-up (docs/design.md)
+.PHONY: bench-stream
+bench-stream: setup
+	$(PY) benchmarks/bench_stream.py
+
 bench-runners: setup
 	$(PY) benchmarks/bench_runners.py
 

@@ -333,7 +333,8 @@ class EncodersConfig(_Section):
     threads: int | None = Field(
         default=None,
         ge=1,
-        description="CPU: torch threads the encoders use; none = the CPUs this process may use",
+        description="CPU: torch threads the encoders use; none = the local runner's thread budget (the "
+        "CPUs its decode workers leave; runners/budget.py), elsewhere the CPUs this process may use",
     )
     clip_model_dir: str | None = Field(
         default=None,
@@ -386,10 +387,25 @@ class RunnerConfig(_Section):
     """Which engine runs the stages."""
 
     kind: Literal["local", "ray", "beam"] = "local"
-    workers: int = Field(
-        default=2, ge=1, description="decode threads (local) or concurrent decode tasks (ray)"
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="decode workers (local) or concurrent decode tasks (ray); none = the thread budget's "
+        "share of the CPUs (runners/budget.py)",
     )
     batch_media: int = Field(default=8, ge=1, description="media per encoder batch")
+    batch_wait_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="local runner: the encoders take a batch smaller than batch_media once its first item "
+        "has waited this long (decoders slower than the encoders do not hold decoded items back)",
+    )
+    queue_media: int | None = Field(
+        default=None,
+        ge=1,
+        description="local runner: decoded items held ahead of the commit at most (decoding, queued, being "
+        "embedded); bounds memory; none = 2 x batch_media + workers",
+    )
     commit_rows: int = Field(
         default=10_000,
         ge=1,

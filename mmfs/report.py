@@ -21,9 +21,21 @@ def run_text(s: RunSummary) -> str:
             f"{s.n_quarantined} quarantined, {s.n_skipped} already done, {s.n_duplicates} duplicates",
             f"rows written: {rows}",
             f"{s.seconds:.1f} s wall, {s.media_seconds:.1f} media-seconds ({rate:.2f} media-s per s)",
+            _resources_line(s),
             *_vocabulary_line(s.vocabulary),
         ]
     )
+
+
+def _resources_line(s: RunSummary) -> str:
+    """Peak memory, and the thread budget when the local runner processed items."""
+    rss = f"peak RSS {s.peak_rss_mb:.0f} MB"
+    if s.peak_rss_children_mb:
+        rss += f" (largest child process, a decoder: {s.peak_rss_children_mb:.0f} MB)"
+    if not s.threads:
+        return rss
+    t = s.threads
+    return f"{rss}; threads: {t['decode']} decode, {t['torch']} torch, of {t['cores']} CPUs"
 
 
 def _vocabulary_line(v: dict[str, Any]) -> list[str]:

@@ -9,14 +9,12 @@ input and config writes nothing to the data tables.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import logging
+import resource
 import secrets
+import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,19 +33,8 @@ from mmfs.runners import hooks
 from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import runs_schema
-from mmfs.stages.batch import (
-    BatchJob,
-    BatchTally,
-    Committer,
-    add_counts,
-    build_batch,
-    log_failure,
-    with_uri_stats,
-)
-from mmfs.stages.decode import extract
-from mmfs.stages.decode_pool import DecodePool
-from mmfs.stages.encode import Enricher
-from mmfs.stages.items import Extracted, PendingItem, StageFailure
+from mmfs.stages.batch import BatchJob, BatchTally, add_counts, log_failure, with_uri_stats
+from mmfs.stages.items import PendingItem, StageFailure
 from mmfs.stages.model_meta import run_schemas
 from mmfs.stages.rows import RowBuilder, feature_versions
 from mmfs.store.db import Store
@@ -77,6 +64,10 @@ class RunSummary:
     seconds: float = 0.0
     media_seconds: float = 0.0
     vocabulary: dict[str, Any] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)  # local runner: decode workers, torch threads
+    stream: dict[str, int] = field(default_factory=dict)  # local runner: batches, most items held (stream.py)
+    peak_rss_mb: float = 0.0  # this process, at the end of the run (its whole life so far)
+    peak_rss_children_mb: float = 0.0  # the largest ended child (decode processes), 0 when none
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -91,6 +82,14 @@ class RunSummary:
         add_counts(self.rows, written)
         for stage, seconds in tally.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory in MB of this process and of its largest ended child (Linux counts KiB)."""
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    return round(own, 1), round(children, 1)
 
 
 def new_run_id() -> str:
@@ -189,14 +188,14 @@ def _run(
     if todo:
         hooks.items_planned(len(todo))  # observers (metrics): see mmfs.runners.hooks
         progress = Progress(len(todo), "media", enabled=show_progress)
-        tally, written = _execute(todo, job, store, progress)
+        tally, written = _execute(todo, job, store, progress, summary)
         progress.close()
         summary.absorb(tally, written)
     return _finish(store, cfg, summary, started, t0, before)
 
 
 def _execute(
-    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
+    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress, summary: RunSummary
 ) -> tuple[BatchTally, dict[str, int]]:
     """Process the items under the configured runner; every runner commits through `commit_batch`."""
     kind = job.cfg.runner.kind
@@ -208,44 +207,19 @@ def _execute(
         from mmfs.runners.beam import execute_beam
 
         return execute_beam(todo, job, store, progress)
-    return _execute_local(todo, job, store, progress)
+    return _execute_local(todo, job, store, progress, summary)
 
 
 def _execute_local(
-    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
+    todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress, summary: RunSummary
 ) -> tuple[BatchTally, dict[str, int]]:
-    """In-process: `runner.workers` threads decode a batch (each item in its own decode process when
-    `runner.isolate_decode`), the encoders embed it, the batch is committed."""
-    cfg = job.cfg
-    enricher = Enricher(cfg)
-    tally, written = BatchTally(), dict[str, int]()
-    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
-    with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=cfg.runner.workers))
-        decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
-        if cfg.runner.isolate_decode:
-            decode = stack.enter_context(DecodePool(cfg, cfg.runner.workers)).extract
-        for start in range(0, len(todo), cfg.runner.batch_media):
-            batch = todo[start : start + cfg.runner.batch_media]
-            extracted = list(pool.map(decode, batch))
-            result = build_batch(extracted, enricher, job)
-            t0 = time.perf_counter()
-            committed = committer.add(result)  # rows written when a commit happened, else {}
-            add_counts(written, committed)
-            result.tally.add_seconds("write", time.perf_counter() - t0)
-            tally.merge(result.tally)
-            hooks.batch_done(
-                hooks.BatchEvent(len(batch), sum(p.n_bytes for p in batch), result.tally, committed)
-            )
-            progress.advance(len(batch))
-    t0 = time.perf_counter()
-    flushed = committer.flush()
-    add_counts(written, flushed)
-    last = BatchTally()  # the last commit: its rows and its time, for the observers too
-    last.add_seconds("write", time.perf_counter() - t0)
-    tally.merge(last)
-    hooks.batch_done(hooks.BatchEvent(0, 0, last, flushed))
-    return tally, written
+    """In-process, through the streaming executor (`runner_local.py`); its thread budget and stream
+    figures go into the summary."""
+    from mmfs.runners.local import execute_local  # the stages and torch load only for work
+
+    outcome = execute_local(todo, job, store, progress)
+    summary.threads, summary.stream = outcome.budget.as_dict(), outcome.stats.as_dict()
+    return outcome.tally, outcome.written
 
 
 def _update_uris(
@@ -302,6 +276,7 @@ def _finish(
     """Tag the versions the run started from and produced (when it wrote), and record the run."""
     summary.vocabulary = update_vocabulary(store, cfg, summary.run_id)
     summary.seconds = time.perf_counter() - t0
+    summary.peak_rss_mb, summary.peak_rss_children_mb = peak_rss_mb()
     store.ensure_tables({"runs": runs_schema()})
     summary.table_versions = store.versions()
     if any(v != before.get(t) for t, v in summary.table_versions.items() if t != "runs"):

@@ -1,6 +1,7 @@
 """Observers of a local run's progress (metrics, dashboards): called per batch, never able to fail it.
 
-The runner calls `items_planned` once and `batch_done` after each committed batch; observers are
+The runner calls `items_planned` once and `batch_done` after each committed batch (the local runner
+from its commit thread, one batch at a time, not the thread that started the run); observers are
 registered by whoever wants them (`mmfs.ops.metrics`) and removed when done. An observer that
 raises is logged and dropped, so a broken exporter never fails a run.
 """

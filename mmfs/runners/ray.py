@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from mmfs.config import RunnerConfig
+from mmfs.config import PipelineConfig, RunnerConfig
 from mmfs.errors import ConfigError
+from mmfs.runners.budget import thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.stages.batch import (
     BatchJob,
@@ -114,6 +115,12 @@ def _worker_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 
+def _decode_tasks(cfg: PipelineConfig) -> int:
+    """Decode tasks at a time: `runner.workers`, else the thread budget's decoders of this machine, at
+    least 2 (with one, Ray fuses the decode tasks into the encoder actors: decoding stops overlapping)."""
+    return cfg.runner.workers if cfg.runner.workers is not None else max(2, thread_budget(cfg).decode)
+
+
 def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
     """The Ray Data plan: items → decode tasks → encoder actor pool → one row per committed batch."""
     runner = job.cfg.runner
@@ -125,7 +132,8 @@ def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
         batch_size=1,
         batch_format="pyarrow",
         num_cpus=1,
-        compute=ray.data.TaskPoolStrategy(size=runner.workers),  # Ray retries a task whose worker died
+        # Ray retries a task whose worker died
+        compute=ray.data.TaskPoolStrategy(size=_decode_tasks(job.cfg)),
     )
     return decoded.map_batches(
         _EncodeActor,

@@ -75,6 +75,10 @@ class DecodeWorkerBug(RuntimeError):
     """A transform raised something other than an MmfsError in a decode worker: a bug; the run stops."""
 
 
+class DecodePoolClosed(RuntimeError):
+    """`extract` was called on a closed pool (a decode thread outliving a run that stopped)."""
+
+
 class _Worker:
     """One child interpreter and the parent's end of its socket."""
 
@@ -112,35 +116,53 @@ class DecodePool:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         for _ in range(size):
             self._idle.put(self._start())
 
     def _start(self) -> _Worker:
         worker = _Worker(self._cfg_json)
         with self._lock:
-            self._all.append(worker)
+            closed = self._closed
+            if not closed:
+                self._all.append(worker)
+        if closed:  # closed while it started: it must not outlive the pool
+            worker.kill()
         return worker
 
     def _retire(self, worker: _Worker) -> None:
         worker.kill()
         with self._lock:
-            self._all.remove(worker)
+            if worker in self._all:
+                self._all.remove(worker)
 
     def extract(self, pending: PendingItem) -> Extracted:
         """The item's CPU stages in a worker, within its time budget."""
-        worker = self._idle.get()
+        worker = self._take()
         try:
             result = self._run(worker, pending)
         except BaseException:
-            self._retire(worker)
-            self._idle.put(self._start())
+            self._replace(worker)
             raise
         if isinstance(result, Extracted):
             self._idle.put(worker)
             return result
-        self._retire(worker)
-        self._idle.put(self._start())
+        self._replace(worker)
         return Extracted(pending, failures=(StageFailure("decode", result),))
+
+    def _take(self) -> _Worker:
+        """An idle worker; a closed pool (the run is stopping) raises instead of waiting for ever."""
+        while True:
+            if self._closed:
+                raise DecodePoolClosed("the decode pool was closed: the run is stopping")
+            with contextlib.suppress(queue.Empty):
+                return self._idle.get(timeout=0.1)
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill a worker and start its replacement, unless the pool is closed meanwhile."""
+        self._retire(worker)
+        if not self._closed:
+            self._idle.put(self._start())
 
     def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MmfsError:
         limits = self.cfg.limits
@@ -177,6 +199,7 @@ class DecodePool:
     def close(self) -> None:
         """Stop every worker (idle ones get EOF and exit; any still running is killed)."""
         with self._lock:
+            self._closed = True
             workers = list(self._all)
             self._all.clear()
         for worker in workers:

@@ -1,0 +1,205 @@
+"""The local runner's streaming executor against lock-step and a lean sequential script, same run.
+
+Run with `make bench-stream` (or `python benchmarks/bench_stream.py [--clips N --seconds S --photos N
+--texts N --repeat N --before PATH]`). On one generated mixed corpus (clips with sound, photos,
+documents), each configuration runs as a whole process into a fresh store, in turn, `--repeat`
+rounds (best wall time kept), so a shared machine's load weighs on every side alike:
+- `lean`: `benchmarks/lean_reference.py`, the same default work hand-written on the raw libraries,
+  one file after another, one Lance write per table at the end;
+- `lock-step`: mmfs with its queue one batch deep and no deadline (decode a batch, then embed it) and
+  torch on every core, as the local runner ran before the streaming executor (commits still overlap);
+- `stream`: mmfs with its defaults (streaming executor, automatic thread budget);
+- `before` (with `--before PATH`): the default config under the mmfs found at PATH (an older checkout,
+  e.g. a `git worktree` of the commit before the executor): the real lock-step loop.
+mmfs runs leave index builds and compaction off (the lean script builds none). Then start-up, as a
+new user meets it: a one-photo run, and a re-run of it with nothing to do (whole processes, default
+config). It prints wall seconds, media-seconds per second, peak RSS and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test media factory
+from mmfs.demo import SAMPLE_DIR  # noqa: E402
+from mmfs.encoders.execution import available_cpus  # noqa: E402
+from tests.media_factory import constant_rate_times, translating_painter, write_image, write_video  # noqa: E402
+
+NO_UPKEEP = {"index": {"auto": False}, "maintenance": {"auto": False}}
+
+
+def make_corpus(root: Path, clips: int, seconds: float, photos: int, texts: int) -> Path:
+    """Clips with a tone track (320x240, 15 fps, moving texture), photos, and documents."""
+    folder = root / "corpus"
+    times = constant_rate_times(round(seconds * 15), 15.0)
+    for i in range(clips):
+        painter = translating_painter(320, 240, 1.0 + i % 3, 0.5, seed=i)
+        write_video(
+            folder / f"clip_{i:03d}.mp4",
+            times_s=times,
+            width=320,
+            height=240,
+            painter=painter,
+            audio_tone_hz=220.0 + 40 * i,
+        )
+    for i in range(photos):
+        write_image(folder / f"photo_{i:03d}.jpg", width=640, height=480, seed=100 + i)
+    story = (SAMPLE_DIR / "scandal_in_bohemia.txt").read_text(encoding="utf-8")
+    for i in range(texts):
+        (folder / f"doc_{i:03d}.txt").write_text(f"Document {i}.\n\n" + story, encoding="utf-8")
+    return folder
+
+
+def _env(pythonpath: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(pythonpath), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run_mmfs(paths: list[Path], store: Path, config: dict[str, Any], code: Path = ROOT) -> dict[str, Any]:
+    """One `mmfs run` as a fresh process (the mmfs found at `code`): wall time and its JSON summary."""
+    cfg_file = store.parent / f"{store.name}.yaml"
+    cfg_file.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-c", "from mmfs.cli import main; main()", "run", *map(str, paths)]
+    cmd += ["--store", str(store), "--config", str(cfg_file), "--json", "--quiet"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=_env(code), cwd=code)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"mmfs run failed: {done.stderr.strip()[-2000:]}")
+    s = json.loads(done.stdout)
+    return {
+        "wall_s": wall,
+        "media_s": s["media_seconds"],
+        "n_ok": s["n_ok"],
+        "peak_rss_mb": s.get("peak_rss_mb"),
+        "peak_rss_children_mb": s.get("peak_rss_children_mb"),
+        "threads": s.get("threads"),
+        "stream": s.get("stream"),
+        "stage_s": {k: round(v, 1) for k, v in s["stage_seconds"].items()},
+    }
+
+
+def run_lean(corpus: Path, out: Path) -> dict[str, Any]:
+    """The lean reference as a fresh process."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "lean_reference.py"), str(corpus), str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=_env(ROOT), cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"lean reference failed: {done.stderr.strip()[-2000:]}")
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "wall_s": wall,
+        "media_s": doc["media_s"],
+        "n_ok": doc["items"],
+        "peak_rss_mb": doc["peak_rss_mb"],
+    }
+
+
+def configs(batch: int, all_cores: bool) -> dict[str, dict[str, Any]]:
+    """The mmfs configurations compared (lock-step: one batch in flight, torch on every core;
+    `all_cores`: also the streaming executor with torch on every core beside its decoders)."""
+    cores = available_cpus()
+    lockstep = {"runner": {"workers": 2, "queue_media": batch, "batch_wait_s": 3600.0}}
+    lockstep["encoders"] = {"threads": cores}
+    out = {"lock-step": {**NO_UPKEEP, **lockstep}, "stream": dict(NO_UPKEEP)}
+    if all_cores:
+        out["stream-all-cores"] = {**NO_UPKEEP, "encoders": {"threads": cores}, "runner": {"workers": 1}}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the corpus, run every side in turn, then the start-up runs; print a table and JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--photos", type=int, default=8)
+    parser.add_argument("--texts", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over every side (best kept)")
+    parser.add_argument("--before", type=Path, default=None, help="an older mmfs checkout to run as well")
+    parser.add_argument("--skip-lean", action="store_true", help="leave the lean reference out")
+    parser.add_argument(
+        "--all-cores", action="store_true", help="also stream with torch on every core (one decoder)"
+    )
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="mmfs-bench-stream-"))
+    try:
+        corpus = make_corpus(root, args.clips, args.seconds, args.photos, args.texts)
+        sides: dict[str, Any] = {}
+        if not args.skip_lean:
+            sides["lean"] = lambda i: run_lean(corpus, root / f"lean-{i}")
+        for name, config in configs(batch=8, all_cores=args.all_cores).items():
+            sides[name] = lambda i, name=name, config=config: run_mmfs([corpus], root / f"{name}-{i}", config)
+        if args.before is not None:
+            before = args.before.resolve()
+            sides["before"] = lambda i: run_mmfs([corpus], root / f"before-{i}", dict(NO_UPKEEP), before)
+        best: dict[str, dict[str, Any]] = {}
+        for i in range(args.repeat):
+            for name, fn in sides.items():
+                r = fn(i)
+                print(f"round {i + 1} {name}: {r['wall_s']:.1f} s", file=sys.stderr)
+                if name not in best or r["wall_s"] < best[name]["wall_s"]:
+                    best[name] = r
+        startup = start_up(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    _print(args, best, startup)
+    return 0
+
+
+def start_up(root: Path) -> dict[str, Any]:
+    """A one-photo run and its no-op re-run, default config, whole processes."""
+    photo = root / "one" / "photo.jpg"
+    photo.parent.mkdir(parents=True)
+    shutil.copy(SAMPLE_DIR / "coffee.jpg", photo)
+    store = root / "one-store"
+    first = run_mmfs([photo.parent], store, {})
+    again = run_mmfs([photo.parent], store, {})
+    return {"one_photo": first, "no_op_rerun": again}
+
+
+def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: dict[str, Any]) -> None:
+    cores = available_cpus()
+    print(
+        f"corpus: {args.clips} clips x {args.seconds:g} s with sound, {args.photos} photos, {args.texts} "
+        f"documents; {cores} CPUs; best of {args.repeat}; each side a whole process, same run"
+    )
+    print(f"{'side':<10}{'wall s':>8}{'media-s/s':>11}{'peak RSS MB':>13}{'child MB':>10}  threads / stream")
+    for name, r in best.items():
+        r["media_s_per_s"] = r["media_s"] / r["wall_s"]
+        extra = f"{r.get('threads') or ''} {r.get('stream') or ''}".strip()
+        print(
+            f"{name:<10}{r['wall_s']:8.1f}{r['media_s_per_s']:11.2f}{r['peak_rss_mb'] or 0:13.0f}"
+            f"{r.get('peak_rss_children_mb') or 0:10.0f}  {extra}"
+        )
+    ratios = {}
+    pairs = [("stream", "lean"), ("stream", "lock-step"), ("stream", "before"), ("lock-step", "lean")]
+    pairs += [("stream-all-cores", "lean"), ("before", "lean")]
+    for a, b in pairs:
+        if a in best and b in best:
+            ratios[f"{a} / {b}"] = round(best[b]["wall_s"] / best[a]["wall_s"], 3)
+    print(
+        "speed ratios (wall time of the second / the first): "
+        + ", ".join(f"{k} {v}" for k, v in ratios.items())
+    )
+    one, again = startup["one_photo"], startup["no_op_rerun"]
+    print(
+        f"start-up: one photo {one['wall_s']:.1f} s (peak RSS {one['peak_rss_mb']:.0f} MB), "
+        f"no-op re-run {again['wall_s']:.1f} s (peak RSS {again['peak_rss_mb']:.0f} MB)"
+    )
+    print(json.dumps({"cpus": cores, "sides": best, "ratios": ratios, "startup": startup}, default=float))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

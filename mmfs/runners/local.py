@@ -1,0 +1,98 @@
+"""The local runner: the run's items through the streaming executor (`stream.py`), in this process.
+
+Decode is `extract` in threads (or in isolated decode processes, `runner.isolate_decode`), encode is
+`build_batch` in this thread, commit is the `Committer` on the executor's commit thread; the thread
+budget (`budget.py`) sizes the decoders and torch, and the encoders load beside the first decodes
+(`warm.py`). Exactly-once is the committer's: the `media` ledger rows of a commit go last, and items
+not committed when a run dies have none, so the next run redoes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mmfs.config import PipelineConfig
+from mmfs.runners import hooks
+from mmfs.runners.budget import ThreadBudget, thread_budget
+from mmfs.runners.progress import Progress
+from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
+from mmfs.runners.warm import Warmup, likely_needs
+from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, Committer, add_counts, build_batch
+from mmfs.stages.decode import extract
+from mmfs.stages.decode_pool import DecodePool
+from mmfs.stages.encode import Enricher
+from mmfs.stages.items import Extracted, PendingItem
+from mmfs.store.db import Store
+
+
+@dataclass
+class _Encoded:
+    """An encoded batch on its way to the committer, with what the observers are told about it."""
+
+    result: BatchResult
+    n_items: int
+    n_bytes: int
+
+
+@dataclass
+class LocalOutcome:
+    """What the local runner did: outcomes, rows written per table, its thread budget and stream stats."""
+
+    tally: BatchTally
+    written: dict[str, int]
+    budget: ThreadBudget
+    stats: StreamStats
+
+
+def stream_limits(cfg: PipelineConfig, budget: ThreadBudget) -> StreamLimits:
+    """The executor's bounds for this config: `runner.queue_media` items held (default two batches
+    plus one per decoder, so the decoders fill the next batch while the encoders run this one)."""
+    r = cfg.runner
+    held = r.queue_media if r.queue_media is not None else 2 * r.batch_media + budget.decode
+    return StreamLimits(
+        workers=budget.decode, batch_size=r.batch_media, batch_wait_s=r.batch_wait_s, max_in_flight=held
+    )
+
+
+def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress) -> LocalOutcome:
+    """Decode, embed and commit `todo` with the streaming executor; the last buffered rows committed."""
+    cfg = job.cfg
+    budget = thread_budget(cfg)
+    encoder_cfg = cfg.model_copy(
+        update={"encoders": cfg.encoders.model_copy(update={"threads": budget.torch})}
+    )
+    warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo))
+    tally, written = BatchTally(), dict[str, int]()
+    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+
+    def encode(batch: list[Extracted]) -> _Encoded:
+        live = any(not ex.failed for ex in batch)  # a batch of failed items needs no model
+        result = build_batch(batch, warm.enricher() if live else None, job)
+        return _Encoded(result, len(batch), sum(ex.pending.n_bytes for ex in batch))
+
+    def commit(done: _Encoded) -> None:
+        t0 = time.perf_counter()
+        committed = committer.add(done.result)  # rows written when a commit happened, else {}
+        add_counts(written, committed)
+        done.result.tally.add_seconds("write", time.perf_counter() - t0)
+        tally.merge(done.result.tally)
+        hooks.batch_done(hooks.BatchEvent(done.n_items, done.n_bytes, done.result.tally, committed))
+        progress.advance(done.n_items)
+
+    with contextlib.ExitStack() as stack:
+        decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
+        if cfg.runner.isolate_decode:
+            decode = stack.enter_context(DecodePool(cfg, budget.decode)).extract
+        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget))
+    t0 = time.perf_counter()
+    flushed = committer.flush()
+    add_counts(written, flushed)
+    last = BatchTally()  # the last commit: its rows and its time, for the observers too
+    last.add_seconds("write", time.perf_counter() - t0)
+    tally.merge(last)
+    hooks.batch_done(hooks.BatchEvent(0, 0, last, flushed))
+    return LocalOutcome(tally, written, budget, stats)
