@@ -66,7 +66,12 @@ def make_files(folder: Path, start: int, n: int) -> None:
 
 
 def batch_rows(
-    pending: list[Any], cfg: PipelineConfig, schemas: dict[str, pa.Schema], frames: int, stats: dict[str, Any]
+    pending: list[Any],
+    cfg: PipelineConfig,
+    schemas: dict[str, pa.Schema],
+    frames: int,
+    stats: dict[str, Any],
+    dims: Dims = DIMS,
 ) -> BatchResult:
     """One encoder batch's rows, laid out as `RowBuilder` would for items with frames and segments."""
     versions = feature_versions(cfg)
@@ -91,13 +96,13 @@ def batch_rows(
         schema=schemas["media"],
     )
     media = with_uri_stats(media, stats)
-    emb = rng.standard_normal((n * frames, DIMS.image), dtype=np.float32)
+    emb = rng.standard_normal((n * frames, dims.image), dtype=np.float32)
     frame_rows = pa.table(
         {
             "media_id": np.repeat(ids, frames),
             "frame_index": np.tile(np.arange(frames, dtype=np.int64), n),
             "t_s": np.tile(np.arange(frames, dtype=np.float64), n),
-            "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), DIMS.image),
+            "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), dims.image),
             "feature_version": [versions["frames"]] * (n * frames),
             "run_id": ["bench"] * (n * frames),
         }

@@ -102,7 +102,8 @@ def row_size(row: dict[str, Any]) -> int:
 def pack(tables: dict[str, pa.Table]) -> bytes:
     """Named Arrow tables as one IPC stream of (name, table IPC) rows: a fixed-width engine column."""
     names = list(tables)
-    blobs = [table_to_ipc(tables[n]) for n in names]
+    # schema metadata (provenance) stays behind: the committer casts to the stored table's schema
+    blobs = [table_to_ipc(tables[n].replace_schema_metadata(None)) for n in names]
     return table_to_ipc(pa.table({"name": pa.array(names, pa.string()), "ipc": pa.array(blobs, pa.binary())}))
 
 
@@ -136,8 +137,8 @@ def stage_batch(store: Store, result: BatchResult, run_id: str, *, stage: bool =
     for name, table in result.tables.items():
         if stage and name in STAGED_TABLES and table.num_rows:
             staged[name] = stage_table(store, name, table)
-        else:
-            rows[name] = table
+        elif table.num_rows or name in result.scopes or name == LEDGER_TABLE:
+            rows[name] = table  # an empty table without a scope writes nothing: it does not travel
     files = {n: s.files for n, s in staged.items()}
     records = [write_record(store, run_id, files)] if files else []
     result.tally.add_seconds("write", time.perf_counter() - t0)  # the worker's share of the write
@@ -156,12 +157,14 @@ def commit_staged_batch(store: Store, batch: StagedBatch) -> dict[str, int]:
         if name in batch.staged:
             commit_staged(store, name, batch.staged[name], replace=replace)
             written[name] = batch.staged[name].rows
-        else:
+        elif name in batch.rows:
             rows = batch.rows[name]
             if name == "quarantine":
                 rows = carry_attempts(store, rows)
             store.write(name, rows, replace=replace)
             written[name] = rows.num_rows
+        else:
+            written[name] = 0  # counted as `commit_batch` counts an empty table
         if i == 0:
             hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
     hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
