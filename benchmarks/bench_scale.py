@@ -8,6 +8,11 @@ synthetically (random 64-d embeddings) and fed to the real write path (`Committe
 wall time and time per stage (plan = ledger read + hashing + split, rows, write, index = key-index
 refresh), write seconds per 1,000 items, versions / files / bytes added to the store, then a no-op
 `mmfs plan` and a no-op `mmfs run` over every item so far (wall time and bytes read, from rchar).
+
+`--cluster ray,ray2,beam` adds the cluster write path (`scale_cluster.py`): workers that send rows to
+one committer against workers that write fragments and send metadata, under local Ray (2 CPUs), a
+two-node Ray cluster on this machine (`ray2`) and Beam with 2 worker processes; per batch it prints
+the bytes the committer received and its commit time. `--rounds 0` runs only that.
 """
 
 from __future__ import annotations
@@ -61,7 +66,12 @@ def make_files(folder: Path, start: int, n: int) -> None:
 
 
 def batch_rows(
-    pending: list[Any], cfg: PipelineConfig, schemas: dict[str, pa.Schema], frames: int, stats: dict[str, Any]
+    pending: list[Any],
+    cfg: PipelineConfig,
+    schemas: dict[str, pa.Schema],
+    frames: int,
+    stats: dict[str, Any],
+    dims: Dims = DIMS,
 ) -> BatchResult:
     """One encoder batch's rows, laid out as `RowBuilder` would for items with frames and segments."""
     versions = feature_versions(cfg)
@@ -86,13 +96,13 @@ def batch_rows(
         schema=schemas["media"],
     )
     media = with_uri_stats(media, stats)
-    emb = rng.standard_normal((n * frames, DIMS.image), dtype=np.float32)
+    emb = rng.standard_normal((n * frames, dims.image), dtype=np.float32)
     frame_rows = pa.table(
         {
             "media_id": np.repeat(ids, frames),
             "frame_index": np.tile(np.arange(frames, dtype=np.int64), n),
             "t_s": np.tile(np.arange(frames, dtype=np.float64), n),
-            "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), DIMS.image),
+            "embedding": pa.FixedSizeListArray.from_arrays(emb.ravel(), dims.image),
             "feature_version": [versions["frames"]] * (n * frames),
             "run_id": ["bench"] * (n * frames),
         }
@@ -233,6 +243,9 @@ def main() -> None:
     parser.add_argument("--no-op-every", type=int, default=1, help="no-op re-run after every Nth round")
     parser.add_argument("--probe-rows", type=int, default=50_000, help="commit throughput probe (0: skip)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cluster", default="", help="also compare the cluster write path: ray,ray2,beam")
+    parser.add_argument("--cluster-batches", type=int, default=40, help="batches per cluster mode")
+    parser.add_argument("--cluster-items", type=int, default=8, help="items per cluster batch")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = PipelineConfig()
@@ -259,8 +272,42 @@ def main() -> None:
                     f"{probe['rows_per_s']} rows/s",
                     flush=True,
                 )
+    if args.cluster:
+        out += cluster(args)
     if args.json:
         print(json.dumps(out, indent=2))
+
+
+def cluster(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The cluster write path under each runner named in `--cluster`, both modes each."""
+    here = str(Path(__file__).resolve().parent)
+    sys.path.insert(0, here)
+    # Beam's worker processes and Ray's workers import this folder's modules too
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [here, str(Path(here).parent), os.environ.get("PYTHONPATH", "")]
+    )
+    import scale_cluster as sc
+
+    sizes = (args.cluster_batches, args.cluster_items, args.frames)
+    out: list[dict[str, Any]] = []
+    for kind in [k for k in args.cluster.split(",") if k]:
+        rows = sc.beam_compare(*sizes) if kind == "beam" else sc.ray_compare(*sizes, two_nodes=kind == "ray2")
+        for row in rows:
+            out.append({"cluster": row})
+            if not args.json:
+                print(
+                    f"{row['runner']:<26} {row['mode']:<7} batches {row['batches']:>4} "
+                    f"(frame rows {row['rows']}): to committer {row['driver_kb_per_batch']:8.1f} KB/batch, "
+                    f"commit {row['commit_ms_per_batch']:7.2f} ms/batch, commits {row['commits']}, "
+                    f"wall {row['wall_s']:.1f} s"
+                    + (
+                        f", writer nodes besides the driver: {row['writer_nodes_other_than_driver']}"
+                        if "writer_nodes_other_than_driver" in row
+                        else ""
+                    ),
+                    flush=True,
+                )
+    return out
 
 
 def print_row(row: dict[str, Any], frames: int) -> None:

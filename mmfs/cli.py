@@ -471,6 +471,14 @@ def maintain(
         int | None,
         typer.Option("--keep-runs", min=0, help="drop the rollback tags of all but the last N runs"),
     ] = None,
+    orphan_grace_hours: Annotated[
+        float,
+        typer.Option(
+            "--orphan-grace-hours",
+            min=0,
+            help="delete uncommitted data files (a killed run's) older than this",
+        ),
+    ] = 1.0,
 ) -> None:
     """Remove old untagged versions of every table; compact fragments when that frees space."""
 
@@ -485,10 +493,12 @@ def maintain(
             min_fragments=1,
             compact=compact,  # type: ignore[arg-type]
             keep_runs=keep_runs,
+            orphan_grace_s=orphan_grace_hours * 3600,
         )
         lines = [
             f"{name:<12} fragments {r['fragments'][0]} -> {r['fragments'][1]}, "
             f"versions {r['versions'][0]} -> {r['versions'][1]}"
+            + (f", orphan files removed {r['orphans']}" if r.get("orphans") else "")
             for name, r in report.items()
         ]
         _emit(as_json, {"tables": report}, "\n".join(lines) or "nothing to do")

@@ -1,17 +1,22 @@
-"""The Beam runner: the same stages as DoFns, a dead-letter branch for failed items, idempotent writes.
+"""The Beam runner: the same stages as DoFns, a dead-letter branch for failed items, one committer.
 
 The graph: items → Reshuffle → Decode (a DoFn around the transforms; an item that fails outright
 goes to the `dead_letter` output) → BatchElements → Embed (a batched DoFn whose `setup()` loads the
 encoders once per worker, the RunInference pattern over mmfs's own encoder interface, which embeds
-three modalities per batch) → Commit. Dead letters are batched into quarantine and media rows
-without touching a model, then committed the same way.
+three modalities per batch, then writes the batch's data rows into the store as uncommitted Lance
+data files) → one key → GroupByKey → Commit. Dead letters are batched into quarantine and media rows
+without touching a model and take the same way.
 
-Commit writes a batch with merge-insert on each table's keys, data tables first and the media
-ledger last. A runner may execute a bundle twice (a retry after a worker failure); the keys are
-deterministic, so the second write replaces the first instead of duplicating it. Locally this runs
-on Beam's in-process FnApiRunner; `runner.beam_options` (or `--beam-option`) passes any pipeline option
-through, e.g. `--runner=FlinkRunner --flink_master=host:8081`, `--runner=SparkRunner` or
-`--runner=DataflowRunner --project=… --region=… --temp_location=gs://…`.
+What reaches Commit is metadata (`pipelines.staged`): fragment metadata, key columns and the small
+quarantine and media rows. Gathered under one key, it reaches one committer, which commits many
+batches per table at once, data tables first and the media ledger last. A runner may execute a
+bundle twice (a retry after a worker failure): a staged batch committed again replaces its first
+commit's rows by key, and a batch written twice leaves orphan files that `mmfs maintain` removes.
+Locally this runs on Beam's in-process FnApiRunner (`--direct_running_mode=multi_processing
+--direct_num_workers=N` spreads it over processes); `runner.beam_options` (or `--beam-option`)
+passes any pipeline option through, e.g. `--runner=FlinkRunner --flink_master=host:8081`,
+`--runner=SparkRunner` or `--runner=DataflowRunner --project=… --region=… --temp_location=gs://…`
+(workers then need the store's path: object storage).
 """
 
 from __future__ import annotations
@@ -26,16 +31,15 @@ from mmfs.errors import ConfigError
 from mmfs.runners.progress import Progress
 from mmfs.stages.batch import (
     BatchJob,
-    BatchResult,
     BatchTally,
     build_batch,
-    commit_batch,
     pending_from_row,
     pending_to_row,
 )
 from mmfs.stages.decode_pool import extract_item
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, PendingItem
+from mmfs.stages.staged import StagedBatch, StagedCommitter, stage_batch, stages_on_workers
 from mmfs.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ def execute_beam(
     except ValueError as err:  # an unknown runner name, a malformed option
         raise ConfigError(f"beam pipeline options rejected: {err}") from err
     n = job.cfg.runner.batch_media
+    stage = stages_on_workers(store)
     decoded = (
         pipeline
         | "Items" >> beam.Create([pending_to_row(p) for p in todo])
@@ -66,17 +71,19 @@ def execute_beam(
     embedded = (
         decoded.decoded
         | "Batch" >> beam.BatchElements(min_batch_size=n, max_batch_size=n)
-        | "Embed" >> beam.ParDo(EmbedFn(job))
+        | "Embed" >> beam.ParDo(EmbedFn(job, stage))
     )
     quarantined = (
         decoded[DEAD_LETTER]
         | "BatchFailed" >> beam.BatchElements(min_batch_size=n, max_batch_size=n)
-        | "FailureRows" >> beam.ParDo(FailureRowsFn(job))
+        | "FailureRows" >> beam.ParDo(FailureRowsFn(job, stage))
     )
     _ = (
         (embedded, quarantined)
         | "Results" >> beam.Flatten()
-        | "Commit" >> beam.ParDo(CommitFn(str(store.uri), store.storage_options))
+        | "OneCommitter" >> beam.Map(lambda row: (0, row))
+        | "Gather" >> beam.GroupByKey()
+        | "Commit" >> beam.ParDo(CommitFn(job, str(store.uri), store.storage_options))
     )
     result = pipeline.run()
     result.wait_until_finish()
@@ -141,70 +148,104 @@ class DecodeFn(_dofn_base()):  # type: ignore[misc]
         yield pvalue.TaggedOutput(DEAD_LETTER, ex) if ex.failed else ex
 
 
-class EmbedFn(_dofn_base()):  # type: ignore[misc]
-    """Batched encoders: `setup()` loads them once per worker, each batch becomes one BatchResult."""
+class _WriterFn(_dofn_base()):  # type: ignore[misc]
+    """A DoFn that opens the store once per instance to write the batches it builds."""
 
-    def __init__(self, job: BatchJob) -> None:
+    def __init__(self, job: BatchJob, stage: bool) -> None:
         super().__init__()
-        self.job = job
+        self.job, self.stage = job, stage
+        self.store: Store | None = None
+
+    def setup(self) -> None:
+        """Open the store once per DoFn instance (Beam reuses instances across bundles)."""
+        self.store = Store(str(self.job.store_uri), storage_options=self.job.cfg.store.storage_options)
+
+    def staged_row(self, batch: list[Extracted], enricher: Enricher | None) -> dict[str, Any]:
+        """Build a batch's rows, write its data rows into the store, return what the committer needs."""
+        assert self.store is not None
+        result = build_batch(list(batch), enricher, self.job)
+        return stage_batch(self.store, result, self.job.run_id, stage=self.stage).to_row()
+
+
+class EmbedFn(_WriterFn):
+    """Batched encoders: `setup()` loads them once per worker; each batch is written, then described."""
+
+    def __init__(self, job: BatchJob, stage: bool = True) -> None:
+        super().__init__(job, stage)
         self.enricher: Enricher | None = None
 
     def setup(self) -> None:
-        """Load the encoders once per DoFn instance (Beam reuses instances across bundles)."""
+        """Load the encoders and open the store once per DoFn instance."""
+        super().setup()
         self.enricher = Enricher(self.job.cfg)
         for modality in ("image", "text", "audio"):
             self.enricher.encoder(modality).load()
 
     def process(self, batch: list[Extracted]) -> Iterator[dict[str, Any]]:
-        """A batch of decoded items in; its rows per table out, as Arrow IPC."""
-        yield build_batch(list(batch), self.enricher, self.job).to_row()
+        """A batch of decoded items in; its staged metadata out."""
+        yield self.staged_row(batch, self.enricher)
 
 
-class FailureRowsFn(_dofn_base()):  # type: ignore[misc]
+class FailureRowsFn(_WriterFn):
     """Dead letters: quarantine and media rows for items that failed outright (no model needed)."""
-
-    def __init__(self, job: BatchJob) -> None:
-        super().__init__()
-        self.job = job
 
     def process(self, batch: list[Extracted]) -> Iterator[dict[str, Any]]:
         """A batch of failed items in; their rows out."""
-        yield build_batch(list(batch), None, self.job).to_row()
+        yield self.staged_row(batch, None)
 
 
 class CommitFn(_dofn_base()):  # type: ignore[misc]
-    """Writes each batch to the store (merge-insert: a retried bundle rewrites, never duplicates)."""
+    """The one committer: every staged batch of the run, gathered under one key, grouped into commits."""
 
-    def __init__(self, store_uri: str, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(self, job: BatchJob, store_uri: str, storage_options: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.runner = job.cfg.runner
         self.store_uri = store_uri
         self.storage_options = storage_options
         self.store: Store | None = None
-        self.items = 0
 
     def setup(self) -> None:
         """Open the store once per DoFn instance."""
         self.store = Store(self.store_uri, storage_options=self.storage_options)
 
-    def process(self, row: dict[str, Any]) -> Iterator[None]:
-        """Commit one batch and count what it wrote."""
-        from apache_beam.metrics import Metrics
-
+    def process(self, keyed: tuple[int, Any]) -> Iterator[None]:
+        """Commit the run's staged batches by rows and time, counting what each commit wrote."""
         assert self.store is not None
-        result = BatchResult.from_row(row)
+        committer = StagedCommitter(self.store, self.runner.commit_rows, self.runner.commit_seconds)
+        items = 0
+        for row in keyed[1]:
+            batch = StagedBatch.from_row(row)
+            t0 = time.perf_counter()
+            _count_rows(committer.add(batch))
+            batch.tally.add_seconds("write", time.perf_counter() - t0)
+            _count_tally(batch.tally)
+            items += batch.n_items
         t0 = time.perf_counter()
-        written = commit_batch(self.store, result)
-        result.tally.add_seconds("write", time.perf_counter() - t0)
-        for name, n in written.items():
-            Metrics.counter(f"{NAMESPACE}.rows", name).inc(n)
-        for name in _TALLY_COUNTERS:
-            Metrics.counter(NAMESPACE, name).inc(getattr(result.tally, name))
-        Metrics.counter(NAMESPACE, "media_ms").inc(round(result.tally.media_seconds * 1000))
-        for stage, seconds in result.tally.stage_seconds.items():
-            Metrics.counter(f"{NAMESPACE}.stage_ms", stage).inc(round(seconds * 1000))
-        self.items += result.n_items
-        log.info("beam: committed %d items (%d by this worker)", result.n_items, self.items)
+        _count_rows(committer.flush())
+        last = BatchTally()
+        last.add_seconds("write", time.perf_counter() - t0)
+        _count_tally(last)
+        log.info("beam: committed %d items in %d commits", items, committer.commits)
         yield from ()
+
+
+def _count_rows(written: dict[str, int]) -> None:
+    """Rows committed per table, as Beam counters."""
+    from apache_beam.metrics import Metrics
+
+    for name, n in written.items():
+        Metrics.counter(f"{NAMESPACE}.rows", name).inc(n)
+
+
+def _count_tally(tally: BatchTally) -> None:
+    """A batch's tally, as Beam counters (the run's summary is read from them)."""
+    from apache_beam.metrics import Metrics
+
+    for name in _TALLY_COUNTERS:
+        Metrics.counter(NAMESPACE, name).inc(getattr(tally, name))
+    Metrics.counter(NAMESPACE, "media_ms").inc(round(tally.media_seconds * 1000))
+    for stage, seconds in tally.stage_seconds.items():
+        Metrics.counter(f"{NAMESPACE}.stage_ms", stage).inc(round(seconds * 1000))
 
 
 def _collect_metrics(result: Any) -> tuple[BatchTally, dict[str, int]]:

@@ -1,13 +1,17 @@
-"""The Ray runner: Ray Data decodes items in tasks, an actor pool runs the encoders, the driver commits.
+"""The Ray runner: Ray Data decodes items in tasks, an actor pool embeds and writes, the driver commits.
 
 Decode and transforms run as `map_batches` tasks, one item each. A task whose worker process dies is
 retried by Ray (3 times, Ray's default); a decode error is data, returned as a failure inside the
-result and never retried. Encoders run in an actor pool, one
-model load per actor, with a GPU each when CUDA is present. Each actor turns a batch into Arrow rows
-per table; the driver merge-inserts every batch as it streams back, data tables first and the media
-ledger last. One committer is deliberate: it keeps the ledger order that makes runs resumable,
-never races itself into commit conflicts, and costs little beside decoding and models (the rows of
-a batch are a few MB). Starts a local Ray unless `runner.address` names a cluster.
+result and never retried. Encoders run in an actor pool, one model load per actor, with a GPU each
+when CUDA is present. Each actor turns a batch into rows and writes the data-table rows into the
+store itself as uncommitted Lance data files (`pipelines.staged`); only fragment metadata, key
+columns, the small `quarantine` and `media` rows and the tally travel to the driver. The driver's
+one `StagedCommitter` lands many batches per table in one commit, data tables first and the media
+ledger last: one committer keeps the ledger order that makes runs resumable and never races itself
+into commit conflicts, and it now handles kilobytes per batch, not the batch's rows. A batch whose
+actor died after writing its files is redone by Ray; the files it left are orphans that
+`mmfs maintain` removes (`store.fragments`). Starts a local Ray unless `runner.address` names a
+cluster; the workers must reach the store's path (a shared filesystem or object storage).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,38 +34,58 @@ from mmfs.runners.budget import thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.stages.batch import (
     BatchJob,
-    BatchResult,
     BatchTally,
     add_counts,
     build_batch,
-    commit_batch,
     pending_from_row,
     pending_to_row,
 )
 from mmfs.stages.decode_pool import extract_item
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import PendingItem
+from mmfs.stages.staged import StagedBatch, StagedCommitter, row_size, stage_batch, stages_on_workers
 from mmfs.store.db import Store
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """What one batch sent to the driver, beside the Arrow bytes of the rows it built."""
+
+    driver_bytes: int
+    row_bytes: int
+
+
+# The last run's transfers, one per batch, in arrival order: benchmarks and tests read it.
+TRANSFERS: list[Transfer] = []
+
+
 def execute_ray(
     todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress
 ) -> tuple[BatchTally, dict[str, int]]:
-    """Run the items through Ray Data and commit each batch from the driver as it arrives."""
+    """Run the items through Ray Data; the driver commits the staged batches as they arrive."""
     ray = _import_ray()
+    runner = job.cfg.runner
+    stage = stages_on_workers(store)
     with _quiet_ray_warnings():
-        started_here = _ensure_ray(ray, job.cfg.runner)
+        started_here = _ensure_ray(ray, runner)
         try:
             tally, written = BatchTally(), dict[str, int]()
-            for row in _dataset(ray, todo, job).iter_rows():
-                result = BatchResult.from_row(row)
+            committer = StagedCommitter(store, runner.commit_rows, runner.commit_seconds)
+            TRANSFERS.clear()
+            for row in _dataset(ray, todo, job, stage).iter_rows():
+                batch = StagedBatch.from_row(row)
+                TRANSFERS.append(Transfer(driver_bytes=row_size(row), row_bytes=batch.row_bytes))
                 t0 = time.perf_counter()
-                add_counts(written, commit_batch(store, result))
-                result.tally.add_seconds("write", time.perf_counter() - t0)
-                tally.merge(result.tally)
-                progress.advance(result.n_items)
+                add_counts(written, committer.add(batch))
+                batch.tally.add_seconds("write", time.perf_counter() - t0)
+                tally.merge(batch.tally)
+                progress.advance(batch.n_items)
+            t0 = time.perf_counter()
+            add_counts(written, committer.flush())
+            tally.add_seconds("write", time.perf_counter() - t0)
+            log.info("ray: %d commits in %.2f s", committer.commits, committer.commit_seconds)
             return tally, written
         finally:
             if started_here:
@@ -121,8 +146,8 @@ def _decode_tasks(cfg: PipelineConfig) -> int:
     return cfg.runner.workers if cfg.runner.workers is not None else max(2, thread_budget(cfg).decode)
 
 
-def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
-    """The Ray Data plan: items → decode tasks → encoder actor pool → one row per committed batch."""
+def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob, stage: bool) -> Any:
+    """The Ray Data plan: items → decode tasks → encoder actor pool (which writes) → one row a batch."""
     runner = job.cfg.runner
     gpus = runner.gpus_per_actor if runner.gpus_per_actor is not None else _default_gpus()
     items = ray.data.from_items([pending_to_row(p) for p in todo], override_num_blocks=len(todo))
@@ -137,7 +162,7 @@ def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob) -> Any:
     )
     return decoded.map_batches(
         _EncodeActor,
-        fn_constructor_kwargs={"job": job},
+        fn_constructor_kwargs={"job": job, "stage": stage},
         batch_size=runner.batch_media,
         batch_format="numpy",
         num_cpus=1,
@@ -164,14 +189,16 @@ def _decode_batch(batch: Any, job: BatchJob) -> dict[str, list[Any]]:
 
 
 class _EncodeActor:
-    """Ray actor: holds the encoders (loaded once) and turns a batch of decoded items into rows."""
+    """Ray actor: holds the encoders (loaded once), turns a batch into rows and writes them."""
 
-    def __init__(self, job: BatchJob) -> None:
-        self.job = job
+    def __init__(self, job: BatchJob, stage: bool) -> None:
+        self.job, self.stage = job, stage
         self.enricher = Enricher(job.cfg)
+        self.store = Store(str(job.store_uri), storage_options=job.cfg.store.storage_options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         extracted = [pickle.loads(blob) for blob in batch["extracted"]]
         live = [ex for ex in extracted if not ex.failed]
         result = build_batch(extracted, self.enricher if live else None, self.job)
-        return {name: [value] for name, value in result.to_row().items()}
+        staged = stage_batch(self.store, result, self.job.run_id, stage=self.stage)
+        return {name: [value] for name, value in staged.to_row().items()}

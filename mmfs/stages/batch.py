@@ -254,13 +254,18 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
         return results[0]
     tables = {name: pa.concat_tables([r.tables[name] for r in results]) for name in results[0].tables}
     tally = BatchTally()
-    scopes: dict[str, list[str]] = {}
     for r in results:
         tally.merge(r.tally)
-        for name, clause in r.scopes.items():
+    return BatchResult(tables=tables, tally=tally, scopes=join_scopes([r.scopes for r in results]))
+
+
+def join_scopes(parts: list[dict[str, str]]) -> dict[str, str]:
+    """Per table, the replace scopes of several batches as one clause (OR-ed)."""
+    scopes: dict[str, list[str]] = {}
+    for part in parts:
+        for name, clause in part.items():
             scopes.setdefault(name, []).append(clause)
-    joined = {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
-    return BatchResult(tables=tables, tally=tally, scopes=joined)
+    return {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
 
 
 def with_row_versions(store: Store, media: pa.Table) -> pa.Table:

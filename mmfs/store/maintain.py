@@ -10,6 +10,11 @@ version compaction superseded at once: the store never grows. `compact="always"`
 and untagged history: `mmfs maintain --keep-runs N --retention-days 0` keeps the rollback points of
 the last N runs only, then compacts what no kept version holds. Nothing runs while a pipeline holds
 the writer lock.
+
+Orphans: a run killed between its workers writing data files and the commit that references them
+(`store.fragments`) leaves files no version uses. Maintenance deletes the data files that no
+remaining version references once they are older than `orphan_grace_s` (an hour by default: a live
+run's files are younger, and its batches commit every `runner.commit_seconds`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from mmfs.store.db import Store, store_failure
+from mmfs.store.fragments import sweep_orphans
 from mmfs.store.lock import refuse_if_writing
 
 log = logging.getLogger(__name__)
@@ -35,11 +41,13 @@ def maintain(
     min_fragments: int = 1,
     compact: CompactMode = "reclaim",
     keep_runs: int | None = None,
+    orphan_grace_s: float = 3600.0,
 ) -> dict[str, Any]:
     """Clean up, then compact (by `compact`) every table with at least `min_fragments` fragments.
 
     `keep_runs`: first drop the run tags of all but the newest `keep_runs` runs (their versions then
-    go like untagged ones).
+    go like untagged ones). Last, data files of batches never committed (a killed run's) that are
+    older than `orphan_grace_s` are deleted; each table's entry counts them under `orphans`.
     """
     refuse_if_writing(store.uri, "maintain the store", store.storage_options)
     if retention_days == 0:
@@ -62,7 +70,29 @@ def maintain(
             "versions": [versions, len(table.list_versions())],
             "compacted": compacted,
         }
+    _sweep(store, orphan_grace_s, report)
     return report
+
+
+def _sweep(store: Store, grace_s: float, report: dict[str, Any]) -> None:
+    """Remove orphan data files; count them per table in `report` (adding tables maintenance skipped)."""
+    try:
+        swept = sweep_orphans(store, grace_s)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise store_failure("removing orphan data files failed", err) from err
+    for name, done in swept["tables"].items():
+        if name not in report:
+            table = store.table(name)
+            n_fragments, n_versions = len(table.to_lance().get_fragments()), len(table.list_versions())
+            report[name] = {
+                "fragments": [n_fragments, n_fragments],
+                "versions": [n_versions, n_versions],
+                "compacted": False,
+            }
+        report[name]["orphans"] = done["files"]
+        report[name]["orphan_bytes"] = done["bytes"]
+    if swept["runs"]:
+        log.info("staged batches of runs %s were never committed: their files are gone", swept["runs"])
 
 
 def _clean_and_compact(table: Any, retention_days: float, due: bool, mode: CompactMode) -> bool:

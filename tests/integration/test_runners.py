@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ from mmfs.config import PipelineConfig
 from mmfs.demo import SAMPLE_DIR
 from mmfs.pipelines.run import RunSummary, run_pipeline
 from mmfs.store.db import Store
+from mmfs.store.fragments import pending_records, sweep_orphans
 from tests.processes import processes_with_token, wait_until_gone
 from tests.store_diff import COMPARED_TABLES, table_differences
 
@@ -72,14 +74,43 @@ def _assert_same_summary(reference: RunSummary, other: RunSummary) -> None:
     assert other.media_seconds == pytest.approx(reference.media_seconds)
 
 
-@pytest.mark.ray
-def test_ray_runner_writes_the_same_rows_as_local(corpus: Path, local_run: tuple[Store, RunSummary]) -> None:
+@pytest.fixture(scope="module")
+def ray_run(corpus: Path) -> tuple[Store, RunSummary, list[Any]]:
+    """One Ray run over the corpus, with what each batch sent to the driver."""
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
+    from mmfs.runners import ray as runner_ray
+
     store, summary = _run_other("ray", corpus)
+    return store, summary, list(runner_ray.TRANSFERS)
+
+
+@pytest.mark.ray
+def test_ray_runner_writes_the_same_rows_as_local(
+    ray_run: tuple[Store, RunSummary, list[Any]], local_run: tuple[Store, RunSummary]
+) -> None:
+    store, summary, _ = ray_run
     _assert_same(local_run[0], store)
     _assert_same_summary(local_run[1], summary)
     runs = store.read("runs").to_pylist()
     assert [r["runner"] for r in runs] == ["ray"]
+
+
+@pytest.mark.ray
+def test_ray_workers_write_the_rows_and_the_driver_receives_metadata(
+    ray_run: tuple[Store, RunSummary, list[Any]],
+) -> None:
+    """Encode actors stage their rows as data files; per batch the driver gets a small fraction of them."""
+    store, summary, transfers = ray_run
+    assert len(transfers) >= 2  # batches of 4 over the corpus
+    to_driver = sum(t.driver_bytes for t in transfers)
+    built = sum(t.row_bytes for t in transfers)
+    assert to_driver * 10 < built, (to_driver, built)
+    biggest = max(transfers, key=lambda t: t.row_bytes)
+    assert biggest.driver_bytes * 20 < biggest.row_bytes, biggest
+    # every staged batch was committed: no record of uncommitted files is left, and no orphan file
+    assert pending_records(store) == []
+    assert sweep_orphans(store, grace_s=0)["tables"] == {}
+    assert store.count("frames") == summary.rows["frames"] > 0
 
 
 @pytest.mark.beam
