@@ -64,9 +64,11 @@ class Enricher:
         self.meta = ModelMeta(cfg)  # widths and provenance, without loading
 
     def encoder(self, modality: str) -> Any:
-        """The configured encoder of a modality, loaded once per process."""
+        """The configured encoder of a modality, loaded once per process; None when switched off."""
         enc = self.cfg.encoders
         name = getattr(enc, modality)
+        if name is None:  # encoders.text: null
+            return None
         return get_cached(
             name, device=enc.device, batch_size=enc.batch_size, threads=enc.threads, options=enc.options(name)
         )
@@ -180,9 +182,15 @@ class Enricher:
             return
         pixels = [frame for it in owners for frame in it.ex.frames.frames]  # type: ignore[union-attr]
         image, top_k = self.encoder("image"), self.cfg.image.top_labels
-        if self.shared_space():  # the frame's own vector is already in the text space (CLIP)
+        labels: list[list[tuple[str, float]]] = []
+        label_vectors: np.ndarray | None = None
+        if not self.cfg.image.labels:  # image.labels off: the features only, no classifier, no label text
+            vectors = image.embed(pixels)
+        elif self.shared_space():  # the frame's own vector is already in the text space (CLIP)
             vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
             label_vectors = vectors
+        elif self.cfg.encoders.text is None:  # labels as words; no text encoder to embed them
+            vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
         else:  # the label bridge: class words weighted by probability, plus pixel cues (pipelines/bridge)
             vectors, labels, probs = image.embed_classify_probabilities(pixels, top_k=top_k)
             label_vectors = bridge_batch(owners, probs, self.encoder("text"))
@@ -191,7 +199,7 @@ class Enricher:
             n = len(it.ex.frames.times_s)  # type: ignore[union-attr]
             it.frame_vectors = vectors[start : start + n]
             it.frame_labels = labels[start : start + n]
-            it.label_vectors = label_vectors[start : start + n]
+            it.label_vectors = None if label_vectors is None else label_vectors[start : start + n]
             start += n
 
     def _videos(self, items: list[Enriched]) -> None:
@@ -219,12 +227,13 @@ class Enricher:
         if not texts:
             return
         analyses = self.analyzer.analyze(texts)
-        vectors = self.encoder("text").embed(texts)
+        encoder = self.encoder("text")  # None: encoders.text off, the rows keep a null embedding
+        vectors = encoder.embed(texts) if encoder is not None else None
         start = 0
         for it in owners:
             n = len(it.ex.texts)
             it.analyses = analyses[start : start + n]
-            it.text_vectors = vectors[start : start + n]
+            it.text_vectors = None if vectors is None else vectors[start : start + n]
             start += n
 
     def _audio(self, items: list[Enriched]) -> None:
