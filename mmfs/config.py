@@ -115,10 +115,11 @@ class VideoConfig(_Section):
         description="time-based sampling: the frame on screen at t (largest PTS <= t), or the nearest PTS",
     )
     n_frames: int = Field(default=16, ge=1, description="sampling uniform: frames at the centres of N spans")
-    backend: Literal["auto", "decord", "pyav", "opencv"] = Field(
+    backend: Literal["auto", "decord", "pyav", "opencv", "torchcodec", "nvdec"] = Field(
         default="auto",
         description="decoder tried first (auto: decord where frame-exact, else PyAV); the others follow "
-        "when it cannot read a file, and the one used is stored in media.decoder",
+        "when it cannot read a file, and the one used is stored in media.decoder; torchcodec (CPU) and "
+        "nvdec (torchcodec on the GPU, runner.isolate_decode false) need the optional gpu extra",
     )
     resize: Literal["short_side", "fit", "center_crop"] = Field(
         default="short_side",
