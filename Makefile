@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-gpu bench-peers peers-env docker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -128,6 +128,18 @@ bench-scale: setup
 
 bench-encoders: setup
 	$(PY) benchmarks/bench_encoders.py
+
+# the CUDA path (encoders vs raw torch, GPU busy share, CPU decode vs NVDEC); one line and exit 0 without CUDA
+bench-gpu: setup
+	$(PY) benchmarks/bench_gpu.py
+
+# mmfs, Daft and Ray Data on the same video work, whole processes; the peers run in .venv-peers (peers-env)
+peers-env: setup
+	$(PY) -c "import sys; sys.path.insert(0, 'benchmarks'); import bench_peers; bench_peers.setup_venv()"
+
+bench-peers: setup
+	@[ -x .venv-peers/bin/python ] || $(MAKE) peers-env
+	$(PY) benchmarks/bench_peers.py
 
 # search quality (recall@1, recall@5, MRR) on real photos and a captioned clip; the set is built in
 # ~/.cache/mmfs-bench/search-quality (kphotoalbum's demo photos via apt-get download, skipped if absent)

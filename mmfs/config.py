@@ -85,6 +85,11 @@ class LimitsConfig(_Section):
 class AlignConfig(_Section):
     """The segment grid every timed modality is aligned onto."""
 
+    segments: bool = Field(
+        default=True,
+        description="make the segments table (alignment, fusion, what search reads); false: no segment "
+        "rows at all (a feature-only run), and a re-run with it on adds them",
+    )
     segment_s: float = Field(default=1.0, gt=0)
     max_segments: int = Field(default=100_000, ge=1)
     chunk_chars: int = Field(default=800, ge=50, description="untimed documents: chars per chunk")
@@ -110,10 +115,11 @@ class VideoConfig(_Section):
         description="time-based sampling: the frame on screen at t (largest PTS <= t), or the nearest PTS",
     )
     n_frames: int = Field(default=16, ge=1, description="sampling uniform: frames at the centres of N spans")
-    backend: Literal["auto", "decord", "pyav", "opencv"] = Field(
+    backend: Literal["auto", "decord", "pyav", "opencv", "torchcodec", "nvdec"] = Field(
         default="auto",
         description="decoder tried first (auto: decord where frame-exact, else PyAV); the others follow "
-        "when it cannot read a file, and the one used is stored in media.decoder",
+        "when it cannot read a file, and the one used is stored in media.decoder; torchcodec (CPU) and "
+        "nvdec (torchcodec on the GPU, runner.isolate_decode false) need the optional gpu extra",
     )
     resize: Literal["short_side", "fit", "center_crop"] = Field(
         default="short_side",
@@ -122,6 +128,11 @@ class VideoConfig(_Section):
     )
     width: int = Field(default=224, ge=2, description="resize fit / center_crop: box width")
     height: int = Field(default=224, ge=2, description="resize fit / center_crop: box height")
+    audio: bool = Field(
+        default=True,
+        description="decode a video's audio track into the audio table (and run speech on it); false: a "
+        "video-only run, no audio decode or audio model for videos (audio files are still processed)",
+    )
     shots: bool = Field(
         default=False,
         description="detect shots (hard cuts) into the shots table; always on for sampling: scenes "
@@ -274,8 +285,16 @@ class TextConfig(_Section):
 class ImageConfig(_Section):
     """Image and frame derivatives."""
 
+    thumbnails: bool = Field(
+        default=True, description="a JPEG thumbnail per frame (frames.thumbnail); false: null, no encode"
+    )
     thumbnail_size: int = Field(default=160, ge=16, description="longest side of stored JPEGs")
     thumbnail_quality: int = Field(default=80, ge=10, le=100)
+    labels: bool = Field(
+        default=True,
+        description="classify frames into labels and embed them (frames.labels, label_embedding, the label "
+        "bridge, segments.labels); false: no classifier head, no label text embedded (top_labels ignored)",
+    )
     top_labels: int = Field(default=3, ge=1, le=20, description="ImageNet labels kept per frame")
     # image analysis (docs/image-analysis.md): classical features on by default, the models off
     features: bool = Field(
@@ -316,7 +335,11 @@ class EncodersConfig(_Section):
         description="modules imported before the encoder names are checked: each registers its own "
         "encoders with @mmfs.encoders.register (a config names code to run, like any pipeline file)",
     )
-    text: str = "text.minilm"
+    text: str | None = Field(
+        default="text.minilm",
+        description="text encoder; none = off: text rows keep their analysis with a null embedding, no "
+        "label embedding, null segments.text / labels / fused, no text model loaded (search needs it)",
+    )
     image: str = "image.efficientnet_lite0"
     audio: str = "audio.resemblyzer"
     video: str | None = Field(
@@ -367,10 +390,12 @@ class EncodersConfig(_Section):
 
     @field_validator("text", "image", "audio")
     @classmethod
-    def _known_encoder(cls, name: str) -> str:
+    def _known_encoder(cls, name: str | None) -> str | None:
         """An unknown encoder name fails here, at config load, listing the known ones (no import)."""
         from mmfs.encoders.registry import names
 
+        if name is None:  # only `text` may be off (its annotation); pydantic refuses None for the others
+            return None
         known = names()
         if name not in known:  # a ValueError: pydantic reports it at its dotted key
             raise ValueError(f"unknown encoder '{name}'; known encoders: {', '.join(known)}")

@@ -21,7 +21,10 @@ _DEFAULTS = {"fused": "text.minilm", "visual": "image.efficientnet_lite0", "audi
 
 def _encoder_for(store: Store, column: str) -> Encoder:
     """The loaded encoder that made `column` (name and options from its provenance)."""
-    return from_provenance(store.provenance("segments").get(column, {}), _DEFAULTS[column])
+    info = store.provenance("segments").get(column, {})
+    if info.get("name") == "off":  # written with that encoder switched off: the column holds nulls
+        raise ConfigError(f"segments.{column} holds no vectors: the store's runs had its encoder off")
+    return from_provenance(info, _DEFAULTS[column])
 
 
 def query_vector(

@@ -8,6 +8,7 @@ and no pickle is read. Texts longer than the model's 256 word pieces are truncat
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,26 +49,25 @@ class MiniLMTextEncoder(Encoder):
         return [self.model_dir() / "model.safetensors"]
 
     def _load(self) -> None:
-        from sentence_transformers import SentenceTransformer
+        """The package's weights and tokenizer in a plain-torch BERT (encoders/bert_lean.py): the
+        vectors sentence-transformers makes, without importing it or transformers (seconds of start-up)."""
+        from mmfs.encoders.bert_lean import SentenceEncoder
 
+        folder = self.model_dir()
         try:
-            with _quiet_progress_bars():
-                model = SentenceTransformer(
-                    str(self.model_dir()),
-                    device=self.device,
-                    local_files_only=True,
-                    model_kwargs={"use_safetensors": True},
-                )
-        except (OSError, ValueError) as err:
+            declared = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+            model = SentenceEncoder(folder, self.max_seq_length, device=self.device)
+        except (OSError, ValueError, RuntimeError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
-        if model.max_seq_length != self.max_seq_length:
+        found = declared.get("max_seq_length")
+        if found != self.max_seq_length:
             raise EncoderError(
-                f"{self.name}: max_seq_length {model.max_seq_length}, expected {self.max_seq_length}",
+                f"{self.name}: max_seq_length {found}, expected {self.max_seq_length}",
                 code=ErrorCode.ENCODER_UNAVAILABLE,
             )
-        self.model: Any = model.eval()
+        self.model: Any = model
 
     def tokenizer(self) -> Any:
         """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it."""
@@ -109,13 +109,7 @@ class MiniLMTextEncoder(Encoder):
         return self.finish(vectors)
 
     def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        return self.model.encode(
-            list(batch),
-            batch_size=len(batch),
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        return self.model.encode(list(batch))
 
 
 @contextlib.contextmanager

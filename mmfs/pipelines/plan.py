@@ -25,7 +25,7 @@ from mmfs.runners.progress import Progress
 from mmfs.stages.items import PendingItem, StageFailure
 from mmfs.stages.ledger import FEATURE_TABLES
 from mmfs.stages.remote import sha256_object
-from mmfs.stages.rows import MODALITY_TABLES, feature_versions, segments_version
+from mmfs.stages.rows import FLOW_OFF, MODALITY_TABLES, SEGMENTS_OFF, feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.objstore import is_object_uri
@@ -119,7 +119,8 @@ def split_done(
         if stale is None and p.media_id in again:
             stale = []  # a retryable failure: the whole item again
         if item is None or stale is not None:
-            todo.append(dataclasses.replace(p, only=tuple(stale) if stale else None))
+            only = _with_absent(stale, item, versions) if stale and item is not None else None
+            todo.append(dataclasses.replace(p, only=only))
         elif not set(p.uris) <= set(item["uris"]) or any(u in fresh for u in p.uris):
             media_only.append((p, sorted(set(item["uris"]) | set(p.uris))))
     return todo, media_only
@@ -135,10 +136,18 @@ def stale_tables(item: dict[str, Any], versions: dict[str, str]) -> list[str] | 
         return None if item["media_version"] == versions["media"] else []
     tables = item["tables"]
     expected = {t: versions[t] for t in tables if t in MODALITY_TABLES}
-    if "segments" in tables:
-        expected["segments"] = segments_version(versions, tables)
-    stale = sorted(t for t, want in expected.items() if tables[t] != {want})
+    if "segments" in tables or (expected and versions["segments"] != SEGMENTS_OFF):
+        expected["segments"] = segments_version(versions, tables)  # none yet: made with segments off
+    stale = sorted(t for t, want in expected.items() if tables.get(t) != {want})
     return stale or None
+
+
+def _with_absent(stale: list[str], item: dict[str, Any], versions: dict[str, str]) -> tuple[str, ...]:
+    """A stale item also tries the audio and flow tables it has no rows in: they may have been
+    switched off when it was made (`video.audio`, `flow.enabled`), and switching one back on makes
+    the item's segments stale. An item without an audio track or a second frame computes nothing more."""
+    absent = [t for t in ("audio", "flow") if t not in item["tables"] and versions[t] != FLOW_OFF]
+    return (*stale, *absent)
 
 
 class Ledger:

@@ -173,7 +173,7 @@ def _run(
     summary.n_skipped = len(pending) - len(todo) - len(media_only)
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
-    schemas = run_schemas(cfg, versions)  # from the models' metadata: the driver loads no model
+    schemas = run_schemas(cfg, versions, store)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
         cfg=cfg,

@@ -160,7 +160,8 @@ def _extract_local(
     except MmfsError as err:
         _fail(out, "decode", err)
         return out
-    has_audio = out.kind == "audio" or (out.kind == "video" and out.probe is not None and out.probe.has_audio)
+    video_audio = out.kind == "video" and cfg.video.audio  # video.audio off: the track is not decoded
+    has_audio = out.kind == "audio" or (video_audio and out.probe is not None and out.probe.has_audio)
     if has_audio and "audio" in computed:
         _optional(out, "audio", lambda: _audio(out, cfg))
     video_flow = out.kind == "video" and cfg.flow.enabled and "flow" in computed

@@ -39,9 +39,11 @@ class Models:
         self.cfg = cfg
 
     def encoder(self, modality: str) -> Any:
-        """The configured encoder of a modality (`encoders.<modality>`)."""
+        """The configured encoder of a modality (`encoders.<modality>`); None when switched off."""
         enc = self.cfg.encoders
         name = getattr(enc, modality)
+        if name is None:  # encoders.text: null
+            return None
         return get_cached(
             name, device=enc.device, batch_size=enc.batch_size, threads=enc.threads, options=enc.options(name)
         )
@@ -63,8 +65,8 @@ class EmbedImage(StageBase):
 
     def __init__(self, cfg: PipelineConfig, models: Models, meta: ModelMeta) -> None:
         self.cfg, self.models, self.shared = cfg, models, meta.shared_space()
-        names = (cfg.encoders.image,) if self.shared else (cfg.encoders.image, cfg.encoders.text)
-        self.resources = Resources(models=names)
+        text = cfg.encoders.text if cfg.image.labels and not self.shared else None  # the label bridge's
+        self.resources = Resources(models=(cfg.encoders.image, *([text] if text else [])))
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item whose frames are recomputed gets frame, label and bridge vectors."""
@@ -82,10 +84,16 @@ class EmbedImage(StageBase):
         image, top_k = self.models.encoder("image"), self.cfg.image.top_labels
         hints: list[Any] = []
         words: list[str] = []
-        if self.shared:  # the frame's own vector is already in the text space (CLIP)
+        labels: list[list[tuple[str, float]]] = []
+        label_vectors: np.ndarray | None = None
+        if not self.cfg.image.labels:  # image.labels off: the features only, no classifier, no label text
+            vectors = image.embed(pixels)
+        elif self.shared:  # the frame's own vector is already in the text space (CLIP)
             vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
             label_vectors = vectors
-        else:  # the label bridge: class words weighted by probability, plus pixel cues (pipelines/bridge)
+        elif self.cfg.encoders.text is None:  # labels as words; no text encoder to embed them
+            vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
+        else:  # the label bridge: class words weighted by probability, plus pixel cues (stages/bridge)
             vectors, labels, probs = image.embed_classify_probabilities(pixels, top_k=top_k)
             label_vectors, hints, words = bridge_batch(items, probs, self.models.encoder("text"))
         out, start = list(batch), 0
@@ -96,7 +104,7 @@ class EmbedImage(StageBase):
                 it.vectors,
                 frame=vectors[part],
                 frame_labels=tuple(labels[part]),
-                label=label_vectors[part],
+                label=None if label_vectors is None else label_vectors[part],
                 frame_hints=tuple(hints[part]),
                 bridge_texts=tuple(words[part]),
             )
@@ -143,7 +151,7 @@ class EmbedText(StageBase):
 
     def __init__(self, cfg: PipelineConfig, models: Models, analyzer: TextAnalyzer) -> None:
         self.cfg, self.models, self.analyzer = cfg, models, analyzer
-        self.resources = Resources(models=(cfg.encoders.text, "spacy"))
+        self.resources = Resources(models=(*([cfg.encoders.text] if cfg.encoders.text else []), "spacy"))
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with text gets its segments' analyses and vectors."""

@@ -35,14 +35,19 @@ from mmfs.transforms.pii import placeholder_counts
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     """The feature_version of every table for this config."""
     c = cfg.model_dump(mode="json")
+    off = _switched_off(c)  # the stage switches leave the versions of a default config as they were
+    if not c["flow"]["enabled"]:  # (an older switch: it stays in the flow section's hash as well)
+        off["align"].append("flow.enabled=off")
     enc = {m: encoder_identity(cfg, m) for m in ("image", "text", "audio")}
     frames = short_hash("frames", c["video"], c["image"], enc["image"], enc["text"], c["quality"])
+    if off["frames"]:  # no labels or no thumbnails: other frame rows
+        frames = short_hash(frames, off["frames"])
     e = c["encoders"]
     if e.get("video"):  # clip vectors come from the frames: a video encoder shapes them too
         frames = short_hash(
             frames, (e["video"], e["video_weights"], e["video_clip_len"], c["align"]["segment_s"])
         )
-    flow = short_hash("flow", c["video"], c["flow"])
+    flow = short_hash("flow", c["video"], c["flow"]) if c["flow"]["enabled"] else FLOW_OFF
     # where (device), not what, is computed; ASR makes text rows, not audio rows
     audio_cfg = {k: v for k, v in c["audio"].items() if k != "device" and not k.startswith("asr")}
     audio = short_hash("audio", audio_cfg, c["align"]["segment_s"], enc["audio"], AUDIO_ANALYSIS)
@@ -53,13 +58,38 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
         text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
     align_v = short_hash("align", c["align"], fusion_identity(cfg))
+    if off["align"]:  # a video's audio or flow off: every item's segments are redone when it is switched
+        align_v = short_hash(align_v, off["align"])
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})
     versions["segments"] = segments_version(versions, MODALITY_TABLES)
+    if not cfg.align.segments:  # no segment rows: an item's old ones are stale and go
+        versions["align"] = versions["segments"] = SEGMENTS_OFF
     # how often a retryable failure is tried again decides no row's content
     limits = {k: v for k, v in c["limits"].items() if k != "max_attempts"}
     versions["media"] = versions["quarantine"] = short_hash("media", versions["segments"], limits)
     return versions
+
+
+SEGMENTS_OFF = "segments-off"  # the segments version (and align's) of a config with align.segments off
+FLOW_OFF = "flow-off"  # the flow version of a config with flow.enabled off
+
+# Stage switches (section, key) and the table version each one enters when off (docs/config.md)
+_SWITCHES = {
+    ("image", "labels"): "frames",
+    ("image", "thumbnails"): "frames",
+    ("video", "audio"): "align",
+    ("align", "segments"): "align",
+}
+
+
+def _switched_off(c: dict[str, Any]) -> dict[str, list[str]]:
+    """Take the stage switches out of the dumped config `c`; per table version, those that are off."""
+    off: dict[str, list[str]] = {"frames": [], "align": []}
+    for (section, key), table in _SWITCHES.items():
+        if not c[section].pop(key, True):
+            off[table].append(f"{section}.{key}=off")
+    return off
 
 
 SHOT_KEYS = ("shot_threshold", "min_shot_s", "shot_size", "backend")  # the video options shots depend on
@@ -68,6 +98,8 @@ SHOT_KEYS = ("shot_threshold", "min_shot_s", "shot_size", "backend")  # the vide
 def encoder_identity(cfg: PipelineConfig, modality: str) -> str:
     """The configured encoder of a modality as it decides vectors (name, pinned weights, options)."""
     name = getattr(cfg.encoders, modality)
+    if name is None:  # switched off (encoders.text: null): its vectors are null
+        return "off"
     return identity(name, cfg.encoders.options(name))
 
 
@@ -84,6 +116,8 @@ def fusion_identity(cfg: PipelineConfig) -> str:
 
 def segments_version(versions: dict[str, str], tables: Iterable[str]) -> str:
     """An item's segments depend on the grid and on the modality tables it has rows in, only."""
+    if versions["align"] == SEGMENTS_OFF:
+        return SEGMENTS_OFF
     present = sorted(t for t in set(tables) if t in MODALITY_TABLES)
     return short_hash("segments", versions["align"], {t: versions[t] for t in present})
 
@@ -147,7 +181,8 @@ class RowBuilder:
             self._shots(ex)
             self._audio(item)
             self._text(item)
-            self._segments(item, kept)
+            if self.cfg.align.segments:
+                self._segments(item, kept)
         failures = item.all_failures if item is not None else ex.failures
         detail = failure_detail(ex, item.flags if item is not None else ex.flags)
         for failure in failures:
@@ -262,7 +297,9 @@ class RowBuilder:
                     "height": it.ex.height,
                     "thumbnail": thumbnail_jpeg(
                         pixels, longest_side=img.thumbnail_size, quality=img.thumbnail_quality
-                    ),
+                    )
+                    if img.thumbnails
+                    else None,
                     "labels": [name for name, _ in labels],
                     "label_scores": [float(score) for _, score in labels],
                     "embedding": _row(v.frame, i),

@@ -9,8 +9,9 @@ Decoders, in the order `auto` tries them: decord, which scales inside the decode
 is frame-accurate (MP4/MOV and Matroska/WebM with one video stream and no rotation: in MPEG-TS,
 MPEG-PS, FLV, ASF and H.264-in-AVI decord 0.6 returns wrong frames or timestamps, and it half-applies
 display matrices); then PyAV, sequential, which counts damage (`decode_errors`, `synthetic_pts`).
-OpenCV is a third decoder, used when asked for, on files with one video stream. A decoder that cannot
-open a file hands it to the next (`fallback`), one that fails mid-stream hands over the rest, and
+OpenCV is a third decoder, used when asked for, on files with one video stream; so is torchcodec
+(`torchcodec` on the CPU, `nvdec` on a CUDA GPU's decoder: `video_torchcodec`, optional). A decoder
+that cannot open a file hands it to the next (`fallback`), one that fails mid-stream hands over the rest, and
 `SampledFrames.backend` names the decoder that finished. decord conceals damage without saying so: a
 file it reads whole is not checked for it.
 """
@@ -29,6 +30,8 @@ from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, pla
 from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
 from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
 from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
+from mmfs.transforms.video_torchcodec import DEVICES as TORCHCODEC_DEVICES
+from mmfs.transforms.video_torchcodec import read_torchcodec
 from mmfs.transforms.video_types import (
     CHUNK_FRAMES,
     SEQUENTIAL_DENSITY,
@@ -41,7 +44,7 @@ from mmfs.transforms.video_types import (
 
 __all__ = ["SampledFrames", "choose", "coded_size", "iter_frames", "rotate", "sample_frames", "target_times"]
 
-Backend = Literal["auto", "decord", "pyav", "opencv"]
+Backend = Literal["auto", "decord", "pyav", "opencv", "torchcodec", "nvdec"]
 WHOLE = 2**62  # a chunk size no video reaches: everything in one chunk
 
 # PyAV format names (one of the comma-separated aliases) where decord's seeking is frame-exact.
@@ -224,6 +227,12 @@ class FrameStream:
             if self.stream.n_video != 1:  # OpenCV picks its own stream; mmfs's choice could differ
                 return None
             return read_opencv(self.path, size, self.packets()[0], self.sampling, self.end_s, self.chunk)
+        if name in TORCHCODEC_DEVICES:  # torchcodec on the CPU or NVDEC: asked for by name only
+            if self.stream.n_video != 1:  # it picks the best stream itself, as OpenCV does
+                return None
+            device = TORCHCODEC_DEVICES[name]
+            pts = self.packets()[0]
+            return read_torchcodec(self.path, size, pts, self.sampling, self.end_s, device, self.chunk)
         self.log = DecodeLog()
         return sample_pyav(
             self.path, self.stream, size, self.sampling, self.end_s, self.log, self.chunk, self._seek_index()

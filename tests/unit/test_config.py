@@ -58,3 +58,55 @@ def test_config_is_frozen() -> None:
     cfg = PipelineConfig()
     with pytest.raises(Exception, match="frozen"):
         cfg.video.fps = 3  # type: ignore[misc]
+
+
+# stage switches (README "Switching stages off"): each one validated, each one in the right versions
+
+SWITCHES_OFF = {
+    "video.audio": ({"video": {"audio": False}}, {"segments"}),
+    "image.labels": ({"image": {"labels": False}}, {"frames", "segments"}),
+    "image.thumbnails": ({"image": {"thumbnails": False}}, {"frames", "segments"}),
+    "encoders.text": ({"encoders": {"text": None}}, {"frames", "text", "segments"}),
+    "flow.enabled": ({"flow": {"enabled": False}}, {"flow", "segments"}),
+    "align.segments": ({"align": {"segments": False}}, {"segments"}),
+}
+
+
+def test_switches_on_by_default_leave_every_version_as_it_was() -> None:
+    from mmfs.stages.rows import feature_versions
+
+    explicit = config_from_dict(
+        {
+            "video": {"audio": True},
+            "image": {"labels": True, "thumbnails": True},
+            "align": {"segments": True},
+            "encoders": {"text": "text.minilm"},
+        }
+    )
+    assert feature_versions(explicit) == feature_versions(PipelineConfig())
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHES_OFF))
+def test_each_switch_off_changes_the_versions_of_what_it_shapes_only(name: str) -> None:
+    from mmfs.stages.rows import feature_versions
+
+    data, changed = SWITCHES_OFF[name]
+    base, off = feature_versions(PipelineConfig()), feature_versions(config_from_dict(data))
+    modality = {"frames", "flow", "audio", "text", "segments"}
+    assert {t for t in modality if base[t] != off[t]} == changed
+    assert base["media"] != off["media"]  # a failed item is retried under the new config
+
+
+def test_only_the_text_encoder_may_be_off() -> None:
+    assert config_from_dict({"encoders": {"text": None}}).encoders.text is None
+    for modality in ("image", "audio"):
+        with pytest.raises(ConfigError, match=rf"encoders\.{modality}"):
+            config_from_dict({"encoders": {modality: None}})
+    with pytest.raises(ConfigError, match=r"video\.audio"):
+        config_from_dict({"video": {"audio": "sometimes"}})
+
+
+def test_video_only_example_config_switches_everything_but_frames_off() -> None:
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "video_only.yaml")
+    assert not cfg.video.audio and not cfg.flow.enabled and not cfg.align.segments
+    assert not cfg.image.labels and not cfg.image.thumbnails and cfg.encoders.text is None

@@ -1,0 +1,1 @@
+"""Peer pipelines (Daft, Ray Data) for `benchmarks/bench_peers.py`; they run in `.venv-peers`."""
