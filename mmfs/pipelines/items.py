@@ -13,7 +13,7 @@ import numpy as np
 
 from mmfs.errors import MmfsError
 from mmfs.media.probe import ProbeInfo
-from mmfs.pipelines.recompute import computed_tables
+from mmfs.pipelines.recompute import computed_tables, degrading_flag
 from mmfs.pipelines.sources import SourceItem
 from mmfs.transforms.audio import AudioWindow
 from mmfs.transforms.captions import TextSegment
@@ -79,7 +79,7 @@ class Extracted:
 
     @property
     def status(self) -> str:
-        """`ok`, `degraded` (a modality failed) or `failed`."""
+        """`ok`, `degraded` (a modality failed, or lost content: damaged audio packets) or `failed`."""
         if self.failed:
             return "failed"
-        return "degraded" if self.failures else "ok"
+        return "degraded" if self.failures or any(map(degrading_flag, self.flags)) else "ok"

@@ -23,7 +23,14 @@ from mmfs.pipelines.bridge import hint_columns
 from mmfs.pipelines.enrich import Enriched
 from mmfs.pipelines.fusion import Fusion
 from mmfs.pipelines.items import Extracted, StageFailure
-from mmfs.pipelines.recompute import MODALITY_TABLES, StoredItem, merge_inputs, owned_flag, owned_stages
+from mmfs.pipelines.recompute import (
+    MODALITY_TABLES,
+    StoredItem,
+    degrading_flag,
+    merge_inputs,
+    owned_flag,
+    owned_stages,
+)
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import MOTION_DIM, TABLES
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
@@ -208,7 +215,8 @@ class RowBuilder:
             old = [s for s in kept.failed_stages if s not in owned]
             parts += [e for e in kept.error_parts if e.split(":", 1)[0] in old]
             flags += [f for f in kept.flags if not owned_flag(f, ex.computed) and f not in flags]
-            status = "degraded" if old and status == "ok" else status
+            lost = old or any(map(degrading_flag, flags))
+            status = "degraded" if lost and status == "ok" else status
         errors = "; ".join(parts)
         self._add(
             "media",
