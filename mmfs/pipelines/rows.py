@@ -60,7 +60,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"], *ocr)
     if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
-        text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
+        text = short_hash(text, {k: v for k, v in c["audio"].items() if k.startswith("asr")})
     align_v = short_hash("align", c["align"], fusion_identity(cfg))
     versions = {"frames": frames, "flow": flow, "audio": audio, "text": text, "align": align_v}
     versions["shots"] = short_hash("shots", {k: c["video"][k] for k in SHOT_KEYS})

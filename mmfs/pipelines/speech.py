@@ -19,13 +19,15 @@ import numpy as np
 from mmfs.config import AudioConfig, PipelineConfig
 from mmfs.errors import ConfigError, EncoderError
 from mmfs.pipelines.batch_stage import run_stage
+from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
+from mmfs.transforms.utterances import Utterance, UtteranceParams, utterances
 
 if TYPE_CHECKING:
+    from mmfs.encoders.speech_asr import Recognizer
     from mmfs.pipelines.enrich import Enriched
     from mmfs.pipelines.items import Extracted
     from mmfs.transforms.audio import DecodedAudio
-    from mmfs.transforms.captions import TextSegment
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
 
@@ -74,7 +76,11 @@ def at_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 class SpeechStage:
-    """VAD, pitch and ASR over a batch of enriched items, as `audio.vad / pitch / asr` ask."""
+    """VAD, pitch and ASR over a batch of enriched items, as `audio.vad / pitch / asr` ask.
+
+    ASR decodes only the utterances that the VAD finds (`transforms/utterances.py`): an item with no
+    speech makes no recogniser call and loads no recogniser.
+    """
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
@@ -87,26 +93,29 @@ class SpeechStage:
         if not live:
             return
         a = self.cfg.audio
+        asr = a.asr != "none"
+        probs: dict[int, np.ndarray] = {}  # each item's VAD chunk probabilities, by id(item)
         stages = (
-            ("speech", a.vad, self._vad),
+            ("speech", a.vad or asr, lambda batch: self._vad(batch, probs)),
             ("speech", a.pitch, self._pitch),
-            ("asr", a.asr != "none", self._asr),
+            ("asr", asr, lambda batch: self._asr(batch, probs)),
         )
         for stage, enabled, fn in stages:
             if enabled:
                 run_stage(stage, fn, live)
 
-    def _vad(self, items: list[Enriched]) -> None:
+    def _vad(self, items: list[Enriched], probs: dict[int, np.ndarray]) -> None:
         from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
 
-        probs = (
+        found = (
             chunk_probs([_samples(it.ex) for it in items], items[0].ex.audio_rate)
             if _same_rate(items)
-            else None
+            else [chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0] for it in items]
         )
-        for i, it in enumerate(items):
-            p = probs[i] if probs is not None else chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0]
-            it.ex.audio_columns["speech_prob"] = window_speech_prob(p, _bounds(it.ex))
+        for it, p in zip(items, found, strict=True):
+            probs[id(it)] = p
+            if self.cfg.audio.vad:  # off: the VAD still finds the utterances, its column stays empty
+                it.ex.audio_columns["speech_prob"] = window_speech_prob(p, _bounds(it.ex))
 
     def _crepe(self) -> Any:
         from mmfs.encoders import get_cached
@@ -128,27 +137,60 @@ class SpeechStage:
             it.ex.audio_columns["f0_hz"] = [f0 for f0, _ in pairs]
             it.ex.audio_columns["voiced_frac"] = [v for _, v in pairs]
 
-    def _asr(self, items: list[Enriched]) -> None:
-        from mmfs.encoders.speech_asr import recognizer
-        from mmfs.transforms.asr import transcript_lines
-
-        a = self.cfg.audio
+    def _asr(self, items: list[Enriched], probs: dict[int, np.ndarray]) -> None:
+        """Transcribe each item's utterances; its lines land only when every item of the call worked."""
+        todo = [(it, self._utterances(it, probs)) for it in items if "text" in it.ex.computed]
+        todo = [(it, utts) for it, utts in todo if utts]
+        if not todo:  # music, noise, silence: no recogniser is loaded or called
+            return
+        from mmfs.encoders import speech_asr
         from mmfs.encoders.devices import resolve_device
 
-        rec = recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
+        a = self.cfg.audio
+        rec = speech_asr.recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
         lines: list[tuple[Enriched, list[TextSegment]]] = []
-        for it in items:
-            if "text" not in it.ex.computed:
-                continue
-            try:
-                words = rec.transcribe(at_model_rate(_samples(it.ex), it.ex.audio_rate))
-            except (RuntimeError, ValueError) as err:  # the recogniser's own failures
-                raise EncoderError(f"asr: {rec.name} failed: {err}") from err
-            lines.append((it, transcript_lines(words)))
+        for it, utts in todo:
+            samples = at_model_rate(_samples(it.ex), it.ex.audio_rate)
+            lines.append((it, [line for u in utts if (line := _transcribe(rec, samples, u)) is not None]))
         # all or nothing: when one item fails, `run_stage` retries each item alone, and an item whose
         # lines were already added would get them twice
         for it, transcript in lines:
             it.ex.texts.extend(transcript)
+
+    def _utterances(self, it: Enriched, probs: dict[int, np.ndarray]) -> list[Utterance]:
+        """The item's speech spans; none when its VAD failed (that failure is already recorded)."""
+        from mmfs.encoders.speech_vad import CHUNK, VAD_RATE
+
+        p = probs.get(id(it))
+        if p is None:
+            return []
+        duration = len(_samples(it.ex)) / it.ex.audio_rate
+        return utterances(p, CHUNK / VAD_RATE, duration, utterance_params(self.cfg.audio))
+
+
+def utterance_params(cfg: AudioConfig) -> UtteranceParams:
+    """The `audio.asr_*` keys as utterance parameters."""
+    return UtteranceParams(
+        threshold=cfg.asr_threshold,
+        min_speech_s=cfg.asr_min_speech_s,
+        merge_gap_s=cfg.asr_merge_gap_s,
+        pad_s=cfg.asr_pad_s,
+        max_s=cfg.asr_max_utterance_s,
+    )
+
+
+def _transcribe(rec: Recognizer, samples: np.ndarray, utt: Utterance) -> TextSegment | None:
+    """One utterance's words as one `asr` text row with the utterance's times (None: no words)."""
+    from mmfs.encoders import speech_asr
+
+    piece = samples[round(utt.start_s * MODEL_RATE) : round(utt.end_s * MODEL_RATE)]
+    speech_asr.count(len(piece))
+    try:
+        words = rec.transcribe(piece)
+    except (RuntimeError, ValueError) as err:  # the recogniser's own failures
+        raise EncoderError(f"asr: {rec.name} failed: {err}") from err
+    text = " ".join(w.text for w in words).strip()
+    return TextSegment(text, utt.start_s, utt.end_s, "asr") if text else None
 
 
 def _samples(ex: Extracted) -> np.ndarray:
