@@ -227,10 +227,20 @@ class AudioConfig(_Section):
     vad: bool = Field(default=True, description="silero-vad speech probability per window (speech_prob)")
     pitch: bool = Field(default=False, description="torchcrepe median f0 and voiced fraction per window")
     asr: Literal["none", "pocketsphinx", "whisper"] = Field(
-        default="none", description="speech recognition into text rows with source 'asr'"
+        default="pocketsphinx",
+        description="speech recognition of the VAD's utterances into text rows with source 'asr'",
     )
     asr_model_dir: str | None = Field(
         default=None, description="asr = whisper: a local WhisperForConditionalGeneration directory"
+    )
+    asr_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="VAD chunk probability that starts an utterance (0: all audio)"
+    )
+    asr_min_speech_s: float = Field(default=0.25, ge=0, description="shorter speech spans are not decoded")
+    asr_merge_gap_s: float = Field(default=0.5, ge=0, description="speech spans closer than this join")
+    asr_pad_s: float = Field(default=0.2, ge=0, description="audio kept either side of an utterance")
+    asr_max_utterance_s: float = Field(
+        default=20.0, gt=1, description="longer utterances are cut at their least speech-like chunk"
     )
 
     @field_validator("delta_width")

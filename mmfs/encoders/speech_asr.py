@@ -1,14 +1,15 @@
 """Offline speech recognisers: pocketsphinx (English model inside its wheel) and a Whisper-class model
 from a local directory (transformers), both giving words or phrases with times in seconds.
 
-Models load once per process (`recognizer()` caches them). pocketsphinx decodes one utterance per
-speech region that its own endpointer finds, so memory stays flat in duration; Whisper decodes
-30 s blocks, its timestamps offset by each block's start.
+Models load once per process (`recognizer()` caches them), and only when an item has speech. Each call
+decodes one utterance (a span the VAD found, `transforms/utterances.py`), so memory stays flat in the
+item's duration; Whisper cuts anything over 30 s into blocks, its timestamps offset by each block's
+start. `CALLS` counts the utterances and seconds that the speech stage handed to a recogniser in
+this process (speech-free audio must add nothing to it).
 """
 
 from __future__ import annotations
 
-import io
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -22,10 +23,11 @@ ASR_RATE = 16_000
 WHISPER_BLOCK_S = 30.0
 _CACHE: dict[tuple[str, str | None], Recognizer] = {}
 _LOCK = threading.Lock()
+CALLS: dict[str, float] = {"utterances": 0, "seconds": 0.0}  # decoded by any recogniser in this process
 
 
 class Recognizer(Protocol):
-    """Words with times from mono float32 samples at ASR_RATE."""
+    """Words with times (from the start of the samples) of one utterance: mono float32 at ASR_RATE."""
 
     name: str
 
@@ -47,27 +49,20 @@ class PocketsphinxRecognizer:
         self._lock = threading.Lock()
 
     def transcribe(self, samples: np.ndarray) -> list[Word]:
-        """Decode each speech region found by pocketsphinx's endpointer as one utterance."""
-        from pocketsphinx import Segmenter
-
+        """Decode the samples as one utterance (the decoder's own search over the whole span)."""
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        words: list[Word] = []
         with self._lock:  # one decoder, one utterance at a time
-            for region in Segmenter(sample_rate=ASR_RATE).segment(io.BytesIO(pcm)):
-                words.extend(self._utterance(region.pcm, float(region.start_time)))
-        return words
-
-    def _utterance(self, pcm: bytes, offset_s: float) -> list[Word]:
-        d = self.decoder
-        d.start_utt()
-        d.process_raw(pcm, full_utt=True)
-        d.end_utt()
+            d = self.decoder
+            d.start_utt()
+            d.process_raw(pcm, full_utt=True)
+            d.end_utt()
+            segments = list(d.seg())
         out = []
-        for seg in d.seg():
+        for seg in segments:
             word = clean_word(seg.word)
             if word is not None:
-                start = offset_s + seg.start_frame / self.frame_rate
-                end = offset_s + (seg.end_frame + 1) / self.frame_rate
+                start = seg.start_frame / self.frame_rate
+                end = (seg.end_frame + 1) / self.frame_rate
                 out.append(Word(word, start, end, float(min(1.0, seg.prob))))
         return out
 
@@ -143,6 +138,13 @@ class WhisperRecognizer:
             "model": str(self.model_dir),
             "weights_sha256": sha256_files(tuple(weights)) if weights else "",
         }
+
+
+def count(n_samples: int) -> None:
+    """Record one utterance of `n_samples` decoded (the process-wide `CALLS`)."""
+    with _LOCK:
+        CALLS["utterances"] += 1
+        CALLS["seconds"] += n_samples / ASR_RATE
 
 
 def recognizer(kind: str, model_dir: str | None = None, device: str = "cpu") -> Recognizer:

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmfs.errors import MmfsError
 from mmfs.media.probe import ProbeInfo
-from mmfs.stages.recompute import computed_tables
+from mmfs.stages.recompute import computed_tables, degrading_flag
 from mmfs.transforms.align import Segment
 from mmfs.transforms.audio import AudioWindow
 from mmfs.transforms.captions import TextSegment
@@ -113,10 +113,10 @@ class Extracted:
 
     @property
     def status(self) -> str:
-        """`ok`, `degraded` (a modality failed) or `failed`."""
+        """`ok`, `degraded` (a modality failed, or lost content: damaged audio packets) or `failed`."""
         if self.failed:
             return "failed"
-        return "degraded" if self.failures else "ok"
+        return "degraded" if self.failures or any(map(degrading_flag, self.flags)) else "ok"
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ class Heard:
 
     columns: Mapping[str, list[Any]] = field(default_factory=dict)
     transcript: tuple[TextSegment, ...] = ()
+    vad_chunks: np.ndarray | None = None  # the VAD's probability per chunk (the utterances come from it)
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ class Item:
 
     @property
     def status(self) -> str:
-        """`ok`, `degraded` (a modality or a model failed) or `failed`."""
+        """`ok`, `degraded` (a modality or a model failed, or content was lost) or `failed`."""
         if self.ex.failed:
             return "failed"
-        return "degraded" if self.all_failures else "ok"
+        return "degraded" if self.all_failures or any(map(degrading_flag, self.flags)) else "ok"

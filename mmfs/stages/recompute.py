@@ -27,6 +27,8 @@ TABLE_STAGES: dict[str, tuple[str, ...]] = {
     "text": ("text", "embed_text", "asr"),
 }
 AUDIO_FLAGS = ("audio_padded",)  # quality flags set by the audio stage; the others come from decoding
+# Flags that make a kept item `degraded` (content was lost, not just repaired): damaged audio packets.
+DEGRADING_FLAG_PREFIXES = ("audio_decode_errors=",)
 
 
 def computed_tables(only: Iterable[str] | None) -> frozenset[str]:
@@ -42,6 +44,11 @@ def decodes_video(computed: frozenset[str]) -> bool:
 def owned_stages(computed: frozenset[str]) -> frozenset[str]:
     """The quarantine stages a recompute of these tables re-decides."""
     return frozenset(stage for t in computed for stage in TABLE_STAGES[t])
+
+
+def degrading_flag(flag: str) -> bool:
+    """Whether a quality flag says content was lost (the item is then `degraded`, not `ok`)."""
+    return flag.startswith(DEGRADING_FLAG_PREFIXES)
 
 
 def owned_flag(flag: str, computed: frozenset[str]) -> bool:

@@ -25,7 +25,7 @@ from mmfs.stages.analysis import frame_columns, segment_analysis, segment_column
 from mmfs.stages.bridge import hint_columns
 from mmfs.stages.fusion import Fusion
 from mmfs.stages.items import Extracted, Item, StageFailure
-from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, owned_flag, owned_stages
+from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, degrading_flag, owned_flag, owned_stages
 from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
 from mmfs.transforms.flow import FLOW_MOTION_COLUMNS
 from mmfs.transforms.image import thumbnail_jpeg
@@ -56,7 +56,7 @@ def feature_versions(cfg: PipelineConfig) -> dict[str, str]:
     ocr = [_ocr_params(c["image"])] if c["image"]["ocr"] else []  # OCR rows are text rows
     text = short_hash("text", text_cfg, c["align"]["chunk_chars"], enc["text"], *ocr)
     if c["audio"]["asr"] != "none":  # transcripts are text rows; versions without ASR stay as they were
-        text = short_hash(text, c["audio"]["asr"], c["audio"]["asr_model_dir"])
+        text = short_hash(text, {k: v for k, v in c["audio"].items() if k.startswith("asr")})
     align_v = short_hash("align", c["align"], fusion_identity(cfg))
     if off["align"]:  # a video's audio or flow off: every item's segments are redone when it is switched
         align_v = short_hash(align_v, off["align"])
@@ -246,7 +246,8 @@ class RowBuilder:
             old = [s for s in kept.failed_stages if s not in owned]
             parts += [e for e in kept.error_parts if e.split(":", 1)[0] in old]
             flags += [f for f in kept.flags if not owned_flag(f, ex.computed) and f not in flags]
-            status = "degraded" if old and status == "ok" else status
+            lost = old or any(map(degrading_flag, flags))
+            status = "degraded" if lost and status == "ok" else status
         errors = "; ".join(parts)
         self._add(
             "media",

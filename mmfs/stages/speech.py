@@ -22,8 +22,10 @@ from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Extracted, Heard, Item
 from mmfs.transforms.captions import TextSegment
 from mmfs.transforms.denoise import spectral_gate, window_snr_db
+from mmfs.transforms.utterances import Utterance, UtteranceParams, utterances
 
 if TYPE_CHECKING:
+    from mmfs.encoders.speech_asr import Recognizer
     from mmfs.transforms.audio import DecodedAudio
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
@@ -82,7 +84,7 @@ def speech_stages(cfg: PipelineConfig) -> list[Any]:
     if a.asr == "whisper" and not a.asr_model_dir:
         raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
     stages: list[Any] = []
-    if a.vad:
+    if a.vad or a.asr != "none":  # ASR transcribes the utterances the VAD finds
         stages.append(VadStage(cfg))
     if a.pitch:
         stages.append(PitchStage(cfg))
@@ -92,11 +94,15 @@ def speech_stages(cfg: PipelineConfig) -> list[Any]:
 
 
 def _heard(
-    item: Item, columns: dict[str, list[Any]] | None = None, transcript: tuple[TextSegment, ...] = ()
+    item: Item,
+    columns: dict[str, list[Any]] | None = None,
+    transcript: tuple[TextSegment, ...] = (),
+    vad_chunks: np.ndarray | None = None,
 ) -> Item:
     """The item with a new speech result: the earlier speech stages' columns and lines, plus these."""
     old = item.heard or Heard()
-    return item.with_(heard=Heard({**old.columns, **(columns or {})}, (*old.transcript, *transcript)))
+    chunks = vad_chunks if vad_chunks is not None else old.vad_chunks
+    return item.with_(heard=Heard({**old.columns, **(columns or {})}, (*old.transcript, *transcript), chunks))
 
 
 def _hears(item: Item) -> bool:
@@ -104,7 +110,8 @@ def _hears(item: Item) -> bool:
 
 
 class VadStage(StageBase):
-    """Voice activity per audio window (`speech_prob`), silero-vad over the batch's tracks."""
+    """Voice activity: silero-vad over the batch's tracks; `speech_prob` per window (`audio.vad`), and
+    the chunk probabilities the ASR stage cuts utterances from (it runs for ASR even with vad off)."""
 
     name, timing = "speech", "speech"
     resources = Resources(models=("speech.silero_vad",))
@@ -113,21 +120,29 @@ class VadStage(StageBase):
         self.cfg = cfg
 
     def run(self, batch: list[Item]) -> StageOutput:
-        """Each item with audio gets `speech_prob` per window."""
+        """Each item with audio gets its chunk probabilities, and `speech_prob` per window when on."""
         from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
 
         live = [it for it in batch if _hears(it)]
+        if not live:
+            return StageOutput(list(batch))
         rates = {it.ex.audio_rate for it in live}
         probs = (
-            chunk_probs([_samples(it.ex) for it in live], live[0].ex.audio_rate) if len(rates) == 1 else None
+            chunk_probs([_samples(it.ex) for it in live], live[0].ex.audio_rate)
+            if len(rates) == 1
+            else [chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0] for it in live]
         )
-        found: dict[int, list[float | None]] = {}
-        for i, it in enumerate(live):
-            p = probs[i] if probs is not None else chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0]
-            found[id(it)] = window_speech_prob(p, _bounds(it.ex))
-        return StageOutput(
-            [_heard(it, {"speech_prob": found[id(it)]}) if id(it) in found else it for it in batch]
-        )
+        found = {id(it): p for it, p in zip(live, probs, strict=True)}
+        out = []
+        for it in batch:
+            p = found.get(id(it))
+            if p is None:
+                out.append(it)
+                continue
+            # off: the VAD still finds the utterances, its column stays empty
+            columns = {"speech_prob": window_speech_prob(p, _bounds(it.ex))} if self.cfg.audio.vad else {}
+            out.append(_heard(it, columns, vad_chunks=np.asarray(p)))
+        return StageOutput(out)
 
 
 class PitchStage(StageBase):
@@ -164,7 +179,11 @@ class PitchStage(StageBase):
 
 
 class AsrStage(StageBase):
-    """Speech recognition (`audio.asr`): transcript lines of each item, as `text` segments `source=asr`."""
+    """Speech recognition (`audio.asr`) of the utterances the VAD found: one timed `asr` text row each.
+
+    An item with no speech makes no recogniser call and loads no recogniser (`transforms/utterances.py`
+    cuts the utterances from the VAD's chunk probabilities).
+    """
 
     name, timing = "asr", "speech"
 
@@ -173,26 +192,58 @@ class AsrStage(StageBase):
         self.resources = Resources(models=(f"speech.{cfg.audio.asr}",))
 
     def run(self, batch: list[Item]) -> StageOutput:
-        """Each item with audio whose text table is computed gets its transcript (all or nothing)."""
-        from mmfs.encoders.devices import resolve_device
-        from mmfs.encoders.speech_asr import recognizer
-        from mmfs.transforms.asr import transcript_lines
-
-        live = [it for it in batch if _hears(it) and "text" in it.ex.computed]
-        if not live:
+        """Each item with speech whose text table is computed gets its transcript (all or nothing)."""
+        todo = [(it, self._utterances(it)) for it in batch if _hears(it) and "text" in it.ex.computed]
+        todo = [(it, utts) for it, utts in todo if utts]
+        if not todo:  # music, noise, silence: no recogniser is loaded or called
             return StageOutput(list(batch))
+        from mmfs.encoders import speech_asr
+        from mmfs.encoders.devices import resolve_device
+
         a = self.cfg.audio
-        rec = recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
+        rec = speech_asr.recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
         lines: dict[int, tuple[TextSegment, ...]] = {}
-        for it in live:
-            try:
-                words = rec.transcribe(at_model_rate(_samples(it.ex), it.ex.audio_rate))
-            except (RuntimeError, ValueError) as err:  # the recogniser's own failures
-                raise EncoderError(f"asr: {rec.name} failed: {err}") from err
-            lines[id(it)] = tuple(transcript_lines(words))
+        for it, utts in todo:
+            samples = at_model_rate(_samples(it.ex), it.ex.audio_rate)
+            lines[id(it)] = tuple(line for u in utts if (line := _transcribe(rec, samples, u)) is not None)
         # new items only: when one item fails, the batch is retried item by item from the same
         # inputs, so no transcript can be added twice
         return StageOutput([_heard(it, transcript=lines[id(it)]) if id(it) in lines else it for it in batch])
+
+    def _utterances(self, it: Item) -> list[Utterance]:
+        """The item's speech spans; none when its VAD failed (that failure is already recorded)."""
+        from mmfs.encoders.speech_vad import CHUNK, VAD_RATE
+
+        p = it.heard.vad_chunks if it.heard is not None else None
+        if p is None:
+            return []
+        duration = len(_samples(it.ex)) / it.ex.audio_rate
+        return utterances(p, CHUNK / VAD_RATE, duration, utterance_params(self.cfg.audio))
+
+
+def utterance_params(cfg: AudioConfig) -> UtteranceParams:
+    """The `audio.asr_*` keys as utterance parameters."""
+    return UtteranceParams(
+        threshold=cfg.asr_threshold,
+        min_speech_s=cfg.asr_min_speech_s,
+        merge_gap_s=cfg.asr_merge_gap_s,
+        pad_s=cfg.asr_pad_s,
+        max_s=cfg.asr_max_utterance_s,
+    )
+
+
+def _transcribe(rec: Recognizer, samples: np.ndarray, utt: Utterance) -> TextSegment | None:
+    """One utterance's words as one `asr` text row with the utterance's times (None: no words)."""
+    from mmfs.encoders import speech_asr
+
+    piece = samples[round(utt.start_s * MODEL_RATE) : round(utt.end_s * MODEL_RATE)]
+    speech_asr.count(len(piece))
+    try:
+        words = rec.transcribe(piece)
+    except (RuntimeError, ValueError) as err:  # the recogniser's own failures
+        raise EncoderError(f"asr: {rec.name} failed: {err}") from err
+    text = " ".join(w.text for w in words).strip()
+    return TextSegment(text, utt.start_s, utt.end_s, "asr") if text else None
 
 
 def _samples(ex: Extracted) -> np.ndarray:

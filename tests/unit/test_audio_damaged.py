@@ -84,22 +84,27 @@ def test_a_track_with_nothing_decodable_is_an_audio_decode_error(tmp_path: Path)
 @pytest.mark.slow
 def test_an_avi_whose_ac3_track_starts_damaged_lands_with_every_window(tmp_path: Path) -> None:
     """Issue 22's case: MPEG-4 video, AC3 audio whose first packet is damaged. The item lands with an
-    audio row per segment, flagged with the count, and no AUDIO_DECODE failure."""
+    audio row per segment, flagged with the count, and no AUDIO_DECODE failure; it is `degraded`
+    (audio was lost) in its media row, the run summary and the run report alike."""
     from mmfs.config import config_from_dict
     from mmfs.pipelines.run import run_pipeline
+    from mmfs.report import run_report
     from mmfs.store.db import Store
 
     data = tmp_path / "data"
     data.mkdir()
     da.write(data / "film.avi", "ac3", SECONDS, "first", "bytes")
     store_dir = tmp_path / "store"
-    run_pipeline(
+    summary = run_pipeline(
         [str(data)], config_from_dict({"runner": {"isolate_decode": False}}), store_dir, show_progress=False
     )
     store = Store(store_dir)
     (media,) = store.read("media").to_pylist()
     (flag,) = [f for f in media["quality_flags"] if f.startswith("audio_decode_errors=")]
-    assert int(flag.split("=")[1]) >= 1 and media["error"] is None and media["status"] == "ok"
+    assert int(flag.split("=")[1]) >= 1 and media["error"] is None and media["status"] == "degraded"
+    assert (summary.n_ok, summary.n_degraded, summary.n_quarantined) == (1, 1, 0)
+    assert run_report(store, summary.run_id)["outcomes"] == {"degraded": 1, "skipped": 0}
+    assert not store.has("quarantine") or store.read("quarantine").num_rows == 0
     windows = sorted((r["start_s"], r["end_s"]) for r in store.read("audio").to_pylist())
     segments = sorted((r["start_s"], r["end_s"]) for r in store.read("segments").to_pylist())
     assert windows == segments and windows[:3] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]

@@ -85,7 +85,8 @@ def test_a_failing_transcript_does_not_duplicate_the_others(tmp_path: Path, monk
     from tests import media_factory as mf
 
     monkeypatch.setattr(speech_asr, "recognizer", lambda *a, **k: _FlakyRecognizer(fail_above=0.6))
-    cfg = config_from_dict({"audio": {"asr": "pocketsphinx", "vad": False}})
+    # threshold 0: every clip is one utterance, so the tones reach the recogniser without speech in them
+    cfg = config_from_dict({"audio": {"asr": "pocketsphinx", "vad": False, "asr_threshold": 0.0}})
     items = []
     for name, amplitude in (("a", 0.2), ("b", 0.9), ("c", 0.3)):
         tone = (amplitude * np.sin(2 * np.pi * 440.0 * np.arange(24_000) / 16_000)).astype(np.float32)

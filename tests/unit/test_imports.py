@@ -23,7 +23,17 @@ ALLOWED = {
         *("errors", "config", "faults", "__init__"),
     },
     # local, Ray and Beam: they map the stages onto threads, tasks and DoFns
-    "runners": {"runners", "stages", "encoders", "store", "schemas", "errors", "config", "faults", "__init__"},
+    "runners": {
+        "runners",
+        "stages",
+        "encoders",
+        "store",
+        "schemas",
+        "errors",
+        "config",
+        "faults",
+        "__init__",
+    },
     # the run driver: discover, hash, plan, hand the rest to a runner, record the run
     "pipelines": {
         *("pipelines", "stages", "runners", "schemas", "transforms", "encoders", "store", "media"),

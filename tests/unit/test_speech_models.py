@@ -69,7 +69,6 @@ def test_vad_onnx_matches_silero_own_torchscript_model() -> None:
 @needs_librivox
 def test_pocketsphinx_transcribes_known_words_with_times_inside_the_clip() -> None:
     from mmfs.encoders.speech_asr import recognizer
-    from mmfs.transforms.asr import transcript_lines
 
     rec = recognizer("pocketsphinx")
     heard_all, spoken_all = set(), set()
@@ -83,8 +82,6 @@ def test_pocketsphinx_transcribes_known_words_with_times_inside_the_clip() -> No
         assert len(heard & spoken) >= len(spoken) / 3, (name, heard, spoken)  # a rough recogniser
         heard_all |= heard
         spoken_all |= spoken
-        lines = transcript_lines(words)
-        assert all(line.source == "asr" and line.start_s is not None for line in lines)
     assert {"young", "amiable", "himself", "selfish", "respectable"} <= heard_all & spoken_all
 
 

@@ -113,7 +113,9 @@ def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Pat
 
     wav = tmp_path / "noise.wav"
     sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(SR * 3)).astype(np.float32), SR)
-    cfg = PipelineConfig.model_validate({"audio": {"asr": "whisper", "asr_model_dir": str(tiny_whisper)}})
+    # threshold 0: the whole clip is one utterance (noise has no speech for the VAD to find)
+    audio = {"asr": "whisper", "asr_model_dir": str(tiny_whisper), "asr_threshold": 0.0}
+    cfg = PipelineConfig.model_validate({"audio": audio})
     ex = extract(PendingItem("m" * 64, SourceItem(wav, str(wav)), [str(wav)], wav.stat().st_size), cfg)
     assert not ex.failures and len(ex.audio_windows) == 3
     (item,) = apply_stages(speech_stages(cfg), [Item(ex)])
@@ -125,7 +127,7 @@ def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Pat
     assert all(t.start_s is not None for t in asr)
     assert len(item.audio_columns["speech_prob"]) == 3 and len(item.audio_columns["snr_db"]) == 3
     # turning ASR on makes the text rows stale, never the audio rows
-    plain = feature_versions(PipelineConfig())
+    plain = feature_versions(PipelineConfig.model_validate({"audio": {"asr": "none"}}))
     versions = feature_versions(cfg)
     assert versions["text"] != plain["text"] and versions["audio"] == plain["audio"]
     with pytest.raises(ConfigError):
