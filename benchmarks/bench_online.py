@@ -14,6 +14,7 @@ at once, `--repeat` each, and it prints the items per second and the batch sizes
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import socket
@@ -53,9 +54,11 @@ def serve(store: Path) -> tuple[uvicorn.Server, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-def post(client: httpx.Client, base: str, name: str, sidecar: str | None) -> tuple[float, dict[str, Any]]:
-    """One upload; its wall time (client side) and the server's answer."""
-    files = {"file": (name, (SAMPLE_DIR / name).read_bytes())}
+def post(
+    client: httpx.Client, base: str, name: str, sidecar: str | None, data: bytes | None = None
+) -> tuple[float, dict[str, Any]]:
+    """One upload (the sample file, or `data` under its name); its wall time and the server's answer."""
+    files = {"file": (name, data if data is not None else (SAMPLE_DIR / name).read_bytes())}
     if sidecar:
         files["sidecar"] = (sidecar, (SAMPLE_DIR / sidecar).read_bytes())
     start = time.perf_counter()
@@ -85,14 +88,30 @@ def per_kind(base: str, repeat: int) -> dict[str, Any]:
     return out
 
 
-def concurrent(base: str, clients: int, repeat: int) -> dict[str, Any]:
-    """`clients` clients uploading photos at once: items per second and the batch sizes seen."""
-    sizes: list[int] = []
+def photo_variants(n: int) -> list[bytes]:
+    """N distinct JPEGs (the sample photos re-encoded at other qualities): the same bytes would be
+    computed once per batch, so each request needs its own."""
+    from PIL import Image
 
-    def one_client(_: int) -> None:
+    names = ("coffee.jpg", "chelsea_cat.jpg", "rocket_launch.jpg")
+    out = []
+    for i in range(n):
+        buffer = io.BytesIO()
+        Image.open(SAMPLE_DIR / names[i % 3]).save(buffer, "JPEG", quality=60 + i % 40)
+        out.append(buffer.getvalue())
+    return out
+
+
+def concurrent(base: str, clients: int, repeat: int) -> dict[str, Any]:
+    """`clients` clients uploading distinct photos at once: items per second and the batch sizes seen."""
+    sizes: list[int] = []
+    photos = photo_variants(clients * repeat)
+
+    def one_client(c: int) -> None:
         with httpx.Client() as client:
-            for _ in range(repeat):
-                sizes.append(post(client, base, "coffee.jpg", None)[1]["batch_size"])
+            for r in range(repeat):
+                data = photos[c * repeat + r]
+                sizes.append(post(client, base, f"photo{c}_{r}.jpg", None, data)[1]["batch_size"])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:

@@ -174,6 +174,7 @@ class _Pipeline:
             cfg=cfg, run_id=ONLINE_RUN_ID, versions=versions, schemas=run_schemas(cfg, versions)
         )
         self.enricher = Enricher(cfg)
+        self.users = 0  # requests using it now (a pipeline replaced by a new config closes at 0)
         self._threads = ThreadPoolExecutor(cfg.runner.workers, thread_name_prefix="mmfs-online-decode")
         self.pool: DecodePool | None = None
         if cfg.runner.isolate_decode:
@@ -207,47 +208,70 @@ class OnlineFeatures:
     """Computes the features of single items for one store; thread-safe, one per process and store."""
 
     def __init__(
-        self, store_uri: str | Path, *, max_wait_s: float = 0.005, max_batch: int | None = None
+        self,
+        store_uri: str | Path,
+        *,
+        max_wait_s: float = 0.005,
+        max_batch: int | None = None,
+        refresh_s: float = REFRESH_S,
     ) -> None:
-        self.store_uri = str(store_uri)
+        self.store_uri, self.refresh_s = str(store_uri), refresh_s
         self._lock = threading.Lock()
         self._pipeline: _Pipeline | None = None
         self._checked = 0.0
         self._retired: list[_Pipeline] = []
-        pipeline = self.pipeline()  # fails here, with its reason, for a store without a run
+        pipeline = self._current()  # fails here, with its reason, for a store without a run
         self.batcher: MicroBatcher[_Job, tuple[dict[str, pa.Table], int, float]] = MicroBatcher(
             self._embed, max_batch=max_batch or pipeline.job.cfg.runner.batch_media, max_wait_s=max_wait_s
         )
 
-    def pipeline(self) -> _Pipeline:
-        """The stages of the store's last run's config (looked up again every REFRESH_S)."""
+    def _acquire(self) -> _Pipeline:
+        """The current pipeline, counted as in use until `_release`."""
         with self._lock:
-            now = time.monotonic()
-            if self._pipeline is not None and now - self._checked < REFRESH_S:
-                return self._pipeline
-            store = Store(self.store_uri)
-            run = last_run(store)
-            self._checked = now
-            current = self._pipeline
-            if current is not None and current.run.run_id == run.run_id:
-                return current
-            if current is not None and current.run.config_hash == run.config_hash:
-                current.run, current.vocabulary = run, stored_vocabulary(store)  # same stages, new corpus
-                return current
-            self._pipeline = _Pipeline(run, stored_vocabulary(store))
-            if current is not None:  # items may still be decoding with it: closed with this object
-                self._retired.append(current)
+            pipeline = self._current()
+            pipeline.users += 1
+            return pipeline
+
+    def _release(self, pipeline: _Pipeline) -> None:
+        """Done with a pipeline: one replaced by a newer config closes when its last user leaves."""
+        with self._lock:
+            pipeline.users -= 1
+            idle = [p for p in self._retired if p.users == 0]
+            self._retired = [p for p in self._retired if p.users > 0]
+        for old in idle:
+            old.close()
+
+    def _current(self) -> _Pipeline:
+        """The stages of the store's last run's config (looked up every `refresh_s`); under the lock."""
+        now = time.monotonic()
+        if self._pipeline is not None and now - self._checked < self.refresh_s:
             return self._pipeline
+        store = Store(self.store_uri)
+        run = last_run(store)
+        self._checked = now
+        current = self._pipeline
+        if current is not None and current.run.run_id == run.run_id:
+            return current
+        if current is not None and current.run.config_hash == run.config_hash:
+            current.run, current.vocabulary = run, stored_vocabulary(store)  # same stages, new corpus
+            return current
+        self._pipeline = _Pipeline(run, stored_vocabulary(store))
+        if current is not None:  # requests may still be using it: closed by the last of them
+            self._retired.append(current)
+        return self._pipeline
 
     def features(self, item: OnlineItem) -> ItemFeatures:
         """The item's rows, as `mmfs run` with the recorded config would write them; nothing is written."""
         t0 = time.perf_counter()
-        pipeline = self.pipeline()
-        pending = _pending(item, pipeline.job.cfg)
-        ex = pipeline.extract(pending)
-        t1 = time.perf_counter()
-        tables, batch_size, batch_s = self.batcher.submit(_Job(pipeline, ex)).result()
-        t2 = time.perf_counter()
+        pipeline = self._acquire()
+        try:
+            pending = _pending(item, pipeline.job.cfg)
+            ex = pipeline.extract(pending)
+            t1 = time.perf_counter()
+            tables, batch_size, batch_s = self.batcher.submit(_Job(pipeline, ex)).result()
+            t2 = time.perf_counter()
+        finally:
+            self._release(pipeline)
         media = tables["media"].to_pylist()[0]
         return ItemFeatures(
             media_id=pending.media_id,

@@ -89,9 +89,16 @@ async def features(
             item = _from_path(request, (await request.json()).get("path"))
         else:
             raise HTTPException(415, 'send multipart/form-data (file, sidecar, path) or JSON {"path": ...}')
-        result = await run_in_threadpool(_compute, request.app.state.store_uri, item)
-    if ARROW_STREAM in request.headers.get("accept", ""):
-        return _arrow(result, table)
+        arrow = ARROW_STREAM in request.headers.get("accept", "")
+        # computed and encoded in a worker thread: the event loop goes on taking other requests
+        return await run_in_threadpool(_answer, request.app.state.store_uri, item, table if arrow else None)
+
+
+def _answer(store_uri: str, item: OnlineItem, arrow_table: str | None) -> Response:
+    """The item's features as the response: one table as Arrow, or every table as JSON."""
+    result = _compute(store_uri, item)
+    if arrow_table is not None:
+        return _arrow(result, arrow_table)
     body = features_json(result)
     if result.failed:
         quarantine = result.tables["quarantine"].column("message").to_pylist()

@@ -1,4 +1,4 @@
-"""The online batcher groups requests that wait together, and the endpoint's file-name and path rules."""
+"""The online pipeline's parts: the batcher, the file-name and path rules, following the recorded config."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from mmfs.config import config_from_dict
 from mmfs.errors import ErrorCode, SourceRejected
-from mmfs.pipelines.online import MicroBatcher, item_at
+from mmfs.pipelines.online import MicroBatcher, OnlineFeatures, OnlineItem, item_at
+from mmfs.pipelines.run import run_pipeline
+from mmfs.store.db import Store
+from mmfs.store.filters import in_list
 from mmfs.web.features import safe_name
+from tests.fake_encoders import FAKE_ENCODERS
 
 
 def test_items_that_queue_while_a_batch_runs_go_through_together() -> None:
@@ -82,3 +87,33 @@ def test_item_at_resolves_under_the_roots_and_finds_the_captions(tmp_path: Path)
     assert missing.value.code == ErrorCode.NOT_FOUND
     with pytest.raises(SourceRejected, match="--allow-root"):
         item_at(str(root / "clip.mp4"), [])
+
+
+def test_a_run_with_another_config_brings_a_new_pipeline(tmp_path: Path) -> None:
+    """The recorded config decides: after a run with other chunking, online rows follow it (test encoders)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    doc = data / "notes.txt"
+    doc.write_text(" ".join(f"Sentence number {i} talks about the harbour and its lamp." for i in range(12)))
+    store = tmp_path / "store"
+    base = {"encoders": FAKE_ENCODERS, "runner": {"isolate_decode": False}}
+    first = run_pipeline([str(data)], config_from_dict(base), store, show_progress=False)
+    online = OnlineFeatures(store, refresh_s=0.0)
+    try:
+        before = online.features(OnlineItem(doc, str(doc)))
+        assert before.run_id == first.run_id
+        second_cfg = config_from_dict({**base, "align": {"chunk_chars": 60}})
+        second = run_pipeline([str(data)], second_cfg, store, show_progress=False)
+        after = online.features(OnlineItem(doc, str(doc)))
+        assert (after.run_id, after.config_hash) == (second.run_id, second_cfg.config_hash())
+        stored = Store(store).read(
+            "text", ["segment_index", "text", "tfidf"], where=in_list("media_id", [after.media_id])
+        )
+        assert after.tables["text"].num_rows == stored.num_rows > before.tables["text"].num_rows
+        assert (
+            after.tables["text"].column("text").to_pylist()
+            == stored.sort_by("segment_index").column("text").to_pylist()
+        )
+        assert online._retired == []  # the first config's pipeline was closed once no request used it
+    finally:
+        online.close()
