@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-gpu bench-peers peers-env docker clean
+.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-gpu bench-peers peers-env docker docker-test bench-online clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -151,3 +151,13 @@ docker:
 
 clean:
 	rm -rf $(VENV) mmfs-demo-store bench-store .pytest_cache .ruff_cache
+
+# Build the image with podman and smoke-test it (mmfs demo + mmfs status inside, no network); from a
+# Debian 12 base made with debootstrap when no registry is reachable. Not part of `make test`: the
+# build installs torch (CUDA wheels) and takes many minutes. Skips with its reason without podman.
+docker-test:
+	scripts/docker-test.sh
+
+# latency of POST /api/features per item kind (and batched concurrent requests), over HTTP
+bench-online: setup
+	$(PY) benchmarks/bench_online.py

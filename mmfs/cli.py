@@ -369,6 +369,12 @@ def serve(
         str, typer.Option("--host", help="interface to listen on (loopback by default)")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8765,
+    allow_root: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-root", help="a folder whose files POST /api/features may read by path (repeat)"
+        ),
+    ] = None,
 ) -> None:
     """The analyst page: search, media timelines, runs and quarantine in a local web app (read-only)."""
 
@@ -384,7 +390,7 @@ def serve(
         from mmfs.ops.metrics import store_registry
 
         typer.echo(f"mmfs: serving {store} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-        run_server(store, host=host, port=port, metrics=store_registry(store))
+        run_server(store, host=host, port=port, metrics=store_registry(store), allowed_roots=allow_root or [])
 
     _guard(go)
 

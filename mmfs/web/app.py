@@ -7,7 +7,7 @@ on another interface (`--host`) shows the whole store to whoever can reach the p
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,29 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from mmfs.errors import ConfigError, MmfsError
-from mmfs.web import api, pages
+from mmfs.web import api, features, pages
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-def create_app(store_uri: str | Path, metrics: Any = None) -> FastAPI:
-    """The app for one store (read-only); every request opens the newest versions of its tables."""
+def create_app(
+    store_uri: str | Path,
+    metrics: Any = None,
+    *,
+    allowed_roots: Sequence[str | Path] = (),
+    max_upload_bytes: int = features.MAX_UPLOAD_BYTES,
+) -> FastAPI:
+    """The app for one store (read-only); every request opens the newest versions of its tables.
+
+    `allowed_roots`: the folders whose files `POST /api/features` may read by path (none: uploads only).
+    """
     app = FastAPI(title="mmfs", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.store_uri = str(store_uri)
+    app.state.allowed_roots = [Path(root).resolve() for root in allowed_roots]
+    app.state.max_upload_bytes = max_upload_bytes
     app.include_router(api.router)
+    app.include_router(features.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.static_dir()), name="static")
     _mount_metrics(app, metrics)
@@ -101,8 +113,16 @@ def _mount_metrics(app: FastAPI, registry: Any) -> None:
     app.mount("/metrics", make_asgi_app(registry=registry if registry is not None else REGISTRY))
 
 
-def serve(store_uri: str, *, host: str = LOOPBACK, port: int = 8765, metrics: Any = None) -> None:
+def serve(
+    store_uri: str,
+    *,
+    host: str = LOOPBACK,
+    port: int = 8765,
+    metrics: Any = None,
+    allowed_roots: Sequence[str | Path] = (),
+) -> None:
     """Run the app with uvicorn until interrupted; `metrics` is the registry /metrics exposes."""
     import uvicorn
 
-    uvicorn.run(create_app(store_uri, metrics), host=host, port=port, log_level="warning")
+    app = create_app(store_uri, metrics, allowed_roots=allowed_roots)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
