@@ -39,6 +39,7 @@ from mmfs.stages.batch import (
 from mmfs.stages.decode_pool import extract_item
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, PendingItem
+from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, stage_batch, stages_on_workers
 from mmfs.store.db import Store
 
@@ -60,7 +61,7 @@ def execute_beam(
         pipeline = beam.Pipeline(options=PipelineOptions(_options(job.cfg.runner.beam_options)))
     except ValueError as err:  # an unknown runner name, a malformed option
         raise ConfigError(f"beam pipeline options rejected: {err}") from err
-    n = job.cfg.runner.batch_media
+    n = data_path(job.cfg).batch_size  # the same stages and batches as the other runners (stages/path)
     stage = stages_on_workers(store)
     decoded = (
         pipeline
@@ -178,8 +179,7 @@ class EmbedFn(_WriterFn):
         """Load the encoders and open the store once per DoFn instance."""
         super().setup()
         self.enricher = Enricher(self.job.cfg)
-        for modality in ("image", "text", "audio"):
-            self.enricher.encoder(modality).load()
+        self.enricher.load_models()
 
     def process(self, batch: list[Extracted]) -> Iterator[dict[str, Any]]:
         """A batch of decoded items in; its staged metadata out."""

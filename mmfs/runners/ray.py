@@ -43,6 +43,7 @@ from mmfs.stages.batch import (
 from mmfs.stages.decode_pool import extract_item
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import PendingItem
+from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, row_size, stage_batch, stages_on_workers
 from mmfs.store.db import Store
 
@@ -150,23 +151,24 @@ def _dataset(ray: Any, todo: list[PendingItem], job: BatchJob, stage: bool) -> A
     """The Ray Data plan: items → decode tasks → encoder actor pool (which writes) → one row a batch."""
     runner = job.cfg.runner
     gpus = runner.gpus_per_actor if runner.gpus_per_actor is not None else _default_gpus()
+    path = data_path(job.cfg, gpus=gpus)  # what each kind of worker holds: read from the stages
     items = ray.data.from_items([pending_to_row(p) for p in todo], override_num_blocks=len(todo))
     decoded = items.map_batches(
         _decode_batch,
         fn_kwargs={"job": job},
         batch_size=1,
         batch_format="pyarrow",
-        num_cpus=1,
+        num_cpus=path.decode.cpus,
         # Ray retries a task whose worker died
         compute=ray.data.TaskPoolStrategy(size=_decode_tasks(job.cfg)),
     )
     return decoded.map_batches(
         _EncodeActor,
         fn_constructor_kwargs={"job": job, "stage": stage},
-        batch_size=runner.batch_media,
+        batch_size=path.batch_size,
         batch_format="numpy",
-        num_cpus=1,
-        num_gpus=gpus,
+        num_cpus=path.encode.cpus,
+        num_gpus=path.encode.gpus,
         compute=ray.data.ActorPoolStrategy(size=runner.encoder_actors),  # restarted when they die
     )
 

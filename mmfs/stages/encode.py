@@ -237,6 +237,17 @@ class Enricher:
         """The configured encoder of a modality, loaded once per process."""
         return self.models.encoder(modality)
 
+    def load_models(self) -> None:
+        """Load every encoder the batch stages use, now (a worker's setup; switched-off ones stay off)."""
+        enc = self.cfg.encoders
+        used = {m for s in self.stages for m in s.resources.models}
+        for modality in ("image", "text", "audio"):
+            name = getattr(enc, modality)
+            if name is not None and name in used:
+                self.models.encoder(modality).load()
+        if enc.video is not None:
+            self.models.video().load()
+
     def dims(self) -> dict[str, int]:
         """Vector widths of the configured encoders (from their metadata: nothing is loaded)."""
         return self.meta.dims()

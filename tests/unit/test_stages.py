@@ -94,3 +94,29 @@ def test_applying_a_stage_again_gives_the_same_items(decoded: tuple) -> None:
                 va, vb = getattr(a.vectors, field), getattr(b.vectors, field)
                 assert (va is None) == (vb is None) and (va is None or np.array_equal(va, vb))
         items = once
+
+
+def test_the_data_path_comes_from_the_stages_and_follows_the_switches() -> None:
+    from mmfs.stages.path import data_path
+
+    path = data_path(config_from_dict({"encoders": FAKE_ENCODERS}))
+    assert path.batch_stages[0] == "embed_image" and path.batch_stages[-1] == "align"
+    assert {"test.image", "test.text", "test.audio"} <= set(path.encode.models)
+    off = data_path(config_from_dict({"encoders": {**FAKE_ENCODERS, "text": None}, "audio": {"asr": "none"}}))
+    assert "test.text" not in off.encode.models and "asr" not in off.batch_stages
+    assert off.describe()["batch_stages"][0] == "decode"
+
+
+def test_a_beam_encode_worker_loads_only_the_encoders_that_are_on(tmp_path: Path) -> None:
+    """Beam's worker setup goes through the stages' models: a switched-off text encoder is not loaded."""
+    pytest.importorskip("apache_beam", reason="Beam is an optional extra: pip install 'mmfs[beam]'")
+    from mmfs.encoders.registry import loaded_count
+    from mmfs.runners.beam import EmbedFn
+    from mmfs.stages.batch import BatchJob
+
+    cfg = config_from_dict({"encoders": {**FAKE_ENCODERS, "text": None}, "audio": {"asr": "none"}})
+    before = loaded_count()
+    fn = EmbedFn(BatchJob(cfg=cfg, run_id="r", versions={}, schemas={}, store_uri=str(tmp_path)))
+    fn.setup()
+    assert fn.enricher is not None and fn.enricher.models.encoder("text") is None
+    assert loaded_count() - before <= 2  # the image and audio encoders, at most (cached from earlier tests)
