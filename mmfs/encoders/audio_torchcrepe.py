@@ -142,3 +142,12 @@ def _pitch_stats(
         fractions.append(float(voiced.mean()) if mine.any() else 0.0)
         medians.append(float(np.median(f0[mine][voiced])) if voiced.any() else None)
     return medians, fractions
+
+
+def load_crepe(device: str = "cpu", batch_size: int = 64) -> TorchcrepeEncoder:
+    """The process's CREPE pitch tracker (the `pitch.torchcrepe` model), loaded once."""
+    from mmfs.encoders.registry import get_cached
+
+    model = get_cached("audio.torchcrepe", device=device, batch_size=batch_size)
+    assert isinstance(model, TorchcrepeEncoder)
+    return model

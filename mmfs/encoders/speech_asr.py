@@ -171,3 +171,13 @@ def _build(kind: str, model_dir: str | None, device: str) -> Recognizer:
             raise ConfigError("audio.asr = whisper needs audio.asr_model_dir (a local model directory)")
         return WhisperRecognizer(model_dir, device)
     raise ConfigError(f"unknown audio.asr '{kind}'; known: none, pocketsphinx, whisper")
+
+
+def load_pocketsphinx(**_: object) -> Recognizer:
+    """The process's pocketsphinx recogniser (the `asr.pocketsphinx` model)."""
+    return recognizer("pocketsphinx")
+
+
+def load_whisper(model_dir: str | None = None, device: str = "cpu") -> Recognizer:
+    """The process's Whisper-class recogniser from a local directory (the `asr.whisper` model)."""
+    return recognizer("whisper", model_dir, device)

@@ -118,3 +118,22 @@ def _to_vad_rate(wave: np.ndarray, sample_rate: int) -> np.ndarray:
 
     g = math.gcd(VAD_RATE, sample_rate)
     return resample_poly(wave, VAD_RATE // g, sample_rate // g).astype(np.float32)
+
+
+class SileroVad:
+    """The VAD as a model object (`encoders.models.VoiceActivity`): silero's ONNX session, shared."""
+
+    name = "vad.silero"
+
+    def chunk_probs(self, waves: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Speech probability of each 32 ms chunk of each waveform, in one batch."""
+        return chunk_probs(waves, sample_rate)
+
+    def provenance(self) -> dict[str, str]:
+        """What made the `speech_prob` column."""
+        return provenance()
+
+
+def load_vad() -> SileroVad:
+    """The process's VAD (its ONNX session loads on first use, once)."""
+    return SileroVad()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mmfs.config import PipelineConfig
+from mmfs.encoders.models import FaceDetector, NsfwDetector, TextReader, load_model
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.stages.base import ItemFailure, Resources, StageBase, StageOutput
 from mmfs.stages.items import Analysed, Extracted, Item, StageFailure
@@ -67,11 +68,12 @@ class AnalysisStage(StageBase):
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
         img = cfg.image
-        models = [
-            m
-            for m, on in (("faces", img.faces or img.blur_faces), ("nsfw", img.nsfw), ("ocr", img.ocr))
-            if on
-        ]
+        wanted = (
+            ("faces.mtcnn", img.faces or img.blur_faces),
+            ("nsfw.nudenet", img.nsfw),
+            ("ocr.rapidocr", img.ocr),
+        )
+        models = [m for m, on in wanted if on]
         self.resources = Resources(models=tuple(models))
 
     def run(self, batch: list[Item]) -> StageOutput:
@@ -113,16 +115,20 @@ def analyse(ex: Extracted, cfg: PipelineConfig) -> Analysed | None:
     frames = list(frames_kept.frames)
     frame_owned = "frames" in ex.computed
     if frame_owned and (img.faces or img.blur_faces) and frames:
-        from mmfs.encoders.faces_mtcnn import load_faces
-
-        detector = load_faces(cfg.encoders.device, img.face_min_confidence, img.face_min_px)
+        detector = load_model(
+            "faces.mtcnn",
+            FaceDetector,
+            device=cfg.encoders.device,
+            min_confidence=img.face_min_confidence,
+            min_face_px=img.face_min_px,
+        )
         result.faces = detector.detect(frames)
         if img.blur_faces:
             result.blurred = [blur_boxes(f, b) for f, b in zip(frames, result.faces, strict=True)]
     if frame_owned and img.nsfw and frames:
-        from mmfs.encoders.nsfw_nudenet import load_nudenet, nsfw_score
+        from mmfs.encoders.nsfw_nudenet import nsfw_score
 
-        detector_n = load_nudenet()
+        detector_n = load_model("nsfw.nudenet", NsfwDetector)
         result.nsfw_scores = [nsfw_score(detector_n.detect(f)) for f in frames]
     ocr: tuple[TextSegment, ...] = ()
     if img.ocr and "text" in ex.computed and frames:
@@ -161,9 +167,9 @@ def ocr_segments(ex: Extracted, frames: SampledFrames, cfg: PipelineConfig) -> l
     so text stays on the timeline until the next sample shows something else; an image's text is
     untimed (start and end null), like an image's caption.
     """
-    from mmfs.encoders.ocr_rapid import join_lines, load_ocr
+    from mmfs.encoders.ocr_rapid import join_lines
 
-    engine = load_ocr(cfg.image.ocr_det_side)
+    engine = load_model("ocr.rapidocr", TextReader, det_side=cfg.image.ocr_det_side)
     texts = [join_lines(engine.read(f, cfg.image.ocr_min_confidence)) for f in frames.frames]
     if ex.kind != "video":
         return [TextSegment(t, None, None, OCR_SOURCE) for t in texts if t]

@@ -161,14 +161,16 @@ class EmbedText(StageBase):
         if not texts:
             return StageOutput(list(batch))
         analyses = self.analyzer.analyze(texts)
-        vectors = self.models.encoder("text").embed(texts)
+        encoder = self.models.encoder("text")  # None: encoders.text off, the rows keep a null embedding
+        vectors = encoder.embed(texts) if encoder is not None else None
         out, start = list(batch), 0
         for i in owners:
             n = len(out[i].texts)
+            part = slice(start, start + n)
             found = replace(
                 out[i].vectors,
-                text=vectors[start : start + n],
-                text_analyses=tuple(analyses[start : start + n]),
+                text=None if vectors is None else vectors[part],
+                text_analyses=tuple(analyses[part]),
             )
             out[i] = out[i].with_(vectors=found)
             start += n

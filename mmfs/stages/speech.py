@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
+from mmfs.encoders.models import PitchTracker, Recognizer, VoiceActivity, load_model
 from mmfs.errors import ConfigError, EncoderError
 from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Extracted, Heard, Item
@@ -25,7 +26,6 @@ from mmfs.transforms.denoise import spectral_gate, window_snr_db
 from mmfs.transforms.utterances import Utterance, UtteranceParams, utterances
 
 if TYPE_CHECKING:
-    from mmfs.encoders.speech_asr import Recognizer
     from mmfs.transforms.audio import DecodedAudio
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
@@ -114,18 +114,19 @@ class VadStage(StageBase):
     the chunk probabilities the ASR stage cuts utterances from (it runs for ASR even with vad off)."""
 
     name, timing = "speech", "speech"
-    resources = Resources(models=("speech.silero_vad",))
+    resources = Resources(models=("vad.silero",))
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with audio gets its chunk probabilities, and `speech_prob` per window when on."""
-        from mmfs.encoders.speech_vad import chunk_probs, window_speech_prob
+        from mmfs.encoders.speech_vad import window_speech_prob
 
         live = [it for it in batch if _hears(it)]
         if not live:
             return StageOutput(list(batch))
+        chunk_probs = load_model("vad.silero", VoiceActivity).chunk_probs
         rates = {it.ex.audio_rate for it in live}
         probs = (
             chunk_probs([_samples(it.ex) for it in live], live[0].ex.audio_rate)
@@ -149,15 +150,13 @@ class PitchStage(StageBase):
     """Pitch per audio window (`f0_hz`, `voiced_frac`), CREPE over every window of the batch at once."""
 
     name, timing = "speech", "speech"
-    resources = Resources(models=("audio.torchcrepe",))
+    resources = Resources(models=("pitch.torchcrepe",))
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with audio gets its windows' pitch columns."""
-        from mmfs.encoders import get_cached
-
         live = [it for it in batch if _hears(it)]
         windows = [
             at_model_rate(
@@ -169,7 +168,7 @@ class PitchStage(StageBase):
         if not windows:
             return StageOutput(list(batch))
         enc = self.cfg.encoders
-        crepe: Any = get_cached("audio.torchcrepe", device=enc.device, batch_size=enc.batch_size)
+        crepe = load_model("pitch.torchcrepe", PitchTracker, device=enc.device, batch_size=enc.batch_size)
         stats = iter(crepe.pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]))
         columns: dict[int, dict[str, list[Any]]] = {}
         for it in live:
@@ -189,7 +188,7 @@ class AsrStage(StageBase):
 
     def __init__(self, cfg: PipelineConfig) -> None:
         self.cfg = cfg
-        self.resources = Resources(models=(f"speech.{cfg.audio.asr}",))
+        self.resources = Resources(models=(f"asr.{cfg.audio.asr}",))
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with speech whose text table is computed gets its transcript (all or nothing)."""
@@ -197,11 +196,11 @@ class AsrStage(StageBase):
         todo = [(it, utts) for it, utts in todo if utts]
         if not todo:  # music, noise, silence: no recogniser is loaded or called
             return StageOutput(list(batch))
-        from mmfs.encoders import speech_asr
         from mmfs.encoders.devices import resolve_device
 
         a = self.cfg.audio
-        rec = speech_asr.recognizer(a.asr, a.asr_model_dir, device=resolve_device(self.cfg.encoders.device))
+        local = {"model_dir": a.asr_model_dir, "device": resolve_device(self.cfg.encoders.device)}
+        rec = load_model(f"asr.{a.asr}", Recognizer, **(local if a.asr == "whisper" else {}))
         lines: dict[int, tuple[TextSegment, ...]] = {}
         for it, utts in todo:
             samples = at_model_rate(_samples(it.ex), it.ex.audio_rate)
