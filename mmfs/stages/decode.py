@@ -108,28 +108,13 @@ class Draft:
         return computed_tables(self.pending.only)
 
     def freeze(self) -> Extracted:
-        """The decoded item as the frozen record the later stages share."""
-        return Extracted(
-            pending=self.pending,
-            kind=self.kind,
-            probe=self.probe,
-            duration_s=self.duration_s,
-            width=self.width,
-            height=self.height,
-            rotation=self.rotation,
-            frames=self.frames,
-            flow=tuple(self.flow),
-            shots=None if self.shots is None else tuple(self.shots),
-            audio_windows=tuple(self.audio_windows),
-            audio_samples=self.audio_samples,
-            audio_rate=self.audio_rate,
-            audio_columns=dict(self.audio_columns),
-            audio_raw=self.audio_raw,
-            texts=tuple(self.texts),
-            failures=tuple(self.failures),
-            flags=tuple(self.flags),
-            stage_seconds=dict(self.stage_seconds),
-        )
+        """The decoded item as the frozen record the later stages share (lists become tuples)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("flow", "audio_windows", "texts", "failures", "flags"):
+            values[name] = tuple(values[name])
+        values["shots"] = None if self.shots is None else tuple(self.shots)
+        values["audio_columns"], values["stage_seconds"] = dict(self.audio_columns), dict(self.stage_seconds)
+        return Extracted(**values)
 
 
 def _extract_local(
