@@ -35,7 +35,8 @@ from mmfs.pipelines.plan import hash_items, make_plan, read_ledger, split_done
 from mmfs.pipelines.run import run_pipeline
 from mmfs.pipelines.sources import discover
 from mmfs.schemas import Dims, all_schemas
-from mmfs.stages.batch import BatchResult, BatchTally, Committer, with_uri_stats
+from mmfs.stages.batch import BatchResult, BatchTally, with_uri_stats
+from mmfs.stages.commit import Committer
 from mmfs.stages.rows import feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.indexes import ensure_indexes

@@ -22,7 +22,8 @@ from typing import Any
 
 from mmfs.config import PipelineConfig
 from mmfs.schemas import Dims, all_schemas
-from mmfs.stages.batch import BatchResult, Committer
+from mmfs.stages.batch import BatchResult
+from mmfs.stages.commit import Committer
 from mmfs.stages.staged import StagedBatch, StagedCommitter, row_size, stage_batch
 from mmfs.store.db import Store
 

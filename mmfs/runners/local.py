@@ -21,7 +21,8 @@ from mmfs.runners.budget import ThreadBudget, thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
 from mmfs.runners.warm import Warmup, likely_needs
-from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, Committer, add_counts, build_batch
+from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, add_counts, build_batch
+from mmfs.stages.commit import Committer
 from mmfs.stages.decode import extract
 from mmfs.stages.decode_pool import DecodePool
 from mmfs.stages.encode import Enricher

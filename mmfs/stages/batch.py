@@ -1,8 +1,8 @@
-"""One batch of items, runner-neutral: extracted items in, Arrow rows per table out, then one commit.
+"""One batch of items, runner-neutral: extracted items in, the batch stages, Arrow rows per table out.
 
-Every runner (local, Ray, Beam) calls the same two functions: `build_batch` where the encoders live
-(a thread, a Ray actor, a Beam DoFn) and `commit_batch` where the store is written (the driver for
-local and Ray, a write DoFn for Beam). A `BatchResult` crosses process boundaries as Arrow IPC plus
+Every runner (local, Ray, Beam) calls `build_batch` where the encoders live (a thread, a Ray actor, a
+Beam DoFn); the commit stage (`stages/commit.py`, or `stages/staged.py` when workers write their own
+data files) lands the result. A `BatchResult` crosses process boundaries as Arrow IPC plus
 JSON, so nothing in it needs unpickling, and items cross them as plain rows (`pending_to_row`).
 """
 
@@ -18,17 +18,13 @@ from typing import Any
 import pyarrow as pa
 
 from mmfs.config import PipelineConfig
-from mmfs.faults import Fault, hit
-from mmfs.schemas.rows import rows_to_table
 from mmfs.stages.base import StageTimes
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, Item, PendingItem, SourceItem, StageFailure
 from mmfs.stages.kept_rows import load_stored, scope_clause
-from mmfs.stages.ledger import row_versions
 from mmfs.stages.recompute import TABLE_STAGES, owned_stages
 from mmfs.stages.rows import RowBuilder
 from mmfs.store.db import Store
-from mmfs.store.filters import in_list
 
 log = logging.getLogger(__name__)
 
@@ -189,76 +185,6 @@ def batch_scopes(extracted: list[Extracted], done: dict[int, Item] | None = None
     return {table: clause for table, clause in scopes.items() if clause}
 
 
-def commit_batch(store: Store, result: BatchResult) -> dict[str, int]:
-    """Write a batch: data tables first, the media ledger last; returns rows written per table.
-
-    Each write is an upsert on the table's keys (appended rows replacing the stored rows of the same
-    keys in one commit), so committing the same batch twice (a retried Beam bundle, a re-run after a
-    crash) leaves the store as committing it once.
-    """
-    written: dict[str, int] = {}
-    tables = dict(result.tables)
-    tables["quarantine"] = carry_attempts(store, tables["quarantine"])
-    hit(Fault.BEFORE_FRAGMENT_WRITE)
-    for i, name in enumerate(DATA_TABLES):
-        store.write(name, tables[name], replace=result.scopes.get(name))
-        written[name] = result.tables[name].num_rows
-        if i == 0:
-            hit(Fault.AFTER_FRAGMENTS_BEFORE_COMMIT)  # some tables of the batch committed, not all
-    hit(Fault.AFTER_COMMIT_BEFORE_LEDGER)
-    store.write(LEDGER_TABLE, with_row_versions(store, result.tables[LEDGER_TABLE]))
-    written[LEDGER_TABLE] = result.tables[LEDGER_TABLE].num_rows
-    return written
-
-
-class Committer:
-    """Groups batches into one commit per table: when `max_rows` rows or `max_seconds` have piled up.
-
-    Encoder batches stay small (`runner.batch_media`); commits carry many of them, so a run makes a
-    handful of versions and fragments per table instead of one per batch. Batches not yet committed
-    when a run dies hold items without a `media` row: the next run redoes them, as before.
-    """
-
-    def __init__(self, store: Store, max_rows: int, max_seconds: float) -> None:
-        self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
-        self.pending: list[BatchResult] = []
-        self.since = time.monotonic()
-        self.commits = 0
-
-    @property
-    def buffered_rows(self) -> int:
-        """Rows (all tables) waiting for the next commit."""
-        return sum(t.num_rows for r in self.pending for t in r.tables.values())
-
-    def add(self, result: BatchResult) -> dict[str, int]:
-        """Buffer a batch; commit the buffer when it is due. Returns the rows committed now, per table."""
-        if not self.pending:
-            self.since = time.monotonic()
-        self.pending.append(result)
-        due = self.buffered_rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
-        return self.flush() if due else {}
-
-    def flush(self) -> dict[str, int]:
-        """Commit what is buffered (nothing: no commit); returns rows written per table."""
-        if not self.pending:
-            return {}
-        merged = merge_results(self.pending)
-        self.pending = []
-        self.commits += 1
-        return commit_batch(self.store, merged)
-
-
-def merge_results(results: list[BatchResult]) -> BatchResult:
-    """Several batches as one: their rows concatenated per table, their replace scopes OR-ed."""
-    if len(results) == 1:
-        return results[0]
-    tables = {name: pa.concat_tables([r.tables[name] for r in results]) for name in results[0].tables}
-    tally = BatchTally()
-    for r in results:
-        tally.merge(r.tally)
-    return BatchResult(tables=tables, tally=tally, scopes=join_scopes([r.scopes for r in results]))
-
-
 def join_scopes(parts: list[dict[str, str]]) -> dict[str, str]:
     """Per table, the replace scopes of several batches as one clause (OR-ed)."""
     scopes: dict[str, list[str]] = {}
@@ -266,16 +192,6 @@ def join_scopes(parts: list[dict[str, str]]) -> dict[str, str]:
         for name, clause in part.items():
             scopes.setdefault(name, []).append(clause)
     return {name: " OR ".join(f"({c})" for c in clauses) for name, clauses in scopes.items()}
-
-
-def with_row_versions(store: Store, media: pa.Table) -> pa.Table:
-    """`media` rows with `row_versions` set from the feature rows their items now have in the store."""
-    if media.num_rows == 0 or "row_versions" not in media.schema.names:
-        return media
-    found = row_versions(store, media.column("media_id").to_pylist())
-    column = pa.array([found[m] for m in media.column("media_id").to_pylist()], pa.string())
-    index = media.schema.get_field_index("row_versions")
-    return media.set_column(index, media.schema.field(index), column)
 
 
 def with_uri_stats(media: pa.Table, stats: dict[str, dict[str, Any]]) -> pa.Table:
@@ -286,26 +202,6 @@ def with_uri_stats(media: pa.Table, stats: dict[str, dict[str, Any]]) -> pa.Tabl
     index = media.schema.get_field_index("uri_stats")
     field_ = media.schema.field(index)
     return media.set_column(index, field_, pa.array(column, field_.type))
-
-
-def carry_attempts(store: Store, rows: pa.Table) -> pa.Table:
-    """Quarantine rows that record a failure seen before: attempts counted up, first_seen kept."""
-    if rows.num_rows == 0 or not store.has("quarantine") or not store.count("quarantine"):
-        return rows
-    ids = sorted(set(rows.column("media_id").to_pylist()))
-    known = store.read(
-        "quarantine", ["media_id", "stage", "attempts", "first_seen"], where=in_list("media_id", ids)
-    )
-    before = {(r["media_id"], r["stage"]): r for r in known.to_pylist()}
-    if not before:
-        return rows
-    out = rows.to_pylist()
-    for row in out:
-        old = before.get((row["media_id"], row["stage"]))
-        if old is not None:
-            row["attempts"] = (old["attempts"] or 1) + 1
-            row["first_seen"] = old["first_seen"] or row["first_seen"]
-    return rows_to_table(out, rows.schema, "quarantine")
 
 
 def add_counts(total: dict[str, int], more: dict[str, int]) -> None:

@@ -24,12 +24,11 @@ from mmfs.stages.batch import (
     LEDGER_TABLE,
     BatchResult,
     BatchTally,
-    carry_attempts,
     ipc_to_table,
     join_scopes,
     table_to_ipc,
-    with_row_versions,
 )
+from mmfs.stages.commit import carry_attempts, with_row_versions
 from mmfs.store.db import Store
 from mmfs.store.fragments import StagedTable, commit_staged, remove_records, stage_table, write_record
 from mmfs.store.lock import active_writers

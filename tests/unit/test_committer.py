@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from mmfs.schemas import Dims, all_schemas
-from mmfs.stages.batch import DATA_TABLES, BatchResult, BatchTally, Committer
+from mmfs.stages.batch import DATA_TABLES, BatchResult, BatchTally
+from mmfs.stages.commit import Committer
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 
