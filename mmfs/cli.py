@@ -372,7 +372,9 @@ def serve(
     allow_root: Annotated[
         list[str] | None,
         typer.Option(
-            "--allow-root", help="a folder whose files POST /api/features may read by path (repeat)"
+            "--allow-root",
+            metavar="DIR",
+            help="a folder whose files POST /api/features may read by path (repeat)",
         ),
     ] = None,
 ) -> None:

@@ -86,7 +86,7 @@ async def features(
         if kind == "multipart/form-data":
             item = await _from_form(request, Path(folder), limit)
         elif kind == "application/json":
-            item = _from_path(request, (await request.json()).get("path"))
+            item = _from_path(request, await _json_path(request))
         else:
             raise HTTPException(415, 'send multipart/form-data (file, sidecar, path) or JSON {"path": ...}')
         arrow = ARROW_STREAM in request.headers.get("accept", "")
@@ -132,6 +132,17 @@ async def _from_form(request: Request, folder: Path, limit: int) -> OnlineItem:
         suffix = Path(safe_name(sidecar.filename, "captions.srt")).suffix
         captions = await _save(sidecar, folder / "sidecar" / f"{stem}{suffix}", limit)
     return OnlineItem(local, f"upload:{local.name}", captions)
+
+
+async def _json_path(request: Request) -> Any:
+    """The `path` of a JSON body `{"path": ...}`."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPException(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, 'send a JSON object: {"path": ...}')
+    return body.get("path")
 
 
 def _from_path(request: Request, path: Any) -> OnlineItem:

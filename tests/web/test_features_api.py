@@ -232,5 +232,8 @@ def test_size_limits_and_bad_requests(sample_store: SampleStore) -> None:
     )
     assert small.post("/api/features", data={"k": "v"}).status_code == 415  # a urlencoded form
     assert small.post("/api/features", files={"other": ("x", b"1")}).status_code == 400  # no `file`
+    for body in (b"[1, 2]", b"{not json", b'{"path": 7}'):
+        answer = small.post("/api/features", content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, body
     spec = small.get("/api/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/api/features"]["post"]["requestBody"]["content"]
