@@ -1,9 +1,9 @@
 """The local runner's streaming executor against lock-step and a lean sequential script, same run.
 
 Run with `make bench-stream` (or `python benchmarks/bench_stream.py [--clips N --seconds S --photos N
---texts N --repeat N --before PATH --all-cores --memory N,M]`). On one generated mixed corpus (clips with sound, photos,
-documents), each configuration runs as a whole process into a fresh store, in turn, `--repeat`
-rounds (best wall time kept), so a shared machine's load weighs on every side alike:
+--texts N --repeat N --before PATH --all-cores --memory N,M]`). On one generated mixed corpus (clips
+with sound, photos, documents), each configuration runs as a whole process into a fresh store, in
+turn, `--repeat` rounds (best wall time kept), so a shared machine's load weighs on every side alike:
 - `lean`: `benchmarks/lean_reference.py`, the same default work hand-written on the raw libraries,
   one file after another, one Lance write per table at the end;
 - `lock-step`: mmfs with its queue one batch deep and no deadline (decode a batch, then embed it) and
