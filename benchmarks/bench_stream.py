@@ -1,9 +1,9 @@
 """The local runner's streaming executor against lock-step and a lean sequential script, same run.
 
 Run with `make bench-stream` (or `python benchmarks/bench_stream.py [--clips N --seconds S --photos N
---texts N --repeat N --before PATH]`). On one generated mixed corpus (clips with sound, photos,
-documents), each configuration runs as a whole process into a fresh store, in turn, `--repeat`
-rounds (best wall time kept), so a shared machine's load weighs on every side alike:
+--texts N --repeat N --before PATH --all-cores --memory N,M]`). On one generated mixed corpus (clips
+with sound, photos, documents), each configuration runs as a whole process into a fresh store, in
+turn, `--repeat` rounds (best wall time kept), so a shared machine's load weighs on every side alike:
 - `lean`: `benchmarks/lean_reference.py`, the same default work hand-written on the raw libraries,
   one file after another, one Lance write per table at the end;
 - `lock-step`: mmfs with its queue one batch deep and no deadline (decode a batch, then embed it) and
@@ -13,7 +13,9 @@ rounds (best wall time kept), so a shared machine's load weighs on every side al
   e.g. a `git worktree` of the commit before the executor): the real lock-step loop.
 mmfs runs leave index builds and compaction off (the lean script builds none). Then start-up, as a
 new user meets it: a one-photo run, and a re-run of it with nothing to do (whole processes, default
-config). It prints wall seconds, media-seconds per second, peak RSS and the ratios.
+config). With `--memory 100,1000`, default runs over that many small items (photos and notes) give
+the peak RSS for each count: bounded memory shows as equal figures. It prints wall seconds,
+media-seconds per second, peak RSS and the ratios.
 """
 
 from __future__ import annotations
@@ -29,15 +31,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test media factory
 from mmfs.demo import SAMPLE_DIR  # noqa: E402
 from mmfs.encoders.execution import available_cpus  # noqa: E402
-from tests.media_factory import constant_rate_times, translating_painter, write_image, write_video  # noqa: E402
+from tests.media_factory import constant_rate_times, textured_frame, write_image, write_video  # noqa: E402
 
 NO_UPKEEP = {"index": {"auto": False}, "maintenance": {"auto": False}}
+
+
+def _rolling(width: int, height: int, dx: int, dy: int, seed: int) -> Any:
+    """A texture scrolling (wrapping around) by (dx, dy) pixels per frame: motion for any length."""
+    base = textured_frame(width, height, seed)
+    return lambda index, _t: np.roll(base, shift=(index * dy, index * dx), axis=(0, 1))
 
 
 def make_corpus(root: Path, clips: int, seconds: float, photos: int, texts: int) -> Path:
@@ -45,7 +54,7 @@ def make_corpus(root: Path, clips: int, seconds: float, photos: int, texts: int)
     folder = root / "corpus"
     times = constant_rate_times(round(seconds * 15), 15.0)
     for i in range(clips):
-        painter = translating_painter(320, 240, 1.0 + i % 3, 0.5, seed=i)
+        painter = _rolling(320, 240, dx=1 + i % 3, dy=1, seed=i)
         write_video(
             folder / f"clip_{i:03d}.mp4",
             times_s=times,
@@ -130,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, default=None, help="an older mmfs checkout to run as well")
     parser.add_argument("--skip-lean", action="store_true", help="leave the lean reference out")
     parser.add_argument(
+        "--memory", default="", help="item counts for the peak-RSS scaling runs, e.g. 100,400 (off)"
+    )
+    parser.add_argument(
         "--all-cores", action="store_true", help="also stream with torch on every core (one decoder)"
     )
     args = parser.parse_args(argv)
@@ -152,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in best or r["wall_s"] < best[name]["wall_s"]:
                     best[name] = r
         startup = start_up(root)
+        sizes = [int(n) for n in args.memory.split(",") if n.strip()]
+        startup["memory"] = memory_scaling(root, sizes) if sizes else {}
     finally:
         shutil.rmtree(root, ignore_errors=True)
     _print(args, best, startup)
@@ -167,6 +181,23 @@ def start_up(root: Path) -> dict[str, Any]:
     first = run_mmfs([photo.parent], store, {})
     again = run_mmfs([photo.parent], store, {})
     return {"one_photo": first, "no_op_rerun": again}
+
+
+def memory_scaling(root: Path, sizes: list[int]) -> dict[int, dict[str, Any]]:
+    """Peak RSS of default runs over `n` small items (half photos, half notes), for each n."""
+    out = {}
+    for n in sizes:
+        folder = root / f"many-{n}"
+        folder.mkdir(parents=True)
+        for i in range(n):
+            if i % 2:
+                write_image(folder / f"p{i:05d}.png", width=96, height=64, seed=i)
+            else:
+                (folder / f"n{i:05d}.txt").write_text(f"Note {i}: the ferry leaves the pier at {i % 24}.")
+        r = run_mmfs([folder], root / f"many-store-{n}", dict(NO_UPKEEP))
+        out[n] = {k: r[k] for k in ("wall_s", "n_ok", "peak_rss_mb", "peak_rss_children_mb", "stream")}
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: dict[str, Any]) -> None:
@@ -198,6 +229,11 @@ def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: d
         f"start-up: one photo {one['wall_s']:.1f} s (peak RSS {one['peak_rss_mb']:.0f} MB), "
         f"no-op re-run {again['wall_s']:.1f} s (peak RSS {again['peak_rss_mb']:.0f} MB)"
     )
+    for n, r in startup["memory"].items():
+        print(
+            f"memory: {n} small items (photos, notes): peak RSS {r['peak_rss_mb']:.0f} MB, largest decode "
+            f"process {r['peak_rss_children_mb']:.0f} MB, most items held {r['stream']['max_in_flight']}"
+        )
     print(json.dumps({"cpus": cores, "sides": best, "ratios": ratios, "startup": startup}, default=float))
 
 
