@@ -13,20 +13,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmfs.errors import MmfsError
-from mmfs.media.probe import ProbeInfo
 from mmfs.stages.recompute import computed_tables, degrading_flag
-from mmfs.transforms.align import Segment
-from mmfs.transforms.audio import AudioWindow
-from mmfs.transforms.captions import TextSegment
-from mmfs.transforms.flow import FlowPair
-from mmfs.transforms.frames import SampledFrames
-from mmfs.transforms.shots import Shot
-from mmfs.transforms.text_types import TextAnalysis
+
+if TYPE_CHECKING:  # annotations only: the planner imports these types without the decoders behind them
+    from mmfs.media.probe import ProbeInfo
+    from mmfs.transforms.align import Segment
+    from mmfs.transforms.audio import AudioWindow
+    from mmfs.transforms.captions import TextSegment
+    from mmfs.transforms.flow import FlowPair
+    from mmfs.transforms.frames import SampledFrames
+    from mmfs.transforms.shots import Shot
+    from mmfs.transforms.text_types import TextAnalysis
 
 __all__ = [
     "Aligned",
