@@ -44,6 +44,7 @@ from mmfs.pipelines.items import PendingItem
 from mmfs.pipelines.progress import Progress
 from mmfs.pipelines.staged import StagedBatch, StagedCommitter, row_size, stage_batch, stages_on_workers
 from mmfs.store.db import Store
+from mmfs.store.fragments import close_run
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def execute_ray(
                 progress.advance(batch.n_items)
             t0 = time.perf_counter()
             add_counts(written, committer.flush())
+            close_run(store, job.run_id)
             tally.add_seconds("write", time.perf_counter() - t0)
             log.info("ray: %d commits in %.2f s", committer.commits, committer.commit_seconds)
             return tally, written
