@@ -1,9 +1,10 @@
 """One batch of items, runner-neutral: extracted items in, Arrow rows per table out, then one commit.
 
-Every runner (local, Ray, Beam) calls the same two functions: `build_batch` where the encoders live
-(a thread, a Ray actor, a Beam DoFn) and `commit_batch` where the store is written (the driver for
-local and Ray, a write DoFn for Beam). A `BatchResult` crosses process boundaries as Arrow IPC plus
-JSON, so nothing in it needs unpickling, and items cross them as plain rows (`pending_to_row`).
+Every runner (local, Ray, Beam) calls `build_batch` where the encoders live (a thread, a Ray actor,
+a Beam DoFn). The local runner commits the rows with `commit_batch`; under Ray and Beam the worker
+writes the data rows itself and one committer commits their metadata (`pipelines.staged`). A
+`BatchResult` crosses process boundaries as Arrow IPC plus JSON, so nothing in it needs unpickling,
+and items cross them as plain rows (`pending_to_row`).
 """
 
 from __future__ import annotations
