@@ -188,9 +188,9 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
     r0, t0, c0 = rchar(), time.perf_counter(), time.process_time()
     plan = make_plan([str(root)], cfg, store_dir)
     plan_s, plan_read, plan_cpu = time.perf_counter() - t0, rchar() - r0, time.process_time() - c0
-    r0, t0 = rchar(), time.perf_counter()
+    r0, t0, c0 = rchar(), time.perf_counter(), time.process_time()
     summary = run_pipeline([str(root)], cfg, store_dir, show_progress=False)
-    run_s, run_read = time.perf_counter() - t0, rchar() - r0
+    run_s, run_read, run_cpu = time.perf_counter() - t0, rchar() - r0, time.process_time() - c0
     assert plan.new == [] and plan.stale == [] and summary.n_ok == 0, "the no-op run found work"
     return {
         "plan_s": round(plan_s, 3),
@@ -198,6 +198,7 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
         "plan_cpu_s": round(plan_cpu, 3),
         "run_s": round(run_s, 3),
         "run_read_bytes": run_read,
+        "run_cpu_s": round(run_cpu, 3),
         "up_to_date": plan.up_to_date,
     }
 
@@ -329,7 +330,7 @@ def print_row(row: dict[str, Any], frames: int) -> None:
         line += (
             f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s "
             f"(cpu {n['plan_cpu_s']:.2f}) "
-            f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s "
+            f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s (cpu {n['run_cpu_s']:.2f}) "
             f"(read {n['run_read_bytes'] / 1e6:.2f} MB)"
         )
     print(line, flush=True)

@@ -444,13 +444,13 @@ class RunnerConfig(_Section):
     commit_rows: int = Field(
         default=10_000,
         ge=1,
-        description="local runner: commit the buffered batches once they hold this many rows (all tables); "
+        description="every runner: commit the buffered batches once they hold this many rows (all tables); "
         "fewer, larger commits keep versions and fragments few (a killed run redoes its uncommitted items)",
     )
     commit_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="local runner: commit the buffered batches at least this often, whatever their size",
+        description="every runner: commit the buffered batches at least this often, whatever their size",
     )
     isolate_decode: bool = Field(
         default=True,

@@ -113,9 +113,10 @@ def split_done(
     failed = [media_id for media_id, k in known.items() if k["status"] == "failed"]
     again = retry_due(store, failed, max_attempts)
     todo, media_only = [], []
+    seg_versions: dict[frozenset[str], str] = {}  # items share a handful of table sets
     for p in pending:
         item = known.get(p.media_id)
-        stale = None if item is None else stale_tables(item, versions)
+        stale = None if item is None else stale_tables(item, versions, seg_versions)
         if stale is None and p.media_id in again:
             stale = []  # a retryable failure: the whole item again
         if item is None or stale is not None:
@@ -126,18 +127,25 @@ def split_done(
     return todo, media_only
 
 
-def stale_tables(item: dict[str, Any], versions: dict[str, str]) -> list[str] | None:
+def stale_tables(
+    item: dict[str, Any], versions: dict[str, str], seg_versions: dict[frozenset[str], str] | None = None
+) -> list[str] | None:
     """None when the item is up to date, else the tables whose rows a config change made stale.
 
     A failed item is retried when anything in the config changed (a raised limit, say); an ok item
     only when a table it has rows in carries another feature_version than this config gives.
+    `seg_versions` memoises the segments version per set of tables across calls.
     """
     if item["status"] == "failed":
         return None if item["media_version"] == versions["media"] else []
     tables = item["tables"]
     expected = {t: versions[t] for t in tables if t in MODALITY_TABLES}
     if "segments" in tables or (expected and versions["segments"] != SEGMENTS_OFF):
-        expected["segments"] = segments_version(versions, tables)  # none yet: made with segments off
+        memo = {} if seg_versions is None else seg_versions  # none yet: made with segments off
+        key = frozenset(tables)
+        if key not in memo:
+            memo[key] = segments_version(versions, tables)
+        expected["segments"] = memo[key]
     stale = sorted(t for t, want in expected.items() if tables.get(t) != {want})
     return stale or None
 
@@ -190,13 +198,17 @@ class Ledger:
         rows = ledger.filter(pc.is_in(ledger.column("media_id"), value_set=wanted)).to_pylist()  # semi-join
         known: dict[str, dict[str, Any]] = {}
         legacy = []
+        parsed: dict[str, dict[str, set[str]]] = {}  # most items share one `row_versions` text
         for r in rows:
             recorded = r.get("row_versions")
+            if recorded and recorded not in parsed:
+                parsed[recorded] = {t: set(v) for t, v in json.loads(recorded).items()}
             known[r["media_id"]] = {
                 "status": r["status"],
                 "uris": list(r["uris"] or []),
                 "media_version": r["feature_version"],
-                "tables": {t: set(v) for t, v in json.loads(recorded).items()} if recorded else {},
+                # shared between items: read, never changed (legacy items get their own dict)
+                "tables": parsed[recorded] if recorded else {},
             }
             if recorded is None:
                 legacy.append(r["media_id"])

@@ -42,6 +42,7 @@ from mmfs.stages.items import Extracted, PendingItem
 from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, stage_batch, stages_on_workers
 from mmfs.store.db import Store
+from mmfs.store.fragments import close_run
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class CommitFn(_dofn_base()):  # type: ignore[misc]
 
     def __init__(self, job: BatchJob, store_uri: str, storage_options: dict[str, str] | None = None) -> None:
         super().__init__()
-        self.runner = job.cfg.runner
+        self.runner, self.run_id = job.cfg.runner, job.run_id
         self.store_uri = store_uri
         self.storage_options = storage_options
         self.store: Store | None = None
@@ -222,6 +223,7 @@ class CommitFn(_dofn_base()):  # type: ignore[misc]
             items += batch.n_items
         t0 = time.perf_counter()
         _count_rows(committer.flush())
+        close_run(self.store, self.run_id)
         last = BatchTally()
         last.add_seconds("write", time.perf_counter() - t0)
         _count_tally(last)

@@ -46,6 +46,7 @@ from mmfs.stages.items import PendingItem
 from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, row_size, stage_batch, stages_on_workers
 from mmfs.store.db import Store
+from mmfs.store.fragments import close_run
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def execute_ray(
                 progress.advance(batch.n_items)
             t0 = time.perf_counter()
             add_counts(written, committer.flush())
+            close_run(store, job.run_id)
             tally.add_seconds("write", time.perf_counter() - t0)
             log.info("ray: %d commits in %.2f s", committer.commits, committer.commit_seconds)
             return tally, written

@@ -1,9 +1,10 @@
 """One batch of items, runner-neutral: extracted items in, the batch stages, Arrow rows per table out.
 
-Every runner (local, Ray, Beam) calls `build_batch` where the encoders live (a thread, a Ray actor, a
-Beam DoFn); the commit stage (`stages/commit.py`, or `stages/staged.py` when workers write their own
-data files) lands the result. A `BatchResult` crosses process boundaries as Arrow IPC plus
-JSON, so nothing in it needs unpickling, and items cross them as plain rows (`pending_to_row`).
+Every runner (local, Ray, Beam) calls `build_batch` where the encoders live (a thread, a Ray actor,
+a Beam DoFn). The local runner commits the rows with the commit stage (`stages/commit.py`); under
+Ray and Beam the worker writes the data rows itself and one committer commits their metadata
+(`stages/staged.py`). A `BatchResult` crosses process boundaries as Arrow IPC plus JSON, so nothing
+in it needs unpickling, and items cross them as plain rows (`pending_to_row`).
 """
 
 from __future__ import annotations

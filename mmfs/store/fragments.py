@@ -140,6 +140,17 @@ def remove_records(store: Store, names: Iterable[str]) -> None:
             continue
 
 
+def close_run(store: Store, run_id: str) -> None:
+    """Remove a finished run's folder of records when none is left (local stores: objects have none)."""
+    if is_object_uri(store.uri):
+        return
+    folder = os.path.join(os.path.abspath(store.uri), STAGED_DIR, run_id)
+    try:
+        os.rmdir(folder)  # only an empty folder goes: a record left means a batch never committed
+    except OSError:
+        return
+
+
 def pending_records(store: Store) -> list[dict[str, Any]]:
     """The records of staged batches not (known to be) committed: `{name, run_id, written, files}`."""
     import pyarrow.fs as pafs
@@ -180,6 +191,8 @@ def sweep_orphans(store: Store, grace_s: float) -> dict[str, Any]:
     old = [r for r in records if r.get("written", 0) < cutoff]
     remove_records(store, [r["name"] for r in old])
     report["runs"] = sorted({str(r.get("run_id")) for r in old})
+    for run_id in report["runs"]:
+        close_run(store, run_id)
     return report
 
 

@@ -29,7 +29,7 @@ from mmfs.config import PipelineConfig
 from mmfs.demo import SAMPLE_DIR
 from mmfs.pipelines.run import RunSummary, run_pipeline
 from mmfs.store.db import Store
-from mmfs.store.fragments import pending_records, sweep_orphans
+from mmfs.store.fragments import STAGED_DIR, pending_records, sweep_orphans
 from tests.processes import processes_with_token, wait_until_gone
 from tests.store_diff import COMPARED_TABLES, table_differences
 
@@ -108,7 +108,7 @@ def test_ray_workers_write_the_rows_and_the_driver_receives_metadata(
     biggest = max(transfers, key=lambda t: t.row_bytes)
     assert biggest.driver_bytes * 20 < biggest.row_bytes, biggest
     # every staged batch was committed: no record of uncommitted files is left, and no orphan file
-    assert pending_records(store) == []
+    assert pending_records(store) == [] and not list((Path(store.uri) / STAGED_DIR).iterdir())
     assert sweep_orphans(store, grace_s=0)["tables"] == {}
     assert store.count("frames") == summary.rows["frames"] > 0
 
