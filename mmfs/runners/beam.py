@@ -7,7 +7,7 @@ three modalities per batch, then writes the batch's data rows into the store as 
 data files) → one key → GroupByKey → Commit. Dead letters are batched into quarantine and media rows
 without touching a model and take the same way.
 
-What reaches Commit is metadata (`pipelines.staged`): fragment metadata, key columns and the small
+What reaches Commit is metadata (`stages/staged.py`): fragment metadata, key columns and the small
 quarantine and media rows. Gathered under one key, it reaches one committer, which commits many
 batches per table at once, data tables first and the media ledger last. A runner may execute a
 bundle twice (a retry after a worker failure): a staged batch committed again replaces its first

@@ -4,7 +4,7 @@ Decode and transforms run as `map_batches` tasks, one item each. A task whose wo
 retried by Ray (3 times, Ray's default); a decode error is data, returned as a failure inside the
 result and never retried. Encoders run in an actor pool, one model load per actor, with a GPU each
 when CUDA is present. Each actor turns a batch into rows and writes the data-table rows into the
-store itself as uncommitted Lance data files (`pipelines.staged`); only fragment metadata, key
+store itself as uncommitted Lance data files (`stages/staged.py`); only fragment metadata, key
 columns, the small `quarantine` and `media` rows and the tally travel to the driver. The driver's
 one `StagedCommitter` lands many batches per table in one commit, data tables first and the media
 ledger last: one committer keeps the ledger order that makes runs resumable and never races itself
