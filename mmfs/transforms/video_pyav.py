@@ -160,6 +160,8 @@ def _seekable(path: str | Path, stream: StreamInfo, seek_index: tuple[np.ndarray
     try:
         with av.open(str(path)) as container:
             video = container.streams.video[stream.position]
+            if video.time_base is None:
+                return False
             first = float(seek_index[0][0]) if len(seek_index[0]) else 0.0
             container.seek(round((first + stream.start_s) / video.time_base), stream=video)
     except av.FFmpegError:
