@@ -44,6 +44,7 @@ class Enriched:
     label_vectors: np.ndarray | None = None
     audio_vectors: list[np.ndarray | None] = field(default_factory=list)
     languages: dict[str, str | None] = field(default_factory=dict)  # per text source
+    language_confidence: dict[str, float | None] = field(default_factory=dict)  # of each source's tag
     analysis: FrameAnalysis | None = None  # image analysis of the frames (pipelines/analysis.py)
     clip_times: np.ndarray | None = None  # video encoder: each clip's middle time, and its vector
     clip_vectors: np.ndarray | None = None
@@ -168,7 +169,9 @@ class Enricher:
             by_source: dict[str, list[str]] = {}
             for seg in it.ex.texts:
                 by_source.setdefault(seg.source, []).append(seg.text)
-            it.languages = {src: LanguageIdentifier.identify(" ".join(t)) for src, t in by_source.items()}
+            guesses = {src: LanguageIdentifier.identify_scored(" ".join(t)) for src, t in by_source.items()}
+            it.languages = {src: g.code if g else None for src, g in guesses.items()}
+            it.language_confidence = {src: g.confidence if g else None for src, g in guesses.items()}
 
     def _images(self, items: list[Enriched]) -> None:
         owners = [

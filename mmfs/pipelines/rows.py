@@ -108,6 +108,14 @@ def main_language(enriched: Enriched | None) -> str | None:
     return next((lang for lang in found if lang), None)
 
 
+def main_language_confidence(enriched: Enriched | None) -> float | None:
+    """How sure the item's language tag is: the confidence of the source `main_language` took."""
+    if enriched is None:
+        return None
+    src = next((s for s in TEXT_SOURCE_ORDER if enriched.languages.get(s)), None)
+    return enriched.language_confidence.get(src) if src is not None else None
+
+
 def modality_tables(ex: Extracted) -> list[str]:
     """The modality tables an extracted item has rows in."""
     has = {
@@ -160,7 +168,7 @@ class RowBuilder:
             self._segments(enriched, kept)
         for failure in ex.failures:
             self.add_failure(ex.pending.media_id, ex.pending.item.uri, failure, failure_detail(ex))
-        self._media(ex, kept, main_language(enriched))
+        self._media(ex, kept, main_language(enriched), main_language_confidence(enriched))
 
     def add_failure(
         self, media_id: str, uri: str, failure: StageFailure, detail: dict[str, Any] | None = None
@@ -206,7 +214,13 @@ class RowBuilder:
             },
         )
 
-    def _media(self, ex: Extracted, kept: StoredItem | None = None, language: str | None = None) -> None:
+    def _media(
+        self,
+        ex: Extracted,
+        kept: StoredItem | None = None,
+        language: str | None = None,
+        confidence: float | None = None,
+    ) -> None:
         p, item = ex.probe, ex.pending.item
         parts = [f"{f.stage}: {f.error}" for f in ex.failures]
         status, flags = ex.status, list(ex.flags)
@@ -245,6 +259,9 @@ class RowBuilder:
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
                 "decoder": ex.frames.backend if ex.frames is not None else None,
                 "language": language if language is not None else (kept.language if kept else None),
+                "language_confidence": (
+                    confidence if language is not None else (kept.language_confidence if kept else None)
+                ),
             },
         )
 
