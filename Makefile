@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-gpu bench-peers peers-env docker docker-test bench-online clean
+.PHONY: setup nltk-data demo test lint browser speech-data realmedia chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-asr bench-gpu bench-peers peers-env docker docker-test bench-online clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,15 @@ speech-data:
 		  || echo "speech tests will be skipped: apt-get could not install pocketsphinx-testdata"; \
 	fi
 
-test: setup lint browser speech-data
+# The real-media corpus (tests/realmedia): files from Debian packages, fetched with apt-get download +
+# dpkg -x into a cache (nothing installed system-wide); without apt-get it says why, and the
+# realmedia tests skip. Never fails the build.
+REALMEDIA ?= $(HOME)/.cache/mmfs/realmedia
+export MMFS_REALMEDIA := $(REALMEDIA)
+realmedia: | $(PY)
+	-$(PY) -m tests.realmedia.corpus $(REALMEDIA)
+
+test: setup lint browser speech-data realmedia
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 chaos: setup
@@ -113,6 +121,10 @@ bench-text: setup
 
 bench-audio: setup
 	$(PY) benchmarks/bench_audio.py
+
+# ASR by default: cost on speech-free audio, real-time factor and WER on the LibriVox clips
+bench-asr: setup speech-data
+	$(PY) benchmarks/bench_asr.py
 
 bench-image: setup
 	$(PY) benchmarks/bench_image_analysis.py

@@ -43,7 +43,9 @@ LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
 CACHE = Path.home() / ".cache" / "mmfs-bench" / "asr"
 SR = 16_000
-LMMS_DIRS = ("instruments", "bassloops", "stringsnpads", "latin", "drums", "beats")
+LMMS_DIRS = ("instruments", "bassloops", "stringsnpads", "latin", "drums", "beats", "misc")
+LMMS_FILES = 16
+REALMEDIA_LMMS = Path.home() / ".cache" / "mmfs" / "realmedia" / "pkgs" / "lmms-common"  # make realmedia
 
 
 def speech_free_corpus(root: Path) -> list[str]:
@@ -61,9 +63,9 @@ def speech_free_corpus(root: Path) -> list[str]:
     if lmms is None:
         notes.append(f"lmms samples left out: {why}")
     else:
-        for sub in LMMS_DIRS:
-            for path in sorted((lmms / sub).glob("*.ogg")):
-                shutil.copy(path, root / f"lmms_{sub}_{path.name}")
+        found = [p for sub in LMMS_DIRS for p in sorted((lmms / sub).glob("*.ogg"))]
+        for path in sorted(found, key=lambda p: -p.stat().st_size)[:LMMS_FILES]:  # the longest ones
+            shutil.copy(path, root / f"lmms_{path.parent.name}_{path.name}")
     return notes
 
 
@@ -111,10 +113,10 @@ def _melody(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
 
 def _lmms_samples() -> tuple[Path | None, str]:
     """lmms-common's sample folder, fetched into the cache once (None and why when it cannot be)."""
-    root = CACHE / "lmms"
-    samples = root / "usr" / "share" / "lmms" / "samples"
-    if samples.is_dir():
-        return samples, ""
+    for root in (REALMEDIA_LMMS, CACHE / "lmms"):
+        samples = root / "usr" / "share" / "lmms" / "samples"
+        if samples.is_dir():
+            return samples, ""
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     try:
@@ -122,7 +124,9 @@ def _lmms_samples() -> tuple[Path | None, str]:
             ["apt-get", "download", "lmms-common"], cwd=debs, check=True, capture_output=True, timeout=300
         )
         deb = next(debs.glob("lmms-common_*.deb"))
-        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["dpkg", "-x", str(deb), str(CACHE / "lmms")], check=True, capture_output=True, timeout=300
+        )
     except (OSError, subprocess.SubprocessError, StopIteration) as err:
         return None, f"apt-get download lmms-common failed ({err})"
     return samples, ""

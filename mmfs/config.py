@@ -238,7 +238,7 @@ class AudioConfig(_Section):
     )
     asr_min_speech_s: float = Field(default=0.25, ge=0, description="shorter speech spans are not decoded")
     asr_merge_gap_s: float = Field(default=0.5, ge=0, description="speech spans closer than this join")
-    asr_pad_s: float = Field(default=0.2, ge=0, description="audio kept either side of an utterance")
+    asr_pad_s: float = Field(default=0.3, ge=0, description="audio kept either side of an utterance")
     asr_max_utterance_s: float = Field(
         default=20.0, gt=1, description="longer utterances are cut at their least speech-like chunk"
     )

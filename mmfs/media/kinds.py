@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -41,11 +42,20 @@ _BINARY_MAGIC: tuple[bytes, ...] = (
 )
 
 
+# ISO-BMFF brands of still images (AVIF, HEIF): an `ftyp` box that is not a movie. `avis` (an AVIF
+# sequence) and `msf1` stay with the movies.
+_STILL_BRANDS = frozenset({b"avif", b"mif1", b"heic", b"heix"})
+# Netpbm (PBM/PGM/PPM): "P1".."P6", then width and height, comments allowed between
+_NETPBM = re.compile(rb"\AP[1-6]\s+(?:#[^\n]*\n\s*)*\d+\s+\d+")
+
+
 def sniff(head: bytes) -> Kind | Literal["av", "binary"]:
     """Classify the first bytes of a file: a definite kind, 'av' (probe needed) or 'binary'."""
     for magic, offset in _IMAGE_MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return "image"
+    if (head[4:8] == b"ftyp" and head[8:12] in _STILL_BRANDS) or _NETPBM.match(head):
+        return "image"
     if head[:4] == b"RIFF":
         sub = head[8:12]
         if sub == b"WEBP":

@@ -149,6 +149,7 @@ def media_schema() -> pa.Schema:
             pa.field("process_s", pa.float32()),  # CPU-stage seconds for this item in its run
             pa.field("decoder", pa.string()),  # what decoded its frames: decord, pyav, opencv, pillow
             pa.field("language", pa.string()),  # ISO 639-1 of its main text (document, captions, speech)
+            pa.field("language_confidence", pa.float32()),  # how sure that tag is, 0 to 1
             # the ledger of the item's feature rows: JSON {table: [feature_version, ...]} (plan reads it)
             pa.field("row_versions", pa.string()),
             # the hash cache: each path's (size, mtime_ns, inode) when it was hashed to this media_id
@@ -339,7 +340,10 @@ ENTITY_TYPE = pa.struct(
         pa.field("end_char", pa.int32()),
     ]
 )
-PII_COUNTS_TYPE = pa.struct([pa.field(k, pa.int32()) for k in ("email", "url", "phone", "person")])
+# card and iban were added later: stores made before get them as nulls (store/db.py migrates structs)
+PII_COUNTS_TYPE = pa.struct(
+    [pa.field(k, pa.int32()) for k in ("email", "url", "phone", "person", "card", "iban")]
+)
 
 
 def text_schema(dims: Dims) -> pa.Schema:

@@ -147,6 +147,7 @@ class PreparedText:
 
     texts: tuple[TextSegment, ...]
     languages: Mapping[str, str | None] = field(default_factory=dict)  # per text source
+    language_confidence: Mapping[str, float | None] = field(default_factory=dict)  # of each source's tag
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,11 @@ class Item:
     def languages(self) -> Mapping[str, str | None]:
         """The language of each text source (empty before the text stage)."""
         return self.prepared.languages if self.prepared is not None else {}
+
+    @property
+    def language_confidence(self) -> Mapping[str, float | None]:
+        """How sure each text source's language tag is (empty before the text stage)."""
+        return self.prepared.language_confidence if self.prepared is not None else {}
 
     @property
     def all_failures(self) -> tuple[StageFailure, ...]:

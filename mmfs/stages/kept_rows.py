@@ -24,10 +24,11 @@ def load_stored(store: Store, items: dict[str, frozenset[str]]) -> dict[str, Sto
         return {}
     where = in_list("media_id", items)
     out = {media_id: StoredItem() for media_id in items}
-    cols = ["media_id", "duration_s", "quality_flags", "error", "language"]
+    cols = ["media_id", "duration_s", "quality_flags", "error", "language", "language_confidence"]
     for row in store.read("media", cols, where).to_pylist():
         kept = out[row["media_id"]]
         kept.duration_s, kept.language = row["duration_s"], row["language"]
+        kept.language_confidence = row["language_confidence"]
         kept.flags = list(row["quality_flags"] or [])
         kept.error_parts = [p for p in (row["error"] or "").split("; ") if p]
     if store.has("quarantine"):

@@ -64,6 +64,7 @@ class StoredItem:
 
     duration_s: float | None = None
     language: str | None = None
+    language_confidence: float | None = None
     flags: list[str] = field(default_factory=list)
     error_parts: list[str] = field(default_factory=list)
     failed_stages: set[str] = field(default_factory=set)

@@ -141,6 +141,14 @@ def main_language(item: Item | None) -> str | None:
     return next((lang for lang in found if lang), None)
 
 
+def main_language_confidence(item: Item | None) -> float | None:
+    """How sure the item's language tag is: the confidence of the source `main_language` took."""
+    if item is None:
+        return None
+    src = next((s for s in TEXT_SOURCE_ORDER if item.languages.get(s)), None)
+    return item.language_confidence.get(src) if src is not None else None
+
+
 class RowBuilder:
     """Accumulates the rows of one batch, table by table, stamped with run id and versions."""
 
@@ -236,7 +244,7 @@ class RowBuilder:
 
     def _media(self, ex: Extracted, it: Item | None, kept: StoredItem | None = None) -> None:
         p, item = ex.probe, ex.pending.item
-        language = main_language(it)
+        language, confidence = main_language(it), main_language_confidence(it)
         parts = [f"{f.stage}: {f.error}" for f in (it.all_failures if it is not None else ex.failures)]
         status = it.status if it is not None else ex.status
         flags = list(it.flags if it is not None else ex.flags)
@@ -276,6 +284,9 @@ class RowBuilder:
                 "process_s": round(sum(ex.stage_seconds.values()), 4),
                 "decoder": ex.frames.backend if ex.frames is not None else None,
                 "language": language if language is not None else (kept.language if kept else None),
+                "language_confidence": (
+                    confidence if language is not None else (kept.language_confidence if kept else None)
+                ),
                 **MEDIA_NULLS,
             },
         )

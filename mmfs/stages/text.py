@@ -53,7 +53,8 @@ class TextStage(StageBase):
         out = []
         for it, segments in zip(batch, texts, strict=True):
             chunked = self._chunked(it, segments)
-            out.append(it.with_(prepared=PreparedText(tuple(chunked), languages(chunked))))
+            tags, confidence = languages(chunked)
+            out.append(it.with_(prepared=PreparedText(tuple(chunked), tags, confidence)))
         return StageOutput(out)
 
     def _redact(self, texts: list[list[TextSegment]]) -> list[list[TextSegment]]:
@@ -97,12 +98,14 @@ class TextStage(StageBase):
         return [_with_charset(p, doc.charset) for p in parts]
 
 
-def languages(segments: list[TextSegment]) -> dict[str, str | None]:
-    """The language of each text source of an item (its segments together), offline."""
+def languages(segments: list[TextSegment]) -> tuple[dict[str, str | None], dict[str, float | None]]:
+    """The language of each text source of an item (its segments together), offline, and how sure."""
     by_source: dict[str, list[str]] = {}
     for seg in segments:
         by_source.setdefault(seg.source, []).append(seg.text)
-    return {src: LanguageIdentifier.identify(" ".join(t)) for src, t in by_source.items()}
+    guesses = {src: LanguageIdentifier.identify_scored(" ".join(t)) for src, t in by_source.items()}
+    tags = {src: g.code if g else None for src, g in guesses.items()}
+    return tags, {src: g.confidence if g else None for src, g in guesses.items()}
 
 
 def _with_text(seg: TextSegment, text: str) -> TextSegment:

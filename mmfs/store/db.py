@@ -121,6 +121,7 @@ class Store:
             return
         table = self.table(name)
         missing = [f for f in schema if f.name not in table.schema.names]
+        missing += _missing_children(table.schema, schema)  # struct fields added since (pii_counts.card)
         if not missing:
             return
         if any(not f.nullable for f in missing):
@@ -392,6 +393,25 @@ PRIMARY_KEY_META_BYTES = {k.encode(): v.encode() for k, v in PRIMARY_KEY_META.it
 def _is_marked(field: pa.Field) -> bool:
     meta = field.metadata or {}
     return all(meta.get(k) == v for k, v in PRIMARY_KEY_META_BYTES.items())
+
+
+def _missing_children(actual: pa.Schema, wanted: pa.Schema) -> list[pa.Field]:
+    """For each struct column of both schemas, the wanted children it lacks, as a struct of those alone
+    (Lance adds them as nulls to the existing struct)."""
+    out = []
+    for field in wanted:
+        if not pa.types.is_struct(field.type) or field.name not in actual.names:
+            continue
+        have = actual.field(field.name).type
+        if not pa.types.is_struct(have):
+            continue
+        names = {have.field(i).name for i in range(have.num_fields)}
+        new = [
+            field.type.field(i) for i in range(field.type.num_fields) if field.type.field(i).name not in names
+        ]
+        if new:
+            out.append(pa.field(field.name, pa.struct(new), nullable=field.nullable))
+    return out
 
 
 def _check_compatible(name: str, actual: pa.Schema, wanted: pa.Schema) -> None:

@@ -29,6 +29,11 @@ MAX_SHORTFALL_SHARE = 0.5
 ZERO_ORIGIN_FORMATS = frozenset({"ogg"})
 # Encoders may start an Ogg stream a block or two past zero: a leading gap is a lost page only past this.
 MIN_LEADING_GAP_S = 0.25
+# Demuxers that derive timestamps from the audio itself (Ogg granules, raw elementary streams): a lost
+# packet there shows only as a jump or a shortfall. In containers that store each packet's time (MP4,
+# MOV, AVI, ASF, Matroska), timestamps jitter by part of a frame and jump at edits, so a jump counts
+# as loss only where the decoder refused a packet (as FFmpeg counts), and the end is not compared.
+RETIMING_FORMATS = frozenset({"ogg", "mp3", "flac", "aac", "ac3", "eac3", "wav"})
 
 
 @dataclass
@@ -54,11 +59,12 @@ class _Clock:
     rate: int = 0
     max_samples: int = 0  # the longest frame yet: lost audio is counted in frames of this length
     started: bool = False  # a frame was decoded (before it, only a lost packet or a zero origin times it)
+    retiming: bool = True  # the demuxer times packets from the audio (RETIMING_FORMATS)
 
 
 def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator[tuple[int, np.ndarray]]:
     """(source rate, (channels, n) float32) per frame, with zeros where packets were lost."""
-    clock = _Clock()
+    clock = _Clock(retiming=container.format.name in RETIMING_FORMATS)
     if container.format.name in ZERO_ORIGIN_FORMATS:
         log._first_lost_s = 0.0
     for frame in _frames(container, stream, log):
@@ -79,7 +85,9 @@ def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator
 
 def _count_shortfall(stream: Any, clock: _Clock, log: AudioDecodeLog) -> None:
     """Packets lost where no timestamp showed it: what the stream declares and did not decode."""
-    if stream.duration is None or stream.time_base is None or not clock.rate or not clock.max_samples:
+    if not clock.retiming or stream.duration is None or stream.time_base is None:
+        return
+    if not clock.rate or not clock.max_samples:
         return
     declared = float(stream.duration * stream.time_base) * clock.rate
     missing = declared - log.source_samples
@@ -123,7 +131,7 @@ def _gap_samples(frame: Any, clock: _Clock, log: AudioDecodeLog) -> int:
     if not clock.started and not pending:  # only a zero origin to go by: an Ogg page's worth at least
         frame_len = max(frame_len, round(2 * MIN_LEADING_GAP_S * frame.sample_rate))
     gap = 0 if start is None or expected is None else round((start - expected) * frame.sample_rate)
-    if gap <= frame_len // 2 or gap > MAX_GAP_S * frame.sample_rate:
+    if gap <= frame_len // 2 or gap > MAX_GAP_S * frame.sample_rate or not (clock.retiming or pending):
         log._unfilled += pending
         return 0
     lost = max(1, round(gap / frame_len))

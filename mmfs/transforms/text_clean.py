@@ -9,13 +9,13 @@ TEXT_ENCODING: a silently dropped or replaced character would corrupt what train
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
 
 from mmfs.errors import TextEncodingError, UnsupportedMedia
+from mmfs.transforms.language import LanguageGuess
+from mmfs.transforms.language import identify as identify_language
 
 # Magic numbers of formats that are sometimes mis-named .txt (RELIABILITY item 21).
 _BINARY_MAGIC: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
@@ -171,21 +171,15 @@ def clean_document(data: bytes, *, name: str = "", suffix: str = "") -> CleanTex
 
 
 class LanguageIdentifier:
-    """py3langid's offline model (an npz shipped inside the package, no pickle), loaded once per process."""
+    """The language of a text (`transforms/language.py`: py3langid, corrected on short texts)."""
 
-    _lock = threading.Lock()
-    _model: Any = None
-
-    @classmethod
-    def identify(cls, text: str) -> str | None:
+    @staticmethod
+    def identify(text: str) -> str | None:
         """ISO 639-1 code of the text's language, or None when there are no letters to judge by."""
-        if not any(ch.isalpha() for ch in text):
-            return None
-        with cls._lock:
-            if cls._model is None:
-                from py3langid.langid import MODEL_FILE
-                from py3langid.langid import LanguageIdentifier as _Identifier
+        guess = identify_language(text)
+        return guess.code if guess is not None else None
 
-                cls._model = _Identifier.from_model_file(MODEL_FILE)
-            lang, _score = cls._model.classify(text[:20_000])
-        return str(lang)
+    @staticmethod
+    def identify_scored(text: str) -> LanguageGuess | None:
+        """The language and how confident the guess is (0 to 1); None without letters."""
+        return identify_language(text)

@@ -23,7 +23,7 @@ class UtteranceParams:
     threshold: float = 0.5
     min_speech_s: float = 0.25
     merge_gap_s: float = 0.5
-    pad_s: float = 0.2
+    pad_s: float = 0.3
     max_s: float = 20.0
 
 

@@ -95,6 +95,8 @@ def sample_pyav(
     """
     picker = _Picker(sampling, end_s, size)
     name = Path(path).name
+    if seek_index is not None and not _seekable(path, stream, seek_index):
+        seek_index = None  # no usable index (a Matroska file without cues): every frame, in order
     try:
         with av.open(str(path)) as container:
             video = container.streams.video[stream.position]
@@ -151,6 +153,20 @@ def _decoded(container: Any, video: Any, log: DecodeLog) -> Iterator[Any]:
             yield frame
         if packet is None or packet.size == 0:
             return
+
+
+def _seekable(path: str | Path, stream: StreamInfo, seek_index: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether the demuxer can seek in this file at all (FFmpeg refuses some with EPERM)."""
+    try:
+        with av.open(str(path)) as container:
+            video = container.streams.video[stream.position]
+            if video.time_base is None:
+                return False
+            first = float(seek_index[0][0]) if len(seek_index[0]) else 0.0
+            container.seek(round((first + stream.start_s) / video.time_base), stream=video)
+    except av.FFmpegError:
+        return False
+    return True
 
 
 def _seeking(

@@ -87,7 +87,7 @@ def test_the_default_config_transcribes_speech_into_timed_asr_rows(tmp_path: Pat
     assert hits and hits[0].media_id == speech["media_id"]
     vocabulary = {r["term"] for r in store.read("vocabulary").to_pylist()}
     assert {"leisure", "consider"} <= vocabulary
-    assert speech["language"] == "en"
+    assert speech["language"] == "en" and 0.5 < speech["language_confidence"] <= 1.0
 
 
 def test_asr_none_leaves_speech_untranscribed(tmp_path: Path) -> None:

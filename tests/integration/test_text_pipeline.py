@@ -22,11 +22,14 @@ SECRETS = (
     "(555) 123-4567",
     "jane_doe99@mail.example.com",
     "John Smith",
+    "4111 1111 1111 1111",
+    "GB82 WEST 1234 5698 7654 32",
 )
 PII_DOC = (
     "Contact Margaret Thatcher at maggie.t@example.co.uk or +44 20 7946 0958 today.\n\n"
     "The notes are at https://example.org/private/page for the board.\n\n"
-    "John Smith wrote to jane_doe99@mail.example.com and asked her to call (555) 123-4567."
+    "John Smith wrote to jane_doe99@mail.example.com and asked her to call (555) 123-4567.\n\n"
+    "The deposit came from card 4111 1111 1111 1111, the rest from GB82 WEST 1234 5698 7654 32."
 )
 OWLS = "Owls hunt at night. The striped bats were hanging on their feet. Owls sleep during the day."
 BATS = "Bats hunt moths at dusk. A bat sleeps upside down."
@@ -49,8 +52,9 @@ def test_planted_pii_appears_nowhere_in_the_store(tmp_path: Path) -> None:
     run_pipeline([str(data)], _cfg(redact_pii=True), store_dir, show_progress=False)
     rows = _texts(Store(store_dir))
     assert rows and all("[EMAIL]" in r["text"] and "[PERSON]" in r["text"] for r in rows)  # type: ignore[operator]
-    totals = {k: sum(r["pii_counts"][k] for r in rows) for k in ("email", "url", "phone", "person")}  # type: ignore[index]
-    assert totals == {"email": 4, "url": 2, "phone": 4, "person": 4}
+    kinds = ("email", "url", "phone", "person", "card", "iban")
+    totals = {k: sum(r["pii_counts"][k] for r in rows) for k in kinds}  # type: ignore[index]
+    assert totals == {"email": 4, "url": 2, "phone": 4, "person": 4, "card": 2, "iban": 2}
     files = [p for p in store_dir.rglob("*") if p.is_file()]
     assert len(files) > 20
     for path in files:

@@ -29,3 +29,18 @@ def test_sniff_text_and_binary(tmp_path: Path) -> None:
     assert sniff(b"\x1f\x8b\x08\x00rest") == "binary"
     assert sniff(b"\x00\x01\x02\x03" * 10) == "unknown"
     assert sniff(b"") == "unknown"
+
+
+def test_sniff_netpbm_and_still_image_brands_as_images(tmp_path: Path) -> None:
+    """A PPM's header is printable (it looked like text), and an AVIF still is an `ftyp` box like a movie;
+    an AVIF sequence stays with the movies, and text that starts like a PPM magic is still text."""
+    from PIL import Image
+
+    ppm = tmp_path / "a.ppm"
+    Image.new("RGB", (4, 3), (200, 10, 10)).save(ppm)
+    assert sniff(read_head(ppm)) == "image"
+    assert sniff(b"P3\n# made by hand\n4 3\n255\n" + b"0 0 0 " * 12) == "image"
+    assert sniff(b"P6 means plan six, a text file.") == "text"
+    still = b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1"
+    assert sniff(still) == "image" and sniff(still.replace(b"ftypavif", b"ftypheic")) == "image"
+    assert sniff(b"\x00\x00\x00\x28ftypavis\x00\x00\x00\x00avifavis") == "av"

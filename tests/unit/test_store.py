@@ -93,6 +93,50 @@ def test_tables_made_without_the_primary_key_marker_are_migrated(tmp_path: Path)
     assert Store(tmp_path / "old").table("media").version == version
 
 
+def test_a_struct_gains_the_fields_added_since_its_table_was_made(tmp_path: Path) -> None:
+    """`text.pii_counts` without `card`/`iban` (stores before they existed): the next ensure_tables adds
+    them as nulls to the old rows, in place; new rows then carry them, and the columns stay the same."""
+    schemas = all_schemas(DIMS)
+    text = schemas["text"]
+    counts = text.field("pii_counts")
+    old_counts = pa.struct([f for f in counts.type if f.name not in ("card", "iban")])
+    old_text = pa.schema(
+        [counts.with_type(old_counts) if f.name == "pii_counts" else f for f in text], metadata=text.metadata
+    )
+    store = Store(tmp_path / "old")
+    store.ensure_tables({**schemas, "text": old_text})
+    row = {"media_id": "m", "segment_index": 0, "source": "document", "text": "mail [EMAIL]"}
+    row |= {"feature_version": "f", "run_id": "r"}
+    store.write(
+        "text",
+        pa.Table.from_pylist(
+            [{**row, "pii_counts": {"email": 1, "url": 0, "phone": 0, "person": 0}}], schema=old_text
+        ),
+    )
+    again = Store(tmp_path / "old")
+    again.ensure_tables(schemas)
+    assert again.table("text").schema.field("pii_counts").type == counts.type
+    assert again.table("text").schema.names == text.names
+    (old_row,) = again.read("text").to_pylist()
+    assert old_row["pii_counts"] == {
+        "email": 1,
+        "url": 0,
+        "phone": 0,
+        "person": 0,
+        "card": None,
+        "iban": None,
+    }
+    full = {"email": 0, "url": 0, "phone": 0, "person": 0, "card": 1, "iban": 1}
+    again.write("text", pa.Table.from_pylist([{**row, "segment_index": 1, "pii_counts": full}], schema=text))
+    assert {r["segment_index"]: r["pii_counts"]["card"] for r in again.read("text").to_pylist()} == {
+        0: None,
+        1: 1,
+    }
+    version = again.table("text").version
+    Store(tmp_path / "old").ensure_tables(schemas)  # nothing missing: no new commit
+    assert Store(tmp_path / "old").table("text").version == version
+
+
 def _unmarked(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_metadata(None) for f in schema], metadata=schema.metadata)
 
