@@ -14,6 +14,7 @@ from PIL import Image
 
 from mmfs.config import PipelineConfig, config_from_dict
 from mmfs.encoders import get_cached
+from mmfs.encoders.registry import resolve
 from mmfs.pipelines.run import run_pipeline
 from mmfs.query import query_vector
 from mmfs.schemas.tables import VECTOR_COLUMNS
@@ -98,18 +99,19 @@ def test_clip_store_run_puts_images_and_text_in_one_space(tmp_path: Path) -> Non
 
 
 class _Counts:
-    """Counts the inputs each real encoder's model sees (wraps `run_batches` of the cached instances)."""
+    """Counts the inputs each real encoder's model sees: wraps `run_batches` on each encoder's class, so
+    every instance counts (a run's encoders are cached per device, batch size and torch threads)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, names: Sequence[str]) -> None:
         self.n: Counter[str] = Counter()
         for name in names:
-            enc = get_cached(name)
-            monkeypatch.setattr(enc, "run_batches", self._wrap(name, enc.run_batches))
+            cls = resolve(name)
+            monkeypatch.setattr(cls, "run_batches", self._wrap(name, cls.run_batches))
 
     def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(batch: Sequence[Any], fn: Callable[[Any], Any]) -> Any:
+        def counted(enc: Any, batch: Sequence[Any], fn: Callable[[Any], Any]) -> Any:
             self.n[name] += len(batch)
-            return real(batch, fn)
+            return real(enc, batch, fn)
 
         return counted
 
