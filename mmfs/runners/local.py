@@ -66,7 +66,7 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     encoder_cfg = cfg.model_copy(
         update={"encoders": cfg.encoders.model_copy(update={"threads": budget.torch})}
     )
-    warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo))
+    warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo, cfg))
     tally, written = BatchTally(), dict[str, int]()
     committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from mmfs.config import PipelineConfig
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import PendingItem
 
@@ -30,14 +31,16 @@ AUDIO_SUFFIXES = frozenset(
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 
 
-def likely_needs(items: Iterable[PendingItem]) -> set[str]:
+def likely_needs(items: Iterable[PendingItem], cfg: PipelineConfig | None = None) -> set[str]:
     """What the items will likely need: encoders ('image', 'text', 'audio'), 'labels' (the label
-    bridge's text encoder, unless image and text share a space) and 'nlp' (spaCy)."""
+    bridge's text encoder, unless image and text share a space) and 'nlp' (spaCy); less what `cfg`
+    switches off (a video's audio track, frame labels, the text encoder)."""
+    video_audio = cfg is None or cfg.video.audio
     needs: set[str] = set()
     for p in items:
         suffix = p.item.path.suffix.lower()
         if suffix in VIDEO_SUFFIXES:
-            needs |= {"image", "labels", "audio"}
+            needs |= {"image", "labels", *(["audio"] if video_audio else [])}
         elif suffix in IMAGE_SUFFIXES:
             needs |= {"image", "labels"}
         elif suffix in AUDIO_SUFFIXES:
@@ -48,6 +51,10 @@ def likely_needs(items: Iterable[PendingItem]) -> set[str]:
             needs |= {"text", "nlp"}
         if needs >= {"image", "labels", "text", "audio", "nlp"}:
             break
+    if cfg is not None and not cfg.image.labels:
+        needs.discard("labels")
+    if cfg is not None and cfg.encoders.text is None:
+        needs -= {"text", "labels"}
     return needs
 
 

@@ -62,3 +62,7 @@ def test_the_warm_up_loads_what_the_names_promise() -> None:
     assert likely_needs([_pending("a.mp4", sidecar=True)]) == {"image", "labels", "audio", "text", "nlp"}
     assert likely_needs([_pending("notes.txt"), _pending("b.png")]) == {"image", "labels", "text", "nlp"}
     assert likely_needs([]) == set()
+    off = config_from_dict({"video": {"audio": False}, "image": {"labels": False}})
+    assert likely_needs([_pending("a.mp4")], off) == {"image"}  # what the config switches off stays unloaded
+    no_text = config_from_dict({"encoders": {"text": None}})
+    assert likely_needs([_pending("notes.txt"), _pending("b.png")], no_text) == {"image", "nlp"}
