@@ -53,6 +53,9 @@ class PocketsphinxRecognizer:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         with self._lock:  # one decoder, one utterance at a time
             d = self.decoder
+            # the feature front end keeps its cepstral mean from earlier utterances: reset it, so an
+            # utterance gets the same words whatever the process decoded before (local = Ray = Beam)
+            d.reinit_feat()
             d.start_utt()
             d.process_raw(pcm, full_utt=True)
             d.end_utt()

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+SAMPLE_SPEECH = Path(__file__).resolve().parents[2] / "mmfs" / "data" / "sample" / "dashwood_speech.wav"
 SR = 16_000
 needs_librivox = pytest.mark.skipif(
     not (LIBRIVOX / "transcription").is_file(),
@@ -138,3 +139,19 @@ def test_resemblyzer_is_batched_and_batching_changes_nothing() -> None:
     together = get_cached("audio.resemblyzer", device="cpu", batch_size=8).embed(windows)  # one LSTM pass
     alone = get_cached("audio.resemblyzer", device="cpu", batch_size=1).embed(windows)
     np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def test_pocketsphinx_gives_the_same_words_whatever_it_decoded_before() -> None:
+    """The decoder's feature front end adapts its cepstral mean across utterances; mmfs resets it,
+    so a transcript does not depend on which items a process (a Ray actor, a Beam worker) saw first."""
+    pytest.importorskip("pocketsphinx", reason="pocketsphinx is an optional speech dependency")
+    from mmfs.encoders.speech_asr import PocketsphinxRecognizer
+    from mmfs.stages.speech import at_model_rate
+
+    samples, rate = sf.read(SAMPLE_SPEECH, dtype="float32")
+    speech = at_model_rate(samples if samples.ndim == 1 else samples.mean(axis=1), rate)
+    fresh = [w.text for w in PocketsphinxRecognizer().transcribe(speech)]
+    used = PocketsphinxRecognizer()
+    used.transcribe(speech[: len(speech) // 2])
+    used.transcribe(speech[::-1].copy())
+    assert fresh and [w.text for w in used.transcribe(speech)] == fresh
