@@ -22,6 +22,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
+# PyAV before decord: decord bundles an older libavcodec and libvpx that, loaded first, take the
+# symbols PyAV's own FFmpeg resolves (its VP8 encoder then fails to open: EINVAL)
+import av  # noqa: F401
 import decord
 import numpy as np
 

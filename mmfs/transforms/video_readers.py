@@ -13,6 +13,9 @@ import ctypes
 from collections.abc import Iterator
 from pathlib import Path
 
+# PyAV before decord: decord bundles an older libavcodec and libvpx that, loaded first, take the
+# symbols PyAV's own FFmpeg resolves (its VP8 encoder then fails to open: EINVAL)
+import av  # noqa: F401
 import decord
 import numpy as np
 from decord._ffi.base import _LIB, check_call

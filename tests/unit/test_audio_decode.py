@@ -188,3 +188,18 @@ def test_blocks_decode_with_memory_flat_in_duration(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert total == 60 * 16000
     assert peak < 0.25 * total * 4  # the whole output is 3.84 MB; the source at 48 kHz is three times that
+
+
+def test_pyav_still_encodes_vp8_once_the_frame_readers_are_imported() -> None:
+    """decord bundles an older libavcodec/libvpx; mmfs imports PyAV first so PyAV keeps its own."""
+    import subprocess
+    import sys
+
+    code = (
+        "import mmfs.transforms.frames, mmfs.transforms.video_readers, av, io\n"
+        "out = av.open(io.BytesIO(), 'w', format='webm')\n"
+        "s = out.add_stream('libvpx', rate=10); s.width = s.height = 32; s.pix_fmt = 'yuv420p'\n"
+        "s.codec_context.open(); print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
