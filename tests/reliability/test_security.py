@@ -734,7 +734,7 @@ UNSAFE_LOADS = {
 }
 # pickle.loads of bytes this process's own workers pickled (never data read from the store or a user):
 # RELIABILITY §4 accepts this inside a trusted cluster. Keyed by file name, so a move keeps the reason.
-TRUSTED_PICKLE_LOADS = {"ray.py": "the Ray runner (mmfs/runners/ray.py): extracted items between its own tasks"}
+TRUSTED_PICKLE_LOADS = {"ray.py": "mmfs/runners/ray.py: extracted items between its own tasks"}
 
 
 def _aliases(tree: ast.AST) -> dict[str, str]:
