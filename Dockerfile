@@ -35,7 +35,7 @@ COPY mmfs ./mmfs
 RUN pip install --upgrade "pip>=24" \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \
     && pip install --no-deps "rapidocr-onnxruntime==1.4.4" "facenet-pytorch==2.6.0" \
-    && python -m mmfs.transforms.nltk_data /opt/venv/share/nltk_data
+    && python -m mmfs.transforms.text.nltk_data /opt/venv/share/nltk_data
 
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive

@@ -38,7 +38,7 @@ $(NLTK_STAMP): $(STAMP)
 		fi; \
 	fi; \
 	if [ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ]; then \
-		$(PY) -m mmfs.transforms.nltk_data $(NLTK_DATA_DIR) && touch $(NLTK_STAMP); \
+		$(PY) -m mmfs.transforms.text.nltk_data $(NLTK_DATA_DIR) && touch $(NLTK_STAMP); \
 	else \
 		echo "NLTK data not built (the nltk text backend and its tests need it): run" \
 		     "'sudo apt-get install $(WORDNET_DEBS)' then 'make nltk-data'" >&2; \

@@ -204,7 +204,7 @@ def pocketsphinx_own(clips: dict[str, np.ndarray]) -> dict[str, dict[str, list[s
 
     from pocketsphinx import Decoder, Segmenter
 
-    from mmfs.transforms.asr import clean_word
+    from mmfs.transforms.audio.asr import clean_word
 
     decoder = Decoder(samprate=SR, loglevel="FATAL")
 
@@ -228,7 +228,7 @@ def speech_figures(repeat: int, work: Path) -> dict[str, Any]:
     from mmfs.encoders.speech_asr import recognizer
     from mmfs.encoders.speech_vad import CHUNK, VAD_RATE, chunk_probs
     from mmfs.stages.speech import utterance_params
-    from mmfs.transforms.utterances import utterances
+    from mmfs.transforms.audio.utterances import utterances
 
     paths = sorted(LIBRIVOX.glob("*.wav"))
     clips = {p.stem: sf.read(p, dtype="float32")[0] for p in paths}

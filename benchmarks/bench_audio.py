@@ -33,7 +33,7 @@ import soundfile as sf
 
 from mmfs.config import AudioConfig
 from mmfs.demo import SAMPLE_DIR
-from mmfs.transforms.audio import DecodedAudio, decode_audio, window_features
+from mmfs.transforms.audio.windows import DecodedAudio, decode_audio, window_features
 
 SR = 16000
 SEGMENT_S = 1.0

@@ -27,8 +27,8 @@ import numpy as np
 
 from mmfs.config import FlowConfig
 from mmfs.demo import SAMPLE_DIR
-from mmfs.transforms.flow import flow_sequence
-from mmfs.transforms.frames import SampledFrames, sample_frames
+from mmfs.transforms.video.flow import flow_sequence
+from mmfs.transforms.video.frames import SampledFrames, sample_frames
 
 VIDEO = SAMPLE_DIR / "cockatoo.mp4"
 METHODS = ("farneback", "dis_fast", "dis_medium")

@@ -266,7 +266,7 @@ def main() -> None:
         return
     from bench_peers import make_clips
 
-    from mmfs.transforms.video_torchcodec import available
+    from mmfs.transforms.video.torchcodec_reader import available
 
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     report["encoders"] = [f(args.items, args.repeat) for f in (bench_image, bench_text, bench_audio)]

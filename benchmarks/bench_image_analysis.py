@@ -4,7 +4,7 @@ Run with `make bench-image` (or `python benchmarks/bench_image_analysis.py [--fr
 Frames are real photos (scikit-image) at the pipeline's decode size (short side 256), some with a
 line of rendered text. For each analysis it prints ms/frame through mmfs, ms/frame of the raw library
 doing the same work, and the ratio of their rates (raw time / mmfs time; 1.0 means no overhead):
-- classical features (`image_features`) vs the same OpenCV calls inline;
+- classical features (`image.features`) vs the same OpenCV calls inline;
 - OCR (`RapidOcr.read`) vs `RapidOCR()(frame)` with the same settings;
 - faces (`MtcnnFaces.detect`, batched per frame size) vs `MTCNN.detect` on each frame;
 - NSFW (`NudeNet.detect` + score) vs `NudeDetector.detect`.
@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from mmfs.config import ImageConfig
-from mmfs.transforms.image import resize_short_side
-from mmfs.transforms.image_features import image_features
+from mmfs.transforms.image.features import image_features
+from mmfs.transforms.image.pixels import resize_short_side
 
 
 def frames(n: int) -> list[np.ndarray]:

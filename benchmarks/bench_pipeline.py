@@ -63,7 +63,7 @@ def bench_decode(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     """Frames/s: mmfs sample_frames vs decord alone decoding the same frames at the same size."""
     import decord
 
-    from mmfs.transforms.frames import sample_frames
+    from mmfs.transforms.video.frames import sample_frames
 
     def ours() -> int:
         frames = sample_frames(
@@ -96,8 +96,8 @@ def bench_flow(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     """Pairs/s: mmfs flow_sequence vs cv2.calcOpticalFlowFarneback on the same frames."""
     import cv2
 
-    from mmfs.transforms.flow import flow_sequence
-    from mmfs.transforms.frames import sample_frames
+    from mmfs.transforms.video.flow import flow_sequence
+    from mmfs.transforms.video.frames import sample_frames
 
     frames = sample_frames(
         VIDEO, fps=cfg.video.fps, max_frames=600, decode_short_side=cfg.video.decode_short_side
@@ -127,7 +127,7 @@ def bench_mfcc(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     deltas, spectral statistics; `bench_audio.librosa_window`) with the full windows stacked."""
     from bench_audio import librosa_window
 
-    from mmfs.transforms.audio import decode_audio, window_features
+    from mmfs.transforms.audio.windows import decode_audio, window_features
 
     audio = decode_audio(SPEECH, sample_rate=cfg.audio.sample_rate, max_duration_s=3600)
     a, seg = cfg.audio, cfg.align.segment_s
@@ -156,7 +156,7 @@ def bench_encoder(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     import torch
 
     from mmfs.encoders import get_cached
-    from mmfs.transforms.frames import sample_frames
+    from mmfs.transforms.video.frames import sample_frames
 
     frames = sample_frames(
         VIDEO, fps=cfg.video.fps, max_frames=600, decode_short_side=cfg.video.decode_short_side

@@ -48,7 +48,7 @@ def main() -> None:
 
     from mmfs.encoders.speech_asr import recognizer
     from mmfs.encoders.speech_vad import chunk_probs
-    from mmfs.transforms.denoise import spectral_gate, window_snr_db
+    from mmfs.transforms.audio.denoise import spectral_gate, window_snr_db
 
     model = load_silero_vad(onnx=True)  # the same ONNX graph mmfs runs, through silero's own wrapper
     rec = recognizer("pocketsphinx")

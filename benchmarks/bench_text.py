@@ -22,7 +22,7 @@ from typing import Any
 from mmfs.config import TextConfig
 from mmfs.demo import SAMPLE_DIR
 from mmfs.encoders import get_cached
-from mmfs.transforms.text import TextAnalyzer
+from mmfs.transforms.text.tokens import TextAnalyzer
 
 STORY = SAMPLE_DIR / "scandal_in_bohemia.txt"
 

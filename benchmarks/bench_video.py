@@ -2,7 +2,7 @@
 
 Run with `make bench-video` (or `python benchmarks/bench_video.py [--repeat N] [--seconds S]`). It
 generates H.264 clips (30 fps, a moving texture with a cut every 5 s) at 640x360 and 1280x720 and prints:
-- frames/s of `mmfs.transforms.frames.sample_frames` / frames/s of decord doing the same work, for full
+- frames/s of `mmfs.transforms.video.frames.sample_frames` / frames/s of decord doing the same work, for full
   decode (every frame) and for 1 fps sampling, both scaled inside the decoder to the default short side;
   the raw side keeps every frame it decodes (`next()` for all, faster than `get_batch`), or reads the
   timestamps, picks the frames on screen at each second and decodes them with `get_batch`. Each side
@@ -83,7 +83,7 @@ def write_clip(path: Path, width: int, height: int, seconds: float, preset: str 
 
 
 def decode_size(width: int, height: int) -> tuple[int, int]:
-    from mmfs.transforms.video_geometry import coded_size
+    from mmfs.transforms.video.geometry import coded_size
 
     return coded_size(width, height, SHORT_SIDE)
 
@@ -92,7 +92,7 @@ def ratio_row(path: Path, width: int, height: int, mode: str, repeat: int) -> di
     """mmfs vs decord on one clip, full decode or 1 fps."""
     import decord
 
-    from mmfs.transforms.frames import sample_frames
+    from mmfs.transforms.video.frames import sample_frames
 
     w, h = decode_size(width, height)
     policy = {"sampling": "every_k", "every_k": 1} if mode == "full" else {"sampling": "fps"}
@@ -148,8 +148,8 @@ def run_child(how: str, path: str) -> None:
     """In the child: import, extract, print the process's own peak RSS."""
     import resource
 
-    from mmfs.transforms.frames import iter_frames, sample_frames
-    from mmfs.transforms.shots import detect_shots
+    from mmfs.transforms.video.frames import iter_frames, sample_frames
+    from mmfs.transforms.video.shots import detect_shots
 
     n = 0
     if how == "streamed":

@@ -615,7 +615,7 @@ def apply_audio_head(
 
     def go() -> None:
         from mmfs.training.audio_head import predict_windows
-        from mmfs.transforms.audio_head import SoundHead
+        from mmfs.transforms.audio.head import SoundHead
 
         try:
             loaded = SoundHead.load(head)

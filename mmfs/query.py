@@ -37,11 +37,11 @@ def query_vector(
     if text is not None:
         return _encoder_for(store, "fused").embed([text])[0], "fused"
     if image is not None:
-        from mmfs.transforms.image import decode_image
+        from mmfs.transforms.image.pixels import decode_image
 
         pixels = decode_image(image, short_side=256, max_pixels=8192 * 8192).pixels
         return _encoder_for(store, "visual").embed([pixels])[0], "visual"
-    from mmfs.transforms.audio import decode_audio
+    from mmfs.transforms.audio.windows import decode_audio
 
     assert audio is not None
     clip = decode_audio(audio, sample_rate=16_000, max_duration_s=QUERY_AUDIO_MAX_S)

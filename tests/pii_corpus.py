@@ -187,13 +187,13 @@ def score(sentences: list[Sentence], redacted: list[str]) -> tuple[float, float,
 if __name__ == "__main__":  # python -m tests.pii_corpus [--spacy]: the figures the tests' floors rest on
     import sys
 
-    from mmfs.transforms.pii import redact_batch, redact_patterns
+    from mmfs.transforms.text.pii import redact_batch, redact_patterns
 
     sentences = corpus()
     if "--spacy" in sys.argv:
         from mmfs.config import PipelineConfig, TextConfig
         from mmfs.stages.text import TextStage
-        from mmfs.transforms.text import TextAnalyzer
+        from mmfs.transforms.text.tokens import TextAnalyzer
 
         cfg = PipelineConfig(text=TextConfig(redact_pii=True))
         spans = TextStage(cfg, TextAnalyzer(cfg.text), None).person_spans

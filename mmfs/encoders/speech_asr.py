@@ -2,7 +2,7 @@
 from a local directory (transformers), both giving words or phrases with times in seconds.
 
 Models load once per process (`recognizer()` caches them), and only when an item has speech. Each call
-decodes one utterance (a span the VAD found, `transforms/utterances.py`), so memory stays flat in the
+decodes one utterance (a span the VAD found, `transforms/audio/utterances.py`), so memory stays flat in the
 item's duration; Whisper cuts anything over 30 s into blocks, its timestamps offset by each block's
 start. `CALLS` counts the utterances and seconds that the speech stage handed to a recogniser in
 this process (speech-free audio must add nothing to it).
@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
-from mmfs.transforms.asr import Word, clean_word, timestamped_pieces
+from mmfs.transforms.audio.asr import Word, clean_word, timestamped_pieces
 
 ASR_RATE = 16_000
 WHISPER_BLOCK_S = 30.0

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from mmfs.config import PipelineConfig, short_hash
 from mmfs.store.db import Store
-from mmfs.transforms.vocabulary import (
+from mmfs.transforms.text.vocabulary import (
     Vocabulary,
     document_frequencies,
     extend,

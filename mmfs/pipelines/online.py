@@ -47,8 +47,8 @@ from mmfs.stages.items import Extracted, PendingItem
 from mmfs.stages.model_meta import run_schemas
 from mmfs.stages.rows import feature_versions
 from mmfs.store.db import Store
-from mmfs.transforms.captions import SIDECAR_SUFFIXES
-from mmfs.transforms.vocabulary import Vocabulary, terms_of, vectorize
+from mmfs.transforms.text.captions import SIDECAR_SUFFIXES
+from mmfs.transforms.text.vocabulary import Vocabulary, terms_of, vectorize
 
 ONLINE_RUN_ID = "online"  # the run_id column of rows computed online (they belong to no run)
 REFRESH_S = 2.0  # how often the store's last run is looked up (a new run may bring a new config)

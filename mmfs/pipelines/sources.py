@@ -21,7 +21,7 @@ from mmfs.errors import ConfigError, ErrorCode, SourceRejected
 from mmfs.stages.items import SourceItem
 from mmfs.stages.remote import list_objects, pair_sidecars
 from mmfs.store.objstore import is_object_uri, split_s3
-from mmfs.transforms.captions import SIDECAR_SUFFIXES
+from mmfs.transforms.text.captions import SIDECAR_SUFFIXES
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 _TEXT_COLUMNS = ("text", "caption")

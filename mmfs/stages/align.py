@@ -19,8 +19,8 @@ from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Aligned, Item
 from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, merge_inputs
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
-from mmfs.transforms.flow import motion_vector
-from mmfs.transforms.shots import shot_bounds
+from mmfs.transforms.video.flow import motion_vector
+from mmfs.transforms.video.shots import shot_bounds
 
 
 class AlignStage(StageBase):

@@ -20,10 +20,10 @@ from mmfs.encoders.models import FaceDetector, NsfwDetector, TextReader, load_mo
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.stages.base import ItemFailure, Resources, StageBase, StageOutput
 from mmfs.stages.items import Analysed, Extracted, Item, StageFailure
-from mmfs.transforms.captions import TextSegment
-from mmfs.transforms.face_blur import blur_boxes
-from mmfs.transforms.frames import SampledFrames
-from mmfs.transforms.image_features import ImageFeatures, QualityThresholds, image_features, quality_flags
+from mmfs.transforms.image.face_blur import blur_boxes
+from mmfs.transforms.image.features import ImageFeatures, QualityThresholds, image_features, quality_flags
+from mmfs.transforms.text.captions import TextSegment
+from mmfs.transforms.video.frames import SampledFrames
 
 OCR_SOURCE = "ocr"
 

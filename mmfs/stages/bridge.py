@@ -13,7 +13,7 @@ import numpy as np
 
 from mmfs.encoders.label_bridge import FrameHints, bridge_vectors
 from mmfs.stages.items import Item
-from mmfs.transforms.image_cues import image_cues
+from mmfs.transforms.image.cues import image_cues
 
 OCR_SOURCE = "ocr"
 

@@ -33,13 +33,13 @@ from mmfs.stages.items import Extracted, PendingItem, StageFailure
 from mmfs.stages.recompute import computed_tables, decodes_video
 from mmfs.stages.remote import local_copy
 from mmfs.stages.speech import maybe_denoise, snr_columns
-from mmfs.transforms.audio import AudioWindow, decode_audio, window_features
-from mmfs.transforms.captions import TextSegment, read_sidecar
-from mmfs.transforms.flow import FlowPair, flow_sequence
-from mmfs.transforms.frames import SampledFrames, sample_frames
-from mmfs.transforms.image import decode_image, image_size
-from mmfs.transforms.shots import Shot, detect_shots
-from mmfs.transforms.text_clean import clean_document
+from mmfs.transforms.audio.windows import AudioWindow, decode_audio, window_features
+from mmfs.transforms.image.pixels import decode_image, image_size
+from mmfs.transforms.text.captions import TextSegment, read_sidecar
+from mmfs.transforms.text.clean import clean_document
+from mmfs.transforms.video.flow import FlowPair, flow_sequence
+from mmfs.transforms.video.frames import SampledFrames, sample_frames
+from mmfs.transforms.video.shots import Shot, detect_shots
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
 # `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.

@@ -28,8 +28,8 @@ from mmfs.stages.model_meta import ModelMeta, video_options
 from mmfs.stages.recompute import StoredItem
 from mmfs.stages.speech import speech_stages
 from mmfs.stages.text import TextStage
-from mmfs.transforms.action_pooling import window_groups
-from mmfs.transforms.text import TextAnalyzer
+from mmfs.transforms.text.tokens import TextAnalyzer
+from mmfs.transforms.video.action_pooling import window_groups
 
 
 class Models:

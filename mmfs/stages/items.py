@@ -23,12 +23,12 @@ from mmfs.stages.recompute import computed_tables, degrading_flag
 if TYPE_CHECKING:  # annotations only: the planner imports these types without the decoders behind them
     from mmfs.media.probe import ProbeInfo
     from mmfs.transforms.align import Segment
-    from mmfs.transforms.audio import AudioWindow
-    from mmfs.transforms.captions import TextSegment
-    from mmfs.transforms.flow import FlowPair
-    from mmfs.transforms.frames import SampledFrames
-    from mmfs.transforms.shots import Shot
-    from mmfs.transforms.text_types import TextAnalysis
+    from mmfs.transforms.audio.windows import AudioWindow
+    from mmfs.transforms.text.captions import TextSegment
+    from mmfs.transforms.text.types import TextAnalysis
+    from mmfs.transforms.video.flow import FlowPair
+    from mmfs.transforms.video.frames import SampledFrames
+    from mmfs.transforms.video.shots import Shot
 
 __all__ = [
     "Aligned",

@@ -19,7 +19,7 @@ from typing import Any
 
 from mmfs.errors import ConfigError, ErrorCode, SourceRejected
 from mmfs.store.objstore import is_object_uri, s3_filesystem, split_s3
-from mmfs.transforms.captions import SIDECAR_SUFFIXES
+from mmfs.transforms.text.captions import SIDECAR_SUFFIXES
 
 _CHUNK = 1 << 20
 

@@ -26,10 +26,10 @@ from mmfs.stages.bridge import hint_columns
 from mmfs.stages.fusion import Fusion
 from mmfs.stages.items import Extracted, Item, StageFailure
 from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, degrading_flag, owned_flag, owned_stages
-from mmfs.transforms.audio_spec import ANALYSIS as AUDIO_ANALYSIS
-from mmfs.transforms.flow import FLOW_MOTION_COLUMNS
-from mmfs.transforms.image import thumbnail_jpeg
-from mmfs.transforms.pii import placeholder_counts
+from mmfs.transforms.audio.spec import ANALYSIS as AUDIO_ANALYSIS
+from mmfs.transforms.image.pixels import thumbnail_jpeg
+from mmfs.transforms.text.pii import placeholder_counts
+from mmfs.transforms.video.flow import FLOW_MOTION_COLUMNS
 
 
 def feature_versions(cfg: PipelineConfig) -> dict[str, str]:

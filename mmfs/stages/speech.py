@@ -21,12 +21,12 @@ from mmfs.encoders.models import PitchTracker, Recognizer, VoiceActivity, load_m
 from mmfs.errors import ConfigError, EncoderError
 from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Extracted, Heard, Item
-from mmfs.transforms.captions import TextSegment
-from mmfs.transforms.denoise import spectral_gate, window_snr_db
-from mmfs.transforms.utterances import Utterance, UtteranceParams, utterances
+from mmfs.transforms.audio.denoise import spectral_gate, window_snr_db
+from mmfs.transforms.audio.utterances import Utterance, UtteranceParams, utterances
+from mmfs.transforms.text.captions import TextSegment
 
 if TYPE_CHECKING:
-    from mmfs.transforms.audio import DecodedAudio
+    from mmfs.transforms.audio.windows import DecodedAudio
 
 MODEL_RATE = 16_000  # silero-vad, CREPE and both recognisers take 16 kHz
 
@@ -180,7 +180,7 @@ class PitchStage(StageBase):
 class AsrStage(StageBase):
     """Speech recognition (`audio.asr`) of the utterances the VAD found: one timed `asr` text row each.
 
-    An item with no speech makes no recogniser call and loads no recogniser (`transforms/utterances.py`
+    An item with no speech makes no recogniser call and loads no recogniser (`transforms/audio/utterances.py`
     cuts the utterances from the VAD's chunk probabilities).
     """
 

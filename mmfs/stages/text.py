@@ -13,11 +13,11 @@ from typing import Any, Protocol, runtime_checkable
 from mmfs.config import PipelineConfig
 from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Item, PreparedText
-from mmfs.transforms.captions import TextSegment
-from mmfs.transforms.chunking import token_chunks
-from mmfs.transforms.pii import pieces, redact_batch
-from mmfs.transforms.text import TextAnalyzer, split_document
-from mmfs.transforms.text_clean import LanguageIdentifier
+from mmfs.transforms.text.captions import TextSegment
+from mmfs.transforms.text.chunking import token_chunks
+from mmfs.transforms.text.clean import LanguageIdentifier
+from mmfs.transforms.text.pii import pieces, redact_batch
+from mmfs.transforms.text.tokens import TextAnalyzer, split_document
 
 _NER_CHARS = 100_000  # longer texts reach spaCy's NER in pieces (its memory grows with the text)
 

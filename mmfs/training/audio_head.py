@@ -17,7 +17,7 @@ import numpy as np
 
 from mmfs.errors import ConfigError
 from mmfs.store.db import Store
-from mmfs.transforms.audio_head import FEATURE_SETS, SoundHead, fit, window_features
+from mmfs.transforms.audio.head import FEATURE_SETS, SoundHead, fit, window_features
 
 HOLD_OUT_EVERY = 4  # one in four media items (or windows) is held out
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmfs.transforms.action_pooling import action_vector
+from mmfs.transforms.video.action_pooling import action_vector
 
 
 @dataclass

@@ -17,8 +17,8 @@ from mmfs.cli import app
 from mmfs.config import PipelineConfig
 from mmfs.pipelines.run import run_pipeline
 from mmfs.store.db import Store
-from mmfs.transforms.image import decode_image, thumbnail_jpeg
-from mmfs.transforms.image_features import laplacian_variance
+from mmfs.transforms.image.features import laplacian_variance
+from mmfs.transforms.image.pixels import decode_image, thumbnail_jpeg
 from tests import media_factory as mf
 
 pytestmark = pytest.mark.slow

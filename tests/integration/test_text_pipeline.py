@@ -158,7 +158,7 @@ def test_charset_language_and_broken_utf8(tmp_path: Path) -> None:
 
 
 def test_nltk_backend_end_to_end(tmp_path: Path) -> None:
-    from mmfs.transforms.nltk_data import search_paths
+    from mmfs.transforms.text.nltk_data import search_paths
 
     if not any((p / "corpora" / "wordnet" / "lexnames").is_file() for p in search_paths()):
         pytest.skip("NLTK WordNet data not built (run `make nltk-data`)")

@@ -28,8 +28,8 @@ from mmfs.media.kinds import sniff
 from mmfs.pipelines.run import RunSummary, run_pipeline
 from mmfs.schemas import KEYS
 from mmfs.store.db import Store
-from mmfs.transforms.audio import decode_audio
-from mmfs.transforms.frames import choose, target_times
+from mmfs.transforms.audio.windows import decode_audio
+from mmfs.transforms.video.frames import choose, target_times
 from tests import bad_media as bm
 
 SLOW = pytest.mark.slow  # every test that reads the corpus run (about 35 s for the run, once per module)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mmfs.schemas.tables import MOTION_DIM, Dims, clip_dim
-from mmfs.transforms.action_pooling import action_vector, window_groups
 from mmfs.transforms.align import AlignInputs, TimedVectors, align
+from mmfs.transforms.video.action_pooling import action_vector, window_groups
 
 
 def test_clip_vector_layout_and_values() -> None:

@@ -19,7 +19,8 @@ from mmfs.errors import (
     MediaLimitExceeded,
     NonFiniteFeature,
 )
-from mmfs.transforms.audio import (
+from mmfs.transforms.audio.spec import window_frames
+from mmfs.transforms.audio.windows import (
     DecodedAudio,
     decode_audio,
     log_mel,
@@ -27,7 +28,6 @@ from mmfs.transforms.audio import (
     window_bounds,
     window_features,
 )
-from mmfs.transforms.audio_spec import window_frames
 from tests import media_factory as mf
 
 CFG = AudioConfig()

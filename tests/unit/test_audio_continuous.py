@@ -11,8 +11,8 @@ import pytest
 import scipy.signal
 
 from mmfs.config import AudioConfig
-from mmfs.transforms.audio import AudioWindow, DecodedAudio, window_features
-from mmfs.transforms.audio_spec import window_frames
+from mmfs.transforms.audio.spec import window_frames
+from mmfs.transforms.audio.windows import AudioWindow, DecodedAudio, window_features
 from tests import media_factory as mf
 
 SR = 16000
@@ -112,7 +112,7 @@ def test_the_analysis_is_part_of_the_audio_feature_version(monkeypatch: pytest.M
     """Stores written with per-window analysis recompute their audio rows: the analysis id is hashed."""
     from mmfs.config import PipelineConfig
     from mmfs.stages import rows
-    from mmfs.transforms.audio_spec import ANALYSIS, feature_params
+    from mmfs.transforms.audio.spec import ANALYSIS, feature_params
 
     cfg = PipelineConfig()
     now = rows.feature_versions(cfg)

@@ -14,7 +14,7 @@ import pytest
 
 from mmfs.config import AudioConfig
 from mmfs.errors import ErrorCode, MediaDecodeError
-from mmfs.transforms.audio import DecodedAudio, decode_audio, window_features
+from mmfs.transforms.audio.windows import DecodedAudio, decode_audio, window_features
 from tests import damaged_audio as da
 
 SECONDS = 3.0

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmfs.transforms.audio import audio_blocks, decode_audio
+from mmfs.transforms.audio.windows import audio_blocks, decode_audio
 from tests import media_factory as mf
 
 RATES = (8000, 22050, 44100, 48000, 96000, 192000)
@@ -196,7 +196,7 @@ def test_pyav_still_encodes_vp8_once_the_frame_readers_are_imported() -> None:
     import sys
 
     code = (
-        "import mmfs.transforms.frames, mmfs.transforms.video_readers, av, io\n"
+        "import mmfs.transforms.video.frames, mmfs.transforms.video.readers, av, io\n"
         "out = av.open(io.BytesIO(), 'w', format='webm')\n"
         "s = out.add_stream('libvpx', rate=10); s.width = s.height = 32; s.pix_fmt = 'yuv420p'\n"
         "s.codec_context.open(); print('ok')\n"

@@ -10,7 +10,7 @@ import scipy.signal
 
 from mmfs.config import AudioConfig, config_from_dict
 from mmfs.errors import ConfigError
-from mmfs.transforms.audio import DecodedAudio, window_features
+from mmfs.transforms.audio.windows import DecodedAudio, window_features
 from tests import media_factory as mf
 
 SR = 16000

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mmfs.errors import CaptionFormatError, ErrorCode, TextEncodingError, UnsupportedMedia
-from mmfs.transforms.captions import (
+from mmfs.transforms.text.captions import (
     SIDECAR_SUFFIXES,
     TextSegment,
     decode_text_bytes,

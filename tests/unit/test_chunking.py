@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mmfs.errors import ConfigError
-from mmfs.transforms.chunking import sentence_starts, token_chunks
+from mmfs.transforms.text.chunking import sentence_starts, token_chunks
 
 
 @pytest.fixture(scope="module")

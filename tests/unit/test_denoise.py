@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmfs.transforms.denoise import SNR_FLOOR_DB, spectral_gate, window_snr_db
+from mmfs.transforms.audio.denoise import SNR_FLOOR_DB, spectral_gate, window_snr_db
 
 SR = 16_000
 SNR_TOLERANCE_DB = 1.5  # estimate vs the SNR the signal was built with, in the tone's windows

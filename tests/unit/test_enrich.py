@@ -72,7 +72,7 @@ class _FlakyRecognizer:
         self.fail_above = fail_above
 
     def transcribe(self, samples: np.ndarray) -> list[Any]:
-        from mmfs.transforms.asr import Word
+        from mmfs.transforms.audio.asr import Word
 
         if float(np.abs(samples).max()) > self.fail_above:
             raise RuntimeError("decoder lost its state")

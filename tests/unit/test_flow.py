@@ -9,8 +9,8 @@ import pytest
 
 from mmfs.config import FlowConfig
 from mmfs.schemas.tables import MOTION_DIM, MOTION_FEATURES
-from mmfs.transforms.flow import flow_between, flow_sequence, motion_vector
-from mmfs.transforms.frames import SampledFrames, sample_frames
+from mmfs.transforms.video.flow import flow_between, flow_sequence, motion_vector
+from mmfs.transforms.video.frames import SampledFrames, sample_frames
 from tests import media_factory as mf
 
 CFG = FlowConfig(work_width=96)
@@ -105,8 +105,8 @@ def test_flow_on_decoded_video(tmp_path: Path) -> None:
 
 def test_pairs_across_several_statistics_batches_match_each_pair_alone() -> None:
     """70 pairs go through three equal statistics batches; each row is what its flow gives on its own."""
-    from mmfs.transforms.flow import _BATCH
-    from mmfs.transforms.flow_stats import flow_stats
+    from mmfs.transforms.video.flow import _BATCH
+    from mmfs.transforms.video.flow_stats import flow_stats
 
     n = 2 * _BATCH + 7
     frames = translated(1, 0.5, n=n + 1)

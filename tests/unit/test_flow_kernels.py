@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mmfs.config import FlowConfig
-from mmfs.transforms import flow_kernels as kernels
-from mmfs.transforms.global_motion import fit_camera, grid_points, offsets_from_centre
+from mmfs.transforms.video import flow_kernels as kernels
+from mmfs.transforms.video.global_motion import fit_camera, grid_points, offsets_from_centre
 
 
 def octant_of(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mmfs.config import FlowConfig
-from mmfs.transforms.flow import flow_between
-from mmfs.transforms.flow_stats import field_shape, flow_stats, flow_stats_batch
-from mmfs.transforms.global_motion import fit_global_motion, residual_flow
+from mmfs.transforms.video.flow import flow_between
+from mmfs.transforms.video.flow_stats import field_shape, flow_stats, flow_stats_batch
+from mmfs.transforms.video.global_motion import fit_global_motion, residual_flow
 from tests import media_factory as mf
 
 W, H = 160, 96  # the default work width: flow runs at full working size
@@ -167,7 +167,7 @@ def test_batched_stats_equal_one_pair_at_a_time(size: tuple[int, int]) -> None:
 
 def test_half_precision_field_is_numpys_float16_bit_for_bit() -> None:
     """The stored field goes through OpenCV's float16 conversion: it must equal numpy's exactly."""
-    from mmfs.transforms.flow_stats import _half
+    from mmfs.transforms.video.flow_stats import _half
 
     rng = np.random.default_rng(1)
     edge = [1e5, -1e5, 65504, 65520, 6e-8, -0.0, 0.0, 3e-5, -2.5e-7]

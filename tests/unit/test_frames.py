@@ -11,7 +11,7 @@ import pytest
 
 from mmfs.errors import ErrorCode, MediaDecodeError
 from mmfs.media.probe import probe
-from mmfs.transforms.frames import choose, coded_size, rotate, sample_frames, target_times
+from mmfs.transforms.video.frames import choose, coded_size, rotate, sample_frames, target_times
 from tests import media_factory as mf
 
 # Gaps cycling 40, 60, 110 ms: variable frame rate where "largest PTS <= t" differs from both the

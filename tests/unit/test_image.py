@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from mmfs.errors import ErrorCode, MediaDecodeError, MediaLimitExceeded
-from mmfs.transforms.image import decode_image, resize_short_side, thumbnail_jpeg
+from mmfs.transforms.image.pixels import decode_image, resize_short_side, thumbnail_jpeg
 from tests import media_factory as mf
 
 

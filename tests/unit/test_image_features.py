@@ -8,10 +8,8 @@ import pytest
 
 from mmfs.config import QualityConfig
 from mmfs.stages.analysis import keep_frames
-from mmfs.transforms.face_blur import blur_boxes, pixel_box
-from mmfs.transforms.frames import SampledFrames
-from mmfs.transforms.image import resize_short_side
-from mmfs.transforms.image_features import (
+from mmfs.transforms.image.face_blur import blur_boxes, pixel_box
+from mmfs.transforms.image.features import (
     QualityThresholds,
     color_histogram,
     grey,
@@ -19,6 +17,8 @@ from mmfs.transforms.image_features import (
     laplacian_variance,
     quality_flags,
 )
+from mmfs.transforms.image.pixels import resize_short_side
+from mmfs.transforms.video.frames import SampledFrames
 
 data = pytest.importorskip("skimage.data", reason="scikit-image provides the real test photos")
 

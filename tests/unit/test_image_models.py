@@ -18,8 +18,8 @@ from mmfs.pipelines.sources import SourceItem
 from mmfs.stages.analysis import analyse, frame_columns, thumbnail_source
 from mmfs.stages.decode import extract
 from mmfs.stages.items import PendingItem
-from mmfs.transforms.image import resize_short_side, thumbnail_jpeg
-from mmfs.transforms.image_features import laplacian_variance
+from mmfs.transforms.image.features import laplacian_variance
+from mmfs.transforms.image.pixels import resize_short_side, thumbnail_jpeg
 
 data = pytest.importorskip("skimage.data", reason="scikit-image provides the real test photos")
 

@@ -7,8 +7,8 @@ import pytest
 
 from mmfs.encoders.imagenet_wordnet import class_words
 from mmfs.encoders.label_bridge import FrameHints, bridge_vectors, soft_labels
-from mmfs.transforms.image import resize_short_side
-from mmfs.transforms.image_cues import image_cues
+from mmfs.transforms.image.cues import image_cues
+from mmfs.transforms.image.pixels import resize_short_side
 
 data = pytest.importorskip("skimage.data", reason="scikit-image provides the real test photos")
 

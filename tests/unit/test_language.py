@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmfs.transforms.language import identify
-from mmfs.transforms.text_clean import LanguageIdentifier
+from mmfs.transforms.text.clean import LanguageIdentifier
+from mmfs.transforms.text.language import identify
 
 ENGLISH = [
     "José and Zoë met François at the café.",

@@ -7,8 +7,8 @@ import pytest
 
 from mmfs.config import TextConfig
 from mmfs.stages.text import TextStage
-from mmfs.transforms.pii import placeholder_counts, redact_patterns
-from mmfs.transforms.pii_numbers import iban_valid, luhn_valid
+from mmfs.transforms.text.pii import placeholder_counts, redact_patterns
+from mmfs.transforms.text.pii_numbers import iban_valid, luhn_valid
 from tests import pii_corpus
 
 # Floors on the labelled set (tests/pii_corpus.py, 240 sentences, 280 planted PII spans). Measured:
@@ -43,14 +43,14 @@ def test_patterns_replace_emails_urls_and_phones_but_not_dates_or_numbers() -> N
 @pytest.fixture(scope="module")
 def enricher() -> TextStage:
     from mmfs.config import PipelineConfig
-    from mmfs.transforms.text import TextAnalyzer
+    from mmfs.transforms.text.tokens import TextAnalyzer
 
     cfg = PipelineConfig(text=TextConfig(redact_pii=True))
     return TextStage(cfg, TextAnalyzer(cfg.text), None)
 
 
 def test_person_names_are_replaced_using_spacy_entities(enricher: TextStage) -> None:
-    from mmfs.transforms.pii import redact_batch
+    from mmfs.transforms.text.pii import redact_batch
 
     (out,) = redact_batch([PLANTED], enricher.person_spans)
     assert "Thatcher" not in out.text and "John Smith" not in out.text
@@ -60,7 +60,7 @@ def test_person_names_are_replaced_using_spacy_entities(enricher: TextStage) -> 
 
 
 def test_long_texts_reach_the_ner_in_pieces_with_offsets(enricher: TextStage) -> None:
-    from mmfs.transforms.pii import pieces
+    from mmfs.transforms.text.pii import pieces
 
     text = (
         ("filler words here " * 8000) + "\nJohn Smith met Margaret Thatcher in London. " + "more text " * 9000
@@ -144,7 +144,7 @@ def test_precision_and_recall_of_the_patterns_on_a_labelled_set() -> None:
 
 def test_precision_and_recall_with_spacy_names_on_a_labelled_set(enricher: TextStage) -> None:
     """The NER's person spans are added on top: its mistakes (a digit, a label word) are not names."""
-    from mmfs.transforms.pii import redact_batch
+    from mmfs.transforms.text.pii import redact_batch
 
     sentences = pii_corpus.corpus()
     out = redact_batch([s.text for s in sentences], enricher.person_spans)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmfs.transforms.shots import cut_scores, detect_shots, hsv_signatures, shots_from_scores
+from mmfs.transforms.video.shots import cut_scores, detect_shots, hsv_signatures, shots_from_scores
 from tests import media_factory as mf
 
 CUTS_S = (1.0, 2.0)

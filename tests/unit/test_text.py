@@ -8,7 +8,7 @@ import pytest
 
 from mmfs.config import TextConfig
 from mmfs.errors import ConfigError, ErrorCode, MediaLimitExceeded
-from mmfs.transforms.text import TextAnalyzer, _blocks, split_document
+from mmfs.transforms.text.tokens import TextAnalyzer, _blocks, split_document
 
 BATS = "The striped bats were hanging on their feet."
 
@@ -138,7 +138,7 @@ def test_spacy_pos_tags_and_entities(analyzer: TextAnalyzer) -> None:
 
 def _nltk_data() -> list[str]:
     """The NLTK data this venv's set-up built, or a skip saying why it is absent."""
-    from mmfs.transforms.nltk_data import search_paths
+    from mmfs.transforms.text.nltk_data import search_paths
 
     if not any((p / "corpora" / "wordnet" / "lexnames").is_file() for p in search_paths()):
         pytest.skip("NLTK WordNet data not built (run `make nltk-data`): the ConfigError test covers absence")
@@ -190,8 +190,8 @@ def test_backends_agree_on_tokens_of_plain_sentences(
 
 
 def test_nltk_without_wordnet_is_one_config_error_naming_the_fix(tmp_path: Path) -> None:
-    from mmfs.transforms.nltk_data import build_punkt, build_stopwords
-    from mmfs.transforms.text_nltk import NltkBackend
+    from mmfs.transforms.text.nltk_backend import NltkBackend
+    from mmfs.transforms.text.nltk_data import build_punkt, build_stopwords
 
     build_punkt(tmp_path)
     build_stopwords(tmp_path)  # everything but WordNet, in a directory searched first
@@ -201,8 +201,8 @@ def test_nltk_without_wordnet_is_one_config_error_naming_the_fix(tmp_path: Path)
 
 
 def test_nltk_data_built_from_debian_wordnet_loads(tmp_path: Path) -> None:
-    from mmfs.transforms.nltk_data import DEBIAN_WORDNET, build_all
-    from mmfs.transforms.text_nltk import NltkBackend
+    from mmfs.transforms.text.nltk_backend import NltkBackend
+    from mmfs.transforms.text.nltk_data import DEBIAN_WORDNET, build_all
 
     if not (DEBIAN_WORDNET / "data.noun").is_file():
         pytest.skip("Debian's wordnet-base is not installed (make nltk-data installs it as root)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmfs.errors import ErrorCode, TextEncodingError, UnsupportedMedia
-from mmfs.transforms.text_clean import (
+from mmfs.transforms.text.clean import (
     LanguageIdentifier,
     clean_document,
     decode_text,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from mmfs.config import TextConfig
-from mmfs.transforms.nltk_data import search_paths
-from mmfs.transforms.pii import redact_patterns
-from mmfs.transforms.text import TextAnalyzer
-from mmfs.transforms.text_clean import LanguageIdentifier, clean_document
+from mmfs.transforms.text.clean import LanguageIdentifier, clean_document
+from mmfs.transforms.text.nltk_data import search_paths
+from mmfs.transforms.text.pii import redact_patterns
+from mmfs.transforms.text.tokens import TextAnalyzer
 
 SAMPLES = {
     "fr": "Ça fait déjà longtemps que l'été est fini à Montréal.",

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from mmfs.transforms.utterances import Utterance, UtteranceParams, utterances
+from mmfs.transforms.audio.utterances import Utterance, UtteranceParams, utterances
 
 CHUNK_S = 0.032  # silero at 16 kHz
 

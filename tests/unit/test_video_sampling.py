@@ -14,11 +14,11 @@ import pytest
 
 from mmfs.errors import MediaDecodeError
 from mmfs.media.probe import probe
-from mmfs.transforms.frames import iter_frames, sample_frames
-from mmfs.transforms.video_geometry import plan_geometry
-from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
-from mmfs.transforms.video_select import Sampling, choose
-from mmfs.transforms.video_types import CHUNK_FRAMES, DecodeLog, stack
+from mmfs.transforms.video.frames import iter_frames, sample_frames
+from mmfs.transforms.video.geometry import plan_geometry
+from mmfs.transforms.video.pyav_decoder import inspect, packet_times, sample_pyav
+from mmfs.transforms.video.select import Sampling, choose
+from mmfs.transforms.video.types import CHUNK_FRAMES, DecodeLog, stack
 from tests import media_factory as mf
 from tests.unit.test_frames import VFR_DURATION, VFR_GAPS, VFR_TIMES, grey_levels, write_clip
 from tests.unit.test_probe import write_two_video_streams

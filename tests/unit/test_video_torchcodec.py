@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmfs.transforms.frames import Backend, SampledFrames, sample_frames
-from mmfs.transforms.video_torchcodec import available
+from mmfs.transforms.video.frames import Backend, SampledFrames, sample_frames
+from mmfs.transforms.video.torchcodec_reader import available
 from tests import media_factory as mf
 
 

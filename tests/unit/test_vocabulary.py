@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmfs.transforms.vocabulary import document_frequencies, extend, refit, terms_of, vectorize
+from mmfs.transforms.text.vocabulary import document_frequencies, extend, refit, terms_of, vectorize
 
 DOCS = [["The", "owl", "hunts", "."], ["The", "bat", "hunts", "the", "moth", "!"]]
 

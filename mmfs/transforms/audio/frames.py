@@ -1,6 +1,6 @@
 """One continuous spectral analysis of whole signals, streamed in blocks of frames so memory stays flat.
 
-The centred STFT of the whole signal (zero-padded at its two ends only, `audio_spec`) is computed block
+The centred STFT of the whole signal (zero-padded at its two ends only, `audio.spec`) is computed block
 by block: each block gets the samples under its frames, overlap included, so its frames are exactly
 those of one STFT over everything, and only one block's spectrum is held at a time. What is kept per
 frame (log-mel, spectral statistics, a stored spectrogram) is the output itself. MFCC (clamped below
@@ -18,7 +18,7 @@ import scipy.fft
 import scipy.signal
 
 from mmfs.config import AudioConfig
-from mmfs.transforms.audio_spec import BlockFeatures, block_input, frame_count
+from mmfs.transforms.audio.spec import BlockFeatures, block_input, frame_count
 
 BLOCK_FRAMES = 4096  # frames per backend call (~41 s at hop 160): one block's STFT is ~7 MB a signal
 
@@ -51,10 +51,10 @@ class FrameFeatures:
 def backend_block(cfg: AudioConfig) -> Block:
     """The configured backend's block function (torch is imported only when it is chosen)."""
     if cfg.backend == "torchaudio":
-        from mmfs.transforms.audio_torch import torch_block
+        from mmfs.transforms.audio.torch_backend import torch_block
 
         return torch_block
-    from mmfs.transforms.audio_features import librosa_block
+    from mmfs.transforms.audio.librosa_backend import librosa_block
 
     return librosa_block
 

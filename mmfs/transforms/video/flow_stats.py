@@ -27,15 +27,15 @@ import numpy as np
 
 from mmfs.config import FlowConfig
 from mmfs.errors import NonFiniteFeature
-from mmfs.transforms.flow_kernels import ORIENT_BINS, SAMPLE_COLUMNS, reduce_flow, sample_stats
-from mmfs.transforms.global_motion import (
+from mmfs.transforms.quantiles import linear_quantiles
+from mmfs.transforms.video.flow_kernels import ORIENT_BINS, SAMPLE_COLUMNS, reduce_flow, sample_stats
+from mmfs.transforms.video.global_motion import (
     fit_camera,
     grid_shape,
     motion_columns,
     offsets_from_centre,
     sample_points,
 )
-from mmfs.transforms.quantiles import linear_quantiles
 
 
 @dataclass
@@ -79,7 +79,7 @@ def flow_stats(flow: np.ndarray, cfg: FlowConfig) -> FlowStats:
 
 
 def flow_stats_batch(flows: Sequence[np.ndarray], cfg: FlowConfig) -> list[FlowStats]:
-    """`flow_stats` of same-size flow fields at once."""
+    """`video.flow_stats` of same-size flow fields at once."""
     if not flows:
         return []
     batch = FlowBatch(flows[0].shape[:2], len(flows), cfg)

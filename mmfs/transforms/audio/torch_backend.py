@@ -1,7 +1,7 @@
-"""The torchaudio backend: the same per-frame block as `audio_features.librosa_block`, CPU or CUDA.
+"""The torchaudio backend: the same per-frame block as `audio.librosa_backend.librosa_block`, CPU or CUDA.
 
 torchaudio's own spectrogram and mel filterbank; statistics with librosa's formulas. torch is imported
-only when this backend is chosen. It imports `audio_spec` only, never the librosa backend.
+only when this backend is chosen. It imports `audio.spec` only, never the librosa backend.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torchaudio
 
 from mmfs.config import AudioConfig
-from mmfs.transforms.audio_spec import AMIN, BlockFeatures, mel_norm, win_length
+from mmfs.transforms.audio.spec import AMIN, BlockFeatures, mel_norm, win_length
 
 _KEY_FIELDS = ("n_fft", "win_length", "window", "fmin", "fmax", "n_mels", "mel_norm", "mel_scale")
 _WINDOWS = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}

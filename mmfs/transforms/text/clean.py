@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from mmfs.errors import TextEncodingError, UnsupportedMedia
-from mmfs.transforms.language import LanguageGuess
-from mmfs.transforms.language import identify as identify_language
+from mmfs.transforms.text.language import LanguageGuess
+from mmfs.transforms.text.language import identify as identify_language
 
 # Magic numbers of formats that are sometimes mis-named .txt (RELIABILITY item 21).
 _BINARY_MAGIC: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
@@ -171,7 +171,7 @@ def clean_document(data: bytes, *, name: str = "", suffix: str = "") -> CleanTex
 
 
 class LanguageIdentifier:
-    """The language of a text (`transforms/language.py`: py3langid, corrected on short texts)."""
+    """The language of a text (`transforms/text/language.py`: py3langid, corrected on short texts)."""
 
     @staticmethod
     def identify(text: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from mmfs.transforms.audio_resample import frame_array
+from mmfs.transforms.audio.resample import frame_array
 
 # A jump past this is a timestamp discontinuity (a chained stream, a wrap), not lost audio: not filled.
 MAX_GAP_S = 5.0

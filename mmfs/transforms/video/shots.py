@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmfs.transforms.frames import Backend, SampledFrames, iter_frames
+from mmfs.transforms.video.frames import Backend, SampledFrames, iter_frames
 
 HIST_BINS = ((0, 16, 180), (1, 8, 256), (2, 8, 256))  # (HSV channel, bins, range end) per part
 

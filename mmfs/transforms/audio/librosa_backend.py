@@ -1,10 +1,10 @@
 """The librosa backend: per-frame spectral features of a block of frames, and the maths both backends share.
 
-One STFT per block (center=False: `audio_frames` hands over the samples under exactly these frames, the
+One STFT per block (center=False: `audio.frames` hands over the samples under exactly these frames, the
 signal's two ends zero-padded) feeds the power or magnitude spectrogram, the log-mel (absolute dB, ref
 1.0, floor at `AMIN`: silence is finite at -100 dB) and the spectral centroid, bandwidth and roll-off
-per frame. MFCC and deltas are taken over the whole signal's frames in `audio_frames`. The torchaudio
-backend (`audio_torch`) computes the same block, batched, on the CPU or CUDA.
+per frame. MFCC and deltas are taken over the whole signal's frames in `audio.frames`. The torchaudio
+backend (`audio.torch_backend`) computes the same block, batched, on the CPU or CUDA.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse
 
 from mmfs.config import AudioConfig
-from mmfs.transforms.audio_spec import (
+from mmfs.transforms.audio.spec import (
     AMIN,
     STATS_ORDER,
     BlockFeatures,

@@ -1,8 +1,8 @@
 """What both audio feature backends share: constants, the per-block result, frame indexing, parameters.
 
-Light on purpose (NumPy only): the librosa backend (`audio_features`), the torchaudio backend
-(`audio_torch`), the streaming analysis that calls them (`audio_frames`) and the pipeline's version hash
-import it without pulling in either library, and neither backend imports the other.
+Light on purpose (NumPy only): the librosa backend (`audio.librosa_backend`), the torchaudio backend
+(`audio.torch_backend`), the streaming analysis that calls them (`audio.frames`) and the pipeline's
+version hash import it without pulling in either library, and neither backend imports the other.
 
 Framing: one centred STFT over the whole signal, zero-padded by n_fft // 2 at its two ends only (what
 librosa.stft(center=True, pad_mode="constant") does). Frame t is centred on sample t * hop; a window

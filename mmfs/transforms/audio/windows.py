@@ -1,8 +1,8 @@
 """Audio features per window of the segment grid: log-mel, MFCC (+ deltas), spectra and statistics.
 
-Decoding lives in `audio_decode`; the spectral analysis runs once over the whole signal
-(`audio_frames`, streamed in blocks through the librosa or torchaudio backend), and each window of the
-segment grid takes its own frames (`audio_spec.window_frames`) into an `AudioWindow` (one `audio` table
+Decoding lives in `audio.decode`; the spectral analysis runs once over the whole signal
+(`audio.frames`, streamed in blocks through the librosa or torchaudio backend), and each window of the
+segment grid takes its own frames (`audio.spec.window_frames`) into an `AudioWindow` (one `audio` table
 row): no window is analysed alone, so nothing jumps at its edges, and padding happens only at the
 signal's two ends. RMS and zero-crossing rate are of the window's own samples. A window shorter than
 one FFT frame is flagged `padded` (its frames reach past it). With `audio.channels: keep`, the mixdown
@@ -19,10 +19,10 @@ import numpy as np
 
 from mmfs.config import AudioConfig
 from mmfs.errors import NonFiniteFeature
-from mmfs.transforms.audio_decode import DecodedAudio, audio_blocks, decode_audio
-from mmfs.transforms.audio_features import clamp_top_db, time_stats
-from mmfs.transforms.audio_frames import FrameFeatures, frame_features
-from mmfs.transforms.audio_spec import AMIN, window_frames
+from mmfs.transforms.audio.decode import DecodedAudio, audio_blocks, decode_audio
+from mmfs.transforms.audio.frames import FrameFeatures, frame_features
+from mmfs.transforms.audio.librosa_backend import clamp_top_db, time_stats
+from mmfs.transforms.audio.spec import AMIN, window_frames
 
 __all__ = [
     "AMIN",

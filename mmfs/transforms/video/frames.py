@@ -1,6 +1,6 @@
 """Sample video frames by presentation time, decoded at a reduced size, upright, in chunks.
 
-The policy (`video_select`) says which frames; this module picks the decoder and streams the kept
+The policy (`video.select`) says which frames; this module picks the decoder and streams the kept
 frames through it chunk by chunk (`iter_frames`), so memory holds one chunk of decoded pixels at a
 time; `sample_frames` collects them. Times come from the decoder's timestamps (seconds from the
 stream's start), never index / nominal fps, so variable-frame-rate video samples correctly.
@@ -10,7 +10,7 @@ is frame-accurate (MP4/MOV and Matroska/WebM with one video stream and no rotati
 MPEG-PS, FLV, ASF and H.264-in-AVI decord 0.6 returns wrong frames or timestamps, and it half-applies
 display matrices); then PyAV, sequential, which counts damage (`decode_errors`, `synthetic_pts`).
 OpenCV is a third decoder, used when asked for, on files with one video stream; so is torchcodec
-(`torchcodec` on the CPU, `nvdec` on a CUDA GPU's decoder: `video_torchcodec`, optional). A decoder
+(`torchcodec` on the CPU, `nvdec` on a CUDA GPU's decoder: `video.torchcodec_reader`, optional). A decoder
 that cannot open a file hands it to the next (`fallback`), one that fails mid-stream hands over the rest, and
 `SampledFrames.backend` names the decoder that finished. decord conceals damage without saying so: a
 file it reads whole is not checked for it.
@@ -29,13 +29,13 @@ import decord
 import numpy as np
 
 from mmfs.errors import ErrorCode, MediaDecodeError
-from mmfs.transforms.video_geometry import Geometry, ResizeMode, coded_size, plan_geometry, rotate
-from mmfs.transforms.video_pyav import inspect, packet_times, sample_pyav
-from mmfs.transforms.video_readers import open_decord, read_decord, read_opencv
-from mmfs.transforms.video_select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
-from mmfs.transforms.video_torchcodec import DEVICES as TORCHCODEC_DEVICES
-from mmfs.transforms.video_torchcodec import read_torchcodec
-from mmfs.transforms.video_types import (
+from mmfs.transforms.video.geometry import Geometry, ResizeMode, coded_size, plan_geometry, rotate
+from mmfs.transforms.video.pyav_decoder import inspect, packet_times, sample_pyav
+from mmfs.transforms.video.readers import open_decord, read_decord, read_opencv
+from mmfs.transforms.video.select import PTS_EPS_S, Policy, Sampling, Snap, choose, target_times
+from mmfs.transforms.video.torchcodec_reader import DEVICES as TORCHCODEC_DEVICES
+from mmfs.transforms.video.torchcodec_reader import read_torchcodec
+from mmfs.transforms.video.types import (
     CHUNK_FRAMES,
     SEQUENTIAL_DENSITY,
     Chunk,

@@ -1,7 +1,7 @@
 """The NLTK text backend: Punkt sentences, Treebank tokens, WordNet lemmas, Porter/Snowball stems.
 
 Its data (punkt_tab, WordNet, stop words) is built offline by the project's set-up
-(`mmfs.transforms.nltk_data`) and found on NLTK's search path or in `text.nltk_data`; when it is
+(`mmfs.transforms.text.nltk_data`) and found on NLTK's search path or in `text.nltk_data`; when it is
 missing, the backend fails at construction with one ConfigError that names the fix. NLTK has no POS
 tagger or entity recogniser without more data, so `pos` and `entities` stay empty (None) here.
 """
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmfs.transforms.nltk_data import PUNKT_FILES, WORDNET_FILES, find_resource, search_paths
-from mmfs.transforms.text_types import TextAnalysis, make_stemmer
+from mmfs.transforms.text.nltk_data import PUNKT_FILES, WORDNET_FILES, find_resource, search_paths
+from mmfs.transforms.text.types import TextAnalysis, make_stemmer
 
 _WORDNET_REQUIRED = ("lexnames", *WORDNET_FILES)
 

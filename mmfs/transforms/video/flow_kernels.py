@@ -5,7 +5,7 @@ Numpy on a batch of flows pays a fixed cost per call, and the statistics of a pa
 Here each pair is a few loops over its 144 grid cells and its ~1000 sampled pixels, compiled by numba
 (already installed for librosa) on first use and cached on disk (numba's cache, in `__pycache__` or
 `NUMBA_CACHE_DIR`), so later processes load the machine code instead of compiling it again.
-The arithmetic is the closed form `global_motion` documents; docs/motion.md has the conventions.
+The arithmetic is the closed form `video.global_motion` documents; docs/motion.md has the conventions.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ import decord
 import numpy as np
 from decord._ffi.base import _LIB, check_call
 
-from mmfs.transforms.video_select import Sampling
-from mmfs.transforms.video_types import CHUNK_FRAMES, SEQUENTIAL_DENSITY, Chunk
+from mmfs.transforms.video.select import Sampling
+from mmfs.transforms.video.types import CHUNK_FRAMES, SEQUENTIAL_DENSITY, Chunk
 
 
 def open_decord(

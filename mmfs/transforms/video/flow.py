@@ -2,8 +2,8 @@
 
 Frames are turned grey and resized to `work_width` first: flow cost grows with pixels, and motion
 statistics at 160 px wide describe a scene as well as at full size. The engine is `flow.method`
-(Farneback, DIS fast or DIS medium); the statistics of each pair are `flow_stats.FlowStats`, taken in
-batches by `flow_stats.FlowBatch` as the flows are computed.
+(Farneback, DIS fast or DIS medium); the statistics of each pair are `video.flow_stats.FlowStats`, taken in
+batches by `video.flow_stats.FlowBatch` as the flows are computed.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 
 from mmfs.config import FlowConfig
 from mmfs.schemas.tables import MOTION_FEATURES
-from mmfs.transforms.flow_methods import flow_fn
-from mmfs.transforms.flow_stats import FlowBatch, FlowStats
-from mmfs.transforms.frames import SampledFrames
+from mmfs.transforms.video.flow_methods import flow_fn
+from mmfs.transforms.video.flow_stats import FlowBatch, FlowStats
+from mmfs.transforms.video.frames import SampledFrames
 
 _BATCH = 32  # pairs whose statistics are taken together: fewer calls per pair, still cache-sized
 

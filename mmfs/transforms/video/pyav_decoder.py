@@ -23,8 +23,8 @@ import numpy as np
 
 from mmfs.errors import ErrorCode, MediaDecodeError
 from mmfs.media.probe import first_line, pick_stream
-from mmfs.transforms.video_select import PTS_EPS_S, Sampling
-from mmfs.transforms.video_types import CHUNK_FRAMES, Chunk, DecodeLog, StreamInfo
+from mmfs.transforms.video.select import PTS_EPS_S, Sampling
+from mmfs.transforms.video.types import CHUNK_FRAMES, Chunk, DecodeLog, StreamInfo
 
 
 def inspect(path: str | Path) -> StreamInfo:

@@ -2,7 +2,7 @@
 
 E-mails, URLs, IBANs, cards and phones are found by pattern, in that order (an e-mail's domain is not
 a URL; a card or an IBAN is never taken for a phone). Cards pass the Luhn check and IBANs the mod-97
-check (`pii_numbers`); dates, year ranges and labelled order or reference numbers are not phones. A
+check (`text.pii_numbers`); dates, year ranges and labelled order or reference numbers are not phones. A
 capitalised first name right next to a contact detail ("ask Maria at [EMAIL]") is a person; other
 person names are spaCy's PERSON entities, found on the text after the patterns were replaced. Each is
 replaced by a typed placeholder (`[EMAIL]`, `[URL]`, `[IBAN]`, `[CARD]`, `[PHONE]`, `[PERSON]`), so
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mmfs.transforms.pii_numbers import CARD, IBAN, iban_prefix, is_card, is_phone
+from mmfs.transforms.text.pii_numbers import CARD, IBAN, iban_prefix, is_card, is_phone
 
 PII_TYPES: tuple[str, ...] = ("EMAIL", "URL", "PHONE", "PERSON", "CARD", "IBAN")
 # Unicode-aware (RFC 6531): `josé@exemple.fr` and `почта@пример.рф` are addresses too.

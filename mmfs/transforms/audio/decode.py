@@ -1,8 +1,8 @@
 """Decode the audio stream of any container (PyAV) to float32 at one rate, mono or per channel.
 
-Packets are read one at a time past damage (`audio_packets`: counted, lost audio filled with silence);
+Packets are read one at a time past damage (`audio.packets`: counted, lost audio filled with silence);
 frames are converted to (channels, samples), downmixed (channel mean) before resampling when asked,
-then resampled block by block with soxr (`audio_resample`), so memory beyond the output stays flat in
+then resampled block by block with soxr (`audio.resample`), so memory beyond the output stays flat in
 the file's duration. A stream that changes rate mid-way gets a fresh resampler from that point.
 """
 
@@ -18,8 +18,8 @@ import av
 import numpy as np
 
 from mmfs.errors import EmptyFile, ErrorCode, MediaDecodeError, MediaError, MediaLimitExceeded
-from mmfs.transforms.audio_packets import AudioDecodeLog, decoded_blocks
-from mmfs.transforms.audio_resample import BlockResampler
+from mmfs.transforms.audio.packets import AudioDecodeLog, decoded_blocks
+from mmfs.transforms.audio.resample import BlockResampler
 
 HEADER_SLACK = 2.0  # headers may only estimate duration (bitrate): reject early only when far past
 ChannelMode = Literal["downmix", "keep"]

@@ -1,0 +1,1 @@
+"""Audio: decoding, spectral features per window, denoising, speech utterances and words, the sound head."""

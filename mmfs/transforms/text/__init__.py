@@ -1,0 +1,1 @@
+"""Text: decoding and cleaning, tokens by backend, language, PII, chunking, captions, vocabulary."""
