@@ -4,7 +4,8 @@ Each is registered by name with the typed protocol of what it does (`FaceDetecto
 ...), the module and loader that build it, and the package that ships its weights; `describe_model`
 reads that without loading anything, `load_model` builds it once per process and checks that it
 implements its protocol (no `hasattr` probing at the call sites). The stages name these models in
-their `resources`, so a runner knows which process holds what.
+their `resources`, so a runner knows which process holds what. Their calls are keyed
+(`encoders/keyed.run_keyed`): each result comes back under its input's key.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mmfs.config import PipelineConfig
+from mmfs.encoders.keyed import run_keyed
 from mmfs.encoders.models import FaceDetector, NsfwDetector, TextReader, load_model
 from mmfs.errors import ConfigError, MmfsError
 from mmfs.stages.base import ItemFailure, Resources, StageBase, StageOutput
@@ -122,14 +123,20 @@ def analyse(ex: Extracted, cfg: PipelineConfig) -> Analysed | None:
             min_confidence=img.face_min_confidence,
             min_face_px=img.face_min_px,
         )
-        result.faces = detector.detect(frames)
+        keys = range(len(frames))
+        result.faces = run_keyed("faces.mtcnn", list(zip(keys, frames, strict=True)), detector.detect).select(
+            keys
+        )
         if img.blur_faces:
             result.blurred = [blur_boxes(f, b) for f, b in zip(frames, result.faces, strict=True)]
     if frame_owned and img.nsfw and frames:
         from mmfs.encoders.nsfw_nudenet import nsfw_score
 
         detector_n = load_model("nsfw.nudenet", NsfwDetector)
-        result.nsfw_scores = [nsfw_score(detector_n.detect(f)) for f in frames]
+        found = run_keyed(
+            "nsfw.nudenet", list(enumerate(frames)), lambda px: [nsfw_score(detector_n.detect(f)) for f in px]
+        )
+        result.nsfw_scores = found.select(range(len(frames)))
     ocr: tuple[TextSegment, ...] = ()
     if img.ocr and "text" in ex.computed and frames:
         ocr = tuple(ocr_segments(ex, frames_kept, cfg))
@@ -170,7 +177,10 @@ def ocr_segments(ex: Extracted, frames: SampledFrames, cfg: PipelineConfig) -> l
     from mmfs.encoders.ocr_rapid import join_lines
 
     engine = load_model("ocr.rapidocr", TextReader, det_side=cfg.image.ocr_det_side)
-    texts = [join_lines(engine.read(f, cfg.image.ocr_min_confidence)) for f in frames.frames]
+    least = cfg.image.ocr_min_confidence
+    pairs = list(enumerate(frames.frames))
+    read = run_keyed("ocr.rapidocr", pairs, lambda px: [join_lines(engine.read(f, least)) for f in px])
+    texts = read.select(range(len(pairs)))
     if ex.kind != "video":
         return [TextSegment(t, None, None, OCR_SOURCE) for t in texts if t]
     times = [float(t) for t in frames.times_s]

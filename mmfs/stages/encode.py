@@ -17,6 +17,7 @@ import numpy as np
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders import get_cached
+from mmfs.encoders.keyed import Keyed, run_keyed, run_keyed_columns
 from mmfs.encoders.registry import import_plugins
 from mmfs.stages.align import AlignStage
 from mmfs.stages.analysis import AnalysisStage, check_available
@@ -80,36 +81,43 @@ class EmbedImage(StageBase):
         if not owners:
             return StageOutput(list(batch))
         items = [batch[i] for i in owners]
-        pixels = [frame for it in items for frame in it.frames.frames]  # type: ignore[union-attr]
+        keys = [(it.media_id, k) for it in items for k in range(len(it.frames.times_s))]  # type: ignore[union-attr]
+        pairs = list(zip(keys, (f for it in items for f in it.frames.frames), strict=True))  # type: ignore[union-attr]
         image, top_k = self.models.encoder("image"), self.cfg.image.top_labels
-        hints: list[Any] = []
-        words: list[str] = []
-        labels: list[list[tuple[str, float]]] = []
-        label_vectors: np.ndarray | None = None
+        name = self.cfg.encoders.image
+        hints: Keyed[Any, Any] | None = None
+        words: Keyed[Any, Any] | None = None
+        labels: Keyed[Any, Any] | None = None
+        label_vectors: Keyed[Any, Any] | None = None
         if not self.cfg.image.labels:  # image.labels off: the features only, no classifier, no label text
-            vectors = image.embed(pixels)
+            vectors = run_keyed(name, pairs, image.embed)
         elif self.shared:  # the frame's own vector is already in the text space (CLIP)
-            vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
+            vectors, labels = run_keyed_columns(
+                name, pairs, lambda px: image.embed_and_classify(px, top_k=top_k)
+            )
             label_vectors = vectors
         elif self.cfg.encoders.text is None:  # labels as words; no text encoder to embed them
-            vectors, labels = image.embed_and_classify(pixels, top_k=top_k)
+            vectors, labels = run_keyed_columns(
+                name, pairs, lambda px: image.embed_and_classify(px, top_k=top_k)
+            )
         else:  # the label bridge: class words weighted by probability, plus pixel cues (stages/bridge)
-            vectors, labels, probs = image.embed_classify_probabilities(pixels, top_k=top_k)
-            label_vectors, hints, words = bridge_batch(items, probs, self.models.encoder("text"))
-        out, start = list(batch), 0
+            vectors, labels, probs = run_keyed_columns(
+                name, pairs, lambda px: image.embed_classify_probabilities(px, top_k=top_k)
+            )
+            bridged, hint_list, word_list = bridge_batch(items, probs.rows(keys), self.models.encoder("text"))
+            label_vectors, hints, words = Keyed(keys, bridged), Keyed(keys, hint_list), Keyed(keys, word_list)
+        out = list(batch)
         for i, it in zip(owners, items, strict=True):
-            n = len(it.frames.times_s)  # type: ignore[union-attr]
-            part = slice(start, start + n)
+            mine = [(it.media_id, k) for k in range(len(it.frames.times_s))]  # type: ignore[union-attr]
             found = replace(
                 it.vectors,
-                frame=vectors[part],
-                frame_labels=tuple(labels[part]),
-                label=None if label_vectors is None else label_vectors[part],
-                frame_hints=tuple(hints[part]),
-                bridge_texts=tuple(words[part]),
+                frame=vectors.rows(mine),
+                frame_labels=tuple(labels.select(mine)) if labels is not None else (),
+                label=None if label_vectors is None else label_vectors.rows(mine),
+                frame_hints=tuple(hints.select(mine)) if hints is not None else (),
+                bridge_texts=tuple(words.select(mine)) if words is not None else (),
             )
             out[i] = it.with_(vectors=found)
-            start += n
         return StageOutput(out)
 
 
@@ -124,23 +132,23 @@ class EmbedVideo(StageBase):
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each video whose frames are recomputed gets its clips' times and vectors."""
-        jobs: list[tuple[int, list[float], int]] = []
-        clips: list[np.ndarray] = []
+        jobs: list[tuple[int, list[float]]] = []
+        pairs: list[tuple[tuple[str, int], np.ndarray]] = []
         for i, it in enumerate(batch):
             frames = it.frames
             if it.ex.kind != "video" or frames is None or "frames" not in it.ex.computed:
                 continue
             groups = window_groups(frames.times_s, self.cfg.align.segment_s)
-            clips += [frames.frames[idx] for idx, _ in groups]
-            jobs.append((i, [t for _, t in groups], len(groups)))
-        if not clips:
+            pairs += [((it.media_id, k), frames.frames[idx]) for k, (idx, _) in enumerate(groups)]
+            jobs.append((i, [t for _, t in groups]))
+        if not pairs:
             return StageOutput(list(batch))
-        vectors = self.models.video().embed(clips)
-        out, start = list(batch), 0
-        for i, times, n in jobs:
-            found = replace(out[i].vectors, clip_times=np.array(times), clip=vectors[start : start + n])
+        vectors = run_keyed(self.cfg.encoders.video or "", pairs, self.models.video().embed)
+        out = list(batch)
+        for i, times in jobs:
+            mine = [(out[i].media_id, k) for k in range(len(times))]
+            found = replace(out[i].vectors, clip_times=np.array(times), clip=vectors.rows(mine))
             out[i] = out[i].with_(vectors=found)
-            start += n
         return StageOutput(out)
 
 
@@ -157,23 +165,25 @@ class EmbedText(StageBase):
         """Each item with text gets its segments' analyses and vectors."""
         owners = [i for i, it in enumerate(batch) if it.texts]
         limit = self.cfg.text.max_segment_chars
-        texts = [seg.text[:limit] for i in owners for seg in batch[i].texts]
-        if not texts:
+        pairs = [
+            ((batch[i].media_id, k), seg.text[:limit]) for i in owners for k, seg in enumerate(batch[i].texts)
+        ]
+        if not pairs:
             return StageOutput(list(batch))
-        analyses = self.analyzer.analyze(texts)
+        analyses = run_keyed("text analysis", pairs, self.analyzer.analyze)
         encoder = self.models.encoder("text")  # None: encoders.text off, the rows keep a null embedding
-        vectors = encoder.embed(texts) if encoder is not None else None
-        out, start = list(batch), 0
+        vectors = (
+            run_keyed(self.cfg.encoders.text or "", pairs, encoder.embed) if encoder is not None else None
+        )
+        out = list(batch)
         for i in owners:
-            n = len(out[i].texts)
-            part = slice(start, start + n)
+            mine = [(out[i].media_id, k) for k in range(len(out[i].texts))]
             found = replace(
                 out[i].vectors,
-                text=None if vectors is None else vectors[part],
-                text_analyses=tuple(analyses[part]),
+                text=None if vectors is None else vectors.rows(mine),
+                text_analyses=tuple(analyses.select(mine)),
             )
             out[i] = out[i].with_(vectors=found)
-            start += n
         return StageOutput(out)
 
 
@@ -188,7 +198,7 @@ class EmbedAudio(StageBase):
 
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with decoded audio gets one entry per window."""
-        jobs: list[tuple[int, int, np.ndarray]] = []
+        pairs: list[tuple[tuple[str, int], np.ndarray]] = []
         slots: dict[int, list[np.ndarray | None]] = {}
         for i, it in enumerate(batch):
             ex = it.ex
@@ -198,11 +208,13 @@ class EmbedAudio(StageBase):
             for k, window in enumerate(ex.audio_windows):
                 if window.rms >= self.cfg.audio.embed_min_rms:
                     lo, hi = round(window.start_s * ex.audio_rate), round(window.end_s * ex.audio_rate)
-                    jobs.append((i, k, ex.audio_samples[lo:hi]))
-        if jobs:
-            vectors = self.models.encoder("audio").embed([samples for _, _, samples in jobs])
-            for (i, k, _), vec in zip(jobs, vectors, strict=True):
-                slots[i][k] = vec
+                    pairs.append(((it.media_id, k), ex.audio_samples[lo:hi]))
+        if pairs:
+            vectors = run_keyed(self.cfg.encoders.audio, pairs, self.models.encoder("audio").embed)
+            for i in slots:
+                for k in range(len(slots[i])):
+                    if (key := (batch[i].media_id, k)) in vectors:
+                        slots[i][k] = vectors[key]
         out = list(batch)
         for i, found in slots.items():
             out[i] = out[i].with_(vectors=replace(out[i].vectors, audio=tuple(found)))

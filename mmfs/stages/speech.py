@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmfs.config import AudioConfig, PipelineConfig
+from mmfs.encoders.keyed import Keyed, run_keyed
 from mmfs.encoders.models import PitchTracker, Recognizer, VoiceActivity, load_model
 from mmfs.errors import ConfigError, EncoderError
 from mmfs.stages.base import Resources, StageBase, StageOutput
@@ -127,16 +129,16 @@ class VadStage(StageBase):
         if not live:
             return StageOutput(list(batch))
         chunk_probs = load_model("vad.silero", VoiceActivity).chunk_probs
+        pairs = [(it.media_id, _samples(it.ex)) for it in live]
         rates = {it.ex.audio_rate for it in live}
-        probs = (
-            chunk_probs([_samples(it.ex) for it in live], live[0].ex.audio_rate)
-            if len(rates) == 1
-            else [chunk_probs([_samples(it.ex)], it.ex.audio_rate)[0] for it in live]
-        )
-        found = {id(it): p for it, p in zip(live, probs, strict=True)}
+        if len(rates) == 1:
+            found = run_keyed("vad.silero", pairs, lambda waves: chunk_probs(waves, live[0].ex.audio_rate))
+        else:  # one call per rate: each item's waves at its own rate
+            rate_of = {it.media_id: it.ex.audio_rate for it in live}
+            found = Keyed([k for k, _ in pairs], [chunk_probs([w], rate_of[k])[0] for k, w in pairs])
         out = []
         for it in batch:
-            p = found.get(id(it))
+            p = found.get(it.media_id)
             if p is None:
                 out.append(it)
                 continue
@@ -158,23 +160,33 @@ class PitchStage(StageBase):
     def run(self, batch: list[Item]) -> StageOutput:
         """Each item with audio gets its windows' pitch columns."""
         live = [it for it in batch if _hears(it)]
-        windows = [
-            at_model_rate(
-                _samples(it.ex)[round(lo * it.ex.audio_rate) : round(hi * it.ex.audio_rate)], it.ex.audio_rate
+        pairs = [
+            (
+                (it.media_id, k),
+                at_model_rate(
+                    _samples(it.ex)[round(lo * it.ex.audio_rate) : round(hi * it.ex.audio_rate)],
+                    it.ex.audio_rate,
+                ),
             )
             for it in live
-            for lo, hi in _bounds(it.ex)
+            for k, (lo, hi) in enumerate(_bounds(it.ex))
         ]
-        if not windows:
+        if not pairs:
             return StageOutput(list(batch))
         enc = self.cfg.encoders
         crepe = load_model("pitch.torchcrepe", PitchTracker, device=enc.device, batch_size=enc.batch_size)
-        stats = iter(crepe.pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]))
-        columns: dict[int, dict[str, list[Any]]] = {}
+        stats = run_keyed(
+            "pitch.torchcrepe",
+            pairs,
+            lambda windows: crepe.pitch([w if len(w) else np.zeros(1, np.float32) for w in windows]),
+        )
+        columns: dict[str, dict[str, list[Any]]] = {}
         for it in live:
-            pairs = [next(stats) for _ in it.ex.audio_windows]
-            columns[id(it)] = {"f0_hz": [f0 for f0, _ in pairs], "voiced_frac": [v for _, v in pairs]}
-        return StageOutput([_heard(it, columns[id(it)]) if id(it) in columns else it for it in batch])
+            mine = stats.select((it.media_id, k) for k in range(len(it.ex.audio_windows)))
+            columns[it.media_id] = {"f0_hz": [f0 for f0, _ in mine], "voiced_frac": [v for _, v in mine]}
+        return StageOutput(
+            [_heard(it, columns[it.media_id]) if it.media_id in columns else it for it in batch]
+        )
 
 
 class AsrStage(StageBase):
@@ -201,13 +213,15 @@ class AsrStage(StageBase):
         a = self.cfg.audio
         local = {"model_dir": a.asr_model_dir, "device": resolve_device(self.cfg.encoders.device)}
         rec = load_model(f"asr.{a.asr}", Recognizer, **(local if a.asr == "whisper" else {}))
-        lines: dict[int, tuple[TextSegment, ...]] = {}
+        lines: dict[str, tuple[TextSegment, ...]] = {}
         for it, utts in todo:
-            samples = at_model_rate(_samples(it.ex), it.ex.audio_rate)
-            lines[id(it)] = tuple(line for u in utts if (line := _transcribe(rec, samples, u)) is not None)
+            said = run_keyed(rec.name, list(enumerate(utts)), _recognise(rec, it.ex))
+            lines[it.media_id] = tuple(line for line in said.select(range(len(utts))) if line is not None)
         # new items only: when one item fails, the batch is retried item by item from the same
         # inputs, so no transcript can be added twice
-        return StageOutput([_heard(it, transcript=lines[id(it)]) if id(it) in lines else it for it in batch])
+        return StageOutput(
+            [_heard(it, transcript=lines[it.media_id]) if it.media_id in lines else it for it in batch]
+        )
 
     def _utterances(self, it: Item) -> list[Utterance]:
         """The item's speech spans; none when its VAD failed (that failure is already recorded)."""
@@ -229,6 +243,12 @@ def utterance_params(cfg: AudioConfig) -> UtteranceParams:
         pad_s=cfg.asr_pad_s,
         max_s=cfg.asr_max_utterance_s,
     )
+
+
+def _recognise(rec: Recognizer, ex: Extracted) -> Callable[[list[Utterance]], list[TextSegment | None]]:
+    """The recogniser as a batched call over one item's utterances (each an `asr` row or None)."""
+    samples = at_model_rate(_samples(ex), ex.audio_rate)
+    return lambda utts: [_transcribe(rec, samples, u) for u in utts]
 
 
 def _transcribe(rec: Recognizer, samples: np.ndarray, utt: Utterance) -> TextSegment | None:
