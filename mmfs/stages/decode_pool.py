@@ -50,6 +50,7 @@ def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         cfg = PipelineConfig.model_validate_json(conn.recv())
+        conn.send(("ready", None))  # imports done: an item's budget starts from here, not from spawn
     except (EOFError, OSError):
         return
     while True:
@@ -69,6 +70,12 @@ def _worker_main(conn: Connection) -> None:
 # BLAS threads in every worker, beside the encoders' own, oversubscribe a small machine so badly that
 # a one-second log-mel took minutes (seen on 2 cores). A value the user set is kept.
 ONE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+# A fresh worker imports PyAV, decord, OpenCV and NumPy before it can take an item; on a loaded machine
+# that took longer than a tight decode budget, which then quarantined good items. The budget counts
+# from the worker's "ready"; a worker that cannot even start within this long counts as crashed.
+STARTUP_LIMIT_S = 180.0
 
 
 class DecodeWorkerBug(RuntimeError):
@@ -91,6 +98,15 @@ class _Worker:
         theirs.close()
         self.conn = Connection(mine.detach())
         self.conn.send(cfg_json)
+        self.ready = False  # set once the interpreter has imported the decoders and read the config
+
+    def await_ready(self, limit_s: float = STARTUP_LIMIT_S) -> bool:
+        """Wait for the worker's start-up (imports) to finish; False if it died or took over `limit_s`."""
+        if not self.ready:
+            with contextlib.suppress(EOFError, OSError):
+                if self.conn.poll(limit_s):
+                    self.ready = self.conn.recv() == ("ready", None)
+        return self.ready
 
     def exit_code(self) -> int | None:
         """The worker's exit status once it has ended (negative: killed by that signal)."""
@@ -167,6 +183,10 @@ class DecodePool:
     def _run(self, worker: _Worker, pending: PendingItem) -> Extracted | MmfsError:
         limits = self.cfg.limits
         name = pending.item.path.name
+        if not worker.await_ready():
+            code = worker.exit_code()
+            log.warning("decoder process for %s did not start (exit code %s)", name, code)
+            return DecoderCrashed(f"{name}: the decoder process did not start (exit code {code})")
         start = time.monotonic()
         budget = limits.decode_timeout_s
         worker.conn.send(pending)
