@@ -75,20 +75,31 @@ def _assert_same_summary(reference: RunSummary, other: RunSummary) -> None:
 
 
 @pytest.fixture(scope="module")
-def ray_run(corpus: Path) -> tuple[Store, RunSummary, list[Any]]:
-    """One Ray run over the corpus, with what each batch sent to the driver."""
+def ray_run(corpus: Path) -> tuple[Store, RunSummary, list[Any], list[int]]:
+    """One Ray run over the corpus in which a decode worker is SIGKILLed mid-run: the run, what each
+    batch sent to the driver, and the killed PIDs. One run serves the equivalence, transfer and
+    retry tests (a local Ray costs most of a minute to start and warm on 2 cores)."""
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
     from mmfs.runners import ray as runner_ray
 
-    store, summary = _run_other("ray", corpus)
-    return store, summary, list(runner_ray.TRANSFERS)
+    token = uuid.uuid4().hex  # the local Ray started for this run, and its workers, inherit it
+    killer = _Killer("ray::MapBatches(_decode_batch)", token)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMFS_TEST_TOKEN", token)
+        killer.start()
+        try:
+            store, summary = _run_other("ray", corpus)
+        finally:
+            killer.stop.set()
+            killer.join()
+    return store, summary, list(runner_ray.TRANSFERS), killer.killed
 
 
 @pytest.mark.ray
 def test_ray_runner_writes_the_same_rows_as_local(
-    ray_run: tuple[Store, RunSummary, list[Any]], local_run: tuple[Store, RunSummary]
+    ray_run: tuple[Store, RunSummary, list[Any], list[int]], local_run: tuple[Store, RunSummary]
 ) -> None:
-    store, summary, _ = ray_run
+    store, summary, _, _ = ray_run
     _assert_same(local_run[0], store)
     _assert_same_summary(local_run[1], summary)
     runs = store.read("runs").to_pylist()
@@ -97,10 +108,10 @@ def test_ray_runner_writes_the_same_rows_as_local(
 
 @pytest.mark.ray
 def test_ray_workers_write_the_rows_and_the_driver_receives_metadata(
-    ray_run: tuple[Store, RunSummary, list[Any]],
+    ray_run: tuple[Store, RunSummary, list[Any], list[int]],
 ) -> None:
     """Encode actors stage their rows as data files; per batch the driver gets a small fraction of them."""
-    store, summary, transfers = ray_run
+    store, summary, transfers, _ = ray_run
     assert len(transfers) >= 2  # batches of 4 over the corpus
     to_driver = sum(t.driver_bytes for t in transfers)
     built = sum(t.row_bytes for t in transfers)
@@ -167,21 +178,12 @@ class _Killer(threading.Thread):
 
 @pytest.mark.ray
 def test_a_killed_ray_worker_is_retried_and_every_row_lands(
-    corpus: Path, local_run: tuple[Store, RunSummary], monkeypatch: pytest.MonkeyPatch
+    ray_run: tuple[Store, RunSummary, list[Any], list[int]], local_run: tuple[Store, RunSummary]
 ) -> None:
-    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
-    store_dir = corpus.parent / "store-ray-killed"
-    token = uuid.uuid4().hex  # the local Ray started for this run, and its workers, inherit it
-    monkeypatch.setenv("MMFS_TEST_TOKEN", token)
-    killer = _Killer("ray::MapBatches(_decode_batch)", token)
-    killer.start()
-    try:
-        summary = run_pipeline([str(corpus)], _config("ray"), store_dir, show_progress=False)
-    finally:
-        killer.stop.set()
-        killer.join()
-    assert killer.killed, "no decode worker was seen running, so none was killed"
-    _assert_same(local_run[0], Store(store_dir))
+    """The shared Ray run had a decode worker SIGKILLed mid-run: Ray retried its task, every row landed."""
+    store, summary, _, killed = ray_run
+    assert killed, "no decode worker was seen running, so none was killed"
+    _assert_same(local_run[0], store)
     _assert_same_summary(local_run[1], summary)
 
 

@@ -18,16 +18,28 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mmfs.config import PipelineConfig
+from mmfs.config import config_from_dict
 from mmfs.pipelines.run import run_pipeline
 from mmfs.schemas.tables import KEYS
 from mmfs.store.db import Store
 from mmfs.store.lock import WRITERS_DIR
 from tests import media_factory as mf
+from tests.fake_encoders import FAKE_ENCODERS
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+ROOT = Path(__file__).resolve().parents[2]  # the subprocesses import tests.fake_encoders from here
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+}
+# This test is about keys under racing writers: the deterministic `test.*` encoders stand in for the
+# models (tests/fake_encoders.py), as in the chaos test; four processes loading real weights at once
+# on 2 cores cost a minute and test nothing more here.
+CONFIG = {"encoders": FAKE_ENCODERS}
 TABLES = ("media", "frames", "audio", "text", "segments", "quarantine")
 
 
@@ -63,7 +75,8 @@ def corpus_and_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list
     root = tmp_path_factory.mktemp("writers")
     files = _corpus(root / "data")
     reference = root / "reference"
-    run_pipeline([str(f) for f in files], PipelineConfig(), reference, show_progress=False)
+    run_pipeline([str(f) for f in files], config_from_dict(CONFIG), reference, show_progress=False)
+    (root / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     return files, reference
 
 
@@ -86,7 +99,9 @@ def test_four_concurrent_runs_with_overlapping_inputs_land_every_row_once(
     files, reference = corpus_and_reference
     shared = tmp_path / "shared"
     slices, delays = _slices(files, seed)
-    cmd = [sys.executable, "-m", "mmfs.cli", "run", "--store", str(shared), "--json", "--quiet"]
+    config = reference.parent / "config.yaml"
+    cmd = [sys.executable, "-m", "mmfs.cli", "run", "--store", str(shared), "--config", str(config)]
+    cmd += ["--json", "--quiet"]
     procs = []
     start = time.monotonic()
     for part, delay in sorted(zip(slices, delays, strict=True), key=lambda pd: pd[1]):
