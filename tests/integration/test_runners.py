@@ -24,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from mmfs.config import PipelineConfig
+from mmfs.config import PipelineConfig, config_from_dict
 from mmfs.demo import SAMPLE_DIR
 from mmfs.pipelines.run import RunSummary, run_pipeline
 from mmfs.store.db import Store
 from mmfs.store.fragments import STAGED_DIR, pending_records, sweep_orphans
+from tests import media_factory as mf
+from tests.fake_encoders import FAKE_ENCODERS
 from tests.processes import processes_with_token, wait_until_gone
 from tests.store_diff import COMPARED_TABLES, table_differences
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]  # where `tests` is importable from
 
 
 def _config(kind: str) -> PipelineConfig:
@@ -77,8 +81,8 @@ def _assert_same_summary(reference: RunSummary, other: RunSummary) -> None:
 @pytest.fixture(scope="module")
 def ray_run(corpus: Path) -> tuple[Store, RunSummary, list[Any], list[int]]:
     """One Ray run over the corpus in which a decode worker is SIGKILLed mid-run: the run, what each
-    batch sent to the driver, and the killed PIDs. One run serves the equivalence, transfer and
-    retry tests (a local Ray costs most of a minute to start and warm on 2 cores)."""
+    batch sent to the driver, and the killed PIDs. One run serves the equivalence, transfer and retry
+    tests (a local Ray costs most of a minute to start and warm on 2 cores)."""
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
     from mmfs.runners import ray as runner_ray
 
@@ -188,12 +192,24 @@ def test_a_killed_ray_worker_is_retried_and_every_row_lands(
 
 
 @pytest.mark.ray
-def test_ray_runner_joins_a_running_cluster_by_address(
-    corpus: Path, local_run: tuple[Store, RunSummary], tmp_path: Path
-) -> None:
-    """`mmfs run --runner ray --address`: a separately started Ray head (a one-node cluster) does the work."""
+def test_the_cli_joins_a_running_cluster_by_address(tmp_path: Path) -> None:
+    """`mmfs run --runner ray --address`: a separately started Ray head (a one-node cluster) does the work,
+    and its rows equal a local run's.
+
+    The deterministic `test.*` encoders stand in for the models: this is about the command joining a
+    cluster (the Ray run above compares real-model rows with the local runner's).
+    """
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mmfs[ray]'")
-    ray_cli = Path(sys.executable).with_name("ray")
+    data = tmp_path / "data"
+    mf.write_image(data / "photo.png", seed=5)
+    mf.write_text(data / "note.txt", "The harbour lamp burns all night.")
+    mf.write_video(data / "clip.mp4", times_s=[i / 4 for i in range(12)], audio_tone_hz=330.0)
+    (data / "empty.mp4").write_bytes(b"")  # a quarantine row on both sides
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"encoders": FAKE_ENCODERS, "runner": {"batch_media": 2}}))
+    reference = run_pipeline(
+        [str(data)], config_from_dict({"encoders": FAKE_ENCODERS}), tmp_path / "local", show_progress=False
+    )
     session_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit
     # Ray >= 2.59 authenticates with a token: the cluster and its clients share it.
     env = {
@@ -201,43 +217,28 @@ def test_ray_runner_joins_a_running_cluster_by_address(
         "RAY_TMPDIR": session_dir,
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": secrets.token_hex(16),
+        # the workers import tests.fake_encoders
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     }
     env["MMFS_TEST_TOKEN"] = token = uuid.uuid4().hex  # to stop this cluster only, not every Ray here
-    head = [
-        str(ray_cli),
-        "start",
-        "--head",
-        f"--port={_free_port()}",
-        "--num-cpus=3",
-        "--include-dashboard=false",
-    ]
-    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=180)
-    assert started.returncode == 0, started.stderr[-2000:]
-    address = re.search(r"ray start --address='([^']+)'", started.stdout + started.stderr)
-    assert address is not None, started.stdout[-2000:]
-    config = tmp_path / "config.yaml"
-    config.write_text("runner: {batch_media: 4}\n")
-    store = tmp_path / "store"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmfs.cli",
-        "run",
-        str(corpus),
-        "--store",
-        str(store),
-        "--config",
-        str(config),
-    ]
-    cmd += ["--runner", "ray", "--address", address[1], "--json", "--quiet"]
+    head = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={_free_port()}"]
+    head += ["--num-cpus=3", "--include-dashboard=false"]
     try:
+        started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=180)
+        assert started.returncode == 0, started.stderr[-2000:]
+        address = re.search(r"ray start --address='([^']+)'", started.stdout + started.stderr)
+        assert address is not None, started.stdout[-2000:]
+        cmd = [sys.executable, "-m", "mmfs.cli", "run", str(data), "--store", str(tmp_path / "store")]
+        cmd += ["--config", str(config), "--runner", "ray", "--address", address[1], "--json", "--quiet"]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     finally:
         _stop(token)  # not `ray stop`, which stops every Ray cluster on the machine
         shutil.rmtree(session_dir, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    _assert_same(local_run[0], Store(store))
-    assert json.loads(done.stdout)["rows"] == local_run[1].rows
+    store = Store(tmp_path / "store")
+    _assert_same(Store(tmp_path / "local"), store)
+    assert json.loads(done.stdout)["rows"] == reference.rows
+    assert [r["runner"] for r in store.read("runs").to_pylist()] == ["ray"]
 
 
 def _stop(token: str) -> None:
