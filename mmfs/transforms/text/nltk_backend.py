@@ -8,6 +8,7 @@ tagger or entity recogniser without more data, so `pos` and `entities` stay empt
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from collections.abc import Sequence
@@ -45,22 +46,10 @@ class NltkBackend:
         self._words = TreebankWordTokenizer()
 
     def _loaded(self) -> tuple[Any, Any]:
-        """The Punkt tokenizer and the WordNet lemmatizer, loaded on first use."""
+        """The Punkt tokenizer and the WordNet lemmatizer, loaded on first use (once per process)."""
         with self._lock:
             if self._sent is None:
-                from nltk.corpus.reader.wordnet import WordNetCorpusReader
-                from nltk.data import FileSystemPathPointer
-                from nltk.stem import WordNetLemmatizer
-                from nltk.tokenize.punkt import PunktSentenceTokenizer, load_punkt_params
-
-                params = load_punkt_params(FileSystemPathPointer(str(self._punkt_dir)))
-                with warnings.catch_warnings():  # "multilingual functions are not available": not used
-                    warnings.simplefilter("ignore", UserWarning)
-                    reader = WordNetCorpusReader(str(self._wordnet_dir), None)
-                lemmatizer = WordNetLemmatizer()
-                lemmatizer._wn = reader  # this reader, not the lazily found global `wordnet`
-                self._lemmatizer = (lemmatizer, reader)
-                self._sent = PunktSentenceTokenizer(params)
+                self._sent, self._lemmatizer = _load_models(self._punkt_dir, self._wordnet_dir)
         return self._sent, self._lemmatizer
 
     def sentences(self, text: str) -> list[str]:
@@ -98,3 +87,21 @@ class NltkBackend:
                 )
             )
         return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load_models(punkt_dir: Path, wordnet_dir: Path) -> tuple[Any, tuple[Any, Any]]:
+    """Punkt and WordNet read from their folders, once per process and folder pair: parsing WordNet
+    costs seconds, and every analyzer a process builds (a run's, a worker's, the web API's) shares it."""
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    from nltk.data import FileSystemPathPointer
+    from nltk.stem import WordNetLemmatizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer, load_punkt_params
+
+    params = load_punkt_params(FileSystemPathPointer(str(punkt_dir)))
+    with warnings.catch_warnings():  # "multilingual functions are not available": not used
+        warnings.simplefilter("ignore", UserWarning)
+        reader = WordNetCorpusReader(str(wordnet_dir), None)
+    lemmatizer = WordNetLemmatizer()
+    lemmatizer._wn = reader  # this reader, not the lazily found global `wordnet`
+    return PunktSentenceTokenizer(params), (lemmatizer, reader)
