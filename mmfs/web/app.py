@@ -6,8 +6,9 @@ on another interface (`--host`) shows the whole store to whoever can reach the p
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from mmfs.errors import ConfigError, MmfsError
+from mmfs.pipelines.online import close_shared
 from mmfs.web import api, features, pages
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, stop the online-feature pipelines the server started (decode workers, threads)."""
+    yield
+    close_shared()
 
 
 def create_app(
@@ -35,7 +44,13 @@ def create_app(
 
     `allowed_roots`: the folders whose files `POST /api/features` may read by path (none: uploads only).
     """
-    app = FastAPI(title="mmfs", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="mmfs",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=_lifespan,
+    )
     app.state.store_uri = str(store_uri)
     app.state.allowed_roots = [Path(root).resolve() for root in allowed_roots]
     app.state.max_upload_bytes = max_upload_bytes

@@ -237,3 +237,13 @@ def test_size_limits_and_bad_requests(sample_store: SampleStore) -> None:
         assert answer.status_code == 400, body
     spec = small.get("/api/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/api/features"]["post"]["requestBody"]["content"]
+
+
+def test_the_server_stops_its_feature_pipelines_on_shutdown(sample_store: SampleStore) -> None:
+    """The app's shutdown closes the shared online pipelines (their decode workers and threads)."""
+    from mmfs.pipelines import online
+
+    with TestClient(create_app(sample_store.store)) as client:
+        assert upload(client, sample_store.data / "chelsea_cat.jpg").status_code == 200
+        assert online._SHARED, "the request built no shared pipeline"
+    assert not online._SHARED
