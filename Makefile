@@ -100,9 +100,18 @@ realmedia: | $(PY)
 # Test files run on PYTEST_WORKERS processes (pytest-xdist), a file per worker at a time so module
 # fixtures (a store built once, a Ray run) are built once; the default of 2 fits a 2-core machine,
 # where it took the suite from 25 to 15 minutes (most tests wait on subprocesses and model loads).
+# Lint (CPU) runs beside the test data's installs (apt and downloads: waiting on the network), which
+# run one after another (apt holds one lock).
 PYTEST_WORKERS ?= 2
-test: setup lint browser speech-data realmedia
+test: setup
+	@$(MAKE) --no-print-directory -j2 lint test-data
 	$(PY) -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+.PHONY: test-data
+test-data:
+	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory speech-data
+	@$(MAKE) --no-print-directory realmedia
 
 chaos: setup
 	MMFS_CHAOS_SEEDS=$${MMFS_CHAOS_SEEDS:-50} MMFS_WRITER_SEEDS=$${MMFS_WRITER_SEEDS:-50} \

@@ -420,9 +420,7 @@ def segments_schema(dims: Dims) -> pa.Schema:
             pa.field("nsfw", pa.bool_()),  # any frame flagged
             pa.field("nsfw_score", pa.float32()),  # highest frame score
             pa.field("faces", pa.int32()),  # most faces in one frame
-            pa.field(
-                "clip", vector(clip_dim(dims))
-            ),  # clip-level features (video/action_pooling.py)
+            pa.field("clip", vector(clip_dim(dims))),  # clip-level features (video/action_pooling.py)
             # the video encoder's clip vectors pooled per window (encoders.video)
             *([pa.field("video", vector(dims.video))] if dims.video else []),
         ],
