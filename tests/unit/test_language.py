@@ -9,6 +9,9 @@ Nigerian Pidgin, ...) and all 30 others right.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from mmfs.transforms.text.clean import LanguageIdentifier
@@ -114,3 +117,17 @@ def test_confidence_is_a_share_that_grows_with_evidence() -> None:
     assert identify("1234 5678 !!") is None and LanguageIdentifier.identify("") is None
     scored = LanguageIdentifier.identify_scored("Das ist ein kurzer Satz.")
     assert scored is not None and scored.code == LanguageIdentifier.identify("Das ist ein kurzer Satz.")
+
+
+def test_stop_lists_are_read_without_building_spacy_languages() -> None:
+    """Identifying a language reads spaCy's stop lists alone: importing `spacy.lang.fr` builds its
+    tokenizer exceptions (seconds), which a run that never tokenizes French must not pay."""
+    code = (
+        "import sys; from mmfs.transforms.text.language import identify, _stop_words; "
+        "identify('Le chat dort sur le canapé pendant que la pluie tombe sur la ville.'); "
+        "assert len(_stop_words('fr')) > 300 and len(_stop_words('de')) > 300; "
+        "print(sorted(m for m in sys.modules if m.startswith('spacy')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

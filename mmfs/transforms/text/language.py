@@ -13,11 +13,13 @@ The confidence is the winning language's share of the combined probability (0 to
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import re
 import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 SHORT_CHARS = 300  # texts shorter than this get the name and function-word corrections
@@ -111,8 +113,14 @@ def _stop_words(code: str) -> frozenset[str]:
     """spaCy's stop list of a language (empty when spaCy has none)."""
     if code not in STOPWORD_LANGS:
         return frozenset()
-    try:
-        module = importlib.import_module(f"spacy.lang.{code}.stop_words")
-    except ImportError:
+    # The list's own file, run alone: importing `spacy.lang.<code>.stop_words` would run the language
+    # package's __init__ first, whose tokenizer exceptions cost seconds to build (French: 2-5 s).
+    package = importlib.util.find_spec("spacy")
+    places = package.submodule_search_locations if package is not None else None
+    path = Path(places[0]) / "lang" / code / "stop_words.py" if places else None
+    spec = importlib.util.spec_from_file_location(f"_mmfs_stop_words_{code}", path) if path else None
+    if spec is None or spec.loader is None or path is None or not path.is_file():
         return frozenset()
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return frozenset(w.lower() for w in getattr(module, "STOP_WORDS", ()))
