@@ -25,10 +25,10 @@ import pyarrow as pa
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
-from mmfs.media.hashing import FileStat
 from mmfs.pipelines.corpus import update_vocabulary
-from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
-from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
+from mmfs.pipelines.inputs import Inputs
+from mmfs.pipelines.plan import PreFailure, find_work, read_ledger
+from mmfs.pipelines.sources import RejectedSource, check_arguments, list_inputs
 from mmfs.runners import hooks
 from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
@@ -109,7 +109,7 @@ def run_pipeline(
 
     `rehash`: hash every input again instead of trusting the ledger's hash cache.
     """
-    found = discover(paths, cfg.sources, exclude=store_uri)
+    found = list_inputs(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
@@ -144,7 +144,7 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
 
 
 def _run(
-    found: tuple[list[SourceItem], list[RejectedSource]],
+    found: tuple[Inputs, list[RejectedSource]],
     cfg: PipelineConfig,
     store_uri: str | Path,
     show_progress: bool,
@@ -159,18 +159,16 @@ def _run(
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]
-    ledger = read_ledger(store)
-    stats: dict[str, FileStat] = {}
-    cache = None if rehash else ledger.cache()
-    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress, cache, stats)
-    pre_failures += unreadable
+    work = find_work(
+        items, cfg, store, read_ledger(store), rehash=rehash, show_progress=show_progress
+    )  # the per-item work is for the items that have some: the rest is joins over the ledger
+    todo, media_only, stats = work.todo, work.media_only, work.stats
+    summary.n_duplicates = work.duplicates
+    pre_failures += work.unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(
-        store, pending, versions, ledger, fresh=stats, max_attempts=cfg.limits.max_attempts
-    )
     uri_stats = {uri: stat.as_row(uri) for uri, stat in stats.items()}
-    summary.n_skipped = len(pending) - len(todo) - len(media_only)
+    summary.n_skipped = work.n_skipped
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
     schemas = run_schemas(cfg, versions, store)  # from the models' metadata: the driver loads no model
