@@ -31,9 +31,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.plan import hash_items, make_plan, read_ledger, split_done
+from mmfs.pipelines.plan import find_work, make_plan, read_ledger
 from mmfs.pipelines.run import run_pipeline
-from mmfs.pipelines.sources import discover
+from mmfs.pipelines.sources import list_inputs
 from mmfs.schemas import Dims, all_schemas
 from mmfs.stages.batch import BatchResult, BatchTally, with_uri_stats
 from mmfs.stages.commit import Committer
@@ -142,14 +142,14 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     t = {"plan": 0.0, "rows": 0.0, "write": 0.0, "index": 0.0}
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    items, _ = discover([str(folder)], cfg.sources)
-    ledger = read_ledger(store)
-    stats: dict[str, Any] = {}
-    pending, _, _ = hash_items(items, cfg, False, ledger.cache(), stats)
-    todo, _ = split_done(store, pending, feature_versions(cfg), ledger, fresh=stats)
-    rows_stats = {u: s.as_row(u) for u, s in stats.items()}
+    inputs, _ = list_inputs([str(folder)], cfg.sources)
+    work = find_work(inputs, cfg, store, read_ledger(store))  # what `mmfs run` plans with
+    todo = work.todo
+    rows_stats = {u: s.as_row(u) for u, s in work.stats.items()}
     t["plan"] = time.perf_counter() - t0
-    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+    committer = Committer(
+        store, cfg.runner.commit_rows, cfg.runner.commit_seconds, run_id=f"bench-{folder.name}"
+    )
     write_cpu = 0.0
     for start in range(0, len(todo), cfg.runner.batch_media):
         t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,10 +42,10 @@ class Inputs:
         return self.table.num_rows
 
     @classmethod
-    def build(cls, listed: dict[str, list[object]], extras: list[SourceItem]) -> Inputs:
+    def build(cls, listed: dict[str, list[Any]], extras: list[SourceItem]) -> Inputs:
         """Rows from the listing's columns, then one row per extra (its stat unknown: null)."""
         n = len(extras)
-        columns = {name: list(listed.get(name, [])) for name in INPUT_SCHEMA.names}
+        columns: dict[str, list[Any]] = {name: list(listed.get(name, [])) for name in INPUT_SCHEMA.names}
         columns["extra"] = [-1] * len(columns["uri"]) + list(range(n))
         columns["uri"] += [item.uri for item in extras]
         columns["path"] += [str(item.path) for item in extras]
