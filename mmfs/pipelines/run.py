@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -29,13 +29,10 @@ from mmfs.pipelines.corpus import update_vocabulary
 from mmfs.pipelines.inputs import Inputs
 from mmfs.pipelines.plan import PreFailure, find_work, read_ledger
 from mmfs.pipelines.sources import RejectedSource, check_arguments, list_inputs
-from mmfs.runners import hooks
 from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import runs_schema
-from mmfs.stages.batch import BatchJob, BatchTally, add_counts, log_failure, with_uri_stats
 from mmfs.stages.items import PendingItem, StageFailure
-from mmfs.stages.model_meta import run_schemas
 from mmfs.stages.rows import RowBuilder, feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
@@ -43,6 +40,9 @@ from mmfs.store.indexes import ensure_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
+
+if TYPE_CHECKING:  # the batch path (stages, encoders' registry, hooks) is imported when a run has work
+    from mmfs.stages.batch import BatchJob, BatchTally
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ class RunSummary:
         self.n_degraded += tally.n_degraded
         self.n_quarantined += tally.n_quarantined
         self.media_seconds += tally.media_seconds
-        add_counts(self.rows, written)
+        for name, n in written.items():
+            self.rows[name] = self.rows.get(name, 0) + n
         for stage, seconds in tally.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
@@ -171,6 +172,10 @@ def _run(
     summary.n_skipped = work.n_skipped
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
+    from mmfs.runners import hooks
+    from mmfs.stages.batch import BatchJob
+    from mmfs.stages.model_meta import run_schemas
+
     schemas = run_schemas(cfg, versions, store)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
@@ -234,13 +239,15 @@ def _update_uris(
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
     media = rows_to_table(updated, store.table("media").schema, "media")
+    from mmfs.stages.batch import with_uri_stats
+
     store.write("media", with_uri_stats(media, stats))
 
 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
     """Failures of unreadable inputs not already in `quarantine` with the same code (logged either way)."""
     for _, uri, failure in failures:
-        log_failure(uri, failure)
+        log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)  # as batch.log_failure
     if not failures or not store.count("quarantine"):
         return failures
     keys = [key for key, _, _ in failures]
