@@ -129,7 +129,7 @@ def stage_batch(store: Store, result: BatchResult, run_id: str, *, stage: bool =
     where only a merge on keys is safe: the committer then writes them as `commit_batch` does).
     """
     t0 = time.perf_counter()
-    row_bytes = sum(t.nbytes for t in result.tables.values())
+    row_bytes = sum(t.get_total_buffer_size() for t in result.tables.values())  # nbytes walks every chunk
     hit(Fault.BEFORE_FRAGMENT_WRITE)
     staged: dict[str, StagedTable] = {}
     rows: dict[str, pa.Table] = {}
