@@ -36,7 +36,7 @@ from mmfs.stages.items import PendingItem, StageFailure
 from mmfs.stages.rows import RowBuilder, feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
-from mmfs.store.indexes import ensure_indexes
+from mmfs.store.indexes import ensure_indexes, ensure_key_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
@@ -133,9 +133,11 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
         return
     try:
         with writer_lock(str(store_uri), cfg.store.storage_options):
+            store = Store(store_uri, storage_options=cfg.store.storage_options)
             if cfg.index.auto:
-                store = Store(store_uri, storage_options=cfg.store.storage_options)
                 ensure_indexes(store, min_rows=cfg.index.min_rows, kind=cfg.index.kind)
+            else:  # the key indexes are the commits' lookups, not search's: kept either way
+                ensure_key_indexes(store)
         if cfg.maintenance.auto:
             m = cfg.maintenance
             store = Store(store_uri, storage_options=cfg.store.storage_options)

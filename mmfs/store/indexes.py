@@ -59,10 +59,15 @@ def ensure_indexes(
             table = _latest(store, name)
             for column in text_columns:
                 report[f"{name}.{column}"] = _ensure_fts(table, column)
-    for name in KEY_INDEXED:
-        if store.has(name):
-            report[f"{name}.media_id"] = _ensure_key(_latest(store, name))
+    report.update(ensure_key_indexes(store))
     return report
+
+
+def ensure_key_indexes(store: Store) -> dict[str, dict[str, Any]]:
+    """The `media_id` BTREE of every keyed table, built or refreshed: the write path's, not search's
+    (each commit looks up the stored rows of its keys), so runs keep it whatever `index.auto` says."""
+    present = set(store.table_names())
+    return {f"{name}.media_id": _ensure_key(_latest(store, name)) for name in KEY_INDEXED if name in present}
 
 
 def _ensure_key(table: Any) -> dict[str, Any]:
