@@ -29,7 +29,7 @@ def row_versions(store: Store, media_ids: list[str]) -> dict[str, str]:
     for table in FEATURE_TABLES:
         if not store.has(table):
             continue
-        dataset = store.current(table).to_lance()
+        dataset = store.lance_dataset(table)
         if dataset.count_rows() == 0:
             continue
         rows = dataset.to_table(
