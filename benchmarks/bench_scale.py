@@ -3,11 +3,13 @@
 Run with `make bench-scale` (or `python benchmarks/bench_scale.py [--rounds R --items N --frames F]`).
 Each round adds N new items (tiny files with distinct bytes, so hashing and the ledger are real) with F
 frame rows and one segment row each. The decode and encoder stages are skipped: rows are laid out
-synthetically (random 64-d embeddings) and fed to the real write path (`Committer` → `commit_batch`
-→ `Store.write`), so the figures are the store's costs as the store grows. Per round it prints:
-wall time and time per stage (plan = ledger read + hashing + split, rows, write, index = key-index
-refresh), write seconds per 1,000 items, versions / files / bytes added to the store, then a no-op
-`mmfs plan` and a no-op `mmfs run` over every item so far (wall time and bytes read, from rchar).
+synthetically (random 64-d embeddings) and fed to the real write path (`Committer` → `commit_batch`:
+data files staged, then one commit per table, as under every runner), so the figures are the store's
+costs as the store grows. Per round it prints: wall time and time per stage (plan = listing + ledger
+joins + hashing the new files, rows, write, index = key-index refresh), write seconds per 1,000
+items, versions / files / bytes added to the store, then a no-op `mmfs plan` and a no-op
+`mmfs run` over every item so far (wall time and bytes read, from rchar), in this process and as a
+whole `mmfs run` process (start-up and imports included).
 
 `--cluster ray,ray2,beam` adds the cluster write path (`scale_cluster.py`): workers that send rows to
 one committer against workers that write fragments and send metadata, under local Ray (2 CPUs), a
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +34,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmfs.config import PipelineConfig
-from mmfs.pipelines.plan import hash_items, make_plan, read_ledger, split_done
+from mmfs.pipelines.plan import find_work, make_plan, read_ledger
 from mmfs.pipelines.run import run_pipeline
-from mmfs.pipelines.sources import discover
+from mmfs.pipelines.sources import list_inputs
 from mmfs.schemas import Dims, all_schemas
 from mmfs.stages.batch import BatchResult, BatchTally, with_uri_stats
 from mmfs.stages.commit import Committer
@@ -142,14 +145,14 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     t = {"plan": 0.0, "rows": 0.0, "write": 0.0, "index": 0.0}
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    items, _ = discover([str(folder)], cfg.sources)
-    ledger = read_ledger(store)
-    stats: dict[str, Any] = {}
-    pending, _, _ = hash_items(items, cfg, False, ledger.cache(), stats)
-    todo, _ = split_done(store, pending, feature_versions(cfg), ledger, fresh=stats)
-    rows_stats = {u: s.as_row(u) for u, s in stats.items()}
+    inputs, _ = list_inputs([str(folder)], cfg.sources)
+    work = find_work(inputs, cfg, store, read_ledger(store))  # what `mmfs run` plans with
+    todo = work.todo
+    rows_stats = {u: s.as_row(u) for u, s in work.stats.items()}
     t["plan"] = time.perf_counter() - t0
-    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+    committer = Committer(
+        store, cfg.runner.commit_rows, cfg.runner.commit_seconds, run_id=f"bench-{folder.name}"
+    )
     write_cpu = 0.0
     for start in range(0, len(todo), cfg.runner.batch_media):
         t0 = time.perf_counter()
@@ -192,7 +195,8 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
     summary = run_pipeline([str(root)], cfg, store_dir, show_progress=False)
     run_s, run_read, run_cpu = time.perf_counter() - t0, rchar() - r0, time.process_time() - c0
     assert plan.new == [] and plan.stale == [] and summary.n_ok == 0, "the no-op run found work"
-    return {
+    cli = cli_no_op(store_dir, root)
+    return cli | {
         "plan_s": round(plan_s, 3),
         "plan_read_bytes": plan_read,
         "plan_cpu_s": round(plan_cpu, 3),
@@ -201,6 +205,33 @@ def no_op(store_dir: Path, root: Path, cfg: PipelineConfig) -> dict[str, Any]:
         "run_cpu_s": round(run_cpu, 3),
         "up_to_date": plan.up_to_date,
     }
+
+
+_CLI = """
+import atexit, sys
+def _report():
+    io = dict(line.split(":") for line in open("/proc/self/io").read().splitlines())
+    print("RCHAR", int(io["rchar"]), file=sys.stderr)
+atexit.register(_report)
+from mmfs.cli import app
+sys.argv = ["mmfs", "run", sys.argv[1], "--store", sys.argv[2]]
+app()
+"""
+
+
+def cli_no_op(store_dir: Path, root: Path) -> dict[str, Any]:
+    """`mmfs run` over every item so far as a whole process (start-up and imports included): wall
+    seconds, CPU seconds and bytes read (the child's rchar at exit)."""
+    before = os.times()
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI, str(root), str(store_dir)], capture_output=True, text=True, check=True
+    )
+    wall = time.perf_counter() - t0
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    read = next((int(x.split()[1]) for x in done.stderr.splitlines() if x.startswith("RCHAR")), 0)
+    return {"cli_s": round(wall, 3), "cli_cpu_s": round(cpu, 3), "cli_read_bytes": read}
 
 
 def commit_throughput(store_dir: Path, n_rows: int, chunk: int) -> dict[str, Any]:
@@ -331,7 +362,8 @@ def print_row(row: dict[str, Any], frames: int) -> None:
             f"\n           no-op over {n['up_to_date']} items: plan {n['plan_s']:.2f} s "
             f"(cpu {n['plan_cpu_s']:.2f}) "
             f"(read {n['plan_read_bytes'] / 1e6:.2f} MB), run {n['run_s']:.2f} s (cpu {n['run_cpu_s']:.2f}) "
-            f"(read {n['run_read_bytes'] / 1e6:.2f} MB)"
+            f"(read {n['run_read_bytes'] / 1e6:.2f} MB); `mmfs run` process {n['cli_s']:.2f} s "
+            f"(cpu {n['cli_cpu_s']:.2f}, read {n['cli_read_bytes'] / 1e6:.2f} MB)"
         )
     print(line, flush=True)
 

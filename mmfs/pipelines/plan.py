@@ -17,78 +17,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmfs.config import PipelineConfig
-from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
-from mmfs.media.hashing import FileStat, HashCache, file_stat, sha256_file
+from mmfs.media.hashing import FileStat, HashCache
+from mmfs.pipelines.identify import PreFailure, hash_items, identify
+from mmfs.pipelines.inputs import Inputs
 from mmfs.pipelines.retry import retry_due
-from mmfs.pipelines.sources import SourceItem, check_arguments, discover
-from mmfs.runners.progress import Progress
-from mmfs.stages.items import PendingItem, StageFailure
+from mmfs.pipelines.sources import check_arguments, list_inputs
+from mmfs.stages.items import PendingItem
 from mmfs.stages.ledger import FEATURE_TABLES
-from mmfs.stages.remote import sha256_object
 from mmfs.stages.rows import FLOW_OFF, MODALITY_TABLES, SEGMENTS_OFF, feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
-from mmfs.store.objstore import is_object_uri
 
-PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
-
-
-def hash_items(
-    items: list[SourceItem],
-    cfg: PipelineConfig,
-    show_progress: bool,
-    cache: HashCache | None = None,
-    stats: dict[str, FileStat] | None = None,
-) -> tuple[list[PendingItem], list[PreFailure], int]:
-    """Hash every item's bytes; merge items with the same bytes; collect unreadable ones.
-
-    A local file whose stat matches `cache` keeps its cached media_id unread. `stats`, when given,
-    receives the stat of every local file hashed afresh (recorded in the ledger by the run).
-    """
-    by_id: dict[str, PendingItem] = {}
-    unreadable: list[PreFailure] = []
-    duplicates = 0
-    progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
-    for item in items:
-        progress.advance(1)
-        try:
-            stat = None if is_object_uri(item.uri) else file_stat(item.path)
-            n_bytes = check_size(item, cfg, stat)
-            cached = cache.lookup(item.uri, stat) if cache is not None and stat is not None else None
-            media_id = cached or _content_hash(item, cfg)
-        except (OSError, MediaError) as err:
-            error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
-            unreadable.append((f"uri:{item.uri}", item.uri, StageFailure("read", error)))
-            continue
-        if stats is not None and stat is not None and cached is None:
-            stats[item.uri] = stat
-        if media_id in by_id:
-            by_id[media_id].uris.append(item.uri)
-            duplicates += 1
-        else:
-            by_id[media_id] = PendingItem(media_id, item, [item.uri], n_bytes)
-    progress.close()
-    return list(by_id.values()), unreadable, duplicates
-
-
-def _content_hash(item: SourceItem, cfg: PipelineConfig) -> str:
-    """sha256 of the item's bytes: the file's, or the object's streamed (the same bytes, the same id)."""
-    if is_object_uri(item.uri):
-        return sha256_object(item.uri, cfg.sources.storage_options)
-    return sha256_file(item.path)
-
-
-def check_size(item: SourceItem, cfg: PipelineConfig, stat: FileStat | None = None) -> int:
-    """The file's size; empty files and files over the byte limit are refused before hashing."""
-    known = item.size if item.size is not None else (stat.size if stat is not None else None)
-    size = known if known is not None else item.path.stat().st_size
-    if size == 0:
-        raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
-    if size > cfg.limits.max_bytes:
-        raise MediaLimitExceeded(
-            f"{item.path.name}: {size} bytes is over the limit of {cfg.limits.max_bytes}"
-        )
-    return size
+__all__ = ["PreFailure", "hash_items"]  # kept importable from here (benchmarks, older callers)
 
 
 def split_done(
@@ -188,6 +128,67 @@ class Ledger:
         }
         return HashCache(entries)
 
+    def cache_table(self) -> pa.Table:
+        """The hash cache as columns: uri, size, mtime_ns, inode, media_id (one row per recorded path)."""
+        schema = pa.schema(
+            [("uri", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("inode", pa.int64())]
+        ).append(pa.field("media_id", pa.string()))
+        if self.table.num_rows == 0 or "uri_stats" not in self.table.schema.names:
+            return schema.empty_table()
+        stats = self.table.column("uri_stats").combine_chunks()
+        flat = pc.list_flatten(stats)
+        owners = pc.take(self.table.column("media_id").combine_chunks(), pc.list_parent_indices(stats))
+        columns = [flat.field(n).cast(schema.field(n).type) for n in ("uri", "size", "mtime_ns", "inode")]
+        table = pa.Table.from_arrays([*columns, owners], schema=schema)
+        return table.filter(pc.is_valid(table.column("size")))
+
+    def settled(self, ids: pa.Table, uris: pa.Array, versions: dict[str, str], fresh: pa.Array) -> pa.Array:
+        """The media ids among `ids` that are surely up to date: nothing to do for them this run.
+
+        An item is settled when its ledger row is `ok`/`degraded` with recorded `row_versions` that
+        this config's versions leave unchanged (`stale_tables`, evaluated once per distinct value,
+        not per item), every path it was found under now (`uris`, one per row of `ids`) is one the
+        ledger records for it, and none of its paths was hashed afresh (`fresh`: their stats go into
+        the ledger). Everything else goes through `split_done`, item by item.
+        """
+        cols = ("media_id", "status", "feature_version", "row_versions", "uris")
+        if (
+            self.table.num_rows == 0
+            or ids.num_rows == 0
+            or any(c not in self.table.schema.names for c in cols)
+        ):
+            return pa.array([], pa.string())
+        wanted = pa.table({"media_id": pc.unique(ids.column("media_id"))})
+        ledger = self.table.select(list(cols[:4]))
+        rows = wanted.join(ledger, keys="media_id", join_type="inner", use_threads=False)
+        rows = rows.filter(
+            pc.and_(pc.is_valid(rows.column("row_versions")), pc.not_equal(rows.column("status"), "failed"))
+        )
+        if rows.num_rows == 0:
+            return pa.array([], pa.string())
+        recorded = pc.dictionary_encode(rows.column("row_versions").combine_chunks())
+        memo: dict[frozenset[str], str] = {}
+        up = []
+        for text in recorded.dictionary.to_pylist():
+            item = {"status": "ok", "tables": {t: set(v) for t, v in json.loads(text).items()}}
+            up.append(stale_tables(item, versions, memo) is None)
+        good = pc.take(pa.array(up, pa.bool_()), recorded.indices)
+        ids_up = rows.column("media_id").filter(good)
+        # paths not recorded for the item, and paths hashed afresh: the item's ledger row changes
+        pairs = pa.table({"media_id": ids.column("media_id"), "uri": uris})
+        stored = self.table.column("uris").combine_chunks()
+        known = pa.table(
+            {
+                "media_id": pc.take(
+                    self.table.column("media_id").combine_chunks(), pc.list_parent_indices(stored)
+                ),
+                "uri": pc.list_flatten(stored),
+            }
+        )
+        new_paths = pairs.join(known, keys=["media_id", "uri"], join_type="left anti", use_threads=False)
+        unsettled = pa.concat_arrays([new_paths.column("media_id").combine_chunks(), fresh.cast(pa.string())])
+        return pc.filter(ids_up, pc.invert(pc.is_in(ids_up, value_set=unsettled))).combine_chunks()
+
     def known(self, store: Store, media_ids: list[str]) -> dict[str, dict[str, Any]]:
         """For the given items found in the ledger: status, uris, media version, versions per table."""
         if not media_ids or self.table.num_rows == 0:
@@ -245,6 +246,69 @@ def _read_feature_versions(store: Store, media_ids: list[str], known: dict[str, 
 
 
 @dataclass
+class Work:
+    """What a run has to do with its inputs: the plan shared by `mmfs run` and `mmfs plan`."""
+
+    todo: list[PendingItem]  # new, stale, or failed and due again
+    media_only: list[tuple[PendingItem, list[str]]]  # up to date; its ledger row gains paths or stats
+    known: dict[str, dict[str, Any]]  # the ledger's record of the items above that it has
+    n_items: int  # distinct media ids among the readable inputs
+    duplicates: int
+    unreadable: list[PreFailure]
+    stats: dict[str, FileStat]  # stats of the files hashed afresh
+
+    @property
+    def n_skipped(self) -> int:
+        """Items with nothing to do."""
+        return self.n_items - len(self.todo) - len(self.media_only)
+
+
+def find_work(
+    inputs: Inputs,
+    cfg: PipelineConfig,
+    store: Store,
+    ledger: Ledger,
+    *,
+    rehash: bool = False,
+    show_progress: bool = False,
+) -> Work:
+    """New, stale and up-to-date items, from the inputs' columns and the ledger.
+
+    Cost: a few joins over the listing and the ledger (Arrow), plus per-item work for the items that
+    are not surely up to date (`Ledger.settled`): those go through `split_done` as `PendingItem`s.
+    """
+    stats: dict[str, FileStat] = {}
+    cache = None if rehash else ledger.cache_table()
+    ids, unreadable = identify(inputs, cfg, cache, show_progress, stats)
+    uris = inputs.table.column("uri").take(ids.column("row"))
+    n_items = len(pc.unique(ids.column("media_id")))
+    fresh = ids.column("media_id").filter(pc.is_in(uris, value_set=pa.array(list(stats), pa.string())))
+    settled = ledger.settled(ids, uris, feature_versions(cfg), fresh.combine_chunks())
+    rest = ids.filter(pc.invert(pc.is_in(ids.column("media_id"), value_set=settled)))
+    pending = _pending(inputs, rest)
+    known = ledger.known(store, [p.media_id for p in pending])
+    todo, media_only = split_done(
+        store, pending, feature_versions(cfg), known=known, fresh=stats, max_attempts=cfg.limits.max_attempts
+    )
+    return Work(todo, media_only, known, n_items, ids.num_rows - n_items, unreadable, stats)
+
+
+def _pending(inputs: Inputs, ids: pa.Table) -> list[PendingItem]:
+    """`PendingItem`s of the given rows (by row order): one per media id, with all its uris."""
+    rows = ids.column("row").to_pylist()
+    items = inputs.items(rows)
+    by_id: dict[str, PendingItem] = {}
+    for item, media_id, n_bytes in zip(
+        items, ids.column("media_id").to_pylist(), ids.column("n_bytes").to_pylist(), strict=True
+    ):
+        if media_id in by_id:
+            by_id[media_id].uris.append(item.uri)
+        else:
+            by_id[media_id] = PendingItem(media_id, item, [item.uri], n_bytes)
+    return list(by_id.values())
+
+
+@dataclass
 class Plan:
     """A dry run: what `mmfs run` would do with these paths and this config."""
 
@@ -263,24 +327,25 @@ class Plan:
 
 def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, rehash: bool = False) -> Plan:
     """Discover and hash the inputs and compare them with the store; decodes and writes nothing."""
-    items, rejected = discover(paths, cfg.sources, exclude=store_uri)
+    inputs, rejected = list_inputs(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, rejected)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
-    ledger = read_ledger(store)
-    cache = None if rehash else ledger.cache()
-    pending, unreadable, duplicates = hash_items(items, cfg, show_progress=False, cache=cache)
+    work = find_work(inputs, cfg, store, read_ledger(store), rehash=rehash)
     versions = feature_versions(cfg)
-    known = ledger.known(store, [p.media_id for p in pending])
-    todo, media_only = split_done(store, pending, versions, known=known, max_attempts=cfg.limits.max_attempts)
-    plan = Plan(n_inputs=len(items) + len(rejected), duplicates=duplicates)
+    known = work.known
+    plan = Plan(n_inputs=len(inputs) + len(rejected), duplicates=work.duplicates)
     plan.unreadable = [{"uri": r.uri, "error": str(r.error)} for r in rejected]
-    plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in unreadable]
-    plan.new_uris = [uri for p, _ in media_only for uri in p.uris if uri not in known[p.media_id]["uris"]]
-    for p in todo:
+    plan.unreadable += [{"uri": uri, "error": str(f.error)} for _, uri, f in work.unreadable]
+    plan.new_uris = [
+        uri for p, _ in work.media_only for uri in p.uris if uri not in known[p.media_id]["uris"]
+    ]
+    for p in work.todo:
         if p.media_id not in known:
             plan.new.append(p.item.uri)
         else:
             tables = stale_tables(known[p.media_id], versions) or ["media"]
             plan.stale.append({"uri": p.item.uri, "media_id": p.media_id, "tables": tables})
-    plan.up_to_date = len(pending) - len(todo) - len(media_only)
+    # an item whose only change is a path's stats (hashed again, same bytes) is up to date for the plan
+    refreshed = sum(1 for p, _ in work.media_only if set(p.uris) <= set(known[p.media_id]["uris"]))
+    plan.up_to_date = work.n_skipped + refreshed
     return plan

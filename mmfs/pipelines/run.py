@@ -18,31 +18,31 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
-from mmfs.media.hashing import FileStat
 from mmfs.pipelines.corpus import update_vocabulary
-from mmfs.pipelines.plan import PreFailure, hash_items, read_ledger, split_done
-from mmfs.pipelines.sources import RejectedSource, SourceItem, check_arguments, discover
-from mmfs.runners import hooks
+from mmfs.pipelines.inputs import Inputs
+from mmfs.pipelines.plan import PreFailure, find_work, read_ledger
+from mmfs.pipelines.sources import RejectedSource, check_arguments, list_inputs
 from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import runs_schema
-from mmfs.stages.batch import BatchJob, BatchTally, add_counts, log_failure, with_uri_stats
 from mmfs.stages.items import PendingItem, StageFailure
-from mmfs.stages.model_meta import run_schemas
 from mmfs.stages.rows import RowBuilder, feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
-from mmfs.store.indexes import ensure_indexes
+from mmfs.store.indexes import ensure_indexes, ensure_key_indexes
 from mmfs.store.lock import active_writers, writer_lock
 from mmfs.store.maintain import maintain
 from mmfs.store.versions import tag_versions
+
+if TYPE_CHECKING:  # the batch path (stages, encoders' registry, hooks) is imported when a run has work
+    from mmfs.stages.batch import BatchJob, BatchTally
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ class RunSummary:
         self.n_degraded += tally.n_degraded
         self.n_quarantined += tally.n_quarantined
         self.media_seconds += tally.media_seconds
-        add_counts(self.rows, written)
+        for name, n in written.items():
+            self.rows[name] = self.rows.get(name, 0) + n
         for stage, seconds in tally.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
@@ -109,7 +110,7 @@ def run_pipeline(
 
     `rehash`: hash every input again instead of trusting the ledger's hash cache.
     """
-    found = discover(paths, cfg.sources, exclude=store_uri)
+    found = list_inputs(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
@@ -132,9 +133,11 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
         return
     try:
         with writer_lock(str(store_uri), cfg.store.storage_options):
+            store = Store(store_uri, storage_options=cfg.store.storage_options)
             if cfg.index.auto:
-                store = Store(store_uri, storage_options=cfg.store.storage_options)
                 ensure_indexes(store, min_rows=cfg.index.min_rows, kind=cfg.index.kind)
+            else:  # the key indexes are the commits' lookups, not search's: kept either way
+                ensure_key_indexes(store)
         if cfg.maintenance.auto:
             m = cfg.maintenance
             store = Store(store_uri, storage_options=cfg.store.storage_options)
@@ -144,7 +147,7 @@ def _upkeep(cfg: PipelineConfig, store_uri: str | Path) -> None:
 
 
 def _run(
-    found: tuple[list[SourceItem], list[RejectedSource]],
+    found: tuple[Inputs, list[RejectedSource]],
     cfg: PipelineConfig,
     store_uri: str | Path,
     show_progress: bool,
@@ -159,20 +162,22 @@ def _run(
     before = store.versions()
     versions = feature_versions(cfg)
     pre_failures = [(f"uri:{r.uri}", r.uri, StageFailure("read", r.error)) for r in rejected]
-    ledger = read_ledger(store)
-    stats: dict[str, FileStat] = {}
-    cache = None if rehash else ledger.cache()
-    pending, unreadable, summary.n_duplicates = hash_items(items, cfg, show_progress, cache, stats)
-    pre_failures += unreadable
+    work = find_work(
+        items, cfg, store, read_ledger(store), rehash=rehash, show_progress=show_progress
+    )  # the per-item work is for the items that have some: the rest is joins over the ledger
+    todo, media_only, stats = work.todo, work.media_only, work.stats
+    summary.n_duplicates = work.duplicates
+    pre_failures += work.unreadable
     summary.n_quarantined += len(pre_failures)
     pre_failures = _unrecorded(store, pre_failures)
-    todo, media_only = split_done(
-        store, pending, versions, ledger, fresh=stats, max_attempts=cfg.limits.max_attempts
-    )
     uri_stats = {uri: stat.as_row(uri) for uri, stat in stats.items()}
-    summary.n_skipped = len(pending) - len(todo) - len(media_only)
+    summary.n_skipped = work.n_skipped
     if not (todo or media_only or pre_failures) and store.has("media"):
         return _finish(store, cfg, summary, started, t0, before)
+    from mmfs.runners import hooks
+    from mmfs.stages.batch import BatchJob
+    from mmfs.stages.model_meta import run_schemas
+
     schemas = run_schemas(cfg, versions, store)  # from the models' metadata: the driver loads no model
     store.ensure_tables(schemas)
     job = BatchJob(
@@ -236,13 +241,15 @@ def _update_uris(
     uris = {p.media_id: u for p, u in media_only}
     updated = [dict(r, uris=uris[r["media_id"]]) for r in rows.to_pylist()]
     media = rows_to_table(updated, store.table("media").schema, "media")
+    from mmfs.stages.batch import with_uri_stats
+
     store.write("media", with_uri_stats(media, stats))
 
 
 def _unrecorded(store: Store, failures: list[PreFailure]) -> list[PreFailure]:
     """Failures of unreadable inputs not already in `quarantine` with the same code (logged either way)."""
     for _, uri, failure in failures:
-        log_failure(uri, failure)
+        log.warning("quarantined %s at %s: %s", uri, failure.stage, failure.error)  # as batch.log_failure
     if not failures or not store.count("quarantine"):
         return failures
     keys = [key for key, _, _ in failures]

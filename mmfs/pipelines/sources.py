@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from mmfs.config import SourcesConfig
 from mmfs.errors import ConfigError, ErrorCode, SourceRejected
+from mmfs.pipelines.inputs import Inputs
 from mmfs.stages.items import SourceItem
 from mmfs.stages.remote import list_objects, pair_sidecars
 from mmfs.store.objstore import is_object_uri, split_s3
@@ -43,13 +47,24 @@ def discover(
     `exclude` is the store's location: a store kept inside an input folder is not ingested into
     itself (its tables, manifests and log are not media).
     """
-    items: list[SourceItem] = []
+    inputs, rejected = list_inputs(paths, cfg, exclude)
+    return inputs.items(), rejected
+
+
+def list_inputs(
+    paths: list[str], cfg: SourcesConfig, exclude: str | Path | None = None
+) -> tuple[Inputs, list[RejectedSource]]:
+    """`discover` as columns (`inputs.Inputs`): a listed file is a row, with the stat its listing gave."""
+    extras: list[SourceItem] = []
     files: list[Path] = []
     rejected: list[RejectedSource] = []
+    listed: dict[str, list[Any]] = {
+        name: [] for name in ("uri", "path", "sidecar", "size", "mtime_ns", "inode")
+    }
     for raw in paths:
         if is_object_uri(raw):
             found = _from_objects(raw, cfg)
-            items.extend(found)
+            extras.extend(found)
             if not found:
                 err = SourceRejected(f"{raw}: no objects there", code=ErrorCode.NOT_FOUND)
                 rejected.append(RejectedSource(raw, err))
@@ -57,10 +72,10 @@ def discover(
         path = Path(raw)
         if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES and _is_manifest(path):
             found, bad = _from_manifest(path, cfg)
-            items.extend(found)
+            extras.extend(found)
             rejected.extend(bad)
         elif path.is_dir():
-            files.extend(_walk(path, cfg))
+            _walk(path, cfg, listed)
         elif path.is_file():
             files.append(path)
         elif any(ch in raw for ch in "*?["):
@@ -68,20 +83,28 @@ def discover(
         else:
             err = SourceRejected(f"{raw}: no such file or directory", code=ErrorCode.NOT_FOUND)
             rejected.append(RejectedSource(raw, err))
-    listed = _with_sidecars(files)  # their uris are resolved paths already: not resolved again
-    items.extend(listed)
-    resolved = {id(item) for item in listed}
+    n_unresolved = len(extras)  # manifest rows and objects; what follows has resolved uris already
+    extras.extend(_with_sidecars(files))
+    inputs = Inputs.build(listed, extras)
+    resolved = [i >= n_unresolved for i in range(len(extras))]
+    keys = list(listed["uri"]) + [
+        item.uri if is_object_uri(item.uri) or done else str(item.path.resolve())
+        for item, done in zip(extras, resolved, strict=True)
+    ]
     if exclude is not None:
         store = str(exclude) if is_object_uri(str(exclude)) else str(Path(exclude).resolve())
-        items = [item for item in items if not _inside(item.uri, store, id(item) in resolved)]
-    unique = {
-        (item.uri if is_object_uri(item.uri) or id(item) in resolved else item.path.resolve()): item
-        for item in items
-    }
-    ordered = sorted(unique.values(), key=lambda item: item.uri)
-    if cfg.max_items is not None:
-        ordered = ordered[: cfg.max_items]
-    return ordered, rejected
+        n = len(listed["uri"])
+        if is_object_uri(store) or not n:  # listed files are local: never inside an object prefix
+            inside = pa.array([False] * n, pa.bool_())
+        else:
+            uris = inputs.table.column("uri").slice(0, n)
+            inside = pc.or_(pc.equal(uris, store), pc.starts_with(uris, store.rstrip(os.sep) + os.sep))
+            inside = inside.combine_chunks() if isinstance(inside, pa.ChunkedArray) else inside
+        flags = [_inside(item.uri, store, done) for item, done in zip(extras, resolved, strict=True)]
+        inside = pa.concat_arrays([inside, pa.array(flags, pa.bool_())])
+        keys = [k for k, out in zip(keys, inside.to_pylist(), strict=True) if not out]
+        inputs = inputs.keep(pc.invert(inside))
+    return inputs.unique_sorted(keys, cfg.max_items), rejected
 
 
 def _inside(uri: str, store: str, resolved: bool = False) -> bool:
@@ -116,27 +139,86 @@ def _from_objects(uri: str, cfg: SourcesConfig) -> list[SourceItem]:
     ]
 
 
-def _walk(root: Path, cfg: SourcesConfig) -> list[Path]:
-    """The regular files under `root` (recursively when configured), sorted; links are neither
-    listed nor followed, hidden names skipped unless configured. One `scandir` per folder: the
-    entry types come with the listing, so a folder of 100k files costs no `stat` per file."""
-    out: list[str] = []
+def _walk(root: Path, cfg: SourcesConfig, out: dict[str, list[Any]]) -> None:
+    """Append to `out`'s columns the regular files under `root` (recursively when configured): links
+    are neither listed nor followed, hidden names skipped unless configured, sidecars paired, not
+    listed. One `scandir` per folder: the types come with the listing, and each file's `lstat` is the
+    one the hash cache compares (no `Path` object, no `realpath` per file)."""
     folders = [str(root)]
     while folders:
+        folder = folders.pop()
         try:
-            with os.scandir(folders.pop()) as listing:
+            with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError:  # unreadable folder: skipped, as a glob skips it
             continue
+        names: list[os.DirEntry[str]] = []
+        plain: set[str] = set()  # every file of the folder, links to files too: sidecar pairing sees them
         for entry in entries:
-            if (not cfg.include_hidden and entry.name.startswith(".")) or entry.is_symlink():
+            hidden = not cfg.include_hidden and entry.name.startswith(".")
+            if entry.is_symlink():
+                if _is_plain_file(entry):
+                    plain.add(entry.name)
                 continue
             if entry.is_dir(follow_symlinks=False):
-                if cfg.recursive:
+                if cfg.recursive and not hidden:
                     folders.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
-                out.append(entry.path)
-    return [Path(p) for p in sorted(out)]  # strings sort far faster than Paths; the order is stable
+                plain.add(entry.name)
+                if not hidden:
+                    names.append(entry)
+        if names:
+            _add_folder(folder, names, plain, out)
+
+
+def _add_folder(
+    folder: str, entries: list[os.DirEntry[str]], plain: set[str], out: dict[str, list[Any]]
+) -> None:
+    """One folder's listed files as rows: sidecars paired (and dropped as items), stats from the listing.
+
+    Names are split only where a sidecar may pair: a folder without `.srt`/`.vtt`/`.txt` files
+    splits none, one holding only such files splits those alone.
+    """
+    resolved = str(Path(folder).resolve())
+    side = {n: n[: n.rfind(".")] for n in plain if n.lower().endswith(SIDECAR_SUFFIXES) and n.rfind(".") > 0}
+    media_stems = _media_stems(plain.difference(side)) if side else set()
+    side_stems = set(side.values())
+    uri, path, sidecars = out["uri"], out["path"], out["sidecar"]
+    size, mtime, inode = out["size"], out["mtime_ns"], out["inode"]
+    for entry in entries:
+        name = entry.name
+        sidecar = None
+        if side:
+            stem = side.get(name)
+            if stem is not None and stem in media_stems:
+                continue  # a sidecar of a media file here: not an item
+            if stem is None:
+                stem = _stem_suffix(name)[0]
+            if stem in side_stems:
+                sidecar = next(
+                    (
+                        folder + os.sep + stem + x
+                        for x in SIDECAR_SUFFIXES
+                        if stem + x != name and stem + x in plain
+                    ),
+                    None,
+                )
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:  # vanished since the listing: hashing it reports why
+            st = None
+        uri.append(resolved + os.sep + name)
+        path.append(entry.path)
+        sidecars.append(sidecar)
+        size.append(st.st_size if st is not None else None)
+        mtime.append(st.st_mtime_ns if st is not None else None)
+        inode.append(st.st_ino if st is not None else None)
+
+
+def _media_stems(names: set[str]) -> set[str]:
+    """Stems of the names that have a suffix that is not a sidecar's."""
+    split = [_stem_suffix(n) for n in names]
+    return {stem for stem, suffix in split if suffix and suffix.lower() not in SIDECAR_SUFFIXES}
 
 
 def sidecar_for(path: Path) -> Path | None:

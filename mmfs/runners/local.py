@@ -1,7 +1,8 @@
 """The local runner: the run's items through the streaming executor (`stream.py`), in this process.
 
 Decode is `extract` in threads (or in isolated decode processes, `runner.isolate_decode`), encode is
-`build_batch` in this thread, commit is the `Committer` on the executor's commit thread; the thread
+`build_batch` in this thread, commit is the `Committer` on the executor's commit thread (the staged
+write path of Ray and Beam: rows staged as data files, then one commit per table); the thread
 budget (`budget.py`) sizes the decoders and torch, and the encoders load beside the first decodes
 (`warm.py`). Exactly-once is the committer's: the `media` ledger rows of a commit go last, and items
 not committed when a run dies have none, so the next run redoes them.
@@ -68,7 +69,7 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     )
     warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo, cfg))
     tally, written = BatchTally(), dict[str, int]()
-    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
+    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds, run_id=job.run_id)
 
     def encode(batch: list[Extracted]) -> _Encoded:
         live = any(not ex.failed for ex in batch)  # a batch of failed items needs no model

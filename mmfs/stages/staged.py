@@ -28,7 +28,7 @@ from mmfs.stages.batch import (
     join_scopes,
     table_to_ipc,
 )
-from mmfs.stages.commit import carry_attempts, with_row_versions
+from mmfs.stages.ledger import carry_attempts, with_row_versions
 from mmfs.store.db import Store
 from mmfs.store.fragments import StagedTable, commit_staged, remove_records, stage_table, write_record
 from mmfs.store.lock import active_writers
@@ -129,7 +129,7 @@ def stage_batch(store: Store, result: BatchResult, run_id: str, *, stage: bool =
     where only a merge on keys is safe: the committer then writes them as `commit_batch` does).
     """
     t0 = time.perf_counter()
-    row_bytes = sum(t.nbytes for t in result.tables.values())
+    row_bytes = sum(t.get_total_buffer_size() for t in result.tables.values())  # nbytes walks every chunk
     hit(Fault.BEFORE_FRAGMENT_WRITE)
     staged: dict[str, StagedTable] = {}
     rows: dict[str, pa.Table] = {}
@@ -210,6 +210,7 @@ class StagedCommitter:
     def __init__(self, store: Store, max_rows: int, max_seconds: float) -> None:
         self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
         self.pending: list[StagedBatch] = []
+        self.buffered_rows = 0  # rows (all tables) waiting for the next commit
         self.since = time.monotonic()
         self.commits = 0
         self.commit_seconds = 0.0
@@ -219,8 +220,8 @@ class StagedCommitter:
         if not self.pending:
             self.since = time.monotonic()
         self.pending.append(batch)
-        rows = sum(b.n_rows for b in self.pending)
-        due = rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
+        self.buffered_rows += batch.n_rows
+        due = self.buffered_rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
         return self.flush() if due else {}
 
     def flush(self) -> dict[str, int]:
@@ -228,7 +229,7 @@ class StagedCommitter:
         if not self.pending:
             return {}
         merged = merge_staged(self.pending)
-        self.pending = []
+        self.pending, self.buffered_rows = [], 0
         t0 = time.perf_counter()
         written = commit_staged_batch(self.store, merged)
         self.commit_seconds += time.perf_counter() - t0

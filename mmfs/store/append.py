@@ -26,9 +26,8 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 from lance.fragment import write_fragments
-
-from mmfs.store.filters import in_list
 
 COMMIT_LOCK_NAME = ".mmfs-commit.lock"
 _ADDRESS = "_rowaddr"
@@ -99,9 +98,9 @@ def commit_rows(
 def stored_keys(dataset: lance.LanceDataset, rows: pa.Table, keys: Sequence[str]) -> pa.Table:
     """The stored rows sharing the first key value of any of `rows` (keys, `uris` if any, address)."""
     first = keys[0]
-    values = sorted(set(rows.column(first).to_pylist()))
+    values = pc.unique(rows.column(first))  # an Arrow filter: no SQL text of every key to build and parse
     columns = list(keys) + [c for c in _CARRIED if c in dataset.schema.names]
-    return dataset.to_table(columns=columns, filter=in_list(first, values), with_row_address=True)
+    return dataset.to_table(columns=columns, filter=pc.field(first).isin(values), with_row_address=True)
 
 
 def _matching_addresses(old: pa.Table, rows: pa.Table, keys: Sequence[str]) -> set[int]:

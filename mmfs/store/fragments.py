@@ -94,7 +94,7 @@ def commit_staged(
 
     def attempt() -> int | None:
         table.checkout_latest()
-        dataset = table.to_lance()
+        dataset = store.lance_dataset(name)
         old = stored_keys(dataset, staged.keys, keys)
         version = commit_rows(dataset, staged.keys, old, fragments, keys, replace, store.storage_options)
         table.checkout_latest()

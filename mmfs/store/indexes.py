@@ -59,10 +59,15 @@ def ensure_indexes(
             table = _latest(store, name)
             for column in text_columns:
                 report[f"{name}.{column}"] = _ensure_fts(table, column)
-    for name in KEY_INDEXED:
-        if store.has(name):
-            report[f"{name}.media_id"] = _ensure_key(_latest(store, name))
+    report.update(ensure_key_indexes(store))
     return report
+
+
+def ensure_key_indexes(store: Store) -> dict[str, dict[str, Any]]:
+    """The `media_id` BTREE of every keyed table, built or refreshed: the write path's, not search's
+    (each commit looks up the stored rows of its keys), so runs keep it whatever `index.auto` says."""
+    present = set(store.table_names())
+    return {f"{name}.media_id": _ensure_key(_latest(store, name)) for name in KEY_INDEXED if name in present}
 
 
 def _ensure_key(table: Any) -> dict[str, Any]:
@@ -81,11 +86,31 @@ def _ensure_key(table: Any) -> dict[str, Any]:
             raise store_failure("cannot build the key index on 'media_id'", err) from err
         table.checkout_latest()
         return {"action": "created", "type": "BTREE", "rows": table.count_rows()}
-    if table.index_stats(config.name).num_unindexed_rows == 0:
+    unindexed = int(table.index_stats(config.name).num_unindexed_rows)
+    if unindexed == 0:
         return {"action": "fresh", "type": "BTREE"}
-    # a new segment over the new rows only: merging would rewrite the whole index every run (bytes
-    # added per run growing with the store); `mmfs maintain`'s compaction merges the segments
-    return _refresh(table, config.name, "BTREE", merge=0)
+    return _refresh(table, config.name, "BTREE", merge=key_segments_to_merge(table, config.name, unindexed))
+
+
+def key_segments_to_merge(table: Any, index_name: str, unindexed: int) -> int:
+    """How many of the newest segments of a key index the new rows' segment absorbs (size-tiered).
+
+    A lookup probes every segment, so one new segment per run would make each commit's key lookup
+    slower run after run; merging them all each run would rewrite the whole index every run. Merging
+    the newest segments while the new rows outnumber the next one keeps the segments near log2(table
+    / run) in number and rewrites each key about as often (a binary counter).
+    """
+    dataset = table.to_lance()
+    rows = {f.metadata.id: f.metadata.physical_rows for f in dataset.get_fragments()}
+    described = [d for d in dataset.describe_indices() if d.name == index_name]
+    segments = described[0].segments if described else []  # oldest first
+    total, merge = unindexed, 0
+    for segment in reversed(segments):
+        size = sum(rows.get(f, 0) for f in segment.fragment_ids)
+        if total < size:
+            break
+        total, merge = total + size, merge + 1
+    return merge
 
 
 def index_recall(store: Store, column: str, *, k: int = 10, n_queries: int = 20, seed: int = 0) -> float:

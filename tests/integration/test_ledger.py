@@ -111,3 +111,34 @@ def test_a_failed_item_is_stale_in_media_in_json_as_in_text(tmp_path: Path) -> N
     store.write("media", pa.Table.from_pylist(failed, schema=all_schemas(DIMS)["media"]))
     plan = make_plan([str(data)], PipelineConfig(), tmp_path / "store")
     assert [s["tables"] for s in plan.stale] == [["media"]]  # the text form prints "(media)" too
+
+
+def test_the_ledger_join_finds_copies_new_paths_and_touched_files(stored: tuple[list[Path], Path]) -> None:
+    """The plan's joins (hash cache, ledger) agree with the item-by-item rules on every kind of change."""
+    files, store_dir = stored
+    data = files[0].parent
+    (data / "copy_of_1.txt").write_bytes(files[1].read_bytes())  # known bytes under a new path
+    (data / "copy_of_1b.txt").write_bytes(files[1].read_bytes())  # and another: a duplicate this run
+    stat = os.stat(files[2])
+    os.utime(files[2], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: hashed again, same id
+    (data / "fresh.txt").write_bytes(b"bytes never seen")
+    store = Store(store_dir)
+    from mmfs.pipelines.plan import find_work
+    from mmfs.pipelines.sources import list_inputs
+
+    inputs, _ = list_inputs([str(data)], PipelineConfig().sources)
+    work = find_work(inputs, PipelineConfig(), store, read_ledger(store))
+    assert [Path(p.item.uri).name for p in work.todo] == ["fresh.txt"]
+    updates = {Path(p.item.uri).name: sorted(Path(u).name for u in uris) for p, uris in work.media_only}
+    assert updates == {
+        "copy_of_1.txt": ["copy_of_1.txt", "copy_of_1b.txt", "note_001.txt"],
+        "note_002.txt": ["note_002.txt"],  # its new stat goes into the ledger: not read next time
+    }
+    assert sorted(work.stats) == sorted(
+        str((data / n).resolve()) for n in ("copy_of_1.txt", "copy_of_1b.txt", "note_002.txt", "fresh.txt")
+    )
+    assert work.duplicates == 2 and work.n_items == N_FILES + 1
+    assert work.n_skipped == N_FILES - 2
+    plan = make_plan([str(data)], PipelineConfig(), store_dir)
+    assert sorted(Path(u).name for u in plan.new_uris) == ["copy_of_1.txt", "copy_of_1b.txt"]
+    assert plan.up_to_date == N_FILES - 1 and [Path(u).name for u in plan.new] == ["fresh.txt"]

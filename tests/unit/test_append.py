@@ -131,3 +131,21 @@ def test_key_lookup_uses_the_btree_once_built(store: Store, monkeypatch: pytest.
     store.write("segments", _segments(["m1"], run_id="r2"))
     assert store.count("segments", "media_id = 'm1'") == 2
     assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
+
+
+def test_key_index_segments_stay_few_as_runs_add_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run's refresh merges the newest segments its rows outnumber (a binary counter): after 8
+    equal runs on a base of the same size the index has at most 4 segments, not 9, and still finds
+    every key."""
+    monkeypatch.setattr("mmfs.store.indexes.KEY_INDEX_MIN_ROWS", 10)
+    store.write("segments", _segments([f"base{i}" for i in range(10)]))
+    ensure_indexes(store, min_rows=10**6)
+    for run in range(8):
+        store.write("segments", _segments([f"r{run}-{i}" for i in range(10)], run_id=f"r{run}"))
+        assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
+    dataset = store.current("segments").to_lance()
+    segments = next(d for d in dataset.describe_indices() if d.name == "media_id_idx").segments
+    assert 1 <= len(segments) <= 4
+    assert sum(len(s.fragment_ids) for s in segments) == len(dataset.get_fragments())  # every row indexed
+    found = dataset.to_table(columns=["media_id"], filter=in_list("media_id", ["base3", "r0-1", "r7-9"]))
+    assert sorted(found.column("media_id").to_pylist()) == ["base3", "base3", "r0-1", "r0-1", "r7-9", "r7-9"]

@@ -96,3 +96,24 @@ def test_arguments_that_name_nothing_are_a_usage_error(tmp_path: Path) -> None:
     _, rejected = discover([str(tmp_path / "a.png"), missing], SourcesConfig())
     check_arguments([str(tmp_path / "a.png"), missing], rejected)  # one good path: the run goes on
     assert [r.uri for r in rejected] == [missing]
+
+
+def test_the_listing_columns_hold_each_file_and_its_stat(tmp_path: Path) -> None:
+    """`list_inputs` gives a listed file's stat with it (what the hash cache compares) and its sidecar."""
+    import os
+
+    from mmfs.pipelines.sources import list_inputs
+
+    mf.write_wav(tmp_path / "talk.wav")
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    (tmp_path / "notes.TXT").write_text("a document on its own")
+    (tmp_path / "notes.vtt").write_text("WEBVTT\n")  # a sidecar-suffixed pair: both are items
+    os.symlink(tmp_path / "talk.wav", tmp_path / "link.wav")  # links are not listed from folders
+    inputs, _ = list_inputs([str(tmp_path)], SourcesConfig())
+    rows = inputs.table.to_pylist()
+    assert [Path(r["uri"]).name for r in rows] == ["notes.TXT", "notes.vtt", "talk.wav"]
+    for row in rows:
+        st = os.stat(row["uri"])
+        assert (row["size"], row["mtime_ns"], row["inode"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    sidecars = {Path(r["uri"]).name: r["sidecar"] and Path(r["sidecar"]).name for r in rows}
+    assert sidecars == {"notes.TXT": "notes.vtt", "notes.vtt": None, "talk.wav": "talk.srt"}
