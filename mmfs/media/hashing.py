@@ -60,13 +60,3 @@ class HashCache:
             return None
         self.hits += 1
         return found[1]
-
-    @classmethod
-    def from_ledger(cls, media_ids: list[str], uri_stats: list[list[dict[str, Any]] | None]) -> HashCache:
-        """The cache from the `media_id` and `uri_stats` columns of the ledger."""
-        entries: dict[str, tuple[FileStat, str]] = {}
-        for media_id, stats in zip(media_ids, uri_stats, strict=True):
-            for s in stats or []:
-                if s and s.get("size") is not None:
-                    entries[s["uri"]] = (FileStat(s["size"], s["mtime_ns"], s["inode"]), media_id)
-        return cls(entries)

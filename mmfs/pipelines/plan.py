@@ -229,11 +229,6 @@ def read_ledger(store: Store) -> Ledger:
     return Ledger(store.read("media", [c for c in _LEDGER_COLUMNS if c in present]))
 
 
-def known_versions(store: Store, media_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """For items in the store: status, uris, media version, and per table the versions of its rows."""
-    return read_ledger(store).known(store, media_ids)
-
-
 def _read_feature_versions(store: Store, media_ids: list[str], known: dict[str, dict[str, Any]]) -> None:
     """Versions per table read from the feature tables (items whose ledger row predates `row_versions`)."""
     where = in_list("media_id", media_ids)
