@@ -72,13 +72,17 @@ class MiniLMTextEncoder(Encoder):
         self.model: Any = model
 
     def tokenizer(self) -> Any:
-        """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it."""
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
+        """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it.
 
+        Its `tokenizer.json` through `tokenizers` (encoders/tokenizer_lean.py): the word pieces and
+        offsets transformers' AutoTokenizer gives, without importing transformers."""
+        if self._tokenizer is None:
+            from mmfs.encoders.tokenizer_lean import FastTokenizer
+
+            path = self.model_dir() / "tokenizer.json"
             try:
-                self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir()), local_files_only=True)
-            except (OSError, ValueError) as err:
+                self._tokenizer = FastTokenizer(path)
+            except Exception as err:  # tokenizers raises a bare Exception for a missing or bad file
                 raise EncoderError(
                     f"{self.name}: cannot load its tokenizer ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
                 ) from err

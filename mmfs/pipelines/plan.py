@@ -24,8 +24,9 @@ from mmfs.pipelines.sources import SourceItem, check_arguments, discover
 from mmfs.runners.progress import Progress
 from mmfs.stages.items import PendingItem, StageFailure
 from mmfs.stages.ledger import FEATURE_TABLES
+from mmfs.stages.recompute import MODALITY_TABLES
 from mmfs.stages.remote import sha256_object
-from mmfs.stages.rows import FLOW_OFF, MODALITY_TABLES, SEGMENTS_OFF, feature_versions, segments_version
+from mmfs.stages.versions import FLOW_OFF, SEGMENTS_OFF, feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.objstore import is_object_uri

@@ -36,7 +36,8 @@ from mmfs.schemas.tables import runs_schema
 from mmfs.stages.batch import BatchJob, BatchTally, add_counts, log_failure, with_uri_stats
 from mmfs.stages.items import PendingItem, StageFailure
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import RowBuilder, feature_versions
+from mmfs.stages.rows import RowBuilder
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes

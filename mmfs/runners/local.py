@@ -23,7 +23,6 @@ from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
 from mmfs.runners.warm import Warmup, likely_needs
 from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, add_counts, build_batch
 from mmfs.stages.commit import Committer
-from mmfs.stages.decode import extract
 from mmfs.stages.decode_pool import DecodePool
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, PendingItem
@@ -85,9 +84,13 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
         progress.advance(done.n_items)
 
     with contextlib.ExitStack() as stack:
-        decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
-        if cfg.runner.isolate_decode:
+        decode: Callable[[PendingItem], Extracted]
+        if cfg.runner.isolate_decode:  # the decoders' libraries load in the workers, not here
             decode = stack.enter_context(DecodePool(cfg, budget.decode)).extract
+        else:
+            from mmfs.stages.decode import extract
+
+            decode = functools.partial(extract, cfg=cfg)
         stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget))
     t0 = time.perf_counter()
     flushed = committer.flush()

@@ -29,7 +29,6 @@ from multiprocessing.connection import Connection
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import DecoderCrashed, MmfsError, TransformTimeout
-from mmfs.stages.decode import extract
 from mmfs.stages.items import Extracted, PendingItem, StageFailure
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,8 @@ def _worker_main(conn: Connection) -> None:
     """Child process: read the config, then extract each item sent, reporting the probed duration first."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from mmfs.stages.decode import extract  # the decoders: in the worker, not in the run's process
+
     try:
         cfg = PipelineConfig.model_validate_json(conn.recv())
     except (EOFError, OSError):
@@ -232,6 +233,8 @@ def extract_item(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     """`extract` under the configured isolation: in a shared worker process, or in this thread."""
     if cfg.runner.isolate_decode:
         return shared_pool(cfg).extract(pending)
+    from mmfs.stages.decode import extract
+
     return extract(pending, cfg)
 
 

@@ -15,7 +15,7 @@ import pytest
 from mmfs.config import PipelineConfig
 from mmfs.schemas.rows import rows_to_table
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[2]
