@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmfs.encoders.weights import load_built
+
 
 class _SelfAttention(nn.Module):
     """Query, key and value projections (BERT's `attention.self`)."""
@@ -148,9 +150,8 @@ class SentenceEncoder:
         state = {
             k: v for k, v in state.items() if not k.startswith("pooler.") and k != "embeddings.position_ids"
         }
-        self.model = LeanBert(config)
-        self.model.load_state_dict(state, strict=True)
-        self.model = self.model.eval().to(device)
+        # built on the meta device, the file's tensors assigned: no random init, no copy (weights.py)
+        self.model = load_built(lambda: LeanBert(config), state, owner=str(model_dir)).eval().to(device)
         self.device = device
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_seq_length)

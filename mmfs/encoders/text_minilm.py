@@ -59,7 +59,7 @@ class MiniLMTextEncoder(Encoder):
         try:
             declared = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
             model = SentenceEncoder(folder, self.max_seq_length, device=self.device)
-        except (OSError, ValueError, RuntimeError) as err:
+        except (OSError, ValueError, RuntimeError, EncoderError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err

@@ -11,7 +11,7 @@ import dataclasses
 import time
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,13 +33,16 @@ from mmfs.stages.items import Extracted, PendingItem, StageFailure
 from mmfs.stages.recompute import computed_tables, decodes_video
 from mmfs.stages.remote import local_copy
 from mmfs.stages.speech import maybe_denoise, snr_columns
-from mmfs.transforms.audio.windows import AudioWindow, decode_audio, window_features
 from mmfs.transforms.image.pixels import decode_image, image_size
 from mmfs.transforms.text.captions import TextSegment, read_sidecar
 from mmfs.transforms.text.clean import clean_document
-from mmfs.transforms.video.flow import FlowPair, flow_sequence
-from mmfs.transforms.video.frames import SampledFrames, sample_frames
 from mmfs.transforms.video.shots import Shot, detect_shots
+from mmfs.transforms.video.types import SampledFrames
+
+if TYPE_CHECKING:  # the audio, frame and flow transforms (librosa, scipy, decord, OpenCV, numba) load
+    # where an item of their kind is decoded: a worker that sees only photos and texts never imports them
+    from mmfs.transforms.audio.windows import AudioWindow
+    from mmfs.transforms.video.flow import FlowPair
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
 # `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.
@@ -261,6 +264,8 @@ def _shots(out: Draft, cfg: PipelineConfig) -> None:
 
 
 def _video(out: Draft, cfg: PipelineConfig) -> None:
+    from mmfs.transforms.video.frames import sample_frames
+
     v = cfg.video
     out.frames = sample_frames(
         out.pending.item.path,
@@ -304,6 +309,8 @@ def _image(out: Draft, cfg: PipelineConfig) -> None:
 
 
 def _audio(out: Draft, cfg: PipelineConfig) -> None:
+    from mmfs.transforms.audio.windows import decode_audio, window_features
+
     stream = out.probe.audio_stream_index if out.probe else None
     audio = decode_audio(
         out.pending.item.path,
@@ -334,6 +341,8 @@ def _audio(out: Draft, cfg: PipelineConfig) -> None:
 
 
 def _flow(out: Draft, cfg: PipelineConfig) -> None:
+    from mmfs.transforms.video.flow import flow_sequence
+
     assert out.frames is not None
     out.flow = flow_sequence(out.frames, cfg.flow)
 
