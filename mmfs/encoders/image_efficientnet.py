@@ -21,7 +21,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_built, load_state_dict
+from mmfs.encoders.weights import load_into, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 INPUT_SIZE = 224  # Lite0's; Lite1 and Lite2 take 240 and 260
@@ -104,8 +104,8 @@ class _EfficientNetLite(Encoder):
         from efficientnet_lite_pytorch import EfficientNet
 
         state = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
-        build = functools.partial(EfficientNet.from_name, self.variant, num_classes=NUM_CLASSES)
-        model = load_built(build, state, owner=self.name).eval().to(self.device)
+        model = EfficientNet.from_name(self.variant, num_classes=NUM_CLASSES)
+        model = load_into(model, state, owner=self.name, assign=True).eval().to(self.device)
         if self.device.startswith("cuda"):  # NHWC convolutions are the fast path of cuDNN's tensor cores
             model = model.to(memory_format=torch.channels_last)
         self.model: Any = model

@@ -8,9 +8,8 @@ never happens. Both refusals are EncoderError(ENCODER_UNAVAILABLE) naming the fi
 
 from __future__ import annotations
 
-import itertools
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +29,14 @@ def load_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, An
 def load_into(model: Any, state: Mapping[str, Any], *, owner: str, assign: bool = False) -> Any:
     """`model` with `state` loaded strictly: a missing, extra or mis-shaped tensor is one readable error.
 
-    `assign`: the state's tensors become the model's (no copy), as `load_built` needs."""
+    `assign`: the state's tensors become the model's parameters instead of being copied into them
+    (same values; MiniLM loads in 0.25 s instead of 0.7-1.1 on a loaded CPU, without a second copy
+    of its weights in memory). For a state read from a file that nothing else holds."""
     try:
         model.load_state_dict(state, strict=True, assign=assign)
     except (RuntimeError, KeyError) as err:
         reason = f"{owner}: cannot load weights ({err})"
         raise EncoderError(reason, code=ErrorCode.ENCODER_UNAVAILABLE) from err
-    return model
-
-
-def load_built(build: Callable[[], Any], state: Mapping[str, Any], *, owner: str) -> Any:
-    """`load_into(build(), state)`, without the random initial weights the state overwrites nor a copy
-    of each tensor: `build()` runs on the meta device and the state's tensors are assigned (a second of
-    start-up for MiniLM on a loaded CPU, and the weights' size of memory). A model that keeps a tensor
-    the state does not hold (a buffer computed at construction) is built and loaded the plain way."""
-    import torch
-
-    with torch.device("meta"):
-        model = build()
-    load_into(model, state, owner=owner, assign=True)
-    if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
-        return load_into(build(), state, owner=owner)
     return model
 
 
