@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
-from mmfs.encoders.execution import apply_chunk_threads, apply_cpu_threads, autocast, chunks, prefetched
+from mmfs.encoders.execution import apply_cpu_threads, autocast, chunks, prefetched
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 T = TypeVar("T")
@@ -204,8 +204,7 @@ class Encoder(ABC):
         """`fn` over the `_prepare`d batch_size chunks, in order, torch errors as EncoderError.
 
         Chunk i+1 is prepared in a background thread while `fn` runs on chunk i (bounded queue);
-        `fn` runs under torch.inference_mode, and under autocast on CUDA. On the CPU, torch's threads
-        follow the run's budget chunk by chunk (`execution.threads_per_chunk`).
+        `fn` runs under torch.inference_mode, and under autocast on CUDA.
         """
         import torch
 
@@ -213,15 +212,12 @@ class Encoder(ABC):
         out: list[T] = []
         parts = chunks(batch, self.batch_size)
         depth = self.prefetch_depth if type(self)._prepare is not Encoder._prepare else 0
-        cpu = self.device == "cpu"
         with torch.inference_mode(), autocast(self.device, self.cuda_autocast):
             for start, chunk, prepared in prefetched(parts, self._prepare, depth):
                 stop = start + len(chunk)
                 try:
                     if isinstance(prepared, BaseException):
                         raise prepared
-                    if cpu:
-                        apply_chunk_threads()
                     out.append(fn(prepared))
                 except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
                     raise EncoderError(

@@ -39,28 +39,6 @@ def apply_cpu_threads(threads: int | None) -> int:
     return n
 
 
-_chunk_threads: Callable[[], int | None] | None = None  # set by `threads_per_chunk`
-
-
-@contextlib.contextmanager
-def threads_per_chunk(target: Callable[[], int | None]) -> Iterator[None]:
-    """While the block runs, CPU encoders ask `target` before each chunk how many intra-op threads
-    torch gets (None: leave them): the local runner widens torch while its decoders idle."""
-    global _chunk_threads
-    before, _chunk_threads = _chunk_threads, target
-    try:
-        yield
-    finally:
-        _chunk_threads = before
-
-
-def apply_chunk_threads() -> None:
-    """Apply the count `threads_per_chunk`'s target gives now, if one is set (the caller's thread)."""
-    target = _chunk_threads
-    if target is not None and (n := target()) is not None:
-        apply_cpu_threads(n)
-
-
 def autocast(device: str, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on a CUDA device that supports it, fp16 on older ones; a no-op on the CPU."""
     if not enabled or not device.startswith("cuda"):

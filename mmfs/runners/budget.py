@@ -5,10 +5,10 @@ turns: more threads than cores makes torch's OpenMP threads wait on each other (
 is as slow as its descheduled straggler). On a CPU run the encoders get most cores (they do most of
 the work) and the decoders the rest, at least one; on a GPU the decoders take all but one core. A
 value the user set (`runner.workers`, `encoders.threads`) is kept, and the other side gets what it
-leaves. The run summary reports the split (`RunSummary.threads`). A decoder waiting for a slot (the
-encoders are behind) or out of items leaves its core idle, so on a CPU run whose torch threads were
-not set torch takes the idle decoders' cores, chunk by chunk (`torch_threads_now`): a video corpus
-decodes faster than it embeds, and its batches ran on one core of two while the decoder waited.
+leaves. The run summary reports the split (`RunSummary.threads`). Once every item is decoded the
+decoders' cores would idle, so on a CPU run whose torch threads were not set torch takes them all for
+the batches left (`tail_threads`): a video corpus decodes faster than it embeds, and its last batches
+ran on one core of two.
 """
 
 from __future__ import annotations
@@ -51,18 +51,11 @@ def thread_budget(cfg: PipelineConfig, cores: int | None = None) -> ThreadBudget
 
 
 def tail_threads(cfg: PipelineConfig, budget: ThreadBudget) -> int | None:
-    """The most intra-op threads torch may take while decoders idle: every core, on a CPU run that did
-    not set `encoders.threads` and split the cores; None: keep the split (a GPU run, a set value)."""
+    """torch's intra-op threads once every item is decoded: every core, on a CPU run that did not
+    set `encoders.threads` and split the cores; None: keep the split (a GPU run, a set value)."""
     if cfg.encoders.threads is not None or _gpu_likely(cfg.encoders.device) or budget.torch >= budget.cores:
         return None
     return budget.cores
-
-
-def torch_threads_now(budget: ThreadBudget, most: int, decoding: int) -> int:
-    """torch's threads while `decoding` of the budget's decoders decode: the split's count plus the
-    cores of the idle ones, at most `most` (`tail_threads`)."""
-    idle = max(0, budget.decode - decoding)
-    return max(budget.torch, min(most, budget.torch + idle))
 
 
 def _gpu_likely(device: str) -> bool:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mmfs.config import PipelineConfig
-from mmfs.encoders.execution import threads_per_chunk
+from mmfs.encoders.execution import apply_cpu_threads
 from mmfs.runners import hooks
-from mmfs.runners.budget import ThreadBudget, tail_threads, thread_budget, torch_threads_now
+from mmfs.runners.budget import ThreadBudget, tail_threads, thread_budget
 from mmfs.runners.progress import Progress
-from mmfs.runners.stream import DecodeActivity, StreamLimits, StreamStats, run_stream
+from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
 from mmfs.runners.warm import Warmup, likely_needs
 from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, add_counts, build_batch
 from mmfs.stages.commit import Committer
@@ -70,14 +71,15 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     tally, written = BatchTally(), dict[str, int]()
     committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
 
-    most, activity = tail_threads(cfg, budget), DecodeActivity()
-
-    def torch_threads() -> int | None:  # asked by the CPU encoders before each chunk (budget.py)
-        return None if most is None else torch_threads_now(budget, most, activity.busy)
+    tail = tail_threads(cfg, budget)
+    decoders_done = threading.Event()
 
     def encode(batch: list[Extracted]) -> _Encoded:
         live = any(not ex.failed for ex in batch)  # a batch of failed items needs no model
-        result = build_batch(batch, warm.enricher() if live else None, job)
+        enricher = warm.enricher() if live else None
+        if enricher is not None and tail is not None and decoders_done.is_set():
+            apply_cpu_threads(tail)  # after the loads, which set the split's count (budget.py)
+        result = build_batch(batch, enricher, job)
         return _Encoded(result, len(batch), sum(ex.pending.n_bytes for ex in batch))
 
     def commit(done: _Encoded) -> None:
@@ -97,8 +99,7 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
             from mmfs.stages.decode import extract
 
             decode = functools.partial(extract, cfg=cfg)
-        stack.enter_context(threads_per_chunk(torch_threads))
-        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget), activity)
+        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget), decoders_done.set)
     t0 = time.perf_counter()
     flushed = committer.flush()
     add_counts(written, flushed)

@@ -22,7 +22,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -66,31 +66,6 @@ class StreamStats:
     def as_dict(self) -> dict[str, int]:
         """JSON-able form (the run summary's `stream`)."""
         return dict(vars(self))
-
-
-class DecodeActivity:
-    """How many decode workers are decoding right now; the others wait for a slot or have no items
-    left, so their cores are free for the encoders."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._busy = 0
-
-    @contextlib.contextmanager
-    def decoding(self) -> Iterator[None]:
-        """Count this worker as busy for the block."""
-        with self._lock:
-            self._busy += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy -= 1
-
-    @property
-    def busy(self) -> int:
-        """Workers decoding at this moment."""
-        return self._busy
 
 
 class _Stop(Exception):
@@ -178,12 +153,12 @@ def run_stream(
     encode: Callable[[list[D]], R],
     commit: Callable[[R], None],
     limits: StreamLimits,
-    activity: DecodeActivity | None = None,
+    decoded_all: Callable[[], None] | None = None,
 ) -> StreamStats:
     """Decode every item, encode them in batches, commit each batch; returns what it did.
 
-    `activity` counts the decoders decoding at each moment (the others wait for a slot, or are done):
-    the local runner gives the idle ones' cores to torch, chunk by chunk (budget.py).
+    `decoded_all` is called once, in the encoder's thread before its next batch, when every item has
+    been decoded (the local runner then gives the decoders' cores to torch for the batches left).
 
     `encode` runs in the calling thread (models, and Ctrl-C, stay there), `decode` in `limits.workers`
     threads, `commit` in one thread, in the order the batches were encoded. Items reach the encoder
@@ -191,11 +166,8 @@ def run_stream(
     thread has stopped (a decode still running is left to finish on its own: its thread is a daemon).
     """
     run: _Run[T, D, R] = _Run(items, limits)
-    busy = activity if activity is not None else DecodeActivity()
     decoders = [
-        threading.Thread(
-            target=_decode_loop, args=(run, decode, busy), name=f"mmfs-stream-decode-{i}", daemon=True
-        )
+        threading.Thread(target=_decode_loop, args=(run, decode), name=f"mmfs-stream-decode-{i}", daemon=True)
         for i in range(limits.workers)
     ]
     committer = threading.Thread(
@@ -205,7 +177,7 @@ def run_stream(
         thread.start()
     try:
         try:
-            _encode_loop(run, encode)
+            _encode_loop(run, encode, decoded_all)
             run.put(run.encoded, _END)
         except _Stop:  # another thread failed: its error is raised below
             pass
@@ -236,14 +208,12 @@ def _join(run: _Run[T, D, R], thread: threading.Thread) -> None:
         thread.join(timeout=_TICK_S)
 
 
-def _decode_loop(run: _Run[T, D, R], decode: Callable[[T], D], activity: DecodeActivity) -> None:
+def _decode_loop(run: _Run[T, D, R], decode: Callable[[T], D]) -> None:
     """A decode worker: take a slot and an item, decode it, queue it; the last one out ends the queue."""
     try:
         while (taken := run.take()) is not None:
             _, item = taken
-            with activity.decoding():
-                decoded = decode(item)
-            run.put(run.decoded, decoded)
+            run.put(run.decoded, decode(item))
     except _Stop:
         pass
     except BaseException as err:
@@ -263,7 +233,9 @@ def _decode_loop(run: _Run[T, D, R], decode: Callable[[T], D], activity: DecodeA
             run.decoded_all.wait(_TICK_S)
 
 
-def _encode_loop(run: _Run[T, D, R], encode: Callable[[list[D]], R]) -> None:
+def _encode_loop(
+    run: _Run[T, D, R], encode: Callable[[list[D]], R], decoded_all: Callable[[], None] | None = None
+) -> None:
     """Batch decoded items (full, deadline or end of input), encode each batch, queue it for commit."""
     limits = run.limits
     batch: list[D] = []
@@ -280,6 +252,9 @@ def _encode_loop(run: _Run[T, D, R], encode: Callable[[list[D]], R]) -> None:
                 deadline = time.monotonic() + limits.batch_wait_s
         full = len(batch) >= limits.batch_size
         if batch and (full or done or value is None):
+            if decoded_all is not None and run.decoded_all.is_set():
+                decoded_all()
+                decoded_all = None
             result = encode(batch)
             n = len(batch)
             batch = []  # the decoded items can go once encoded

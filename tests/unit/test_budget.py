@@ -8,7 +8,7 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.pipelines.sources import SourceItem
-from mmfs.runners.budget import tail_threads, thread_budget, torch_threads_now
+from mmfs.runners.budget import tail_threads, thread_budget
 from mmfs.runners.local import stream_limits
 from mmfs.runners.warm import likely_needs
 from mmfs.stages.items import PendingItem
@@ -40,12 +40,6 @@ def test_torch_takes_the_decoders_cores_once_decoding_ends_unless_set_or_on_a_gp
 ) -> None:
     cfg = config_from_dict({"encoders": section})
     assert tail_threads(cfg, thread_budget(cfg, cores=cores)) == tail
-
-
-def test_torch_gets_the_idle_decoders_cores_and_no_more() -> None:
-    budget = thread_budget(config_from_dict({"encoders": {"device": "cpu"}}), cores=8)  # 2 decode, 6 torch
-    assert [torch_threads_now(budget, 8, decoding) for decoding in (2, 1, 0)] == [6, 7, 8]
-    assert torch_threads_now(budget, 6, 0) == 6  # never past the most
 
 
 def test_a_gpu_run_gives_the_decoders_all_but_a_core() -> None:
@@ -89,31 +83,3 @@ def test_the_warm_up_loads_what_the_names_promise() -> None:
     assert likely_needs([_pending("a.mp4")], off) == {"image"}  # what the config switches off stays unloaded
     no_text = config_from_dict({"encoders": {"text": None}})
     assert likely_needs([_pending("notes.txt"), _pending("b.png")], no_text) == {"image", "nlp"}
-
-
-def test_cpu_encoders_ask_for_torch_threads_before_each_chunk() -> None:
-    """The hook the local runner's budget acts through: one question per chunk, applied in the
-    encoder's thread."""
-    torch = pytest.importorskip("torch")
-    import numpy as np
-
-    from mmfs.encoders import create
-    from mmfs.encoders.execution import threads_per_chunk
-
-    encoder = create("image.efficientnet_lite0", device="cpu", batch_size=1, threads=1)
-    asked: list[int] = []
-
-    def target() -> int:
-        asked.append(len(asked))
-        return 2
-
-    before = torch.get_num_threads()
-    try:
-        with threads_per_chunk(target):
-            encoder.embed([np.zeros((32, 32, 3), np.uint8)] * 3)
-            assert torch.get_num_threads() == 2
-        assert len(asked) == 3
-        encoder.embed([np.zeros((32, 32, 3), np.uint8)])  # outside the block: nothing asked
-        assert len(asked) == 3
-    finally:
-        torch.set_num_threads(before)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mmfs.runners.stream import DecodeActivity, StreamLimits, run_stream
+from mmfs.runners.stream import StreamLimits, run_stream
 
 WAIT_S = 20.0  # a generous limit for anything a test waits on: reaching it is a failure, not a pass
 
@@ -72,20 +72,20 @@ def test_one_decoder_keeps_the_input_order() -> None:
     assert [i for batch in rec.committed for i in batch] == list(range(20))
 
 
-def test_decode_activity_counts_the_decoders_decoding_at_each_moment() -> None:
-    """What the local runner widens torch's threads by: a decoder counts while it decodes only."""
-    activity = DecodeActivity()
+def test_decoded_all_is_told_once_before_the_batches_that_follow_the_last_decode() -> None:
+    """The hook the local runner widens torch's threads with: once, in the encoder's thread, after
+    every item is decoded, before the next batch is encoded."""
     rec = Recorder()
-    seen_decoding: list[int] = []
+    told: list[tuple[int, int, str]] = []  # (items decoded, batches encoded, thread) when told
 
-    def decode(item: int) -> int:
-        seen_decoding.append(activity.busy)
-        return rec.decode(item)
+    def decoded_all() -> None:
+        told.append((rec.decoded, len(rec.encoded), threading.current_thread().name))
 
-    limits = StreamLimits(workers=2, batch_size=4, batch_wait_s=30.0, max_in_flight=8)
-    run_stream(list(range(30)), decode, rec.encode, rec.commit, limits, activity)
-    assert len(seen_decoding) == 30 and all(1 <= n <= 2 for n in seen_decoding)
-    assert activity.busy == 0  # every decoder is done
+    limits = StreamLimits(workers=2, batch_size=4, batch_wait_s=30.0, max_in_flight=40)
+    run_stream(list(range(30)), rec.decode, rec.encode, rec.commit, limits, decoded_all)
+    assert len(told) == 1
+    decoded, batches_before, thread = told[0]
+    assert decoded == 30 and batches_before < len(rec.encoded) and thread == "MainThread"
 
 
 def test_no_items_no_batches() -> None:
