@@ -5,10 +5,7 @@ turns: more threads than cores makes torch's OpenMP threads wait on each other (
 is as slow as its descheduled straggler). On a CPU run the encoders get most cores (they do most of
 the work) and the decoders the rest, at least one; on a GPU the decoders take all but one core. A
 value the user set (`runner.workers`, `encoders.threads`) is kept, and the other side gets what it
-leaves. The run summary reports the split (`RunSummary.threads`). Once every item is decoded the
-decoders' cores would idle, so on a CPU run whose torch threads were not set torch takes them all for
-the batches left (`tail_threads`): a video corpus decodes faster than it embeds, and its last batches
-ran on one core of two.
+leaves. The run summary reports the split (`RunSummary.threads`).
 """
 
 from __future__ import annotations
@@ -48,14 +45,6 @@ def thread_budget(cfg: PipelineConfig, cores: int | None = None) -> ThreadBudget
         return ThreadBudget(max(1, n - torch), torch, n)
     decode = max(1, n // 3)  # 2 cores: 1 + 1; 4: 1 + 3; 8: 2 + 6; 16: 5 + 11
     return ThreadBudget(decode, max(1, n - decode), n)
-
-
-def tail_threads(cfg: PipelineConfig, budget: ThreadBudget) -> int | None:
-    """torch's intra-op threads once every item is decoded: every core, on a CPU run that did not
-    set `encoders.threads` and split the cores; None: keep the split (a GPU run, a set value)."""
-    if cfg.encoders.threads is not None or _gpu_likely(cfg.encoders.device) or budget.torch >= budget.cores:
-        return None
-    return budget.cores
 
 
 def _gpu_likely(device: str) -> bool:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mmfs.config import PipelineConfig
-from mmfs.encoders.execution import apply_cpu_threads
 from mmfs.runners import hooks
-from mmfs.runners.budget import ThreadBudget, tail_threads, thread_budget
+from mmfs.runners.budget import ThreadBudget, thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
 from mmfs.runners.warm import Warmup, likely_needs
@@ -71,15 +69,9 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     tally, written = BatchTally(), dict[str, int]()
     committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds)
 
-    tail = tail_threads(cfg, budget)
-    decoders_done = threading.Event()
-
     def encode(batch: list[Extracted]) -> _Encoded:
         live = any(not ex.failed for ex in batch)  # a batch of failed items needs no model
-        enricher = warm.enricher() if live else None
-        if enricher is not None and tail is not None and decoders_done.is_set():
-            apply_cpu_threads(tail)  # after the loads, which set the split's count (budget.py)
-        result = build_batch(batch, enricher, job)
+        result = build_batch(batch, warm.enricher() if live else None, job)
         return _Encoded(result, len(batch), sum(ex.pending.n_bytes for ex in batch))
 
     def commit(done: _Encoded) -> None:
@@ -99,7 +91,7 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
             from mmfs.stages.decode import extract
 
             decode = functools.partial(extract, cfg=cfg)
-        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget), decoders_done.set)
+        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget))
     t0 = time.perf_counter()
     flushed = committer.flush()
     add_counts(written, flushed)

@@ -153,12 +153,8 @@ def run_stream(
     encode: Callable[[list[D]], R],
     commit: Callable[[R], None],
     limits: StreamLimits,
-    decoded_all: Callable[[], None] | None = None,
 ) -> StreamStats:
     """Decode every item, encode them in batches, commit each batch; returns what it did.
-
-    `decoded_all` is called once, in the encoder's thread before its next batch, when every item has
-    been decoded (the local runner then gives the decoders' cores to torch for the batches left).
 
     `encode` runs in the calling thread (models, and Ctrl-C, stay there), `decode` in `limits.workers`
     threads, `commit` in one thread, in the order the batches were encoded. Items reach the encoder
@@ -177,7 +173,7 @@ def run_stream(
         thread.start()
     try:
         try:
-            _encode_loop(run, encode, decoded_all)
+            _encode_loop(run, encode)
             run.put(run.encoded, _END)
         except _Stop:  # another thread failed: its error is raised below
             pass
@@ -233,9 +229,7 @@ def _decode_loop(run: _Run[T, D, R], decode: Callable[[T], D]) -> None:
             run.decoded_all.wait(_TICK_S)
 
 
-def _encode_loop(
-    run: _Run[T, D, R], encode: Callable[[list[D]], R], decoded_all: Callable[[], None] | None = None
-) -> None:
+def _encode_loop(run: _Run[T, D, R], encode: Callable[[list[D]], R]) -> None:
     """Batch decoded items (full, deadline or end of input), encode each batch, queue it for commit."""
     limits = run.limits
     batch: list[D] = []
@@ -252,9 +246,6 @@ def _encode_loop(
                 deadline = time.monotonic() + limits.batch_wait_s
         full = len(batch) >= limits.batch_size
         if batch and (full or done or value is None):
-            if decoded_all is not None and run.decoded_all.is_set():
-                decoded_all()
-                decoded_all = None
             result = encode(batch)
             n = len(batch)
             batch = []  # the decoded items can go once encoded

@@ -8,7 +8,7 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.pipelines.sources import SourceItem
-from mmfs.runners.budget import tail_threads, thread_budget
+from mmfs.runners.budget import thread_budget
 from mmfs.runners.local import stream_limits
 from mmfs.runners.warm import likely_needs
 from mmfs.stages.items import PendingItem
@@ -23,23 +23,6 @@ def test_cpu_runs_give_the_encoders_most_cores_and_never_more_threads_than_cores
     budget = thread_budget(config_from_dict({"encoders": {"device": "cpu"}}), cores=cores)
     assert (budget.decode, budget.torch, budget.cores) == (decode, torch, cores)
     assert budget.decode + budget.torch <= max(cores, 2)
-
-
-@pytest.mark.parametrize(
-    ("section", "cores", "tail"),
-    [
-        ({"device": "cpu"}, 2, 2),
-        ({"device": "cpu"}, 8, 8),
-        ({"device": "cpu"}, 1, None),
-        ({"device": "cpu", "threads": 1}, 4, None),
-        ({"device": "cuda"}, 16, None),
-    ],
-)
-def test_torch_takes_the_decoders_cores_once_decoding_ends_unless_set_or_on_a_gpu(
-    section: dict[str, object], cores: int, tail: int | None
-) -> None:
-    cfg = config_from_dict({"encoders": section})
-    assert tail_threads(cfg, thread_budget(cfg, cores=cores)) == tail
 
 
 def test_a_gpu_run_gives_the_decoders_all_but_a_core() -> None:

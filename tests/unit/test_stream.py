@@ -72,22 +72,6 @@ def test_one_decoder_keeps_the_input_order() -> None:
     assert [i for batch in rec.committed for i in batch] == list(range(20))
 
 
-def test_decoded_all_is_told_once_before_the_batches_that_follow_the_last_decode() -> None:
-    """The hook the local runner widens torch's threads with: once, in the encoder's thread, after
-    every item is decoded, before the next batch is encoded."""
-    rec = Recorder()
-    told: list[tuple[int, int, str]] = []  # (items decoded, batches encoded, thread) when told
-
-    def decoded_all() -> None:
-        told.append((rec.decoded, len(rec.encoded), threading.current_thread().name))
-
-    limits = StreamLimits(workers=2, batch_size=4, batch_wait_s=30.0, max_in_flight=40)
-    run_stream(list(range(30)), rec.decode, rec.encode, rec.commit, limits, decoded_all)
-    assert len(told) == 1
-    decoded, batches_before, thread = told[0]
-    assert decoded == 30 and batches_before < len(rec.encoded) and thread == "MainThread"
-
-
 def test_no_items_no_batches() -> None:
     rec = Recorder()
     stats = run_stream([], rec.decode, rec.encode, rec.commit, StreamLimits(2, 4, 1.0, 8))
