@@ -11,8 +11,10 @@ frame, one row per frame into Lance:
   (benchmarks/peers/daft_job.py);
 - Ray Data 2.60: `ray.data.read_videos`, an actor pool that loads the model once, `lance_ray.write_lance`
   (benchmarks/peers/ray_job.py; Ray's own `Dataset.write_lance` fails against pylance 14).
-It prints each side's wall time, frames/s, rows written, and mmfs's speed-up over each peer (peer wall
-/ mmfs wall: > 1 means mmfs is faster). The peers live in their own virtual environment,
+- lean: the same work as a plain sequential script in mmfs's venv (decord at 224x224, the same model,
+  one Lance write; benchmarks/peers/lean_job.py): the floor the frameworks must beat by overlapping.
+It prints each side's wall time, frames/s, rows written, and mmfs's speed-up over each other side
+(its wall / mmfs wall: > 1 means mmfs is faster). The peers live in their own virtual environment,
 `.venv-peers` (git-ignored), which `--setup` (or `make peers-env`) builds: daft, daft-lance,
 lance-ray, ray[data] and their own dependencies from the registry, plus a `.pth` line that lets it
 import torch and the EfficientNet packages from this (mmfs's) venv, so all three sides run the same
@@ -143,6 +145,11 @@ def run_side(side: str, clips: list[Path], work: Path, venv: Path) -> dict[str, 
         wall, _ = timed([*cmd, "--config", str(MMFS_CONFIG), "--json", "--quiet"], env)
         return {"wall_s": wall, "rows": lance_rows(out / "frames.lance")}
     env["PYTHONPATH"] = str(ROOT / "benchmarks")
+    if side == "lean":  # the sequential reference, in mmfs's own venv
+        uri = out / "frames.lance"
+        job = str(ROOT / "benchmarks" / "peers" / "lean_job.py")
+        wall, _ = timed([sys.executable, job, str(uri), f"{SAMPLE_FPS}", *map(str, clips)], env)
+        return {"wall_s": wall, "rows": lance_rows(uri)}
     env["DAFT_SCANTASK_MAX_PARALLEL"] = "1"  # Daft 0.7.26's video scan deadlocks without it
     job = str(ROOT / "benchmarks" / "peers" / f"{side}_job.py")
     uri = out / "frames.lance"
@@ -170,14 +177,14 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=1, help="rounds (sides interleaved); the best is kept")
-    parser.add_argument("--only", default="mmfs,daft,ray", help="comma-separated sides to run")
+    parser.add_argument("--only", default="mmfs,lean,daft,ray", help="comma-separated sides to run")
     parser.add_argument("--setup", action="store_true", help="build .venv-peers first")
     parser.add_argument("--venv", type=Path, default=VENV)
     args = parser.parse_args()
     sides = [s for s in args.only.split(",") if s]
     if args.setup:
         setup_venv(args.venv)
-    peers = [s for s in sides if s != "mmfs"]
+    peers = [s for s in sides if s not in ("mmfs", "lean")]
     if peers and (why := venv_ready(args.venv)) is not None:
         print(f"bench-peers: the peers' venv is not usable ({why}); build it with `make peers-env`")
         sys.exit(2)
@@ -207,7 +214,7 @@ def main() -> None:
         print(f"{side:5s} {got['wall_s']:7.2f} s  {got['rows']:5d} rows  {rate:6.2f} frames/s")
     report["failed"] = failed
     if "mmfs" in best:
-        for peer in (p for p in peers if p in best):
+        for peer in (p for p in ["lean", *peers] if p in best):
             ratio = best[peer]["wall_s"] / best["mmfs"]["wall_s"]
             report[f"mmfs_vs_{peer}"] = round(ratio, 3)
             print(f"mmfs vs {peer}: {ratio:.2f}x (peer wall / mmfs wall; > 1: mmfs faster)")

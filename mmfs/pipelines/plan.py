@@ -24,7 +24,8 @@ from mmfs.pipelines.retry import retry_due
 from mmfs.pipelines.sources import check_arguments, list_inputs
 from mmfs.stages.items import PendingItem
 from mmfs.stages.ledger import FEATURE_TABLES
-from mmfs.stages.rows import FLOW_OFF, MODALITY_TABLES, SEGMENTS_OFF, feature_versions, segments_version
+from mmfs.stages.recompute import MODALITY_TABLES
+from mmfs.stages.versions import FLOW_OFF, SEGMENTS_OFF, feature_versions, segments_version
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 

@@ -33,7 +33,8 @@ from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import runs_schema
 from mmfs.stages.items import PendingItem, StageFailure
-from mmfs.stages.rows import RowBuilder, feature_versions
+from mmfs.stages.rows import RowBuilder
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
 from mmfs.store.indexes import ensure_indexes, ensure_key_indexes

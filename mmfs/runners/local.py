@@ -21,11 +21,10 @@ from mmfs.runners import hooks
 from mmfs.runners.budget import ThreadBudget, thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
-from mmfs.runners.warm import Warmup, likely_needs
+from mmfs.runners.warm import AUDIO_SUFFIXES, VIDEO_SUFFIXES, Warmup, likely_needs
 from mmfs.stages.batch import BatchJob, BatchResult, BatchTally, add_counts, build_batch
 from mmfs.stages.commit import Committer
-from mmfs.stages.decode import extract
-from mmfs.stages.decode_pool import DecodePool
+from mmfs.stages.decode_pool import AUDIO_DECODERS, FLOW_DECODER, FRAME_DECODER, DecodePool
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import Extracted, PendingItem
 from mmfs.store.db import Store
@@ -60,6 +59,20 @@ def stream_limits(cfg: PipelineConfig, budget: ThreadBudget) -> StreamLimits:
     )
 
 
+def decoder_preload(todo: list[PendingItem], cfg: PipelineConfig) -> tuple[str, ...]:
+    """The decoders' modules the items will likely need (guessed from their names, as warm.py does),
+    imported when each decode worker starts rather than inside its first such item's time budget; a
+    worker of photos and notes imports none of them. A wrong guess costs only time."""
+    suffixes = {p.item.path.suffix.lower() for p in todo}
+    video, audio = bool(suffixes & VIDEO_SUFFIXES), bool(suffixes & AUDIO_SUFFIXES)
+    modules = [FRAME_DECODER] if video else []
+    if video and cfg.flow.enabled:
+        modules.append(FLOW_DECODER)
+    if audio or (video and cfg.video.audio):
+        modules += AUDIO_DECODERS
+    return tuple(modules)
+
+
 def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress: Progress) -> LocalOutcome:
     """Decode, embed and commit `todo` with the streaming executor; the last buffered rows committed."""
     cfg = job.cfg
@@ -86,9 +99,14 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
         progress.advance(done.n_items)
 
     with contextlib.ExitStack() as stack:
-        decode: Callable[[PendingItem], Extracted] = functools.partial(extract, cfg=cfg)
-        if cfg.runner.isolate_decode:
-            decode = stack.enter_context(DecodePool(cfg, budget.decode)).extract
+        decode: Callable[[PendingItem], Extracted]
+        if cfg.runner.isolate_decode:  # the decoders' libraries load in the workers, not here
+            pool = DecodePool(cfg, budget.decode, decoder_preload(todo, cfg))
+            decode = stack.enter_context(pool).extract
+        else:
+            from mmfs.stages.decode import extract
+
+            decode = functools.partial(extract, cfg=cfg)
         stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget))
     t0 = time.perf_counter()
     flushed = committer.flush()

@@ -24,7 +24,7 @@ from mmfs.stages.items import Analysed, Extracted, Item, StageFailure
 from mmfs.transforms.image.face_blur import blur_boxes
 from mmfs.transforms.image.features import ImageFeatures, QualityThresholds, image_features, quality_flags
 from mmfs.transforms.text.captions import TextSegment
-from mmfs.transforms.video.frames import SampledFrames
+from mmfs.transforms.video.types import SampledFrames
 
 OCR_SOURCE = "ocr"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import logging
 import os
 import queue
@@ -25,12 +26,19 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
 from mmfs.config import PipelineConfig
 from mmfs.errors import DecoderCrashed, MmfsError, TransformTimeout
-from mmfs.stages.decode import extract
 from mmfs.stages.items import Extracted, PendingItem, StageFailure
+
+# The decoders' modules by kind of item (stages/decode.py imports each where that kind is decoded)
+FRAME_DECODER = "mmfs.transforms.video.frames"  # decord, PyAV
+FLOW_DECODER = "mmfs.transforms.video.flow"  # OpenCV, numba
+# librosa and what its first call loads lazily (numba), scipy.signal / ndimage (denoise, SNR, deltas)
+AUDIO_DECODERS = ("mmfs.transforms.audio.windows", "librosa.feature", "scipy.signal", "scipy.ndimage")
+ALL_DECODERS = (FRAME_DECODER, FLOW_DECODER, *AUDIO_DECODERS)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,19 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _worker_main(conn: Connection) -> None:
-    """Child process: read the config, then extract each item sent, reporting the probed duration first."""
+def _worker_main(conn: Connection, preload: Sequence[str] = ()) -> None:
+    """Child process: read the config, then extract each item sent, reporting the probed duration first.
+
+    `preload`: the decoders' modules imported at start (stages/decode.py imports them where an item
+    of their kind is decoded). The worker says "ready" once they are in: its start-up is not counted
+    in its first item's time budget."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from mmfs.stages.decode import extract  # the decoders: in the worker, not in the run's process
+
+    for name in preload:
+        importlib.import_module(name)
+
     try:
         cfg = PipelineConfig.model_validate_json(conn.recv())
         conn.send(("ready", None))  # imports done: an item's budget starts from here, not from spawn
@@ -89,10 +106,10 @@ class DecodePoolClosed(RuntimeError):
 class _Worker:
     """One child interpreter and the parent's end of its socket."""
 
-    def __init__(self, cfg_json: str) -> None:
+    def __init__(self, cfg_json: str, preload: Sequence[str] = ALL_DECODERS) -> None:
         mine, theirs = socket.socketpair()
         fd = theirs.fileno()
-        cmd = [sys.executable, "-m", "mmfs.stages.decode_pool", str(fd)]
+        cmd = [sys.executable, "-m", "mmfs.stages.decode_pool", str(fd), *preload]
         env = {**os.environ, **{k: os.environ.get(k, "1") for k in ONE_THREAD_ENV}}
         self.process = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL, env=env)
         theirs.close()
@@ -126,8 +143,8 @@ class _Worker:
 class DecodePool:
     """`size` worker processes; `extract(p)` is thread-safe and returns whatever happened as data."""
 
-    def __init__(self, cfg: PipelineConfig, size: int) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: PipelineConfig, size: int, preload: Sequence[str] = ALL_DECODERS) -> None:
+        self.cfg, self._preload = cfg, tuple(preload)
         self._cfg_json = cfg.model_dump_json()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
@@ -137,7 +154,7 @@ class DecodePool:
             self._idle.put(self._start())
 
     def _start(self) -> _Worker:
-        worker = _Worker(self._cfg_json)
+        worker = _Worker(self._cfg_json, self._preload)
         with self._lock:
             closed = self._closed
             if not closed:
@@ -223,7 +240,8 @@ class DecodePool:
             workers = list(self._all)
             self._all.clear()
         for worker in workers:
-            worker.conn.close()  # an idle worker reads EOF and exits
+            worker.conn.close()  # an idle worker reads EOF and exits (all told first: they exit together)
+        for worker in workers:
             if worker.exit_code() is None:
                 worker.kill()
 
@@ -234,7 +252,7 @@ class DecodePool:
         self.close()
 
 
-_SHARED: dict[tuple[str, int], DecodePool] = {}
+_SHARED: dict[tuple[str, int], DecodePool] = {}  # Ray's and Beam's workers: every decoder preloaded
 _SHARED_LOCK = threading.Lock()
 
 
@@ -252,8 +270,15 @@ def extract_item(pending: PendingItem, cfg: PipelineConfig) -> Extracted:
     """`extract` under the configured isolation: in a shared worker process, or in this thread."""
     if cfg.runner.isolate_decode:
         return shared_pool(cfg).extract(pending)
+    from mmfs.stages.decode import extract
+
     return extract(pending, cfg)
 
 
 if __name__ == "__main__":  # a decode worker: python -m mmfs.stages.decode_pool FD
-    _worker_main(Connection(int(sys.argv[1])))
+    _worker_main(Connection(int(sys.argv[1])), sys.argv[2:])
+    # its results went out on the socket; skip the interpreter's teardown of PyAV, OpenCV and numba
+    # (a few tenths of a second that the run's process would wait for in close())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -16,7 +16,7 @@ from mmfs.encoders.registry import describe, import_plugins
 from mmfs.schemas import Dims, all_schemas, with_provenance
 from mmfs.schemas.tables import with_feature_params
 from mmfs.stages.fusion import DEFAULT_LEARNED_DIM, Fusion, fusion_for
-from mmfs.transforms.audio.librosa_backend import feature_params
+from mmfs.transforms.audio.spec import feature_params
 
 MODALITIES = ("image", "text", "audio")
 # the provenance of a column whose encoder is switched off: it holds nulls

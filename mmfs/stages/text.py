@@ -29,7 +29,7 @@ class Tokenizing(Protocol):
     max_tokens: int
 
     def tokenizer(self) -> Any:
-        """The encoder's own tokenizer (a Hugging Face fast tokenizer)."""
+        """The encoder's own tokenizer, called as a Hugging Face fast tokenizer is."""
         ...
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from mmfs.config import config_from_dict
 from mmfs.pipelines.run import run_pipeline
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 from tests import media_factory as mf
 

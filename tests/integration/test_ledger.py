@@ -14,7 +14,7 @@ from mmfs.config import PipelineConfig
 from mmfs.media.hashing import file_stat
 from mmfs.pipelines.plan import make_plan, read_ledger
 from mmfs.schemas import Dims, all_schemas
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 
 DIMS = Dims(image=4, text=3, audio=2)

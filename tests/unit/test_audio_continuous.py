@@ -111,7 +111,7 @@ def test_memory_stays_flat_on_an_hour_of_audio() -> None:
 def test_the_analysis_is_part_of_the_audio_feature_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stores written with per-window analysis recompute their audio rows: the analysis id is hashed."""
     from mmfs.config import PipelineConfig
-    from mmfs.stages import rows
+    from mmfs.stages import versions as rows
     from mmfs.transforms.audio.spec import ANALYSIS, feature_params
 
     cfg = PipelineConfig()

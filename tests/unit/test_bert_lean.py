@@ -1,6 +1,7 @@
-"""The lean MiniLM forward (encoders/bert_lean.py) against sentence-transformers, and `mmfs search`'s
-start-up: a text search in a fresh process loads the text encoder only and imports none of the heavy
-libraries it does not need (sentence-transformers, transformers, decoders, spaCy, other models)."""
+"""The lean MiniLM forward (encoders/bert_lean.py) against sentence-transformers, its NumPy twin for
+queries (encoders/bert_numpy.py) against it, and `mmfs search`'s start-up: a text search in a fresh
+process embeds the query in NumPy and imports none of the heavy libraries (torch, sentence-transformers,
+transformers, decoders, spaCy, other models)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from mmfs.config import PipelineConfig
 from mmfs.schemas.rows import rows_to_table
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 from mmfs.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,14 +49,24 @@ try:
 except SystemExit as done:
     code = done.code
 from mmfs.encoders import registry
-heavy = ("sentence_transformers", "transformers", "cv2", "decord", "librosa", "spacy", "av", "ray",
+heavy = ("torch", "sentence_transformers", "transformers", "cv2", "decord", "librosa", "spacy", "av", "ray",
          "apache_beam", "sklearn", "torchvision", "torchaudio", "efficientnet_lite_pytorch", "resemblyzer")
 print(json.dumps({"code": code, "loaded": sorted(k[0] for k in registry._CACHE),
                   "heavy": sorted(m for m in heavy if m in sys.modules)}), file=sys.stderr)
 """
 
 
-def test_text_search_in_a_fresh_process_loads_the_text_encoder_only(tmp_path: Path) -> None:
+def test_the_numpy_query_encoder_matches_the_torch_one() -> None:
+    """Same weights, same tokenizer, same vectors (to float32 rounding), one text at a time."""
+    from mmfs.encoders import get_cached
+    from mmfs.encoders.text_minilm import embed_query
+
+    want = get_cached("text.minilm", device="cpu").embed(TEXTS)
+    got = np.stack([embed_query(text) for text in TEXTS])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_text_search_in_a_fresh_process_imports_no_torch(tmp_path: Path) -> None:
     cfg = PipelineConfig()
     store = Store(tmp_path / "store")
     schemas = run_schemas(cfg, feature_versions(cfg))
@@ -90,5 +101,5 @@ def test_text_search_in_a_fresh_process_loads_the_text_encoder_only(tmp_path: Pa
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["code"] in (0, None), done.stderr
     assert json.loads(done.stdout)["hits"][0]["media_id"] == "m1"
-    assert report["loaded"] == ["text.minilm"]
+    assert report["loaded"] == []  # the query is embedded in NumPy: no torch encoder is made
     assert report["heavy"] == []

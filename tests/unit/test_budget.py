@@ -66,3 +66,25 @@ def test_the_warm_up_loads_what_the_names_promise() -> None:
     assert likely_needs([_pending("a.mp4")], off) == {"image"}  # what the config switches off stays unloaded
     no_text = config_from_dict({"encoders": {"text": None}})
     assert likely_needs([_pending("notes.txt"), _pending("b.png")], no_text) == {"image", "nlp"}
+
+
+def test_decode_workers_preload_the_decoders_of_the_kinds_the_run_has() -> None:
+    """Imported when a worker starts, not inside the first such item's time budget; none for a run of
+    photos and notes."""
+    from mmfs.runners.local import decoder_preload
+    from mmfs.stages.decode_pool import AUDIO_DECODERS
+
+    def todo(*names: str) -> list[PendingItem]:
+        return [_pending(name) for name in names]
+
+    default, video_only = config_from_dict({}), config_from_dict({"video": {"audio": False}})
+    assert decoder_preload(todo("a.jpg", "b.txt"), default) == ()
+    assert decoder_preload(todo("a.wav"), default) == AUDIO_DECODERS
+    assert decoder_preload(todo("a.mp4"), default) == (
+        "mmfs.transforms.video.frames",
+        "mmfs.transforms.video.flow",
+        *AUDIO_DECODERS,
+    )
+    no_flow = config_from_dict({"video": {"audio": False}, "flow": {"enabled": False}})
+    assert decoder_preload(todo("a.mp4"), no_flow) == ("mmfs.transforms.video.frames",)
+    assert "mmfs.transforms.audio.windows" not in decoder_preload(todo("a.mp4"), video_only)

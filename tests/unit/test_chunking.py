@@ -70,3 +70,22 @@ def test_sentence_starts_are_character_offsets() -> None:
     text = "First  one.\nSecond\tone here. Third."
     starts = sentence_starts(text, ["First one.", "Second one here.", "Third."])
     assert [text[s : s + 5] for s in starts] == ["First", "Secon", "Third"]
+
+
+def test_the_lean_tokenizer_matches_transformers(tokenizer: Any) -> None:
+    """The chunker's tokenizer (tokenizers alone) gives transformers' word pieces, offsets and words."""
+    from transformers import AutoTokenizer
+
+    from mmfs.encoders.text_minilm import MiniLMTextEncoder
+
+    reference = AutoTokenizer.from_pretrained(str(MiniLMTextEncoder().model_dir()), local_files_only=True)
+    texts = [DOC, "", "  Müller's naïve café, 東京 — don't e-mail U.S.A. at 12:30\tnow\n", "x " * 600]
+    for text in texts:
+        ours = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+        theirs = reference(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        assert ours["input_ids"] == theirs["input_ids"]
+        assert ours["offset_mapping"] == list(theirs["offset_mapping"])
+        assert ours.word_ids() == theirs.word_ids()
+    assert tokenizer("a b")["input_ids"] != tokenizer("a b", add_special_tokens=False)["input_ids"]

@@ -73,7 +73,7 @@ SWITCHES_OFF = {
 
 
 def test_switches_on_by_default_leave_every_version_as_it_was() -> None:
-    from mmfs.stages.rows import feature_versions
+    from mmfs.stages.versions import feature_versions
 
     explicit = config_from_dict(
         {
@@ -88,7 +88,7 @@ def test_switches_on_by_default_leave_every_version_as_it_was() -> None:
 
 @pytest.mark.parametrize("name", sorted(SWITCHES_OFF))
 def test_each_switch_off_changes_the_versions_of_what_it_shapes_only(name: str) -> None:
-    from mmfs.stages.rows import feature_versions
+    from mmfs.stages.versions import feature_versions
 
     data, changed = SWITCHES_OFF[name]
     base, off = feature_versions(PipelineConfig()), feature_versions(config_from_dict(data))

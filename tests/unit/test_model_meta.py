@@ -20,7 +20,7 @@ import json, sys
 from mmfs.config import PipelineConfig
 from mmfs.encoders.registry import loaded_count
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import feature_versions
+from mmfs.stages.versions import feature_versions
 cfg = PipelineConfig()
 schemas = run_schemas(cfg, feature_versions(cfg))
 frames = schemas["frames"].field("embedding")

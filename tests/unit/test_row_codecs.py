@@ -18,7 +18,8 @@ from mmfs.stages.decode import extract
 from mmfs.stages.encode import Enricher
 from mmfs.stages.items import PendingItem
 from mmfs.stages.model_meta import run_schemas
-from mmfs.stages.rows import RowBuilder, feature_versions
+from mmfs.stages.rows import RowBuilder
+from mmfs.stages.versions import feature_versions
 from tests import media_factory as mf
 from tests.fake_encoders import FAKE_ENCODERS
 

@@ -108,8 +108,8 @@ def test_whisper_through_the_speech_stage_gives_timed_asr_text(tiny_whisper: Pat
     from mmfs.stages.base import apply_stages
     from mmfs.stages.decode import extract
     from mmfs.stages.items import Item, PendingItem
-    from mmfs.stages.rows import feature_versions
     from mmfs.stages.speech import speech_stages
+    from mmfs.stages.versions import feature_versions
 
     wav = tmp_path / "noise.wav"
     sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(SR * 3)).astype(np.float32), SR)

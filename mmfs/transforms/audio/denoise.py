@@ -5,6 +5,8 @@ frame energy): pauses between words, gaps between sounds. Per frequency bin it h
 (the SNR's noise floor) and the mean and spread of the power in dB (the gate's threshold, as
 noisereduce's stationary mode sets it). A sound that lasts the whole item is, by this definition,
 part of the noise floor: no method that learns the noise from the item itself can tell them apart.
+scipy.signal is imported where it is used: importing it costs a second of start-up, and the modules
+that name this one (the speech stages, the decoder) load in processes that may never denoise.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
 
 N_FFT = 512
 HOP = 128
@@ -32,6 +33,8 @@ class NoiseProfile:
 
 def _stft(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Complex STFT (bins, frames), Hann window, centred frames every HOP samples."""
+    from scipy import signal
+
     x = np.asarray(samples, dtype=np.float32)
     if len(x) < N_FFT:
         x = np.pad(x, (0, N_FFT - len(x)))
@@ -62,6 +65,8 @@ def spectral_gate(
     frames (a tone's main lobe and onset stay whole) and smoothed, so gating leaves no musical
     speckle. Returns float32 of the input's length.
     """
+    from scipy import ndimage, signal
+
     z = _stft(samples, sample_rate)
     power = np.abs(z) ** 2
     profile = noise_profile(power, noise_quantile)

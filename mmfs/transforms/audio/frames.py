@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from mmfs.config import AudioConfig
 from mmfs.transforms.audio.spec import BlockFeatures, block_input, frame_count
@@ -107,6 +106,10 @@ def _mfcc(log_mel: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
 
 def _delta(mfcc: np.ndarray, width: int, order: int) -> np.ndarray:
-    """librosa.feature.delta(mode="nearest") along all the frames: Savitzky-Golay, edges repeated."""
+    """librosa.feature.delta(mode="nearest") along all the frames: Savitzky-Golay, edges repeated.
+
+    scipy.signal is imported here: a second of start-up that a decoder of photos and texts never needs."""
+    import scipy.signal
+
     out = scipy.signal.savgol_filter(mfcc, width, order, deriv=order, axis=-1, mode="nearest")
     return np.asarray(out, dtype=np.float32)

@@ -14,10 +14,12 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmfs.transforms.video.frames import Backend, SampledFrames, iter_frames
+if TYPE_CHECKING:  # the decoders (PyAV, decord) load with detect_shots, not with shot_bounds
+    from mmfs.transforms.video.frames import Backend, SampledFrames
 
 HIST_BINS = ((0, 16, 180), (1, 8, 256), (2, 8, 256))  # (HSV channel, bins, range end) per part
 
@@ -95,6 +97,8 @@ def detect_shots(
     backend: Backend = "auto",
 ) -> list[Shot]:
     """The shots of a video from a dense pass over every frame with its short side at `work_size`."""
+    from mmfs.transforms.video.frames import iter_frames
+
     stream = iter_frames(
         path,
         fps=1.0,

@@ -1,0 +1,104 @@
+"""Start-up stays light: which libraries each process of a run imports, checked from outside.
+
+`mmfs plan` and `mmfs status` (whole CLI processes) import no model or decoder library; the run's own
+process imports no decoder library (they load in the decode workers); a decode worker that sees only a
+photo and a note imports no torch, OpenCV, numba, decord or librosa; and warming the encoders a photo
+needs (EfficientNet and the label bridge's MiniLM) imports neither torchvision nor transformers.
+Each case is a fresh interpreter, so an earlier test's imports cannot hide a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import media_factory as mf
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = {"torch", "torchvision", "transformers", "sentence_transformers", "spacy", "sklearn", "nltk"}
+DECODERS = {"cv2", "librosa", "numba", "decord", "av", "scipy.signal"}
+
+
+def _heavy_after(code: str, watched: set[str]) -> list[str]:
+    """Run `code` in a fresh interpreter, then list which of `watched` it left in sys.modules."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    script = (
+        "import json, sys\n_watched = set(json.loads(sys.argv[1]))\n"
+        f"{code}\nprint(json.dumps(sorted(_watched & set(sys.modules))))"
+    )
+    argv = [sys.executable, "-c", script, json.dumps(sorted(watched))]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def _cli(*args: str) -> str:
+    """Code that runs `mmfs ARGS` in-process (exit code 0 required) before the report."""
+    return (
+        "import sys\nfrom mmfs.cli import main\n"
+        f"sys.argv = ['mmfs', *{list(args)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    mf.write_image(folder / "photo.png", width=96, height=64, seed=3)
+    mf.write_text(folder / "note.txt", "The ferry leaves the pier at noon.")
+    return folder
+
+
+def test_plan_and_status_import_no_model_or_decoder(inputs: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    assert _heavy_after(_cli("plan", str(inputs), "--store", store), MODELS | DECODERS) == []
+    assert _heavy_after(_cli("status", "--store", store), MODELS | DECODERS) == []
+
+
+def test_the_run_process_imports_no_decoder_library() -> None:
+    """What a run's own process imports before its first batch: the plan, the executor, the stages
+    it runs itself (encode, rows, commit); the decoders are the workers'."""
+    code = "import mmfs.cli, mmfs.pipelines.run, mmfs.runners.local, mmfs.stages.decode_pool"
+    assert _heavy_after(code, MODELS | DECODERS) == []
+
+
+def test_a_worker_decoding_a_photo_and_a_note_imports_no_video_audio_or_model_library(
+    inputs: Path,
+) -> None:
+    code = (
+        "from pathlib import Path\n"
+        "from mmfs.config import PipelineConfig\n"
+        "from mmfs.pipelines.plan import hash_items\n"
+        "from mmfs.pipelines.sources import discover\n"
+        "from mmfs.stages.decode import extract\n"
+        "cfg = PipelineConfig()\n"
+        f"found, _ = discover([{str(inputs)!r}], cfg.sources)\n"
+        "pending, failed, _ = hash_items(found, cfg, show_progress=False)\n"
+        "assert len(pending) == 2 and not failed, (pending, failed)\n"
+        "assert all(not extract(p, cfg).failed for p in pending)\n"
+    )
+    assert _heavy_after(code, (MODELS | DECODERS) - {"av"}) == []  # PyAV probes every file
+
+
+def test_warming_a_photos_encoders_imports_neither_torchvision_nor_transformers() -> None:
+    code = (
+        "from mmfs.config import PipelineConfig\n"
+        "from mmfs.runners.warm import load_needed\n"
+        "from mmfs.stages.encode import Enricher\n"
+        "enricher = Enricher(PipelineConfig())\n"
+        "load_needed(enricher, {'image', 'labels'})\n"
+        "assert enricher.encoder('image').categories[0] == 'tench'\n"
+    )
+    found = _heavy_after(code, {"torch", "torchvision", "transformers", "sentence_transformers"})
+    assert found == ["torch"]
