@@ -17,10 +17,17 @@ names the vocabulary its `bow_indices` and `tfidf` were made with. That vocabula
 `vocabulary` table is versioned and every run tags its version, so `vocab_version` → the tagged
 version of the run that wrote it. A run with `all` (or `mmfs run` with that config on nothing new)
 brings the lagging rows up to date in one pass.
+
+A run that finds `text` and `vocabulary` at the versions the last step left them (recorded in that
+run's report as `settled_at`, with the settings it fitted under) skips the step: the result would be
+the same, and reading every text row's tokens made a run with nothing new cost O(corpus). Any write
+to either table (new text, an erasure, a rollback, another writer between a step's read and its
+commits) or a changed setting makes the next step read again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -71,6 +78,51 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
             store.current(name)
     if not store.has("text") or not store.count("text") or not store.has("vocabulary"):
         return {"mode": mode, "action": "none", "terms": 0, "rows_updated": 0}
+    fit = {"mode": mode, "config": vocabulary_config_version(cfg), "rows": cfg.store.vocabulary_rows}
+    read_at = (int(store.table("text").version), int(store.table("vocabulary").version))
+    last = _last_report(store)
+    if last is not None and last.get("fit") == fit and last.get("settled_at") == list(read_at):
+        # nothing touched `text` or `vocabulary` since the last step left them settled: same result
+        report: dict[str, Any] = {k: last[k] for k in ("terms", "vocab_version", "rows_lagging") if k in last}
+        report |= {"mode": mode, "action": "unchanged", "new_terms": 0, "rows_updated": 0, "rows_read": 0}
+        return report | {"fit": fit, "settled_at": list(read_at)}
+    report = _fit_and_vectorise(store, cfg, run_id, mode)
+    report["fit"] = fit
+    settled = _settled_versions(store, read_at, report)
+    if settled is not None:
+        report["settled_at"] = settled
+    log.info("vocabulary: %s", report)
+    return report
+
+
+def _last_report(store: Store) -> dict[str, Any] | None:
+    """The vocabulary report of the newest run that recorded one (the `runs` table is one row a run)."""
+    if not store.has("runs") or not store.count("runs"):
+        return None
+    rows = store.read("runs", ["started_at", "vocabulary"]).to_pylist()
+    for row in sorted(rows, key=lambda r: r["started_at"], reverse=True):
+        if row["vocabulary"]:
+            found = json.loads(row["vocabulary"])
+            return found if isinstance(found, dict) else None
+    return None
+
+
+def _settled_versions(store: Store, read_at: tuple[int, int], report: dict[str, Any]) -> list[int] | None:
+    """The (text, vocabulary) versions this step left, when only its own commits followed its read.
+
+    A later run whose store is still at these versions can skip the step (its result would be the
+    same). When another writer committed in between, nothing is recorded and the next run reads again.
+    """
+    text = int(store.current("text").version)
+    vocabulary = int(store.current("vocabulary").version)
+    ours = (1 if report["rows_updated"] else 0, 1 if report.pop("_wrote_vocabulary") else 0)
+    if (text - read_at[0], vocabulary - read_at[1]) != ours:
+        return None
+    return [text, vocabulary]
+
+
+def _fit_and_vectorise(store: Store, cfg: PipelineConfig, run_id: str, mode: str) -> dict[str, Any]:
+    """Read every text row's tokens, fit the vocabulary by `text.vocabulary`, rewrite the stale rows."""
     rows = store.read("text", ["media_id", "segment_index", "tokens", "vocab_version", "run_id"]).to_pylist()
     docs = [terms_of(r["tokens"] or [], cfg.text.ngram_max) for r in rows]
     old = stored_vocabulary(store)
@@ -104,11 +156,12 @@ def update_vocabulary(store: Store, cfg: PipelineConfig, run_id: str) -> dict[st
         "terms": len(vocab.terms),
         "new_terms": new_terms,
         "rows_updated": len(stale),
+        "rows_read": len(rows),
         "vocab_version": vocab.version,
+        "_wrote_vocabulary": changed_vocab,
     }
     if cfg.store.vocabulary_rows == "run":
         report["rows_lagging"] = lagging  # rows still on an older vocabulary (store.vocabulary_rows: run)
-    log.info("vocabulary: %s", report)
     return report
 
 
