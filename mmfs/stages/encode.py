@@ -81,8 +81,9 @@ class EmbedImage(StageBase):
         if not owners:
             return StageOutput(list(batch))
         items = [batch[i] for i in owners]
-        keys = [(it.media_id, k) for it in items for k in range(len(it.frames.times_s))]  # type: ignore[union-attr]
-        pairs = list(zip(keys, (f for it in items for f in it.frames.frames), strict=True))  # type: ignore[union-attr]
+        keys = [key for it in items for key in _frame_keys(it)]
+        pixels = [f for it in items if it.frames is not None for f in it.frames.frames]
+        pairs = list(zip(keys, pixels, strict=True))
         image, top_k = self.models.encoder("image"), self.cfg.image.top_labels
         name = self.cfg.encoders.image
         hints: Keyed[Any, Any] | None = None
@@ -108,7 +109,7 @@ class EmbedImage(StageBase):
             label_vectors, hints, words = Keyed(keys, bridged), Keyed(keys, hint_list), Keyed(keys, word_list)
         out = list(batch)
         for i, it in zip(owners, items, strict=True):
-            mine = [(it.media_id, k) for k in range(len(it.frames.times_s))]  # type: ignore[union-attr]
+            mine = _frame_keys(it)
             found = replace(
                 it.vectors,
                 frame=vectors.rows(mine),
@@ -119,6 +120,12 @@ class EmbedImage(StageBase):
             )
             out[i] = it.with_(vectors=found)
         return StageOutput(out)
+
+
+def _frame_keys(it: Item) -> list[tuple[str, int]]:
+    """The keys of an item's sampled frames in model calls: its media id and each frame's position."""
+    n = len(it.frames.times_s) if it.frames is not None else 0
+    return [(it.media_id, k) for k in range(n)]
 
 
 class EmbedVideo(StageBase):
