@@ -106,8 +106,9 @@ class _EfficientNetLite(Encoder):
         state = load_state_dict(self.weight_files()[0], owner=self.name)  # weights_only: no pickled code
         model = EfficientNet.from_name(self.variant, num_classes=NUM_CLASSES)
         model = load_into(model, state, owner=self.name, assign=True).eval().to(self.device)
-        if self.device.startswith("cuda"):  # NHWC convolutions are the fast path of cuDNN's tensor cores
-            model = model.to(memory_format=torch.channels_last)
+        # NHWC is the fast path of cuDNN's tensor cores and of oneDNN's depthwise convolutions on a CPU:
+        # 31 -> 47 images/s on one core here, outputs equal to within 1e-5
+        model = model.to(memory_format=torch.channels_last)
         self.model: Any = model
         self.categories = imagenet_categories()
 
@@ -206,7 +207,7 @@ class _EfficientNetLite(Encoder):
         return self._tensor(chunk)
 
     def _on_device(self, prepared: Any) -> Any:
-        """The model's input on its device (channels-last on CUDA)."""
+        """The model's input on its device, channels-last (CPU inputs are made so by `_tensor`)."""
         import torch
 
         if not isinstance(prepared, list):
@@ -220,7 +221,7 @@ class _EfficientNetLite(Encoder):
         import torch
 
         x = torch.stack([self._square(image) for image in batch])
-        return (x - PIXEL_MEAN) / PIXEL_STD
+        return ((x - PIXEL_MEAN) / PIXEL_STD).contiguous(memory_format=torch.channels_last)
 
     def _crop(self, image: np.ndarray) -> Any:
         """The centre crop of the short side, as a uint8 (3, h, w) CPU tensor."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -78,6 +79,10 @@ def test_efficientnet_features_and_logits_match_the_models_own_forward() -> None
     with torch.inference_mode():
         logits = enc.model(enc._tensor([cat]))
         assert torch.allclose(enc._forward([cat])[1], logits, atol=1e-5)
+        # the channels-last fast path computes what the plain NCHW layout computes
+        assert enc._tensor([cat]).is_contiguous(memory_format=torch.channels_last)
+        plain = copy.deepcopy(enc.model).to(memory_format=torch.contiguous_format)
+        assert torch.allclose(plain(enc._tensor([cat]).contiguous()), logits, atol=1e-4)
 
 
 def test_efficientnet_reads_a_png_from_disk(tmp_path: Path) -> None:
