@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmfs.light_imports import import_nltk
 from mmfs.transforms.text.nltk_data import PUNKT_FILES, WORDNET_FILES, find_resource, search_paths
 from mmfs.transforms.text.types import TextAnalysis, make_stemmer
 
@@ -41,6 +42,7 @@ class NltkBackend:
         self._lock = threading.Lock()
         self._sent: Any = None
         self._lemmatizer: Any = None
+        import_nltk()
         from nltk.tokenize import TreebankWordTokenizer
 
         self._words = TreebankWordTokenizer()
@@ -93,6 +95,7 @@ class NltkBackend:
 def _load_models(punkt_dir: Path, wordnet_dir: Path) -> tuple[Any, tuple[Any, Any]]:
     """Punkt and WordNet read from their folders, once per process and folder pair: parsing WordNet
     costs seconds, and every analyzer a process builds (a run's, a worker's, the web API's) shares it."""
+    import_nltk()
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
     from nltk.data import FileSystemPathPointer
     from nltk.stem import WordNetLemmatizer

@@ -1,0 +1,116 @@
+"""Import third-party packages without the parts of them mmfs never uses, for start-up time and memory.
+
+Two libraries cost a run seconds of CPU for code it does not call:
+- `lance_namespace_urllib3_client`'s package `__init__` imports every REST API module, each building
+  pydantic validators at import (0.5 s); LanceDB only needs its `models` for local stores.
+  `package_without_init` registers such a package so its submodules import alone.
+- `import nltk` imports scikit-learn and scipy.stats for classifiers and association measures mmfs
+  does not use (1 s and ~190 MB); NLTK guards those imports itself. `imported_without` hides them
+  from that one package's import.
+
+Both keep the library whole: the first use of anything skipped runs the skipped code then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any
+
+_LOCK = threading.RLock()
+
+
+def package_without_init(name: str) -> ModuleType | None:
+    """Register package `name` with its `__init__` not yet run, so `name.sub` imports only `sub`.
+
+    The first attribute of the package that is neither a submodule nor already set runs the real
+    `__init__` in place (once), so code that uses the package's top level still gets it whole.
+    Does nothing (returns the module, or None if not installed) when the package is already imported.
+    """
+    with _LOCK:
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        loader = spec.loader
+        initialised: list[bool] = []
+
+        def __getattr__(attr: str) -> Any:
+            if attr.startswith("__") or initialised:
+                raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+            if importlib.util.find_spec(f"{name}.{attr}") is not None:  # `from name import sub`
+                return importlib.import_module(f"{name}.{attr}")
+            with _LOCK:
+                if not initialised:
+                    initialised.append(True)
+                    loader.exec_module(module)  # the real __init__, into the registered module
+            return getattr(module, attr)
+
+        module.__getattr__ = __getattr__  # type: ignore[method-assign]
+        sys.modules[name] = module
+        return module
+
+
+class _HideFrom(importlib.abc.MetaPathFinder):
+    """Fails imports of `hidden` packages made by modules of `importer` (and only those)."""
+
+    def __init__(self, importer: str, hidden: Sequence[str]) -> None:
+        self.importer = importer
+        self.hidden = tuple(hidden)
+
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        hidden = any(fullname == h or fullname.startswith(h + ".") for h in self.hidden)
+        if hidden and _imported_by(self.importer):
+            raise ImportError(f"{fullname} is not imported for {self.importer} (mmfs.light_imports)")
+        return None
+
+
+def _imported_by(package: str) -> bool:
+    """Whether the module running the current import statement belongs to `package`."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        machinery = frame.f_code.co_filename.startswith("<frozen importlib") or module == __name__
+        if not (machinery or module == "importlib" or module.startswith("importlib.")):
+            return module == package or module.startswith(package + ".")
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+@contextlib.contextmanager
+def _hidden_from(importer: str, hidden: Sequence[str]) -> Iterator[None]:
+    finder = _HideFrom(importer, hidden)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def imported_without(name: str, hidden: Sequence[str]) -> ModuleType:
+    """Import package `name` with the optional packages `hidden` failing to import for its modules only.
+
+    Meant for packages that guard those imports with `try/except ImportError` (NLTK does); other
+    threads importing the hidden packages at the same moment are not affected. A package already
+    imported is returned as it is.
+    """
+    with _LOCK:
+        if name in sys.modules:
+            return sys.modules[name]
+        with _hidden_from(name, hidden):
+            return importlib.import_module(name)
+
+
+def import_nltk() -> ModuleType:
+    """NLTK, without the scikit-learn and scipy it imports for classifiers and statistics mmfs never uses."""
+    return imported_without("nltk", ("sklearn", "scipy"))
