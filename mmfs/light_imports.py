@@ -7,6 +7,8 @@ Two libraries cost a run seconds of CPU for code it does not call:
 - `import nltk` imports scikit-learn and scipy.stats for classifiers and association measures mmfs
   does not use (1 s and ~190 MB); NLTK guards those imports itself. `imported_without` hides them
   from that one package's import.
+- `import spacy` imports torch through thinc (1.5 s and ~500 MB) whether or not the pipeline has a
+  torch layer; `import_spacy` hides it from thinc when the pipeline's own files name none.
 
 Both keep the library whole: the first use of anything skipped runs the skipped code then.
 """
@@ -20,6 +22,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -114,3 +117,48 @@ def imported_without(name: str, hidden: Sequence[str]) -> ModuleType:
 def import_nltk() -> ModuleType:
     """NLTK, without the scikit-learn and scipy it imports for classifiers and statistics mmfs never uses."""
     return imported_without("nltk", ("sklearn", "scipy"))
+
+
+# what a spaCy pipeline with a torch layer names in its config.cfg or meta.json requirements
+_TORCH_PIPELINE_MARKS = ("torch", "transformer")
+
+
+def spacy_pipeline_needs_torch(model: str) -> bool:
+    """Whether the installed spaCy pipeline `model` (package name or folder) may run a torch layer.
+
+    Read from its config.cfg and meta.json without importing spaCy; a pipeline that cannot be found
+    that way counts as needing torch, so nothing is hidden from it.
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        spec = importlib.util.find_spec(model) if model.isidentifier() else None
+        if spec is None or not spec.submodule_search_locations:
+            return True
+        folder = Path(next(iter(spec.submodule_search_locations)))
+    texts = [p.read_text(encoding="utf-8", errors="replace").lower() for p in _pipeline_files(folder)]
+    return not texts or any(mark in text for text in texts for mark in _TORCH_PIPELINE_MARKS)
+
+
+def _pipeline_files(folder: Path) -> list[Path]:
+    """config.cfg and meta.json of a pipeline folder or of the versioned folder inside its package."""
+    found = [p for p in (folder / "config.cfg", folder / "meta.json") if p.is_file()]
+    for inner in folder.iterdir():
+        if inner.is_dir():
+            found += [p for p in (inner / "config.cfg", inner / "meta.json") if p.is_file()]
+    return found
+
+
+def import_spacy(model: str) -> ModuleType:
+    """spaCy, with torch hidden from thinc when the pipeline `model` has no torch layer (see above).
+
+    thinc then records that it has no torch for the rest of the process; a process that later loads a
+    transformer pipeline would need torch visible, which is why the pipeline's files decide.
+    """
+    with _LOCK:
+        if (
+            "thinc" not in sys.modules
+            and "torch" not in sys.modules
+            and not spacy_pipeline_needs_torch(model)
+        ):
+            imported_without("thinc", ("torch",))
+    return importlib.import_module("spacy")

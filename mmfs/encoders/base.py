@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
-from mmfs.encoders.execution import apply_cpu_threads, autocast, chunks, prefetched
+from mmfs.encoders.execution import apply_cpu_threads, autocast, available_cpus, chunks, prefetched
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 T = TypeVar("T")
@@ -127,6 +127,12 @@ class Encoder(ABC):
 
     # -- the contract -----------------------------------------------------------------------------
 
+    @property
+    def uses_torch(self) -> bool:
+        """Whether this encoder runs in torch here (its load and batches then set torch's threads and
+        inference mode); an encoder with a torch-free engine says False and never imports torch."""
+        return True
+
     def describe(self) -> None:
         """Fill what metadata needs (width, model name) without loading weights.
 
@@ -143,7 +149,9 @@ class Encoder(ABC):
                 return
             started = time.perf_counter()
             self._verify_pin()
-            if not self.device.startswith("cuda"):
+            if not self.uses_torch:  # its own engine takes the thread budget (BLAS threads)
+                self.threads = self.threads if self.threads is not None else available_cpus()
+            elif not self.device.startswith("cuda"):
                 self.threads = apply_cpu_threads(self.threads)
             self._load()
             self._loaded = True
@@ -206,12 +214,24 @@ class Encoder(ABC):
         Chunk i+1 is prepared in a background thread while `fn` runs on chunk i (bounded queue);
         `fn` runs under torch.inference_mode, and under autocast on CUDA.
         """
-        import torch
-
         self.load()
         out: list[T] = []
         parts = chunks(batch, self.batch_size)
         depth = self.prefetch_depth if type(self)._prepare is not Encoder._prepare else 0
+        if not self.uses_torch:
+            for start, chunk, prepared in prefetched(parts, self._prepare, depth):
+                if isinstance(prepared, BaseException):
+                    raise prepared
+                try:
+                    out.append(fn(prepared))
+                except (ValueError, FloatingPointError, MemoryError) as err:
+                    where = f"inputs {start}..{start + len(chunk) - 1} of {len(batch)}"
+                    raise EncoderError(
+                        f"{self.name}: failed on {where}: {err}", code=ErrorCode.ENCODER_FAILED
+                    ) from err
+            return out
+        import torch
+
         with torch.inference_mode(), autocast(self.device, self.cuda_autocast):
             for start, chunk, prepared in prefetched(parts, self._prepare, depth):
                 stop = start + len(chunk)

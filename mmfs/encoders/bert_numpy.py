@@ -1,19 +1,24 @@
-"""MiniLM's forward pass in NumPy, for the one text of a search query: `mmfs search --text` without torch.
+"""MiniLM's forward pass in NumPy: the CPU engine of `text.minilm` and of `mmfs search --text`.
 
-Importing torch costs more than a second of CPU and ~600 MB of memory, several times the work of
-embedding a query of a few words. This is `bert_lean.SentenceEncoder` (the same safetensors weights and
-`tokenizer.json`, BERT's post-LayerNorm blocks with exact GELU, mean pooling, L2 normalisation) on one
-unpadded text at a time; `tests/unit/test_bert_numpy.py` holds its vectors to the torch encoder's.
+Importing torch costs more than a second of CPU and ~500 MB of memory, more than embedding a query or
+a page of notes. This is `bert_lean.SentenceEncoder` (the same safetensors weights and
+`tokenizer.json`, BERT's post-LayerNorm blocks with exact GELU, mean pooling, L2 normalisation) with
+the texts' tokens packed into one matrix: the linear layers, most of the work, run as one matrix
+product over every token and no padding; attention runs text by text. `tests/unit/test_bert_lean.py`
+holds its vectors to the torch encoder's and to sentence-transformers'.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+PACKED_TOKENS = 1024  # tokens per pass through the linear layers: their arrays stay in cache (measured)
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
@@ -42,12 +47,16 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 class NumpySentenceEncoder:
-    """Tokenize one text, run BERT's embeddings and blocks, mean-pool over its tokens, normalise."""
+    """Tokenize texts, run BERT's embeddings and blocks, mean-pool over each text's tokens, normalise."""
 
-    def __init__(self, model_dir: Path, max_seq_length: int) -> None:
+    def __init__(self, model_dir: Path, max_seq_length: int, threads: int | None = None) -> None:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
+        if threads:  # the run's CPU budget for models: BLAS threads here, as torch's intra-op threads
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=threads, user_api="blas")
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         if (
             config.get("model_type") != "bert"
@@ -59,6 +68,8 @@ class NumpySentenceEncoder:
             k: np.asarray(v, dtype=np.float32)
             for k, v in load_file(str(model_dir / "model.safetensors")).items()
         }
+        for name in [k for k in self.w if k.endswith(".weight") and self.w[k].ndim == 2]:
+            self.w[f"{name}.T"] = np.ascontiguousarray(self.w[name].T)  # (in, out): x @ W.T as one GEMM
         self.layers = int(config["num_hidden_layers"])
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
@@ -67,21 +78,31 @@ class NumpySentenceEncoder:
         self.tokenizer.no_padding()
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        return x @ self.w[f"{name}.weight.T"] + self.w[f"{name}.bias"]
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
         return _layer_norm(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
 
-    def _block(self, x: np.ndarray, p: str) -> np.ndarray:
-        length, hidden = x.shape
+    def _attention(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, spans: list[slice]) -> np.ndarray:
+        """Each text's own self-attention over its slice of the packed (tokens, hidden) q, k, v."""
+        tokens, hidden = q.shape
         d = hidden // self.heads
+        scale = np.float32(1.0 / math.sqrt(d))
+        heads = (
+            q.reshape(tokens, self.heads, d),
+            k.reshape(tokens, self.heads, d),
+            v.reshape(tokens, self.heads, d),
+        )
+        context = np.empty_like(q)
+        for span in spans:
+            qs, ks, vs = (h[span].transpose(1, 0, 2) for h in heads)  # (heads, length, d)
+            weights = _softmax((qs @ ks.transpose(0, 2, 1)) * scale)
+            context[span] = (weights @ vs).transpose(1, 0, 2).reshape(-1, hidden)
+        return context
 
-        def split(t: np.ndarray) -> np.ndarray:
-            return t.reshape(length, self.heads, d).transpose(1, 0, 2)  # (heads, length, d)
-
-        q, k, v = (split(self._linear(x, f"{p}attention.self.{n}")) for n in ("query", "key", "value"))
-        context = _softmax(q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(d))) @ v
-        context = context.transpose(1, 0, 2).reshape(length, hidden)
+    def _block(self, x: np.ndarray, p: str, spans: list[slice]) -> np.ndarray:
+        q, k, v = (self._linear(x, f"{p}attention.self.{n}") for n in ("query", "key", "value"))
+        context = self._attention(q, k, v, spans)
         x = self._norm(
             self._linear(context, f"{p}attention.output.dense") + x, f"{p}attention.output.LayerNorm"
         )
@@ -89,19 +110,42 @@ class NumpySentenceEncoder:
         return self._norm(self._linear(inner, f"{p}output.dense") + x, f"{p}output.LayerNorm")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, hidden) float32 unit vectors of `texts`, one text at a time."""
-        out = []
-        for text in texts:
-            ids = np.asarray(self.tokenizer.encode(text).ids, dtype=np.int64)
-            e = "embeddings."
-            x = (
-                self.w[f"{e}word_embeddings.weight"][ids]
-                + self.w[f"{e}position_embeddings.weight"][: len(ids)]
-                + self.w[f"{e}token_type_embeddings.weight"][0]
-            )
-            x = self._norm(x, f"{e}LayerNorm")
-            for layer in range(self.layers):
-                x = self._block(x, f"encoder.layer.{layer}.")
-            pooled = x.mean(axis=0)
-            out.append(pooled / max(float(np.linalg.norm(pooled)), 1e-12))
-        return np.stack(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+        """(n, hidden) float32 unit vectors of `texts`.
+
+        The texts' tokens are packed into one (tokens, hidden) matrix, so every linear layer is one
+        matrix product over all of them (no padding); only attention runs text by text.
+        """
+        hidden = self.w["embeddings.word_embeddings.weight"].shape[1]
+        out = np.zeros((len(texts), hidden), np.float32)
+        groups: list[list[int]] = [[]]
+        budget = 0
+        encodings = self.tokenizer.encode_batch(list(texts))
+        for i, encoding in enumerate(encodings):
+            if budget + len(encoding.ids) > PACKED_TOKENS and groups[-1]:
+                groups.append([])
+                budget = 0
+            groups[-1].append(i)
+            budget += len(encoding.ids)
+        for group in groups:
+            if group:
+                out[group] = self._encode_packed([encodings[i].ids for i in group])
+        return out
+
+    def _encode_packed(self, id_lists: list[list[int]]) -> np.ndarray:
+        """Unit vectors of texts given as token ids, run packed (see `encode`)."""
+        e = "embeddings."
+        ids = np.concatenate([np.asarray(t, dtype=np.int64) for t in id_lists])
+        positions = np.concatenate([np.arange(len(t)) for t in id_lists])
+        bounds = np.cumsum([0, *(len(t) for t in id_lists)])
+        spans = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        x = (
+            self.w[f"{e}word_embeddings.weight"][ids]
+            + self.w[f"{e}position_embeddings.weight"][positions]
+            + self.w[f"{e}token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, f"{e}LayerNorm")
+        for layer in range(self.layers):
+            x = self._block(x, f"encoder.layer.{layer}.", spans)
+        pooled = np.add.reduceat(x, bounds[:-1], axis=0) / np.diff(bounds)[:, None].astype(np.float32)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return (pooled / norms).astype(np.float32)

