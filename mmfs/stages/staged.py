@@ -306,8 +306,8 @@ def scope_text(whole: set[str], some: dict[str, set[str]]) -> str:
     for media_id, stages in some.items():
         if media_id not in whole and stages:
             by_stages.setdefault(tuple(sorted(stages)), []).append(media_id)
-    for stages, ids in sorted(by_stages.items()):
-        parts.append(f"(({in_list('media_id', sorted(ids))} AND {in_list('stage', stages)}))")
+    for names, ids in sorted(by_stages.items()):
+        parts.append(f"(({in_list('media_id', sorted(ids))} AND {in_list('stage', names)}))")
     return " OR ".join(parts) if parts else "FALSE"
 
 
