@@ -50,13 +50,45 @@ def config(kind: str) -> PipelineConfig:
     return PipelineConfig.model_validate({"runner": runner})
 
 
+def listing(n: int, kib: int) -> None:
+    """Time what a no-op plan pays per input before the ledger join: listing the files and their stats,
+    from a folder (one `scandir`) and from a JSONL manifest naming the same files."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="mmfs-bench-listing-") as tmp:
+        root = Path(tmp)
+        make_files(root / "data", n, kib)
+        manifest = root / "data" / "list.jsonl"
+        names = sorted(p.name for p in (root / "data").iterdir())
+        manifest.write_text("".join(json.dumps({"uri": name}) + "\n" for name in names))
+        cfg = config("local")
+        print(f"{n} files; load: {os.getloadavg()}")
+        for label, path in (("folder", root / "data"), ("manifest", manifest)):
+            wall = cpu = float("inf")
+            for _ in range(3):
+                t0, c0 = time.perf_counter(), time.process_time()
+                inputs, _ = list_inputs([str(path)], cfg.sources)
+                identify.input_stats(inputs)
+                wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+            print(
+                f"{label:8s} list + stat: wall {wall:6.3f} s, CPU {cpu:6.3f} s "
+                f"({cpu / n * 1e6:.1f} us per file), {len(inputs)} inputs"
+            )
+
+
 def main() -> None:
     """Plan the same new files under each runner; print wall time and driver bytes read."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--kib", type=int, default=64)
     parser.add_argument("--runners", default="local,ray,beam")
+    parser.add_argument(
+        "--listing", action="store_true", help="only time listing and stat-ing the files: folder vs manifest"
+    )
     args = parser.parse_args()
+    if args.listing:
+        listing(args.files, args.kib)
+        return
     with tempfile.TemporaryDirectory(prefix="mmfs-bench-identify-") as tmp:
         root = Path(tmp)
         total = make_files(root / "data", args.files, args.kib)

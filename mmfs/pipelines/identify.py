@@ -167,7 +167,7 @@ def identify(
     in one join; the others are hashed where the runner runs (`hash_new`; `stats` gets the stats of
     files hashed, `scratch` is its folder for Beam's results).
     """
-    table = _with_stats(inputs).append_column("row", pa.array(range(len(inputs)), pa.int64()))
+    table = input_stats(inputs).append_column("row", pa.array(range(len(inputs)), pa.int64()))
     hits = pa.table({"row": pa.array([], pa.int64()), "media_id": pa.array([], pa.string())})
     if cache is not None and cache.num_rows and table.num_rows:
         size = table.column("size")
@@ -203,7 +203,7 @@ def identify(
     return ids.take(pc.sort_indices(ids.column("row"))), unreadable
 
 
-def _with_stats(inputs: Inputs) -> pa.Table:
+def input_stats(inputs: Inputs) -> pa.Table:
     """The inputs' uri and stat columns, local extras (files named, manifest rows) stat-ed now."""
     table = inputs.table.select(STAT_KEYS)
     missing = pc.and_(pc.is_null(table.column("size")), pc.greater_equal(inputs.table.column("extra"), 0))
