@@ -106,7 +106,9 @@ def main() -> None:
             before, t0 = rchar(), time.perf_counter()
             work = find_work(inputs, cfg, store, read_ledger(store))
             wall, read = time.perf_counter() - t0, rchar() - before
-            where = sorted({pid for _, pid in identify.HASHED_ON}) if kind != "local" else [os.getpid()]
+            # a build without worker hashing records nothing: it hashed on the driver
+            hashed_on = getattr(identify, "HASHED_ON", []) if kind != "local" else []
+            where = sorted({pid for _, pid in hashed_on}) or [os.getpid()]
             print(
                 f"{kind:6s} plan {wall:6.2f} s  driver read {read / 2**20:8.2f} MiB "
                 f"({read / total:.3f} of the inputs)  new items {len(work.todo)}  "
