@@ -45,7 +45,7 @@ from mmfs.stages.items import Extracted, PendingItem
 from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, stage_batch, stages_on_workers
 from mmfs.store.db import Store
-from mmfs.store.fragments import STAGED_DIR, close_run
+from mmfs.store.fragments import HASH_RESULTS, STAGED_DIR, close_run
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ def hash_on_beam(
 ) -> list[dict[str, Any]]:
     """Hash the plan's new files in a Beam pipeline: Create → Reshuffle → HashFn (`identify.hash_chunk`
     per chunk) → WriteToText as JSON lines under `scratch` (the store: a folder every worker can
-    write, local or object storage), read back by the driver in the chunks' order and removed.
+    write, local or object storage), read back by the driver in the chunks' order and removed (a plan
+    that dies first leaves them to `mmfs maintain`).
 
     The driver sends paths and reads back ids, stats and errors, never the files. A bundle that Beam
     retries writes its chunk again; Beam's file sink keeps one copy, and the driver keeps the first
@@ -114,7 +115,7 @@ def hash_on_beam(
 
     if scratch is None:
         raise ValueError("hashing under Beam needs a folder the workers can write (the store)")
-    folder = f"{scratch.rstrip('/')}/{STAGED_DIR}/hash-{secrets.token_hex(6)}"
+    folder = f"{scratch.rstrip('/')}/{STAGED_DIR}/{HASH_RESULTS}{secrets.token_hex(6)}"
     try:
         pipeline = beam.Pipeline(options=PipelineOptions(_options(cfg.runner.beam_options)))
     except ValueError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lance
@@ -10,7 +11,8 @@ import pyarrow as pa
 from mmfs.stages.batch import BatchTally, join_scopes
 from mmfs.stages.kept_rows import scope_clause
 from mmfs.stages.staged import StagedBatch, merge_scopes, merge_staged, parse_scope, row_size
-from mmfs.store.fragments import StagedTable
+from mmfs.store.db import Store
+from mmfs.store.fragments import HASH_RESULTS, STAGED_DIR, StagedTable, sweep_orphans
 
 
 def _batch(media_ids: list[str], frames: int, record: str) -> StagedBatch:
@@ -96,3 +98,23 @@ def test_merged_replace_scopes_select_what_the_or_of_every_batch_selects(tmp_pat
     # a clause in any other form is OR-ed with the rest, as before
     odd = merge_scopes([batches[0], {"segments": "media_id = 'x'"}])["segments"]
     assert selected(odd) == selected(f"({batches[0]['segments']}) OR (media_id = 'x')")
+
+
+def test_maintenance_removes_hashing_results_a_dead_plan_left_once_they_are_old(tmp_path: Path) -> None:
+    """Beam hashing leaves its results under `.mmfs-staged/hash-*` until the plan reads them; a plan
+    that died leaves them to the orphan sweep, which keeps young ones (a plan may be reading them)."""
+    import os
+    import time
+
+    store = Store(tmp_path / "store")
+    old, young = (tmp_path / "store" / STAGED_DIR / f"{HASH_RESULTS}{n}" for n in ("old", "young"))
+    for folder in (old, young):
+        folder.mkdir(parents=True)
+        (folder / "part-00000-of-00001.jsonl").write_text('{"chunk": 0}\n')
+    stamp = time.time() - 7200
+    os.utime(old / "part-00000-of-00001.jsonl", (stamp, stamp))
+    record = tmp_path / "store" / STAGED_DIR / "run-1" / "batch.json"  # a staged record: not touched
+    record.parent.mkdir()
+    record.write_text(json.dumps({"run_id": "run-1", "written": time.time(), "files": {}}))
+    sweep_orphans(store, grace_s=3600)
+    assert not old.exists() and young.exists() and record.exists()
