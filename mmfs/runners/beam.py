@@ -100,10 +100,12 @@ def execute_beam(
 def hash_on_beam(
     chunks: list[list[dict[str, Any]]], cfg: PipelineConfig, scratch: str | None
 ) -> list[dict[str, Any]]:
-    """Hash the plan's new files in a Beam pipeline: Create → Reshuffle → HashFn (`identify.hash_chunk`
-    per chunk) → WriteToText as JSON lines under `scratch` (the store: a folder every worker can
-    write, local or object storage), read back by the driver in the chunks' order and removed (a plan
-    that dies first leaves them to `mmfs maintain`).
+    """Hash the plan's new files in a Beam pipeline: ReadFromText → Reshuffle → HashFn
+    (`hash_files.hash_chunk` per chunk) → WriteToText, as JSON lines in a folder under `scratch` (the
+    store: a place every worker can read and write, local or object storage). The chunks go in as a
+    file, not inside the pipeline (`Create` would carry every path in the job graph, which runners
+    such as Dataflow cap); the driver reads the results back in the chunks' order and removes the
+    folder (a plan that dies first leaves it to `mmfs maintain`).
 
     The driver sends paths and reads back ids, stats and errors, never the files. A bundle that Beam
     retries writes its chunk again; Beam's file sink keeps one copy, and the driver keeps the first
@@ -120,9 +122,12 @@ def hash_on_beam(
         pipeline = beam.Pipeline(options=PipelineOptions(_options(cfg.runner.beam_options)))
     except ValueError as err:
         raise ConfigError(f"beam pipeline options rejected: {err}") from err
+    with FileSystems.create(f"{folder}/chunks.jsonl") as sink:
+        for index, chunk in enumerate(chunks):
+            sink.write(json.dumps({"chunk": index, "rows": chunk}).encode("utf-8") + b"\n")
     _ = (
         pipeline
-        | "Chunks" >> beam.Create(list(enumerate(chunks)))
+        | "Chunks" >> beam.io.ReadFromText(f"{folder}/chunks.jsonl")
         | "Spread" >> beam.Reshuffle()
         | "Hash" >> beam.ParDo(HashFn(cfg))
         | "Results" >> beam.io.WriteToText(f"{folder}/part", file_name_suffix=".jsonl")
@@ -208,12 +213,12 @@ class HashFn(_dofn_base()):  # type: ignore[misc]
         super().__init__()
         self.cfg = cfg
 
-    def process(self, element: tuple[int, list[dict[str, Any]]]) -> Iterator[str]:
-        """(chunk index, rows) in; `{"chunk": i, "host", "pid", "results": [...]}` out."""
+    def process(self, line: str) -> Iterator[str]:
+        """`{"chunk": i, "rows": [...]}` in; `{"chunk": i, "host", "pid", "results": [...]}` out."""
         from mmfs.stages.hash_files import hash_chunk
 
-        index, rows = element
-        yield json.dumps({"chunk": index, **hash_chunk(rows, self.cfg)})
+        doc = json.loads(line)
+        yield json.dumps({"chunk": doc["chunk"], **hash_chunk(doc["rows"], self.cfg)})
 
 
 class _WriterFn(_dofn_base()):  # type: ignore[misc]
