@@ -125,14 +125,17 @@ def hash_new(
     if kind not in ("ray", "beam") or not items:
         return identify_each(items, cfg, show_progress, None, stats)
     chunks = chunk_rows([item_row(i) for i in items], sizes)
+    progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
     if kind == "ray":
         from mmfs.runners.ray import hash_on_ray
 
-        results = hash_on_ray(chunks, cfg)
+        results = hash_on_ray(chunks, cfg, progress.advance)
     else:
         from mmfs.runners.beam import hash_on_beam
 
         results = hash_on_beam(chunks, cfg, scratch)
+        progress.advance(len(items))
+    progress.close()
     HASHED_ON.clear()
     HASHED_ON.extend((str(doc["host"]), int(doc["pid"])) for doc in results)
     out: list[tuple[str, int] | StageFailure] = []

@@ -22,7 +22,7 @@ import os
 import pickle
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,9 @@ def execute_ray(
             release_ray()
 
 
-def hash_on_ray(chunks: list[list[dict[str, Any]]], cfg: PipelineConfig) -> list[dict[str, Any]]:
+def hash_on_ray(
+    chunks: list[list[dict[str, Any]]], cfg: PipelineConfig, done: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
     """Hash the plan's new files in Ray tasks, one chunk of rows each (`identify.hash_chunk`): the
     driver sends paths and gets ids, stats and errors back, in the chunks' order, and reads no file.
 
@@ -108,7 +110,12 @@ def hash_on_ray(chunks: list[list[dict[str, Any]]], cfg: PipelineConfig) -> list
         task = ray.remote(num_cpus=1, max_retries=3)(hash_chunk)  # a dead worker's chunk is hashed again
         config = ray.put(cfg)
         refs = [task.remote(chunk, config) for chunk in chunks]
-        return [ray.get(ref) for ref in refs]
+        out = []
+        for chunk, ref in zip(chunks, refs, strict=True):
+            out.append(ray.get(ref))
+            if done is not None:
+                done(len(chunk))  # files hashed so far, in order: the plan's progress bar
+        return out
 
 
 _OWNED: list[bool] = []  # holds True while a Ray that this module started is up
