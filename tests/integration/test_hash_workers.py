@@ -41,22 +41,22 @@ def _config(kind: str) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Inputs, int]:
-    """40 distinct 1 MiB files, two with the same bytes, an empty one, one over the byte limit and one
+    """40 distinct 2 MiB files, two with the same bytes, an empty one, one over the byte limit and one
     that vanishes between listing and hashing; listed once (the listing is the driver's in every run)."""
     root = tmp_path_factory.mktemp("hash-workers")
     data = root / "data"
     data.mkdir()
-    block = os.urandom(MIB)
+    block = os.urandom(2 * MIB)  # 82 MiB to hash: far above what Ray's own traffic adds to the driver
     for i in range(N_FILES):
         (data / f"clip_{i:02d}.bin").write_bytes(i.to_bytes(4, "little") + block[4:])
     (data / "clip_copy.bin").write_bytes((data / "clip_07.bin").read_bytes())
     (data / "empty.bin").write_bytes(b"")
-    (data / "huge.bin").write_bytes(block * 4)
+    (data / "huge.bin").write_bytes(block * 2)
     (data / "vanished.bin").write_bytes(b"here at listing time")
     inputs, rejected = list_inputs([str(data)], _config("local").sources)
     assert not rejected and len(inputs) == N_FILES + 4
     (data / "vanished.bin").unlink()
-    return root, inputs, (N_FILES + 1) * MIB
+    return root, inputs, (N_FILES + 1) * 2 * MIB
 
 
 def _plan(kind: str, root: Path, inputs: Inputs) -> tuple[Any, int]:
