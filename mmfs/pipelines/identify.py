@@ -9,29 +9,27 @@ work is the run's new work.
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import sys
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmfs.config import PipelineConfig
-from mmfs.errors import EmptyFile, MediaError, MediaLimitExceeded
-from mmfs.media.hashing import FileStat, HashCache, file_stat, sha256_file
+from mmfs.media.hashing import FileStat, HashCache, file_stat
 from mmfs.pipelines.inputs import Inputs
 from mmfs.runners.progress import Progress
+from mmfs.stages.hash_files import from_hashed, hash_pairs
 from mmfs.stages.items import PendingItem, SourceItem, StageFailure
-from mmfs.stages.remote import sha256_object
 from mmfs.store.objstore import is_object_uri
 
 STAT_KEYS = ["uri", "size", "mtime_ns", "inode"]
 IDS_SCHEMA = pa.schema([("row", pa.int64()), ("media_id", pa.string()), ("n_bytes", pa.int64())])
 
 PreFailure = tuple[str, str, StageFailure]  # (quarantine key, uri, failure) of an input never hashed
-# Hashing threads: one per core, at most 8 (past that a local disk, not the CPU, sets the pace).
-HASH_THREADS = min(8, os.cpu_count() or 1)
+CHUNK_BYTES = 256 * 2**20  # known bytes per worker task, at most (a big file is a task of its own)
+# (host, pid) that hashed each chunk of the last plan's new files under Ray or Beam: tests, benchmarks.
+HASHED_ON: list[tuple[str, int]] = []
 
 
 def hash_items(
@@ -75,52 +73,86 @@ def identify_each(
     so a night's new files hash on every core instead of one (objects stream from the store as well).
     """
     progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
-    lookups = threading.Lock()  # the cache counts its hits
-
-    def one(item: SourceItem) -> tuple[tuple[str, int] | StageFailure, FileStat | None]:
-        try:
-            stat = None if is_object_uri(item.uri) else file_stat(item.path)
-            n_bytes = check_size(item, cfg, stat)
-            cached = None
-            if cache is not None and stat is not None:
-                with lookups:
-                    cached = cache.lookup(item.uri, stat)
-            media_id = cached or _content_hash(item, cfg)
-        except (OSError, MediaError) as err:
-            error = err if isinstance(err, MediaError) else MediaError(f"{item.path.name}: {err}")
-            return StageFailure("read", error), None
-        return (media_id, n_bytes), (stat if cached is None else None)
-
     out: list[tuple[str, int] | StageFailure] = []
-    threads = min(HASH_THREADS, len(items))
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="mmfs-hash") as pool:
-        for item, (found, stat) in zip(items, pool.map(one, items), strict=True):
-            progress.advance(1)
-            if stats is not None and stat is not None:
-                stats[item.uri] = stat
-            out.append(found)
+    for item, (found, stat) in zip(
+        items, hash_pairs(items, cfg, cache, on_done=lambda: progress.advance(1)), strict=True
+    ):
+        if stats is not None and stat is not None:
+            stats[item.uri] = stat
+        out.append(found)
     progress.close()
     return out
 
 
-def _content_hash(item: SourceItem, cfg: PipelineConfig) -> str:
-    """sha256 of the item's bytes: the file's, or the object's streamed (the same bytes, the same id)."""
-    if is_object_uri(item.uri):
-        return sha256_object(item.uri, cfg.sources.storage_options)
-    return sha256_file(item.path)
+def item_row(item: SourceItem) -> dict[str, Any]:
+    """What a worker needs to hash an item: its uri, path and listed size."""
+    return {"uri": item.uri, "path": str(item.path), "size": item.size}
 
 
-def check_size(item: SourceItem, cfg: PipelineConfig, stat: FileStat | None = None) -> int:
-    """The file's size; empty files and files over the byte limit are refused before hashing."""
-    known = item.size if item.size is not None else (stat.size if stat is not None else None)
-    size = known if known is not None else item.path.stat().st_size
-    if size == 0:
-        raise EmptyFile(f"{item.path.name}: empty file (0 bytes)")
-    if size > cfg.limits.max_bytes:
-        raise MediaLimitExceeded(
-            f"{item.path.name}: {size} bytes is over the limit of {cfg.limits.max_bytes}"
-        )
-    return size
+def chunk_rows(rows: list[dict[str, Any]], sizes: list[int | None]) -> list[list[dict[str, Any]]]:
+    """Rows in order, cut into tasks: about 1/32 of the files each (8 to 512), at most `CHUNK_BYTES`
+    of known size, so a task's start-up is spread over many files and big files spread over workers."""
+    per = min(512, max(8, -(-len(rows) // 32)))
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    held = 0
+    for row, size in zip(rows, sizes, strict=True):
+        if current and (len(current) >= per or held + (size or 0) > CHUNK_BYTES):
+            chunks.append(current)
+            current, held = [], 0
+        current.append(row)
+        held += size or 0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def hash_new(
+    items: list[SourceItem],
+    sizes: list[int | None],
+    cfg: PipelineConfig,
+    show_progress: bool,
+    stats: dict[str, FileStat] | None,
+    scratch: str | None,
+) -> list[tuple[str, int] | StageFailure]:
+    """`identify_each` for the files the cache does not know, where the runner runs: on the driver's
+    threads (local), in Ray tasks or in a Beam pipeline (the driver then reads none of their bytes).
+
+    `sizes`: the listing's sizes (to cut tasks by bytes); `scratch`: a folder every worker can write
+    (under the store) where Beam leaves its results for the driver.
+    """
+    kind = cfg.runner.kind
+    if kind not in ("ray", "beam") or not items:
+        return identify_each(items, cfg, show_progress, None, stats)
+    chunks = chunk_rows([item_row(i) for i in items], sizes)
+    progress = Progress(len(items), "hashed", enabled=show_progress and len(items) > 50)
+    if kind == "ray":
+        from mmfs.runners.ray import hash_on_ray
+
+        results = hash_on_ray(chunks, cfg, progress.advance)
+    else:
+        from mmfs.runners.beam import hash_on_beam
+
+        results = hash_on_beam(chunks, cfg, scratch)
+        progress.advance(len(items))
+    progress.close()
+    HASHED_ON.clear()
+    HASHED_ON.extend((str(doc["host"]), int(doc["pid"])) for doc in results)
+    out: list[tuple[str, int] | StageFailure] = []
+    for item, row in zip(items, (r for doc in results for r in doc["results"]), strict=True):
+        found, stat = from_hashed(row)
+        if stats is not None and stat is not None:
+            stats[item.uri] = stat
+        out.append(found)
+    return out
+
+
+def release_workers() -> None:
+    """Stop a Ray that hashing started and no execution stopped (a plan, or a run whose new files all
+    held known bytes); nothing when Ray was never imported or the caller started it."""
+    module = sys.modules.get("mmfs.runners.ray")
+    if module is not None:
+        module.release_ray()
 
 
 def identify(
@@ -129,14 +161,16 @@ def identify(
     cache: pa.Table | None,
     show_progress: bool = False,
     stats: dict[str, FileStat] | None = None,
+    scratch: str | None = None,
 ) -> tuple[pa.Table, list[PreFailure]]:
     """Every readable input's `media_id` and size (`IDS_SCHEMA`, by row), and the unreadable ones.
 
     `cache` is `Ledger.cache_table()` (None: `--rehash`, every input read). A row whose uri and
     stat equal a cached entry's, and whose size is within the limits, takes its media_id from there
-    in one join; the others go through `identify_each` (`stats` gets the stats of files hashed).
+    in one join; the others are hashed where the runner runs (`hash_new`; `stats` gets the stats of
+    files hashed, `scratch` is its folder for Beam's results).
     """
-    table = _with_stats(inputs).append_column("row", pa.array(range(len(inputs)), pa.int64()))
+    table = input_stats(inputs).append_column("row", pa.array(range(len(inputs)), pa.int64()))
     hits = pa.table({"row": pa.array([], pa.int64()), "media_id": pa.array([], pa.string())})
     if cache is not None and cache.num_rows and table.num_rows:
         size = table.column("size")
@@ -156,10 +190,11 @@ def identify(
     )
     rows = [i for i, todo in enumerate(rest) if todo]
     items = inputs.items(rows)
+    sizes = table.column("size").take(pa.array(rows, pa.int64())).to_pylist()
     unreadable: list[PreFailure] = []
     read: dict[str, list[Any]] = {"row": [], "media_id": [], "n_bytes": []}
     for row, item, got in zip(
-        rows, items, identify_each(items, cfg, show_progress, None, stats), strict=True
+        rows, items, hash_new(items, sizes, cfg, show_progress, stats, scratch), strict=True
     ):
         if isinstance(got, StageFailure):
             unreadable.append((f"uri:{item.uri}", item.uri, got))
@@ -171,7 +206,7 @@ def identify(
     return ids.take(pc.sort_indices(ids.column("row"))), unreadable
 
 
-def _with_stats(inputs: Inputs) -> pa.Table:
+def input_stats(inputs: Inputs) -> pa.Table:
     """The inputs' uri and stat columns, local extras (files named, manifest rows) stat-ed now."""
     table = inputs.table.select(STAT_KEYS)
     missing = pc.and_(pc.is_null(table.column("size")), pc.greater_equal(inputs.table.column("extra"), 0))

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mmfs.media.hashing import FileStat
 from mmfs.stages.items import SourceItem
 
 INPUT_SCHEMA = pa.schema(
@@ -42,15 +43,20 @@ class Inputs:
         return self.table.num_rows
 
     @classmethod
-    def build(cls, listed: dict[str, list[Any]], extras: list[SourceItem]) -> Inputs:
-        """Rows from the listing's columns, then one row per extra (its stat unknown: null)."""
+    def build(
+        cls, listed: dict[str, list[Any]], extras: list[SourceItem], stats: dict[int, FileStat] | None = None
+    ) -> Inputs:
+        """Rows from the listing's columns, then one row per extra, with its stat where `stats` has it
+        (by index into `extras`: manifest rows, stat-ed when resolved), else null."""
         n = len(extras)
+        known = stats or {}
         columns: dict[str, list[Any]] = {name: list(listed.get(name, [])) for name in INPUT_SCHEMA.names}
         columns["extra"] = [-1] * len(columns["uri"]) + list(range(n))
         columns["uri"] += [item.uri for item in extras]
         columns["path"] += [str(item.path) for item in extras]
-        for name in ("sidecar", "size", "mtime_ns", "inode"):
-            columns[name] += [None] * n
+        columns["sidecar"] += [None] * n
+        for name in ("size", "mtime_ns", "inode"):
+            columns[name] += [getattr(known[i], name) if i in known else None for i in range(n)]
         return cls(pa.table(columns, schema=INPUT_SCHEMA), extras)
 
     def unique_sorted(self, keys: list[str], limit: int | None) -> Inputs:
@@ -58,7 +64,7 @@ class Inputs:
         table = self.table.append_column("_key", pa.array(keys, pa.string()))
         table = table.append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
         last = table.group_by("_key", use_threads=False).aggregate([("_pos", "max")]).column("_pos_max")
-        table = table.take(pc.sort_indices(last))  # positions in input order
+        table = table.take(last.take(pc.sort_indices(last)))  # each key's last row, in input order
         table = table.take(pc.sort_indices(table, [("uri", "ascending")]))  # stable: ties keep that order
         table = table.drop_columns(["_key", "_pos"])
         if limit is not None:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from mmfs.config import PipelineConfig
 from mmfs.media.hashing import FileStat, HashCache
-from mmfs.pipelines.identify import PreFailure, hash_items, identify
+from mmfs.pipelines.identify import PreFailure, hash_items, identify, release_workers
 from mmfs.pipelines.inputs import Inputs
 from mmfs.pipelines.retry import retry_due
 from mmfs.pipelines.sources import check_arguments, list_inputs
@@ -275,7 +275,7 @@ def find_work(
     """
     stats: dict[str, FileStat] = {}
     cache = None if rehash else ledger.cache_table()
-    ids, unreadable = identify(inputs, cfg, cache, show_progress, stats)
+    ids, unreadable = identify(inputs, cfg, cache, show_progress, stats, scratch=str(store.uri))
     uris = inputs.table.column("uri").take(ids.column("row"))
     n_items = len(pc.unique(ids.column("media_id")))
     fresh = ids.column("media_id").filter(pc.is_in(uris, value_set=pa.array(list(stats), pa.string())))
@@ -326,7 +326,10 @@ def make_plan(paths: list[str], cfg: PipelineConfig, store_uri: str | Path, *, r
     inputs, rejected = list_inputs(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, rejected)
     store = Store(store_uri, storage_options=cfg.store.storage_options)
-    work = find_work(inputs, cfg, store, read_ledger(store), rehash=rehash)
+    try:
+        work = find_work(inputs, cfg, store, read_ledger(store), rehash=rehash)
+    finally:
+        release_workers()
     versions = feature_versions(cfg)
     known = work.known
     plan = Plan(n_inputs=len(inputs) + len(rejected), duplicates=work.duplicates)

@@ -26,6 +26,7 @@ from mmfs import __version__
 from mmfs.config import PipelineConfig
 from mmfs.errors import StoreConflict
 from mmfs.pipelines.corpus import update_vocabulary
+from mmfs.pipelines.identify import release_workers
 from mmfs.pipelines.inputs import Inputs
 from mmfs.pipelines.plan import PreFailure, find_work, read_ledger
 from mmfs.pipelines.sources import RejectedSource, check_arguments, list_inputs
@@ -116,7 +117,10 @@ def run_pipeline(
     # an unusable location fails here, with a clear message, before registering
     Store(store_uri, storage_options=cfg.store.storage_options)
     with writer_lock(str(store_uri), cfg.store.storage_options):
-        summary = _run(found, cfg, store_uri, show_progress, rehash)
+        try:
+            summary = _run(found, cfg, store_uri, show_progress, rehash)
+        finally:
+            release_workers()  # a Ray that hashing started, when no execution stopped it
     if summary.rows:
         _upkeep(cfg, store_uri)
     return summary

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 
 from mmfs.config import SourcesConfig
 from mmfs.errors import ConfigError, ErrorCode, SourceRejected
+from mmfs.media.hashing import FileStat
 from mmfs.pipelines.inputs import Inputs
 from mmfs.stages.items import SourceItem
 from mmfs.stages.remote import list_objects, pair_sidecars
@@ -56,6 +58,7 @@ def list_inputs(
 ) -> tuple[Inputs, list[RejectedSource]]:
     """`discover` as columns (`inputs.Inputs`): a listed file is a row, with the stat its listing gave."""
     extras: list[SourceItem] = []
+    stats: dict[int, FileStat] = {}  # by index into extras: the manifest rows' stats, taken on resolving
     files: list[Path] = []
     rejected: list[RejectedSource] = []
     listed: dict[str, list[Any]] = {
@@ -71,7 +74,8 @@ def list_inputs(
             continue
         path = Path(raw)
         if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES and _is_manifest(path):
-            found, bad = _from_manifest(path, cfg)
+            found, bad, found_stats = _from_manifest(path, cfg)
+            stats.update(zip(range(len(extras), len(extras) + len(found)), found_stats, strict=True))
             extras.extend(found)
             rejected.extend(bad)
         elif path.is_dir():
@@ -83,14 +87,11 @@ def list_inputs(
         else:
             err = SourceRejected(f"{raw}: no such file or directory", code=ErrorCode.NOT_FOUND)
             rejected.append(RejectedSource(raw, err))
-    n_unresolved = len(extras)  # manifest rows and objects; what follows has resolved uris already
+    # every extra's uri is its key: an object's uri, a manifest row's or a named file's resolved path
     extras.extend(_with_sidecars(files))
-    inputs = Inputs.build(listed, extras)
-    resolved = [i >= n_unresolved for i in range(len(extras))]
-    keys = list(listed["uri"]) + [
-        item.uri if is_object_uri(item.uri) or done else str(item.path.resolve())
-        for item, done in zip(extras, resolved, strict=True)
-    ]
+    inputs = Inputs.build(listed, extras, stats)
+    resolved = [True] * len(extras)
+    keys = list(listed["uri"]) + [item.uri for item in extras]
     if exclude is not None:
         store = str(exclude) if is_object_uri(str(exclude)) else str(Path(exclude).resolve())
         n = len(listed["uri"])
@@ -312,30 +313,99 @@ def _read_manifest(path: Path, limit: int | None = None) -> list[dict[str, Any]]
     elif suffix == ".parquet":
         frame = pl.read_parquet(path, n_rows=limit)
     else:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in lines if line.strip()]
-        return rows[:limit] if limit else rows
+        rows = []
+        with path.open(encoding="utf-8") as lines:  # as far as `limit` rows: a sniff reads one line
+            for line in lines:
+                if line.strip():
+                    rows.append(json.loads(line))
+                    if limit and len(rows) >= limit:
+                        break
+        return rows
     return frame.to_dicts()
 
 
-def _from_manifest(path: Path, cfg: SourcesConfig) -> tuple[list[SourceItem], list[RejectedSource]]:
+def _from_manifest(
+    path: Path, cfg: SourcesConfig
+) -> tuple[list[SourceItem], list[RejectedSource], list[FileStat]]:
+    """The manifest's rows as items (resolved, under an allowed root, regular files), the rows refused,
+    and each item's stat: taken while resolving, so a no-op plan over a manifest stats each file once."""
     try:
         rows = _read_manifest(path)
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot read manifest {path}: {err}") from None
     roots = [Path(r).resolve() for r in cfg.allowed_roots] or [path.parent.resolve()]
-    items, rejected = [], []
+    resolver = _Resolver(path.parent, roots)
+    items, rejected, stats = [], [], []
     for row in rows:
         uri = str(row.get("uri") or "")
         try:
-            local = _resolve_uri(uri, path.parent, roots)
+            local, st = resolver.resolve(uri)
         except SourceRejected as err:
             rejected.append(RejectedSource(uri, err))
             continue
         text = next((str(row[c]) for c in _TEXT_COLUMNS if row.get(c)), None)
         meta = {k: v for k, v in row.items() if k != "uri" and k not in _TEXT_COLUMNS}
-        items.append(SourceItem(local, str(local), sidecar_for(local), text, meta))
-    return items, rejected
+        items.append(SourceItem(Path(local), local, _sidecar_of(local), text, meta))
+        stats.append(FileStat(size=int(st.st_size), mtime_ns=int(st.st_mtime_ns), inode=int(st.st_ino)))
+    return items, rejected, stats
+
+
+def _sidecar_of(path: str) -> Path | None:
+    """`sidecar_for` on a resolved path as text: three `stat`s, no `Path` made unless one is found."""
+    folder, sep, name = path.rpartition(os.sep)
+    stem = _stem_suffix(name)[0]
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = stem + suffix
+        if candidate != name and os.path.isfile(folder + sep + candidate):
+            return Path(folder + sep + candidate)
+    return None
+
+
+class _Resolver:
+    """`_resolve_uri` for many rows: each folder resolved once, each file `lstat`-ed once (its stat is
+    kept); a row that names a link, or `.`/`..` as its last part, is resolved in full as before."""
+
+    def __init__(self, base: Path, roots: list[Path]) -> None:
+        self.base, self.roots = base, roots
+        self.prefixes = [str(r).rstrip(os.sep) + os.sep for r in roots]
+        self.folders: dict[str, str] = {}
+
+    def resolve(self, uri: str) -> tuple[str, os.stat_result]:
+        """The row's resolved path and stat, or SourceRejected (the messages of `_resolve_uri`)."""
+        if not uri:
+            raise SourceRejected("manifest row without a uri")
+        scheme, sep, rest = uri.partition("://")
+        if sep and scheme != "file":
+            raise SourceRejected(f"{uri}: scheme '{scheme}' is not supported (local files only)")
+        raw = rest if sep else uri
+        joined = raw if os.path.isabs(raw) else os.path.join(str(self.base), raw)
+        folder, _, name = joined.rpartition(os.sep)
+        if name in ("", ".", ".."):
+            return self._slow(uri)
+        try:
+            real = self.folders.get(folder)
+            if real is None:
+                real = self.folders[folder] = str(Path(folder or os.sep).resolve())
+            resolved = real.rstrip(os.sep) + os.sep + name
+            st = os.lstat(resolved)
+        except FileNotFoundError:
+            return self._slow(uri)  # missing, or a folder that is not one: the full path says which
+        except (OSError, ValueError, RuntimeError):
+            return self._slow(uri)
+        if stat.S_ISLNK(st.st_mode):
+            return self._slow(uri)
+        if not any(resolved == r.rstrip(os.sep) or resolved.startswith(r) for r in self.prefixes):
+            raise SourceRejected(f"{uri}: outside the allowed roots {', '.join(map(str, self.roots))}")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceRejected(f"{uri}: no such file", code=ErrorCode.NOT_FOUND)
+        return resolved, st
+
+    def _slow(self, uri: str) -> tuple[str, os.stat_result]:
+        local = _resolve_uri(uri, self.base, self.roots)
+        try:
+            return str(local), local.stat()
+        except OSError as err:
+            raise SourceRejected(f"{uri[:300]!r}: not a usable path ({str(err)[:300]})") from None
 
 
 def _resolve_uri(uri: str, base: Path, roots: list[Path]) -> Path:

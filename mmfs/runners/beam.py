@@ -22,11 +22,14 @@ passes any pipeline option through, e.g. `--runner=FlinkRunner --flink_master=ho
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from mmfs.config import PipelineConfig
 from mmfs.errors import ConfigError
 from mmfs.runners.progress import Progress
 from mmfs.stages.batch import (
@@ -42,7 +45,7 @@ from mmfs.stages.items import Extracted, PendingItem
 from mmfs.stages.path import data_path
 from mmfs.stages.staged import StagedBatch, StagedCommitter, stage_batch, stages_on_workers
 from mmfs.store.db import Store
-from mmfs.store.fragments import close_run
+from mmfs.store.fragments import HASH_RESULTS, STAGED_DIR, close_run
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,59 @@ def execute_beam(
     tally, written = _collect_metrics(result)
     progress.advance(len(todo))
     return tally, written
+
+
+def hash_on_beam(
+    chunks: list[list[dict[str, Any]]], cfg: PipelineConfig, scratch: str | None
+) -> list[dict[str, Any]]:
+    """Hash the plan's new files in a Beam pipeline: ReadFromText → Reshuffle → HashFn
+    (`hash_files.hash_chunk` per chunk) → WriteToText, as JSON lines in a folder under `scratch` (the
+    store: a place every worker can read and write, local or object storage). The chunks go in as a
+    file, not inside the pipeline (`Create` would carry every path in the job graph, which runners
+    such as Dataflow cap); the driver reads the results back in the chunks' order and removes the
+    folder (a plan that dies first leaves it to `mmfs maintain`).
+
+    The driver sends paths and reads back ids, stats and errors, never the files. A bundle that Beam
+    retries writes its chunk again; Beam's file sink keeps one copy, and the driver keeps the first
+    result per chunk whatever it finds.
+    """
+    beam = _import_beam()
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if scratch is None:
+        raise ValueError("hashing under Beam needs a folder the workers can write (the store)")
+    folder = f"{scratch.rstrip('/')}/{STAGED_DIR}/{HASH_RESULTS}{secrets.token_hex(6)}"
+    try:
+        pipeline = beam.Pipeline(options=PipelineOptions(_options(cfg.runner.beam_options)))
+    except ValueError as err:
+        raise ConfigError(f"beam pipeline options rejected: {err}") from err
+    with FileSystems.create(f"{folder}/chunks.jsonl") as sink:
+        for index, chunk in enumerate(chunks):
+            sink.write(json.dumps({"chunk": index, "rows": chunk}).encode("utf-8") + b"\n")
+    _ = (
+        pipeline
+        | "Chunks" >> beam.io.ReadFromText(f"{folder}/chunks.jsonl")
+        | "Spread" >> beam.Reshuffle()
+        | "Hash" >> beam.ParDo(HashFn(cfg))
+        | "Results" >> beam.io.WriteToText(f"{folder}/part", file_name_suffix=".jsonl")
+    )
+    try:
+        pipeline.run().wait_until_finish()
+        found: dict[int, dict[str, Any]] = {}
+        files = [m.path for r in FileSystems.match([f"{folder}/part*"]) for m in r.metadata_list]
+        for path in sorted(files):
+            with FileSystems.open(path) as handle:
+                for line in handle.read().decode("utf-8").splitlines():
+                    doc = json.loads(line)
+                    found.setdefault(int(doc["chunk"]), doc)
+    finally:
+        with contextlib.suppress(Exception):  # nothing written (a failed start): nothing to remove
+            FileSystems.delete([folder])
+    missing = [i for i in range(len(chunks)) if i not in found]
+    if missing:
+        raise RuntimeError(f"beam hashing returned no result for {len(missing)} of {len(chunks)} chunks")
+    return [found[i] for i in range(len(chunks))]
 
 
 def _import_beam() -> Any:
@@ -148,6 +204,21 @@ class DecodeFn(_dofn_base()):  # type: ignore[misc]
 
         ex = extract_item(pending_from_row(row), self.job.cfg)
         yield pvalue.TaggedOutput(DEAD_LETTER, ex) if ex.failed else ex
+
+
+class HashFn(_dofn_base()):  # type: ignore[misc]
+    """Hash one chunk of the plan's new files on a worker; one JSON line out (chunk index, results)."""
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def process(self, line: str) -> Iterator[str]:
+        """`{"chunk": i, "rows": [...]}` in; `{"chunk": i, "host", "pid", "results": [...]}` out."""
+        from mmfs.stages.hash_files import hash_chunk
+
+        doc = json.loads(line)
+        yield json.dumps({"chunk": doc["chunk"], **hash_chunk(doc["rows"], self.cfg)})
 
 
 class _WriterFn(_dofn_base()):  # type: ignore[misc]

@@ -22,7 +22,7 @@ import os
 import pickle
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,7 @@ def execute_ray(
     runner = job.cfg.runner
     stage = stages_on_workers(store)
     with _quiet_ray_warnings():
-        started_here = _ensure_ray(ray, runner)
+        start_ray(runner)
         try:
             tally, written = BatchTally(), dict[str, int]()
             committer = StagedCommitter(store, runner.commit_rows, runner.commit_seconds)
@@ -91,8 +91,51 @@ def execute_ray(
             log.info("ray: %d commits in %.2f s", committer.commits, committer.commit_seconds)
             return tally, written
         finally:
-            if started_here:
-                ray.shutdown()
+            release_ray()
+
+
+def hash_on_ray(
+    chunks: list[list[dict[str, Any]]], cfg: PipelineConfig, done: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Hash the plan's new files in Ray tasks, one chunk of rows each (`identify.hash_chunk`): the
+    driver sends paths and gets ids, stats and errors back, in the chunks' order, and reads no file.
+
+    Starts Ray like a run does (it stays up for the run's execution; `release_ray` stops it).
+    """
+    from mmfs.stages.hash_files import hash_chunk
+
+    ray = _import_ray()
+    with _quiet_ray_warnings():
+        start_ray(cfg.runner)
+        task = ray.remote(num_cpus=1, max_retries=3)(hash_chunk)  # a dead worker's chunk is hashed again
+        config = ray.put(cfg)
+        refs = [task.remote(chunk, config) for chunk in chunks]
+        out = []
+        for chunk, ref in zip(chunks, refs, strict=True):
+            out.append(ray.get(ref))
+            if done is not None:
+                done(len(chunk))  # files hashed so far, in order: the plan's progress bar
+        return out
+
+
+_OWNED: list[bool] = []  # holds True while a Ray that this module started is up
+
+
+def start_ray(runner: RunnerConfig) -> None:
+    """Connect to or start Ray (`_ensure_ray`), remembering whether this started it, so that
+    `release_ray` stops only that one."""
+    with _quiet_ray_warnings():
+        if _ensure_ray(_import_ray(), runner):
+            _OWNED.append(True)
+
+
+def release_ray() -> None:
+    """Stop the Ray that hashing or a run started here (one a caller started stays up)."""
+    if _OWNED:
+        _OWNED.clear()
+        import ray
+
+        ray.shutdown()
 
 
 @contextlib.contextmanager

@@ -14,9 +14,9 @@ import time
 
 import pyarrow as pa
 
-from mmfs.stages.batch import BatchResult, BatchTally, join_scopes
+from mmfs.stages.batch import BatchResult, BatchTally
 from mmfs.stages.ledger import carry_attempts, with_row_versions
-from mmfs.stages.staged import commit_staged_batch, stage_batch, stages_on_workers
+from mmfs.stages.staged import commit_staged_batch, merge_scopes, stage_batch, stages_on_workers
 from mmfs.store.db import Store
 from mmfs.store.fragments import close_run
 
@@ -77,11 +77,11 @@ class Committer:
 
 
 def merge_results(results: list[BatchResult]) -> BatchResult:
-    """Several batches as one: their rows concatenated per table, their replace scopes OR-ed."""
+    """Several batches as one: their rows concatenated per table, their replace scopes merged."""
     if len(results) == 1:
         return results[0]
     tables = {name: pa.concat_tables([r.tables[name] for r in results]) for name in results[0].tables}
     tally = BatchTally()
     for r in results:
         tally.merge(r.tally)
-    return BatchResult(tables=tables, tally=tally, scopes=join_scopes([r.scopes for r in results]))
+    return BatchResult(tables=tables, tally=tally, scopes=merge_scopes([r.scopes for r in results]))

@@ -12,6 +12,7 @@ redone by the next run, exactly as for rows committed by the driver.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from mmfs.stages.batch import (
 )
 from mmfs.stages.ledger import carry_attempts, with_row_versions
 from mmfs.store.db import Store
+from mmfs.store.filters import in_list
 from mmfs.store.fragments import StagedTable, commit_staged, remove_records, stage_table, write_record
 from mmfs.store.lock import active_writers
 
@@ -175,7 +177,7 @@ def commit_staged_batch(store: Store, batch: StagedBatch) -> dict[str, int]:
 
 
 def merge_staged(batches: list[StagedBatch]) -> StagedBatch:
-    """Several staged batches as one: staged parts and rows concatenated per table, scopes OR-ed."""
+    """Several staged batches as one: staged parts and rows concatenated per table, scopes merged."""
     if len(batches) == 1:
         return batches[0]
     staged: dict[str, list[StagedTable]] = {}
@@ -194,7 +196,7 @@ def merge_staged(batches: list[StagedBatch]) -> StagedBatch:
         staged={n: StagedTable.concat(parts) for n, parts in staged.items()},
         rows={n: pa.concat_tables(parts) for n, parts in rows.items()},
         tally=tally,
-        scopes=join_scopes([b.scopes for b in batches]),
+        scopes=merge_scopes([b.scopes for b in batches]),
         records=[r for b in batches for r in b.records],
         row_bytes=sum(b.row_bytes for b in batches),
     )
@@ -235,3 +237,83 @@ class StagedCommitter:
         self.commit_seconds += time.perf_counter() - t0
         self.commits += 1
         return written
+
+
+# The replace scopes `kept_rows.scope_clause` writes (and `merge_scopes` writes back): an OR of parts,
+# each `media_id IN (…)` (every row of those items) or `(media_id = … AND stage IN (…))` (some stages).
+_LITERAL = r"'(?:[^']|'')*'"
+_LIST = rf"{_LITERAL}(?:, {_LITERAL})*"
+_WHOLE = re.compile(rf"\(media_id IN \(({_LIST})\)\)")
+_SOME = re.compile(rf"\(\(media_id (?:= ({_LITERAL})|IN \(({_LIST})\)) AND stage IN \(({_LIST})\)\)\)")
+_VALUE = re.compile(_LITERAL)
+
+ScopeParts = tuple[set[str], dict[str, set[str]]]  # items replaced whole; stages replaced per item
+
+
+def merge_scopes(parts: list[dict[str, str]]) -> dict[str, str]:
+    """Per table, the replace scopes of several batches as one clause of one `IN` list of whole items
+    and one `IN` list per set of stages (batch.join_scopes ORs one clause per batch: a commit of 1,000
+    batches filtered through 1,000 lists). A clause in another form is OR-ed as before."""
+    texts: dict[str, list[str]] = {}
+    for part in parts:
+        for name, clause in part.items():
+            texts.setdefault(name, []).append(clause)
+    merged: dict[str, str] = {}
+    for name, clauses in texts.items():
+        if len(clauses) == 1:
+            merged[name] = clauses[0]
+            continue
+        scopes = [parse_scope(c) for c in clauses]
+        if any(s is None for s in scopes):
+            merged.update(join_scopes([{name: c} for c in clauses]))
+            continue
+        whole: set[str] = set()
+        some: dict[str, set[str]] = {}
+        for w, per_item in (s for s in scopes if s is not None):
+            whole |= w
+            for media_id, stages in per_item.items():
+                some.setdefault(media_id, set()).update(stages)
+        merged[name] = scope_text(whole, some)
+    return merged
+
+
+def parse_scope(clause: str) -> ScopeParts | None:
+    """The items and stages of a replace scope in `scope_clause`'s form; None for any other text."""
+    whole: set[str] = set()
+    some: dict[str, set[str]] = {}
+    pos = 0
+    while True:
+        if (m := _WHOLE.match(clause, pos)) is not None:
+            whole.update(_values(m.group(1)))
+        elif (m := _SOME.match(clause, pos)) is not None:
+            ids = [_unquote(m.group(1))] if m.group(1) else _values(m.group(2))
+            for media_id in ids:
+                some.setdefault(media_id, set()).update(_values(m.group(3)))
+        else:
+            return None
+        pos = m.end()
+        if pos == len(clause):
+            return whole, some
+        if not clause.startswith(" OR ", pos):
+            return None
+        pos += 4
+
+
+def scope_text(whole: set[str], some: dict[str, set[str]]) -> str:
+    """A replace scope: one `IN` list of the items replaced whole, one per set of stages replaced."""
+    parts = [f"({in_list('media_id', sorted(whole))})"] if whole else []
+    by_stages: dict[tuple[str, ...], list[str]] = {}
+    for media_id, stages in some.items():
+        if media_id not in whole and stages:
+            by_stages.setdefault(tuple(sorted(stages)), []).append(media_id)
+    for names, ids in sorted(by_stages.items()):
+        parts.append(f"(({in_list('media_id', sorted(ids))} AND {in_list('stage', names)}))")
+    return " OR ".join(parts) if parts else "FALSE"
+
+
+def _values(listed: str) -> list[str]:
+    return [_unquote(v) for v in _VALUE.findall(listed)]
+
+
+def _unquote(literal: str) -> str:
+    return literal[1:-1].replace("''", "'")

@@ -36,6 +36,7 @@ from mmfs.store.db import Store, _check_finite, _retry_conflicts
 from mmfs.store.objstore import is_object_uri, s3_filesystem, split_s3
 
 STAGED_DIR = ".mmfs-staged"
+HASH_RESULTS = "hash-"  # under STAGED_DIR: a plan's Beam hashing results, read back and removed
 
 
 @dataclass
@@ -193,7 +194,22 @@ def sweep_orphans(store: Store, grace_s: float) -> dict[str, Any]:
     report["runs"] = sorted({str(r.get("run_id")) for r in old})
     for run_id in report["runs"]:
         close_run(store, run_id)
+    _sweep_hash_results(store, cutoff)
     return report
+
+
+def _sweep_hash_results(store: Store, cutoff: float) -> None:
+    """Remove folders of worker hashing results (`HASH_RESULTS`*) whose files are all older than
+    `cutoff`: a plan that died between its Beam hashing and reading the results left them."""
+    import pyarrow.fs as pafs
+
+    fs, root = _fs(store)
+    for info in fs.get_file_info(pafs.FileSelector(f"{root}/{STAGED_DIR}", allow_not_found=True)):
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith(HASH_RESULTS):
+            continue
+        files = fs.get_file_info(pafs.FileSelector(info.path, recursive=True))
+        if all(_mtime(f) < cutoff for f in files if f.type == pafs.FileType.File):
+            fs.delete_dir(info.path)
 
 
 def _sweep_table(store: Store, name: str, cutoff: float, keep: set[str]) -> tuple[int, int]:

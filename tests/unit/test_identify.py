@@ -13,6 +13,7 @@ from mmfs.errors import EmptyFile
 from mmfs.media import hashing
 from mmfs.media.hashing import sha256_file
 from mmfs.pipelines import identify
+from mmfs.stages import hash_files
 from mmfs.stages.items import SourceItem, StageFailure
 
 
@@ -35,7 +36,7 @@ def test_results_follow_the_inputs_and_failures_stay_with_their_file(
         seen.add(threading.current_thread().name)
         return real(path)
 
-    monkeypatch.setattr(identify, "sha256_file", recording)
+    monkeypatch.setattr(hash_files, "sha256_file", recording)
     items = [SourceItem(path=p, uri=str(p)) for p in paths]
     stats: dict[str, hashing.FileStat] = {}
     got = identify.identify_each(items, config_from_dict({}), False, None, stats)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mmfs.config import SourcesConfig
-from mmfs.errors import ConfigError, ErrorCode
+from mmfs.errors import ConfigError, ErrorCode, SourceRejected
 from mmfs.pipelines.sources import check_arguments, discover
 from tests import media_factory as mf
 
@@ -117,3 +117,66 @@ def test_the_listing_columns_hold_each_file_and_its_stat(tmp_path: Path) -> None
         assert (row["size"], row["mtime_ns"], row["inode"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
     sidecars = {Path(r["uri"]).name: r["sidecar"] and Path(r["sidecar"]).name for r in rows}
     assert sidecars == {"notes.TXT": "notes.vtt", "notes.vtt": None, "talk.wav": "talk.srt"}
+
+
+def test_manifest_rows_resolve_as_one_by_one_and_carry_their_stat(tmp_path: Path) -> None:
+    """The manifest's batched resolution (each folder once, each file `lstat`-ed once) gives every row
+    what `_resolve_uri` and `sidecar_for` give it alone: the same path, sidecar, code and message; and
+    the listing's stat columns hold each item's stat, so planning does not stat it again."""
+    import os
+
+    from mmfs.pipelines.sources import _resolve_uri, list_inputs, sidecar_for
+
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for name in ("a.png", "b.mp4", "sub/c.wav", "it's.txt"):
+        (data / name).write_bytes(b"bytes of " + name.encode())
+    (data / "b.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+    (outside / "secret.txt").write_text("not for mmfs")
+    os.symlink(data / "a.png", data / "link.png")  # inside: the target's path
+    os.symlink(outside / "secret.txt", data / "escape.txt")  # outside the root through a link
+    os.symlink(data / "sub", data / "subdir-link")  # a linked folder
+    uris = [
+        "a.png", "./b.mp4", "sub/../a.png", str(data / "sub" / "c.wav"), "link.png", "escape.txt",
+        "subdir-link/c.wav", "missing.png", "sub", "sub/.", "..", "it's.txt", "bad\0name.png",
+        "x" * 300 + ".png", "file://" + str(data / "a.png"), "", "http://host/a.png",
+    ]  # fmt: skip
+    manifest = data / "list.jsonl"
+    manifest.write_text("".join(json.dumps({"uri": u, "n": i}) + "\n" for i, u in enumerate(uris)))
+    roots = [data.resolve()]
+    expected_items, expected_rejected = [], []
+    for uri in uris:
+        try:
+            local = _resolve_uri(uri, data, roots)
+        except SourceRejected as err:
+            expected_rejected.append((uri, int(err.code), err.message))
+            continue
+        sidecar = sidecar_for(local)
+        expected_items.append((str(local), str(sidecar) if sidecar else None))
+    inputs, rejected = list_inputs([str(manifest)], SourcesConfig())
+    items = inputs.items()
+    got = sorted((i.uri, str(i.sidecar) if i.sidecar else None) for i in items)
+    assert got == sorted(set(expected_items))  # rows of the same file are one item
+    assert sorted((r.uri, int(r.error.code), r.error.message) for r in rejected) == sorted(expected_rejected)
+    assert len(expected_rejected) >= 8 and any(s for _, s in got)  # the cases above do what they say
+    for row in inputs.table.to_pylist():
+        st = os.stat(row["uri"])
+        assert (row["size"], row["mtime_ns"], row["inode"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def test_an_input_named_twice_is_one_input_and_none_is_lost(tmp_path: Path) -> None:
+    """A file given both in its folder and by name (or twice in a manifest) is one row; the others stay."""
+    from mmfs.pipelines.sources import list_inputs
+
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        (tmp_path / name).write_bytes(name.encode())
+    paths = [str(tmp_path / "c.png"), str(tmp_path), str(tmp_path / "a.png")]
+    inputs, _ = list_inputs(paths, SourcesConfig())
+    assert [Path(u).name for u in inputs.table.column("uri").to_pylist()] == [
+        "a.png",
+        "b.png",
+        "c.png",
+        "d.png",
+    ]
+    assert [Path(i.uri).name for i in inputs.items()] == ["a.png", "b.png", "c.png", "d.png"]
