@@ -110,6 +110,10 @@ class _EfficientNetLite(Encoder):
         # NHWC is the fast path of cuDNN's tensor cores and of oneDNN's depthwise convolutions on a CPU:
         # 31 -> 47 images/s on one core here, outputs equal to within 1e-5
         model = model.to(memory_format=torch.channels_last)
+        if self.device == "cpu":  # BatchNorm folded, pads into the convs, 1x1 convs as one product
+            from mmfs.encoders.efficientnet_infer import rewrite_for_cpu
+
+            model = rewrite_for_cpu(model)
         self.model: Any = model
         self.categories = imagenet_categories()
 
