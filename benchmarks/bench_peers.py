@@ -15,6 +15,8 @@ frame, one row per frame into Lance:
   one Lance write; benchmarks/peers/lean_job.py): the floor the frameworks must beat by overlapping;
 - lean-cl: the lean script with the model and its input channels-last (NHWC), the layout mmfs runs
   EfficientNet in on the CPU and the peers' jobs do not ask for: what is layout and what is framework;
+- lean-opt: the lean script with mmfs's whole CPU execution of the model (channels-last and the graph
+  rewrite of mmfs/encoders/efficientnet_infer.py, imported from this checkout): what is left is framework;
 - before (with `--before CHECKOUT`): mmfs from another checkout (e.g. a git worktree of the previous
   commit) with its own examples/video_only.yaml, taken in turn with the others: a change's effect in
   the same run.
@@ -157,10 +159,11 @@ def run_side(
         )
         return {"wall_s": wall, "rows": lance_rows(out / "frames.lance")}
     env["PYTHONPATH"] = str(ROOT / "benchmarks")
-    if side in ("lean", "lean-cl"):  # the sequential reference, in mmfs's own venv
+    if side in ("lean", "lean-cl", "lean-opt"):  # the sequential reference, in mmfs's own venv
         uri = out / "frames.lance"
         job = [sys.executable, str(ROOT / "benchmarks" / "peers" / "lean_job.py")]
-        job += ["--channels-last"] if side == "lean-cl" else []
+        job += {"lean": [], "lean-cl": ["--channels-last"], "lean-opt": ["--rewrite"]}[side]
+        env["PYTHONPATH"] += os.pathsep + str(ROOT)  # lean-opt imports this checkout's rewrite
         wall, _ = timed([*job, str(uri), f"{SAMPLE_FPS}", *map(str, clips)], env)
         return {"wall_s": wall, "rows": lance_rows(uri)}
     env["DAFT_SCANTASK_MAX_PARALLEL"] = "1"  # Daft 0.7.26's video scan deadlocks without it
@@ -192,7 +195,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=1, help="rounds (sides interleaved); the best is kept")
-    parser.add_argument("--only", default="mmfs,lean,lean-cl,daft,ray", help="comma-separated sides to run")
+    parser.add_argument(
+        "--only", default="mmfs,lean,lean-cl,lean-opt,daft,ray", help="comma-separated sides to run"
+    )
     parser.add_argument(
         "--before", type=Path, help="a checkout of mmfs to run as the side 'before', next to this one"
     )
@@ -204,7 +209,7 @@ def main() -> None:
         sides.insert(sides.index("mmfs") + 1 if "mmfs" in sides else 0, "before")
     if args.setup:
         setup_venv(args.venv)
-    peers = [s for s in sides if s not in ("mmfs", "before", "lean", "lean-cl")]
+    peers = [s for s in sides if s not in ("mmfs", "before", "lean", "lean-cl", "lean-opt")]
     if peers and (why := venv_ready(args.venv)) is not None:
         print(f"bench-peers: the peers' venv is not usable ({why}); build it with `make peers-env`")
         sys.exit(2)
@@ -239,13 +244,13 @@ def main() -> None:
             "rounds_wall_s": rounds[side],
         }
         rate = got["rows"] / got["wall_s"]
-        print(f"{side:7s} {got['wall_s']:7.2f} s  {got['rows']:5d} rows  {rate:6.2f} frames/s")
+        print(f"{side:8s} {got['wall_s']:7.2f} s  {got['rows']:5d} rows  {rate:6.2f} frames/s")
     report["failed"] = failed
     if loads:
         report["load_1min"] = [round(min(loads), 2), round(max(loads), 2)]
         print(f"1-minute load average before the sides: {min(loads):.1f}-{max(loads):.1f}")
     if "mmfs" in best:
-        for peer in (p for p in ["before", "lean", "lean-cl", *peers] if p in best):
+        for peer in (p for p in ["before", "lean", "lean-cl", "lean-opt", *peers] if p in best):
             ratio = best[peer]["wall_s"] / best["mmfs"]["wall_s"]
             report[f"mmfs_vs_{peer}"] = round(ratio, 3)
             print(f"mmfs vs {peer}: {ratio:.2f}x (peer wall / mmfs wall; > 1: mmfs faster)")
