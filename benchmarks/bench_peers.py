@@ -132,10 +132,10 @@ def lance_rows(uri: Path) -> int:
     return lance.dataset(str(uri)).count_rows() if uri.exists() else 0
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     """Wall seconds of a whole process (it must succeed), and its stdout."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=cwd)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{cmd[1:3]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -154,8 +154,12 @@ def run_side(
         config = root / "examples" / "video_only.yaml"
         env["PYTHONPATH"] = str(root)
         cmd = [sys.executable, "-m", "mmfs.cli", "run", *map(str, clips), "--store", str(out)]
+        # run from `root`: `python -m` puts the working folder ahead of PYTHONPATH, so from this checkout
+        # the before side would import this checkout's mmfs
         wall, _ = timed(
-            [*cmd, "--config", str(config if config.exists() else MMFS_CONFIG), "--json", "--quiet"], env
+            [*cmd, "--config", str(config if config.exists() else MMFS_CONFIG), "--json", "--quiet"],
+            env,
+            root,
         )
         return {"wall_s": wall, "rows": lance_rows(out / "frames.lance")}
     env["PYTHONPATH"] = str(ROOT / "benchmarks")
