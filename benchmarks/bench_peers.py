@@ -12,7 +12,14 @@ frame, one row per frame into Lance:
 - Ray Data 2.60: `ray.data.read_videos`, an actor pool that loads the model once, `lance_ray.write_lance`
   (benchmarks/peers/ray_job.py; Ray's own `Dataset.write_lance` fails against pylance 14).
 - lean: the same work as a plain sequential script in mmfs's venv (decord at 224x224, the same model,
-  one Lance write; benchmarks/peers/lean_job.py): the floor the frameworks must beat by overlapping.
+  one Lance write; benchmarks/peers/lean_job.py): the floor the frameworks must beat by overlapping;
+- lean-cl: the lean script with the model and its input channels-last (NHWC), the layout mmfs runs
+  EfficientNet in on the CPU and the peers' jobs do not ask for: what is layout and what is framework;
+- lean-opt: the lean script with mmfs's whole CPU execution of the model (channels-last and the graph
+  rewrite of mmfs/encoders/efficientnet_infer.py, imported from this checkout): what is left is framework;
+- before (with `--before CHECKOUT`): mmfs from another checkout (e.g. a git worktree of the previous
+  commit) with its own examples/video_only.yaml, taken in turn with the others: a change's effect in
+  the same run.
 It prints each side's wall time, frames/s, rows written, and mmfs's speed-up over each other side
 (its wall / mmfs wall: > 1 means mmfs is faster). The peers live in their own virtual environment,
 `.venv-peers` (git-ignored), which `--setup` (or `make peers-env`) builds: daft, daft-lance,
@@ -125,30 +132,43 @@ def lance_rows(uri: Path) -> int:
     return lance.dataset(str(uri)).count_rows() if uri.exists() else 0
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     """Wall seconds of a whole process (it must succeed), and its stdout."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=cwd)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{cmd[1:3]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return wall, done.stdout
 
 
-def run_side(side: str, clips: list[Path], work: Path, venv: Path) -> dict[str, Any]:
+def run_side(
+    side: str, clips: list[Path], work: Path, venv: Path, before: Path | None = None
+) -> dict[str, Any]:
     """One side, one fresh process; its wall time and the rows it wrote."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     out = work / side
-    if side == "mmfs":
-        env["PYTHONPATH"] = str(ROOT)
+    if side in ("mmfs", "before"):
+        root = ROOT if side == "mmfs" else before
+        assert root is not None, "the before side needs --before"
+        config = root / "examples" / "video_only.yaml"
+        env["PYTHONPATH"] = str(root)
         cmd = [sys.executable, "-m", "mmfs.cli", "run", *map(str, clips), "--store", str(out)]
-        wall, _ = timed([*cmd, "--config", str(MMFS_CONFIG), "--json", "--quiet"], env)
+        # run from `root`: `python -m` puts the working folder ahead of PYTHONPATH, so from this checkout
+        # the before side would import this checkout's mmfs
+        wall, _ = timed(
+            [*cmd, "--config", str(config if config.exists() else MMFS_CONFIG), "--json", "--quiet"],
+            env,
+            root,
+        )
         return {"wall_s": wall, "rows": lance_rows(out / "frames.lance")}
     env["PYTHONPATH"] = str(ROOT / "benchmarks")
-    if side == "lean":  # the sequential reference, in mmfs's own venv
+    if side in ("lean", "lean-cl", "lean-opt"):  # the sequential reference, in mmfs's own venv
         uri = out / "frames.lance"
-        job = str(ROOT / "benchmarks" / "peers" / "lean_job.py")
-        wall, _ = timed([sys.executable, job, str(uri), f"{SAMPLE_FPS}", *map(str, clips)], env)
+        job = [sys.executable, str(ROOT / "benchmarks" / "peers" / "lean_job.py")]
+        job += {"lean": [], "lean-cl": ["--channels-last"], "lean-opt": ["--rewrite"]}[side]
+        env["PYTHONPATH"] += os.pathsep + str(ROOT)  # lean-opt imports this checkout's rewrite
+        wall, _ = timed([*job, str(uri), f"{SAMPLE_FPS}", *map(str, clips)], env)
         return {"wall_s": wall, "rows": lance_rows(uri)}
     env["DAFT_SCANTASK_MAX_PARALLEL"] = "1"  # Daft 0.7.26's video scan deadlocks without it
     job = str(ROOT / "benchmarks" / "peers" / f"{side}_job.py")
@@ -157,13 +177,15 @@ def run_side(side: str, clips: list[Path], work: Path, venv: Path) -> dict[str, 
     return {"wall_s": wall, "rows": lance_rows(uri)}
 
 
-def attempt(side: str, clips: list[Path], venv: Path, tries: int = 2) -> dict[str, Any]:
+def attempt(
+    side: str, clips: list[Path], venv: Path, before: Path | None = None, tries: int = 2
+) -> dict[str, Any]:
     """One side in a fresh work folder; tried again once when it fails (Ray's start-up can time out
     on a loaded machine: "The current node timed out during startup")."""
     for left in range(tries - 1, -1, -1):
         with tempfile.TemporaryDirectory(prefix=f"bench-peers-{side}-") as work:
             try:
-                return run_side(side, clips, Path(work), venv)
+                return run_side(side, clips, Path(work), venv, before)
             except RuntimeError:
                 if not left:
                     raise
@@ -177,30 +199,44 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=1, help="rounds (sides interleaved); the best is kept")
-    parser.add_argument("--only", default="mmfs,lean,daft,ray", help="comma-separated sides to run")
+    parser.add_argument(
+        "--only", default="mmfs,lean,lean-cl,lean-opt,daft,ray", help="comma-separated sides to run"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="a checkout of mmfs to run as the side 'before', next to this one"
+    )
     parser.add_argument("--setup", action="store_true", help="build .venv-peers first")
     parser.add_argument("--venv", type=Path, default=VENV)
     args = parser.parse_args()
     sides = [s for s in args.only.split(",") if s]
+    if args.before is not None and "before" not in sides:
+        sides.insert(sides.index("mmfs") + 1 if "mmfs" in sides else 0, "before")
     if args.setup:
         setup_venv(args.venv)
-    peers = [s for s in sides if s not in ("mmfs", "lean")]
+    peers = [s for s in sides if s not in ("mmfs", "before", "lean", "lean-cl", "lean-opt")]
     if peers and (why := venv_ready(args.venv)) is not None:
         print(f"bench-peers: the peers' venv is not usable ({why}); build it with `make peers-env`")
         sys.exit(2)
     clips = make_clips(args.clips, args.seconds)
     expected = args.clips * int(np.ceil(args.seconds * SAMPLE_FPS))
     best: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, list[float]] = {side: [] for side in sides}
+    loads: list[float] = []  # the 1-minute load average before each side (the machine may be shared)
     failed: dict[str, str] = {}
     for round_ in range(args.repeat):
         for side in sides:
+            loads.append(os.getloadavg()[0])
             try:
-                got = attempt(side, clips, args.venv)
+                got = attempt(side, clips, args.venv, args.before)
             except (RuntimeError, subprocess.TimeoutExpired) as err:  # one side's failure is reported
                 failed[side] = str(err).splitlines()[-1][:300]
                 print(f"{side}: failed in round {round_ + 1}: {failed[side]}", flush=True)
                 continue
-            print(f"{side}: round {round_ + 1}: {got['wall_s']:.2f} s, {got['rows']} rows", flush=True)
+            rounds[side].append(round(got["wall_s"], 2))
+            load = f"load {loads[-1]:.1f}"
+            print(
+                f"{side}: round {round_ + 1}: {got['wall_s']:.2f} s, {got['rows']} rows ({load})", flush=True
+            )
             if side not in best or got["wall_s"] < best[side]["wall_s"]:
                 best[side] = got
     report: dict[str, Any] = {"clips": args.clips, "seconds": args.seconds, "frames_expected": expected}
@@ -209,12 +245,16 @@ def main() -> None:
             "wall_s": round(got["wall_s"], 2),
             "rows": got["rows"],
             "frames_per_s": round(got["rows"] / got["wall_s"], 2),
+            "rounds_wall_s": rounds[side],
         }
         rate = got["rows"] / got["wall_s"]
-        print(f"{side:5s} {got['wall_s']:7.2f} s  {got['rows']:5d} rows  {rate:6.2f} frames/s")
+        print(f"{side:8s} {got['wall_s']:7.2f} s  {got['rows']:5d} rows  {rate:6.2f} frames/s")
     report["failed"] = failed
+    if loads:
+        report["load_1min"] = [round(min(loads), 2), round(max(loads), 2)]
+        print(f"1-minute load average before the sides: {min(loads):.1f}-{max(loads):.1f}")
     if "mmfs" in best:
-        for peer in (p for p in ["lean", *peers] if p in best):
+        for peer in (p for p in ["before", "lean", "lean-cl", "lean-opt", *peers] if p in best):
             ratio = best[peer]["wall_s"] / best["mmfs"]["wall_s"]
             report[f"mmfs_vs_{peer}"] = round(ratio, 3)
             print(f"mmfs vs {peer}: {ratio:.2f}x (peer wall / mmfs wall; > 1: mmfs faster)")

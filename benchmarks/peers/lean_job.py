@@ -1,6 +1,8 @@
 """The peers benchmark's lean reference: the same video work as a plain sequential script.
 
-`python lean_job.py OUT.lance FPS CLIP...` in mmfs's own venv (benchmarks/bench_peers.py runs it):
+`python lean_job.py [--channels-last | --rewrite] OUT.lance FPS CLIP...` in mmfs's own venv
+(benchmarks/bench_peers.py runs it; `--channels-last` puts the model and its input in NHWC, as mmfs
+does on the CPU; `--rewrite` also applies mmfs's CPU rewrite of the graph, imported from mmfs):
 for each clip in turn, decord reads the frames at FPS, resized to 224x224 in the decoder (what Daft's
 and Ray's readers hand their UDFs), EfficientNet-Lite0 embeds them in batches of 16 on every core
 torch takes by default, and one Lance write takes all the rows at the end. No overlap between decoding
@@ -24,8 +26,8 @@ DIM = 1280
 BATCH = 16
 
 
-def main(out: str, fps: float, clips: list[str]) -> None:
-    model = load_lite0()
+def main(out: str, fps: float, clips: list[str], channels_last: bool = False, rewrite: bool = False) -> None:
+    model = load_lite0(channels_last, rewrite)
     paths, indexes, times, vectors = [], [], [], []
     for clip in clips:
         reader = decord.VideoReader(clip, width=SIDE, height=SIDE)
@@ -51,4 +53,7 @@ def main(out: str, fps: float, clips: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]), sys.argv[3:])
+    args = sys.argv[1:]
+    flag = args[0] if args[0] in ("--channels-last", "--rewrite") else ""
+    args = args[1:] if flag else args
+    main(args[0], float(args[1]), args[2:], channels_last=bool(flag), rewrite=flag == "--rewrite")

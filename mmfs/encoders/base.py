@@ -7,6 +7,7 @@ vector. Weights are hash-pinned: a file whose sha256 differs from the pin is ref
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -14,7 +15,7 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -22,7 +23,16 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
-from mmfs.encoders.execution import apply_cpu_threads, autocast, available_cpus, chunks, prefetched
+from mmfs.encoders.execution import (
+    apply_cpu_threads,
+    autocast,
+    available_cpus,
+    chunks,
+    laned,
+    lendable_cpus,
+    prefetched,
+    spare_cpus,
+)
 from mmfs.errors import ConfigError, EncoderError, ErrorCode
 
 T = TypeVar("T")
@@ -66,6 +76,9 @@ class Encoder(ABC):
     batch_size_hint: ClassVar[dict[str, int]] = {"cpu": 32, "cuda": 256}
     prefetch_depth: int = 2  # chunks prepared ahead of the model (bounded memory)
     cuda_autocast: bool = True  # bf16/fp16 autocast on CUDA (off for models that gain nothing or lose)
+    # CPU: whole chunks may run side by side on CPUs the decoders lend (execution.lending_cpus); only for
+    # models whose forward is safe to call from two threads at once and measured faster so
+    cpu_lanes: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -212,7 +225,8 @@ class Encoder(ABC):
         """`fn` over the `_prepare`d batch_size chunks, in order, torch errors as EncoderError.
 
         Chunk i+1 is prepared in a background thread while `fn` runs on chunk i (bounded queue);
-        `fn` runs under torch.inference_mode, and under autocast on CUDA.
+        `fn` runs under torch.inference_mode, and under autocast on CUDA. On a CPU, an encoder with
+        `cpu_lanes` runs more chunks side by side while the runner lends it idle CPUs (`laned`).
         """
         self.load()
         out: list[T] = []
@@ -230,23 +244,40 @@ class Encoder(ABC):
                         f"{self.name}: failed on {where}: {err}", code=ErrorCode.ENCODER_FAILED
                     ) from err
             return out
+        per_lane = max(1, self.threads or 1)
+        lanes = 1 + lendable_cpus() // per_lane if self.cpu_lanes and self.device == "cpu" else 1
         import torch
 
         with torch.inference_mode(), autocast(self.device, self.cuda_autocast):
+            if lanes > 1:  # each lane prepares and runs its own chunks (inference mode is per thread)
+                work = functools.partial(_prepared_call, self._prepare, fn)
+                for start, chunk, done in laned(parts, work, lambda: spare_cpus() // per_lane, lanes):
+                    with self._chunk_errors(start, len(chunk), len(batch)):
+                        if isinstance(done, BaseException):
+                            raise done
+                        out.append(done)
+                return out
             for start, chunk, prepared in prefetched(parts, self._prepare, depth):
-                stop = start + len(chunk)
-                try:
+                with self._chunk_errors(start, len(chunk), len(batch)):
                     if isinstance(prepared, BaseException):
                         raise prepared
                     out.append(fn(prepared))
-                except RuntimeError as err:  # torch's errors, CUDA out-of-memory included
-                    raise EncoderError(
-                        f"{self.name}: failed on inputs {start}..{stop - 1} of {len(batch)}: {err}",
-                        code=ErrorCode.ENCODER_OUT_OF_MEMORY
-                        if isinstance(err, torch.cuda.OutOfMemoryError)
-                        else ErrorCode.ENCODER_FAILED,
-                    ) from err
         return out
+
+    @contextlib.contextmanager
+    def _chunk_errors(self, start: int, n: int, total: int) -> Iterator[None]:
+        """torch's errors (CUDA out-of-memory included) of inputs start..start+n-1 as EncoderError."""
+        import torch
+
+        try:
+            yield
+        except RuntimeError as err:
+            raise EncoderError(
+                f"{self.name}: failed on inputs {start}..{start + n - 1} of {total}: {err}",
+                code=ErrorCode.ENCODER_OUT_OF_MEMORY
+                if isinstance(err, torch.cuda.OutOfMemoryError)
+                else ErrorCode.ENCODER_FAILED,
+            ) from err
 
     def finish(self, vectors: np.ndarray) -> np.ndarray:
         """Check every row is finite with a non-zero norm, then L2-normalise to float32."""
@@ -284,3 +315,10 @@ class Encoder(ABC):
             return f"{self.package}=={importlib.metadata.version(self.package)}"
         except importlib.metadata.PackageNotFoundError:
             return f"{self.package}==?"
+
+
+def _prepared_call(
+    prepare: Callable[[Sequence[Any]], Any], fn: Callable[[Any], T], chunk: Sequence[Any]
+) -> T:
+    """fn(prepare(chunk)): one lane's whole work on a chunk."""
+    return fn(prepare(chunk))

@@ -1,9 +1,16 @@
-"""How encoders run on the hardware they get: batch sizes, CPU threads, CUDA autocast, a prefetch queue.
+"""How encoders run on the hardware they get: batch sizes, CPU threads, CUDA autocast, a prefetch queue,
+and lanes on CPUs that the decoders leave idle.
 
 Kept apart from the encoder contract so every encoder gets the same speed habits: the CPU stage of a
 chunk (decoding-side preprocessing, tokenising) runs in one background thread while the model works
 on the previous chunk (a bounded queue, so memory stays at `depth` chunks ahead), and on CUDA the
 forward runs under bf16 (or fp16) autocast with channels-last inputs and pinned host memory.
+
+Lanes: a runner that gave some cores to decoders says how many of them are idle right now
+(`lending_cpus`); an encoder that allows it then runs that many more chunks side by side, one
+thread each with torch's own intra-op threads (one on a small machine), so the cores a finished
+decoder leaves do encoder work. Whole chunks in parallel share no OpenMP barrier: unlike more
+intra-op threads, a descheduled lane slows only its own chunk.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 _DONE = object()
+_LANE_POLL_S = 0.05  # how often a waiting lane looks whether a CPU was lent to it
+
+_lent: tuple[Callable[[], int], int] | None = None  # set by `lending_cpus` (the local runner)
 
 
 def available_cpus() -> int:
@@ -38,6 +48,30 @@ def apply_cpu_threads(threads: int | None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+@contextlib.contextmanager
+def lending_cpus(spare: Callable[[], int], at_most: int) -> Iterator[None]:
+    """While inside, `spare()` says how many CPUs beside the encoders' own are idle right now (decoders
+    with nothing to decode; never more than `at_most`): encoders that allow lanes use them."""
+    global _lent
+    previous, _lent = _lent, (spare, at_most)
+    try:
+        yield
+    finally:
+        _lent = previous
+
+
+def spare_cpus() -> int:
+    """CPUs lent to the encoders right now (0 outside `lending_cpus`)."""
+    lent = _lent
+    return min(lent[1], max(0, lent[0]())) if lent is not None else 0
+
+
+def lendable_cpus() -> int:
+    """The most CPUs that may be lent to the encoders during this run (0 outside `lending_cpus`)."""
+    lent = _lent
+    return lent[1] if lent is not None else 0
 
 
 def autocast(device: str, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
@@ -106,3 +140,69 @@ def _call(fn: Callable[[Sequence[Any]], P], chunk: Sequence[Any]) -> P | BaseExc
             return fn(chunk)
     except Exception as err:  # re-raised by the consumer, in its own thread, with context
         return err
+
+
+def laned(
+    parts: list[tuple[int, Sequence[Any]]],
+    work: Callable[[Sequence[Any]], P],
+    extra: Callable[[], int],
+    most: int,
+) -> list[tuple[int, Sequence[Any], P | BaseException]]:
+    """(start, chunk, work(chunk) or its exception) for every chunk, in order, run by the calling thread
+    and up to `most` - 1 helper threads, helper k taking a chunk only while `extra()` >= k.
+
+    A helper that finds no CPU lent waits and looks again until the chunks are taken. After an
+    exception no lane takes a new chunk; the chunks before the failed one are all done, those after
+    it may be missing (the list then ends at the first exception in order).
+    """
+    helpers = min(most, len(parts)) - 1
+    if helpers < 1:
+        return [(start, chunk, _call(work, chunk)) for start, chunk in parts]
+    lock = threading.Lock()
+    results: dict[int, P | BaseException] = {}
+    taken = [0]  # the next chunk's index
+    stop = threading.Event()  # a chunk failed, or the calling thread found nothing left to take
+
+    def take() -> int | None:
+        with lock:
+            if stop.is_set() or taken[0] >= len(parts):
+                return None
+            taken[0] += 1
+            return taken[0] - 1
+
+    def run(index: int) -> None:
+        out = _call(work, parts[index][1])
+        results[index] = out
+        if isinstance(out, BaseException):
+            stop.set()
+
+    def lane(rank: int) -> None:
+        while not stop.is_set():
+            if extra() < rank:  # no CPU for this lane now: look again soon (or leave once all is taken)
+                stop.wait(_LANE_POLL_S)
+                continue
+            if (index := take()) is None:
+                return
+            run(index)
+
+    threads = [
+        threading.Thread(target=lane, args=(rank,), name=f"mmfs-encoder-lane-{rank}", daemon=True)
+        for rank in range(1, helpers + 1)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while (index := take()) is not None:
+            run(index)
+    finally:  # all taken, a chunk failed, or Ctrl-C in this thread: the helpers take no new chunk
+        stop.set()
+        for thread in threads:
+            thread.join()
+    out: list[tuple[int, Sequence[Any], P | BaseException]] = []
+    for index, (start, chunk) in enumerate(parts):
+        if index not in results:
+            break
+        out.append((start, chunk, results[index]))
+        if isinstance(results[index], BaseException):
+            break
+    return out

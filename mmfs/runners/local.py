@@ -3,20 +3,23 @@
 Decode is `extract` in threads (or in isolated decode processes, `runner.isolate_decode`), encode is
 `build_batch` in this thread, commit is the `Committer` on the executor's commit thread (the staged
 write path of Ray and Beam: rows staged as data files, then one commit per table); the thread
-budget (`budget.py`) sizes the decoders and torch, and the encoders load beside the first decodes
-(`warm.py`). Exactly-once is the committer's: the `media` ledger rows of a commit go last, and items
-not committed when a run dies have none, so the next run redoes them.
+budget (`budget.py`) sizes the decoders and torch, a decoder with nothing to decode lends its core to
+the encoders (`encoders.execution.lending_cpus`: whole chunks side by side), and the encoders load
+beside the first decodes (`warm.py`). Exactly-once is the committer's: the `media` ledger rows of a
+commit go last, and items not committed when a run dies have none, so the next run redoes them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mmfs.config import PipelineConfig
+from mmfs.encoders.execution import lending_cpus
 from mmfs.runners import hooks
 from mmfs.runners.budget import ThreadBudget, thread_budget
 from mmfs.runners.progress import Progress
@@ -37,6 +40,32 @@ class _Encoded:
     result: BatchResult
     n_items: int
     n_bytes: int
+
+
+class DecodesUnderWay:
+    """How many decodes are running now: the decode workers' cores that are not idle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def wrap(self, decode: Callable[[PendingItem], Extracted]) -> Callable[[PendingItem], Extracted]:
+        """`decode`, counted while it runs."""
+
+        def counted(item: PendingItem) -> Extracted:
+            with self._lock:
+                self.count += 1
+            try:
+                return decode(item)
+            finally:
+                with self._lock:
+                    self.count -= 1
+
+        return counted
+
+    def idle(self, workers: int) -> int:
+        """Workers of `workers` with nothing to decode now (waiting for a slot, or done)."""
+        return max(0, workers - self.count)
 
 
 @dataclass
@@ -107,7 +136,9 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
             from mmfs.stages.decode import extract
 
             decode = functools.partial(extract, cfg=cfg)
-        stats = run_stream(todo, decode, encode, commit, stream_limits(cfg, budget))
+        under_way = DecodesUnderWay()
+        stack.enter_context(lending_cpus(lambda: under_way.idle(budget.decode), budget.decode))
+        stats = run_stream(todo, under_way.wrap(decode), encode, commit, stream_limits(cfg, budget))
     t0 = time.perf_counter()
     flushed = committer.flush()
     add_counts(written, flushed)

@@ -85,6 +85,34 @@ def test_efficientnet_features_and_logits_match_the_models_own_forward() -> None
         assert torch.allclose(plain(enc._tensor([cat]).contiguous()), logits, atol=1e-4)
 
 
+def test_efficientnet_rewritten_for_the_cpu_computes_what_the_packages_model_computes() -> None:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from mmfs.encoders.efficientnet_infer import Pointwise, rewrite_for_cpu
+    from mmfs.encoders.weights import load_state_dict
+
+    enc: Any = get_cached("image.efficientnet_lite0")
+    package = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    package.load_state_dict(load_state_dict(enc.weight_files()[0], owner="test"))
+    package.eval()
+    # what the rewrite is for: no BatchNorm, no 1x1 conv left, pads only where they are one-sided
+    modules = list(enc.model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in modules)
+    assert sum(isinstance(m, Pointwise) for m in modules) == 32  # 15 expand, 16 project, the head
+    assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in modules)
+    pads = [m.padding for m in modules if isinstance(m, torch.nn.ZeroPad2d)]
+    assert pads and all(p[0] != p[1] for p in pads)
+    photos = [skimage_data.chelsea(), skimage_data.coffee(), skimage_data.rocket()]
+    with torch.inference_mode():
+        x = enc._tensor(photos)
+        want = package._avg_pooling(package.extract_features(x.contiguous())).flatten(1)
+        pooled, logits = enc._forward_input(x)
+        assert torch.allclose(pooled, want, atol=1e-4)
+        assert torch.allclose(logits, package._fc(want), atol=1e-4)
+    with pytest.raises(ValueError, match="eval mode"):
+        rewrite_for_cpu(package.train())
+
+
 def test_efficientnet_reads_a_png_from_disk(tmp_path: Path) -> None:
     from PIL import Image
 
