@@ -107,11 +107,10 @@ def imported_without(name: str, hidden: Sequence[str]) -> ModuleType:
     threads importing the hidden packages at the same moment are not affected. A package already
     imported is returned as it is.
     """
-    with _LOCK:
-        if name in sys.modules:
-            return sys.modules[name]
-        with _hidden_from(name, hidden):
-            return importlib.import_module(name)
+    if name in sys.modules:  # no lock of ours around an import: Python's module locks serialise it
+        return sys.modules[name]
+    with _hidden_from(name, hidden):
+        return importlib.import_module(name)
 
 
 def import_nltk() -> ModuleType:
@@ -154,11 +153,6 @@ def import_spacy(model: str) -> ModuleType:
     thinc then records that it has no torch for the rest of the process; a process that later loads a
     transformer pipeline would need torch visible, which is why the pipeline's files decide.
     """
-    with _LOCK:
-        if (
-            "thinc" not in sys.modules
-            and "torch" not in sys.modules
-            and not spacy_pipeline_needs_torch(model)
-        ):
-            imported_without("thinc", ("torch",))
+    if "thinc" not in sys.modules and "torch" not in sys.modules and not spacy_pipeline_needs_torch(model):
+        imported_without("thinc", ("torch",))
     return importlib.import_module("spacy")
