@@ -14,8 +14,9 @@ turn, `--repeat` rounds (best wall time kept), so a shared machine's load weighs
 mmfs runs leave index builds and compaction off (the lean script builds none). Then start-up, as a
 new user meets it: a one-photo run, a re-run of it with nothing to do, and `mmfs search --text` on
 its store (whole processes, default config); `--startup-only` runs just those (and `--memory`), for
-this checkout and `--before`, in turn. With `--memory 100,1000`, default runs over that many small
-items (photos and notes) give the peak RSS for each count: bounded memory shows as equal figures.
+this checkout and `--before`, in turn. With `--memory 100,1000`, default runs over that many short
+items (half clips with sound, a quarter photos, a quarter notes) give the peak RSS for each count:
+bounded memory shows as equal figures.
 It prints wall seconds, media-seconds per second, peak RSS and the ratios.
 """
 
@@ -238,7 +239,7 @@ def startup_only(args: argparse.Namespace) -> int:
     for label, sizes_done in memory.items():
         for n, m in sizes_done.items():
             print(
-                f"memory {label}: {n} small items: peak RSS {m['peak_rss_mb']:.0f} MB, largest decode "
+                f"memory {label}: {n} short mixed items: peak RSS {m['peak_rss_mb']:.0f} MB, largest decode "
                 f"process {m['peak_rss_children_mb']:.0f} MB, most items held {m['stream']['max_in_flight']}"
             )
     print(json.dumps({"cpus": available_cpus(), "startup": best, "memory": memory}, default=float))
@@ -246,13 +247,24 @@ def startup_only(args: argparse.Namespace) -> int:
 
 
 def memory_scaling(root: Path, sizes: list[int], code: Path = ROOT) -> dict[int, dict[str, Any]]:
-    """Peak RSS of default runs over `n` small items (half photos, half notes), for each n."""
+    """Peak RSS of default runs over `n` short mixed items, for each n: the issue's mix, half clips
+    with sound (2 s, 160x120, a tone), a quarter photos, a quarter notes."""
     out = {}
+    times = constant_rate_times(30, 15.0)
     for n in sizes:
         folder = root / f"many-{n}"
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            if i % 2:
+            if i % 4 < 2:
+                write_video(
+                    folder / f"c{i:05d}.mp4",
+                    times_s=times,
+                    width=160,
+                    height=120,
+                    painter=_rolling(160, 120, dx=1 + i % 3, dy=1, seed=i),
+                    audio_tone_hz=200.0 + 10 * (i % 50),
+                )
+            elif i % 4 == 2:
                 write_image(folder / f"p{i:05d}.png", width=96, height=64, seed=i)
             else:
                 (folder / f"n{i:05d}.txt").write_text(f"Note {i}: the ferry leaves the pier at {i % 24}.")
@@ -294,7 +306,7 @@ def _print(args: argparse.Namespace, best: dict[str, dict[str, Any]], startup: d
     )
     for n, r in startup["memory"].items():
         print(
-            f"memory: {n} small items (photos, notes): peak RSS {r['peak_rss_mb']:.0f} MB, largest decode "
+            f"memory: {n} short mixed items: peak RSS {r['peak_rss_mb']:.0f} MB, largest decode "
             f"process {r['peak_rss_children_mb']:.0f} MB, most items held {r['stream']['max_in_flight']}"
         )
     print(json.dumps({"cpus": cores, "sides": best, "ratios": ratios, "startup": startup}, default=float))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import pytest
 from mmfs.errors import ErrorCode, MediaDecodeError
 from mmfs.media.probe import probe
 from mmfs.transforms.video.frames import choose, coded_size, rotate, sample_frames, target_times
-from mmfs.transforms.video.readers import open_decord, read_decord
-from mmfs.transforms.video.select import Sampling
 from tests import media_factory as mf
 
 # Gaps cycling 40, 60, 110 ms: variable frame rate where "largest PTS <= t" differs from both the
@@ -128,23 +125,6 @@ def test_pyav_and_decord_agree(cfr_clip: Path) -> None:
     np.testing.assert_allclose(runs["decord"].times_s, runs["pyav"].times_s, atol=1e-3)
     assert runs["decord"].frames.shape == runs["pyav"].frames.shape == (9, 24, 32, 3)
     np.testing.assert_allclose(grey_levels(runs["decord"].frames), grey_levels(runs["pyav"].frames), atol=3)
-
-
-def test_decord_decodes_on_the_one_core_a_decode_worker_has(cfr_clip: Path) -> None:
-    """decord's default starts a decoding thread per CPU (4 more threads on 2 CPUs): they took the
-    encoders' core; the reader mmfs opens adds at most its own reading thread."""
-    before = _threads()
-    opened = open_decord(cfr_clip, (32, 24), Sampling(fps=3.0), 3.0)
-    assert opened is not None
-    reader, _, indices = opened
-    frames = np.concatenate([chunk.frames for chunk in read_decord(reader, *opened[1:])])
-    assert len(frames) == len(indices) == 9 and _threads() - before <= 1
-    del reader
-
-
-def _threads() -> int:
-    """This process's threads now."""
-    return len(os.listdir("/proc/self/task"))
 
 
 def test_falls_back_to_pyav_when_decord_cannot_open(tmp_path: Path) -> None:
