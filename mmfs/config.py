@@ -447,6 +447,12 @@ class RunnerConfig(_Section):
         description="every runner: commit the buffered batches once they hold this many rows (all tables); "
         "fewer, larger commits keep versions and fragments few (a killed run redoes its uncommitted items)",
     )
+    commit_bytes: int = Field(
+        default=64 * 2**20,
+        ge=1,
+        description="local runner: also commit once the buffered rows hold this many bytes (Arrow data); "
+        "bounds memory whatever the rows' width (audio features, frames); 64 MiB",
+    )
     commit_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -111,7 +111,13 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     )
     warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo, cfg))
     tally, written = BatchTally(), dict[str, int]()
-    committer = Committer(store, cfg.runner.commit_rows, cfg.runner.commit_seconds, run_id=job.run_id)
+    committer = Committer(
+        store,
+        cfg.runner.commit_rows,
+        cfg.runner.commit_seconds,
+        run_id=job.run_id,
+        max_bytes=cfg.runner.commit_bytes,
+    )
 
     def encode(batch: list[Extracted]) -> _Encoded:
         live = any(not ex.failed for ex in batch)  # a batch of failed items needs no model

@@ -42,18 +42,30 @@ def commit_batch(store: Store, result: BatchResult, run_id: str | None = None) -
 
 
 class Committer:
-    """Groups batches into one commit per table: when `max_rows` rows or `max_seconds` have piled up.
+    """Groups batches into one commit per table: when `max_rows` rows, `max_bytes` bytes of Arrow data
+    or `max_seconds` have piled up. The byte bound is what bounds memory: a row of audio features or
+    of a frame weighs kilobytes where a text row weighs bytes, so rows alone let a run of clips hold
+    hundreds of megabytes until its first commit.
 
     Encoder batches stay small (`runner.batch_media`); commits carry many of them, so a run makes a
     handful of versions and fragments per table instead of one per batch. Batches not yet committed
     when a run dies hold items without a `media` row: the next run redoes them, as before.
     """
 
-    def __init__(self, store: Store, max_rows: int, max_seconds: float, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_rows: int,
+        max_seconds: float,
+        run_id: str | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
+        self.max_bytes = max_bytes
         self.run_id = run_id
         self.pending: list[BatchResult] = []
         self.buffered_rows = 0  # rows (all tables) waiting for the next commit
+        self.buffered_bytes = 0  # their Arrow buffers' size
         self.since = time.monotonic()
         self.commits = 0
 
@@ -63,7 +75,12 @@ class Committer:
             self.since = time.monotonic()
         self.pending.append(result)
         self.buffered_rows += sum(t.num_rows for t in result.tables.values())
-        due = self.buffered_rows >= self.max_rows or time.monotonic() - self.since >= self.max_seconds
+        self.buffered_bytes += sum(t.nbytes for t in result.tables.values())
+        due = (
+            self.buffered_rows >= self.max_rows
+            or (self.max_bytes is not None and self.buffered_bytes >= self.max_bytes)
+            or time.monotonic() - self.since >= self.max_seconds
+        )
         return self.flush() if due else {}
 
     def flush(self) -> dict[str, int]:
@@ -71,7 +88,7 @@ class Committer:
         if not self.pending:
             return {}
         merged = merge_results(self.pending)
-        self.pending, self.buffered_rows = [], 0
+        self.pending, self.buffered_rows, self.buffered_bytes = [], 0, 0
         self.commits += 1
         return commit_batch(self.store, merged, self.run_id)
 

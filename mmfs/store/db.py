@@ -356,12 +356,22 @@ class Store:
 
 
 _SESSION: list[lance.Session] = []
+# Lance's defaults (GiBs) let a long run's caches grow with every version and fragment it touched;
+# these hold a commit's key-index pages and the manifests of the tables it writes
+SESSION_INDEX_CACHE_BYTES = 256 * 2**20
+SESSION_METADATA_CACHE_BYTES = 64 * 2**20
 
 
 def lance_session() -> lance.Session:
-    """One Lance session per process (index and metadata caches shared by every dataset opened)."""
+    """One Lance session per process (index and metadata caches shared by every dataset opened),
+    with bounded caches."""
     if not _SESSION:
-        _SESSION.append(lance.Session())
+        _SESSION.append(
+            lance.Session(
+                index_cache_size_bytes=SESSION_INDEX_CACHE_BYTES,
+                metadata_cache_size_bytes=SESSION_METADATA_CACHE_BYTES,
+            )
+        )
     return _SESSION[0]
 
 

@@ -65,3 +65,12 @@ def test_a_full_buffer_commits_and_merged_scopes_replace_rows(store: Store) -> N
     runs = {r["media_id"]: r["run_id"] for r in store.read("segments", ["media_id", "run_id"]).to_pylist()}
     assert runs == {"a": "r2", "b": "r2", "c": "r2", "d": "r1", "e": "r1"}
     assert committer.commits == 2
+
+
+def test_a_buffer_commits_by_bytes_before_it_has_enough_rows(store: Store) -> None:
+    one = _batch(["a", "b"])
+    size = sum(t.nbytes for t in one.tables.values())
+    committer = Committer(store, max_rows=10_000, max_seconds=3600, max_bytes=2 * size)
+    assert committer.add(one) == {}  # half the bytes: buffered
+    assert committer.add(_batch(["c", "d"]))["media"] == 4  # the bytes bound is reached: committed
+    assert committer.buffered_bytes == 0 and committer.commits == 1
