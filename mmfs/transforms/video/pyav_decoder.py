@@ -105,16 +105,24 @@ def sample_pyav(
                 frames = _timed(_decoded(container, video, log), stream, log)
             else:
                 frames = _seeking(container, video, stream, log, seek_index, picker.next_target)
-            for index, t, frame in frames:
-                done = picker.offer(index, t, frame)
-                if len(picker.kept) >= chunk:
-                    yield picker.flush()
-                if done:
-                    break
-            else:  # the whole stream was read: what its index promised and the file lacks is lost too
-                present = log.packets if seek_index is None else len(seek_index[0])  # (seeking skips some)
-                log.errors += max(0, int(video.frames or 0) - present)
-                picker.finish()
+            try:
+                for index, t, frame in frames:
+                    done = picker.offer(index, t, frame)
+                    if len(picker.kept) >= chunk:
+                        yield picker.flush()
+                    if done:
+                        break
+                else:  # the whole stream was read: what its index promised and the file lacks is lost too
+                    # (seeking skips some)
+                    present = log.packets if seek_index is None else len(seek_index[0])
+                    log.errors += max(0, int(video.frames or 0) - present)
+                    picker.finish()
+            finally:
+                # the demuxing generators and their last packet go before the container closes: a packet
+                # freed after it (when the garbage collector got to an abandoned generator, in the middle
+                # of another decode) freed its stream's frame-threaded codec context last, and
+                # avcodec_free_context waited forever on its threads (seen in the test suite)
+                getattr(frames, "close", lambda: None)()
     except (av.FFmpegError, OSError, ValueError) as err:
         raise MediaDecodeError(
             f"{name}: cannot decode video ({first_line(err)})", code=ErrorCode.VIDEO_DECODE
