@@ -32,9 +32,11 @@ _LOCK = threading.RLock()
 def package_without_init(name: str) -> ModuleType | None:
     """Register package `name` with its `__init__` not yet run, so `name.sub` imports only `sub`.
 
-    The first attribute of the package that is neither a submodule nor already set runs the real
-    `__init__` in place (once), so code that uses the package's top level still gets it whole.
-    Does nothing (returns the module, or None if not installed) when the package is already imported.
+    The first attribute of the package that is neither a submodule nor already set imports the package
+    whole (its real `__init__`, through `importlib`, under Python's own module lock: no lock of ours is
+    held around an import), and the registered module hands that attribute, and every later one, on
+    from the whole package. Does nothing (returns the module, or None if not installed) when the package
+    is already imported.
     """
     with _LOCK:
         if name in sys.modules:
@@ -43,23 +45,33 @@ def package_without_init(name: str) -> ModuleType | None:
         if spec is None or spec.loader is None or spec.submodule_search_locations is None:
             return None
         module = importlib.util.module_from_spec(spec)
-        loader = spec.loader
-        initialised: list[bool] = []
 
         def __getattr__(attr: str) -> Any:
-            if attr.startswith("__") or initialised:
+            if attr.startswith("__"):
                 raise AttributeError(f"module {name!r} has no attribute {attr!r}")
             if importlib.util.find_spec(f"{name}.{attr}") is not None:  # `from name import sub`
                 return importlib.import_module(f"{name}.{attr}")
-            with _LOCK:
-                if not initialised:
-                    initialised.append(True)
-                    loader.exec_module(module)  # the real __init__, into the registered module
-            return getattr(module, attr)
+            with _LOCK:  # only the swap is under our lock; the import below is not
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
+            whole = importlib.import_module(name)  # the real __init__; its submodules are imported already
+            if whole is module:
+                raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+            _bind_submodules(whole)
+            return getattr(whole, attr)
 
         module.__getattr__ = __getattr__  # type: ignore[method-assign]
         sys.modules[name] = module
         return module
+
+
+def _bind_submodules(package: ModuleType) -> None:
+    """Set on `package` the submodules imported before it: the import system binds a child only then."""
+    prefix = package.__name__ + "."
+    for full, child in list(sys.modules.items()):
+        short = full[len(prefix) :]
+        if full.startswith(prefix) and "." not in short and child is not None and not hasattr(package, short):
+            setattr(package, short, child)
 
 
 class _HideFrom(importlib.abc.MetaPathFinder):

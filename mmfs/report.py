@@ -35,7 +35,8 @@ def _resources_line(s: RunSummary) -> str:
     if not s.threads:
         return rss
     t = s.threads
-    return f"{rss}; threads: {t['decode']} decode, {t['torch']} torch, of {t['cores']} CPUs"
+    model = t.get("model", t.get("torch", 0))
+    return f"{rss}; threads: {t['decode']} decode, {model} model (torch or BLAS), of {t['cores']} CPUs"
 
 
 def _vocabulary_line(v: dict[str, Any]) -> list[str]:

@@ -66,7 +66,7 @@ class RunSummary:
     seconds: float = 0.0
     media_seconds: float = 0.0
     vocabulary: dict[str, Any] = field(default_factory=dict)
-    threads: dict[str, int] = field(default_factory=dict)  # local runner: decode workers, torch threads
+    threads: dict[str, int] = field(default_factory=dict)  # local runner: decode workers, model threads
     stream: dict[str, int] = field(default_factory=dict)  # local runner: batches, most items held (stream.py)
     peak_rss_mb: float = 0.0  # this process, at the end of the run (its whole life so far)
     peak_rss_children_mb: float = 0.0  # the largest ended child (decode processes), 0 when none

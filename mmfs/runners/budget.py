@@ -26,8 +26,9 @@ class ThreadBudget:
     cores: int
 
     def as_dict(self) -> dict[str, int]:
-        """The split as the run summary shows it."""
-        return {"decode": self.decode, "torch": self.torch, "cores": self.cores}
+        """The split as the run summary shows it: `model` is the encoders' intra-op threads (torch's, or
+        BLAS's for an encoder that runs in NumPy); `torch` is the same number, the key's older name."""
+        return {"decode": self.decode, "model": self.torch, "torch": self.torch, "cores": self.cores}
 
 
 def thread_budget(cfg: PipelineConfig, cores: int | None = None) -> ThreadBudget:

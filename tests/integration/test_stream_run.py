@@ -48,7 +48,7 @@ def test_a_run_holds_at_most_the_queue_and_reports_its_budget_and_memory(
     assert summary.stream["items"] == n and summary.stream["in_flight_limit"] == 3
     assert 1 <= summary.stream["max_in_flight"] <= 3  # 18 items, never more than 3 decoded at once
     assert summary.stream["batches"] >= n // 2
-    assert set(summary.threads) == {"decode", "torch", "cores"} and summary.threads["decode"] >= 1
+    assert set(summary.threads) == {"decode", "model", "torch", "cores"} and summary.threads["decode"] >= 1
     assert summary.peak_rss_mb > 0
     text = run_text(summary)
     assert "peak RSS" in text and f"{summary.threads['decode']} decode" in text

@@ -32,7 +32,7 @@ def test_a_gpu_run_gives_the_decoders_all_but_a_core() -> None:
 
 def test_what_the_user_set_is_kept_and_the_other_side_gets_the_rest() -> None:
     both = config_from_dict({"runner": {"workers": 3}, "encoders": {"threads": 5, "device": "cpu"}})
-    assert thread_budget(both, cores=4).as_dict() == {"decode": 3, "torch": 5, "cores": 4}
+    assert thread_budget(both, cores=4).as_dict() == {"decode": 3, "model": 5, "torch": 5, "cores": 4}
     workers = config_from_dict({"runner": {"workers": 3}, "encoders": {"device": "cpu"}})
     assert (thread_budget(workers, cores=8).decode, thread_budget(workers, cores=8).torch) == (3, 5)
     threads = config_from_dict({"encoders": {"threads": 2, "device": "cpu"}})

@@ -43,6 +43,25 @@ def test_the_store_imports_lancedb_without_the_rest_api_modules(tmp_path: Path) 
     assert out == {"api": [], "rows": 3, "client": "ApiClient", "api_after": True}
 
 
+def test_the_top_level_of_a_package_registered_without_init_imports_whole_from_many_threads() -> None:
+    out = _fresh(
+        "import threading\n"
+        "from mmfs import light_imports\n"
+        "bare = light_imports.package_without_init('lance_namespace_urllib3_client')\n"
+        "from lance_namespace_urllib3_client import models  # a submodule alone\n"
+        "out['api_before'] = 'lance_namespace_urllib3_client.api.table_api' in sys.modules\n"
+        "got = []\n"
+        "threads = [threading.Thread(target=lambda: got.append(bare.ApiClient)) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join(60) for t in threads]\n"
+        "import lance_namespace_urllib3_client as whole\n"
+        "out['same'] = len(got) == 8 and all(c is whole.ApiClient for c in got)\n"
+        "out['models'] = whole.models is models\n"
+        "out['api_after'] = 'lance_namespace_urllib3_client.api.table_api' in sys.modules\n"
+    )
+    assert out == {"api_before": False, "same": True, "models": True, "api_after": True}
+
+
 def test_nltk_is_imported_without_scikit_learn_or_scipy_stats_and_still_works() -> None:
     out = _fresh(
         "from mmfs.transforms.text.types import make_stemmer\n"

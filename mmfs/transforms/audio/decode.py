@@ -9,7 +9,7 @@ the file's duration. A stream that changes rate mid-way gets a fresh resampler f
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,15 +97,23 @@ def audio_blocks(
             stream = _audio_stream(container, stream_index, path)
             _check_declared_duration(container, stream, max_duration_s, path)
             blocks = decoded_blocks(container, stream, source.log)
-            for block in _resampled(blocks, sample_rate, channels, source, path):
-                total += block.shape[1]
-                if total > limit:
-                    raise MediaLimitExceeded(
-                        f"{path}: decoded audio passes the {max_duration_s:g} s limit",
-                        code=ErrorCode.LIMIT_DURATION,
-                    )
-                np.clip(block, -1.0, 1.0, out=block)  # float sources and resampling may overshoot
-                yield block
+            resampled = _resampled(blocks, sample_rate, channels, source, path)
+            try:
+                for block in resampled:
+                    total += block.shape[1]
+                    if total > limit:
+                        raise MediaLimitExceeded(
+                            f"{path}: decoded audio passes the {max_duration_s:g} s limit",
+                            code=ErrorCode.LIMIT_DURATION,
+                        )
+                    np.clip(block, -1.0, 1.0, out=block)  # float sources and resampling may overshoot
+                    yield block
+            finally:
+                # The demuxing generators (and the last packet they hold) go before the container
+                # closes, as in the video path: a packet freed after it, whenever the garbage collector
+                # reaches an abandoned generator, would free its codec context after the container.
+                resampled.close()
+                blocks.close()
     except (av.FFmpegError, ValueError) as err:  # InvalidDataError is both
         raise MediaDecodeError(f"{path}: cannot decode audio: {err}", code=ErrorCode.AUDIO_DECODE) from err
     if source.log.frames == 0 and source.log.errors:
@@ -117,7 +125,7 @@ def audio_blocks(
 
 def _resampled(
     frames: Iterator[tuple[int, np.ndarray]], rate: int, mode: ChannelMode, source: _Source, path: str | Path
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """(source rate, block) pairs to resampled blocks; a new resampler whenever the rate changes."""
     resampler: BlockResampler | None = None
     for frame_rate, block in frames:

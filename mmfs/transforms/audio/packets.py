@@ -12,7 +12,7 @@ checksum decodes as valid (bytes inside an MP3, Opus or Vorbis payload) is, as f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,12 +62,24 @@ class _Clock:
     retiming: bool = True  # the demuxer times packets from the audio (RETIMING_FORMATS)
 
 
-def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator[tuple[int, np.ndarray]]:
+def decoded_blocks(
+    container: Any, stream: Any, log: AudioDecodeLog
+) -> Generator[tuple[int, np.ndarray], None, None]:
     """(source rate, (channels, n) float32) per frame, with zeros where packets were lost."""
     clock = _Clock(retiming=container.format.name in RETIMING_FORMATS)
     if container.format.name in ZERO_ORIGIN_FORMATS:
         log._first_lost_s = 0.0
-    for frame in _frames(container, stream, log):
+    frames = _frames(container, stream, log)
+    try:
+        yield from _blocks(frames, clock, log)
+    finally:
+        frames.close()  # the demuxer's last packet goes now, not when the garbage collector finds it
+    _count_shortfall(stream, clock, log)
+
+
+def _blocks(frames: Iterator[Any], clock: _Clock, log: AudioDecodeLog) -> Iterator[tuple[int, np.ndarray]]:
+    """Each frame's samples, after zeros for the audio lost before it."""
+    for frame in frames:
         block = frame_array(frame)
         gap = _gap_samples(frame, clock, log)
         if gap:
@@ -80,7 +92,6 @@ def decoded_blocks(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator
         log.source_samples += gap + frame.samples
         clock.rate, clock.max_samples = frame.sample_rate, max(clock.max_samples, frame.samples)
         yield frame.sample_rate, block
-    _count_shortfall(stream, clock, log)
 
 
 def _count_shortfall(stream: Any, clock: _Clock, log: AudioDecodeLog) -> None:
@@ -97,9 +108,17 @@ def _count_shortfall(stream: Any, clock: _Clock, log: AudioDecodeLog) -> None:
     log.errors += max(0, lost - log._unfilled - log._pending)
 
 
-def _frames(container: Any, stream: Any, log: AudioDecodeLog) -> Iterator[Any]:
+def _frames(container: Any, stream: Any, log: AudioDecodeLog) -> Generator[Any, None, None]:
     """The stream's decoded frames; refused packets and a failing demuxer are counted, not raised."""
     packets = container.demux(stream)
+    try:
+        yield from _decoded(packets, stream, log)
+    finally:
+        packets.close()
+
+
+def _decoded(packets: Iterator[Any], stream: Any, log: AudioDecodeLog) -> Iterator[Any]:
+    """Decode packet by packet (see `_frames`)."""
     while True:
         try:
             packet = next(packets, None)
