@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib.metadata
 import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from mmfs.encoders.devices import resolve_device
+from mmfs.encoders.digests import sha256_files
 from mmfs.encoders.execution import (
     apply_cpu_threads,
     autocast,
@@ -49,17 +49,6 @@ class Resources:
     approx_memory_mb: int
     batch_size: int = 0  # inputs per forward pass
     cpu_threads: int = 0  # torch intra-op threads on the CPU (0: not set yet, or on a GPU)
-
-
-@functools.lru_cache(maxsize=32)
-def sha256_files(paths: tuple[Path, ...]) -> str:
-    """sha256 over the bytes of the files, in order (one file: what `sha256sum` prints); cached."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Encoder(ABC):
@@ -232,20 +221,26 @@ class Encoder(ABC):
         out: list[T] = []
         parts = chunks(batch, self.batch_size)
         depth = self.prefetch_depth if type(self)._prepare is not Encoder._prepare else 0
-        if not self.uses_torch:
-            for start, chunk, prepared in prefetched(parts, self._prepare, depth):
-                if isinstance(prepared, BaseException):
-                    raise prepared
+        per_lane = max(1, self.threads or 1)
+        lanes = 1 + lendable_cpus() // per_lane if self.cpu_lanes and self.device == "cpu" else 1
+        if not self.uses_torch:  # NumPy engines: BLAS and NumPy's loops release the GIL, so lanes work
+            steps: Iterable[tuple[int, Sequence[Any], Any]]
+            if lanes > 1:
+                work = functools.partial(_prepared_call, self._prepare, fn)
+                steps = laned(parts, work, lambda: spare_cpus() // per_lane, lanes)
+            else:
+                steps = prefetched(parts, self._prepare, depth)
+            for start, chunk, done in steps:
                 try:
-                    out.append(fn(prepared))
+                    if isinstance(done, BaseException):
+                        raise done
+                    out.append(done if lanes > 1 else fn(done))
                 except (ValueError, FloatingPointError, MemoryError) as err:
                     where = f"inputs {start}..{start + len(chunk) - 1} of {len(batch)}"
                     raise EncoderError(
                         f"{self.name}: failed on {where}: {err}", code=ErrorCode.ENCODER_FAILED
                     ) from err
             return out
-        per_lane = max(1, self.threads or 1)
-        lanes = 1 + lendable_cpus() // per_lane if self.cpu_lanes and self.device == "cpu" else 1
         import torch
 
         with torch.inference_mode(), autocast(self.device, self.cuda_autocast):

@@ -26,6 +26,30 @@ def load_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, An
     return _load_weights_only(path, owner)
 
 
+def load_numpy_state_dict(path: str | Path, *, owner: str = "weights") -> dict[str, Any]:
+    """As `load_state_dict`, with NumPy arrays and without importing torch (for the NumPy engines)."""
+    from mmfs.encoders.torch_checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(path)
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except (OSError, SafetensorError) as err:
+            raise _refused(owner, path, f"not a valid safetensors file ({_first_line(err)})") from err
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as err:
+        raise _refused(owner, path, str(err)) from err
+    except OSError as err:
+        raise _refused(owner, path, f"not a readable checkpoint ({_first_line(err)})") from err
+    if not isinstance(state, Mapping):
+        raise _refused(owner, path, f"holds a {type(state).__name__}, not a state dict")
+    return dict(state)
+
+
 def load_into(model: Any, state: Mapping[str, Any], *, owner: str, assign: bool = False) -> Any:
     """`model` with `state` loaded strictly: a missing, extra or mis-shaped tensor is one readable error.
 

@@ -3,7 +3,7 @@
 `mmfs plan` and `mmfs status` (whole CLI processes) import no model or decoder library; the run's own
 process imports no decoder library (they load in the decode workers); a decode worker that sees only a
 photo and a note imports no torch, OpenCV, numba, decord or librosa; and warming the encoders a photo
-needs (EfficientNet and the label bridge's MiniLM) imports neither torchvision nor transformers.
+needs (EfficientNet and the label bridge's MiniLM) on a CPU imports no torch.
 Each case is a fresh interpreter, so an earlier test's imports cannot hide a regression.
 """
 
@@ -91,17 +91,33 @@ def test_a_worker_decoding_a_photo_and_a_note_imports_no_video_audio_or_model_li
     assert _heavy_after(code, (MODELS | DECODERS) - {"av"}) == []  # PyAV probes every file
 
 
-def test_warming_a_photos_encoders_imports_neither_torchvision_nor_transformers() -> None:
+def test_warming_a_photos_encoders_on_a_cpu_imports_no_torch() -> None:
+    """EfficientNet and MiniLM both run in NumPy on a CPU (device pinned: on a GPU host 'auto' is CUDA)."""
     code = (
         "from mmfs.config import PipelineConfig\n"
         "from mmfs.runners.warm import load_needed\n"
         "from mmfs.stages.encode import Enricher\n"
-        "enricher = Enricher(PipelineConfig())\n"
+        "enricher = Enricher(PipelineConfig.model_validate({'encoders': {'device': 'cpu'}}))\n"
         "load_needed(enricher, {'image', 'labels'})\n"
         "assert enricher.encoder('image').categories[0] == 'tench'\n"
     )
     found = _heavy_after(code, {"torch", "torchvision", "transformers", "sentence_transformers"})
-    assert found == ["torch"]
+    assert found == []
+
+
+def test_a_run_over_a_photo_imports_no_torch(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    mf.write_image(folder / "p.jpg", width=160, height=120, seed=3)
+    config = tmp_path / "cpu.yaml"
+    config.write_text("encoders:\n  device: cpu\n")
+    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config))
+    code += (
+        "import lancedb\n"
+        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
+        "assert db.open_table('frames').count_rows('embedding IS NOT NULL') == 1\n"
+    )
+    assert _heavy_after(code, {"torch", "torchvision", "transformers"}) == []
 
 
 def test_a_run_over_notes_imports_no_torch(tmp_path: Path) -> None:

@@ -73,8 +73,18 @@ def test_efficientnet_labels_real_photos_in_one_pass() -> None:
     assert enc.classify([coffee], top_k=1)[0][0][0] == "espresso"
 
 
+def _torch_engine(name: str = "image.efficientnet_lite0") -> Any:
+    """The encoder with its torch CPU engine (the default CPU engine is NumPy: test_efficientnet_numpy)."""
+    from mmfs.encoders.registry import create
+
+    enc: Any = create(name, device="cpu")
+    enc.cpu_engine = "torch"
+    enc.load()
+    return enc
+
+
 def test_efficientnet_features_and_logits_match_the_models_own_forward() -> None:
-    enc: Any = get_cached("image.efficientnet_lite0")
+    enc: Any = _torch_engine()
     cat = skimage_data.chelsea()
     with torch.inference_mode():
         logits = enc.model(enc._tensor([cat]))
@@ -91,7 +101,7 @@ def test_efficientnet_rewritten_for_the_cpu_computes_what_the_packages_model_com
     from mmfs.encoders.efficientnet_infer import Pointwise, rewrite_for_cpu
     from mmfs.encoders.weights import load_state_dict
 
-    enc: Any = get_cached("image.efficientnet_lite0")
+    enc: Any = _torch_engine()
     package = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     package.load_state_dict(load_state_dict(enc.weight_files()[0], owner="test"))
     package.eval()
