@@ -20,7 +20,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_into, load_state_dict
+from mmfs.encoders.weights import load_into, load_numpy_state_dict, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
@@ -46,6 +46,7 @@ class ResemblyzerAudioEncoder(Encoder):
     pinned_sha256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
     approx_memory_mb = 30
     cuda_autocast = False  # a 3x256 LSTM gains nothing from bf16, and cuDNN's bf16 RNNs vary by GPU
+    model: Any = None
 
     def weight_files(self) -> list[Path]:
         """resemblyzer's bundled `pretrained.pt` (found without importing the package)."""
@@ -56,7 +57,26 @@ class ResemblyzerAudioEncoder(Encoder):
             )
         return [Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"]
 
+    @property
+    def uses_torch(self) -> bool:
+        """On CUDA, or on a CPU with `cpu_engine` "torch"; otherwise the LSTM runs in NumPy (no torch)."""
+        return self.device != "cpu" or self.cpu_engine == "torch"
+
     def _load(self) -> None:
+        if not self.uses_torch:
+            saved = load_numpy_state_dict(self.weight_files()[0], owner=self.name).get("model_state")
+            if not isinstance(saved, Mapping):
+                raise EncoderError(
+                    f"{self.name}: cannot load weights (the checkpoint holds no 'model_state' mapping)",
+                    code=ErrorCode.ENCODER_UNAVAILABLE,
+                )
+            try:
+                self.model = NumpyVoiceLSTM(saved)
+            except (KeyError, ValueError) as err:
+                raise EncoderError(
+                    f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+                ) from err
+            return
         from torch import nn
 
         # Keys match the checkpoint's "model_state" ("lstm.*", "linear.*"), so no wrapper class is needed.
@@ -71,7 +91,7 @@ class ResemblyzerAudioEncoder(Encoder):
                 code=ErrorCode.ENCODER_UNAVAILABLE,
             )
         state = {k: v for k, v in saved.items() if not k.startswith("similarity_")}
-        self.model: Any = load_into(model, state, owner=self.name).eval().to(self.device)
+        self.model = load_into(model, state, owner=self.name).eval().to(self.device)
 
     def preprocessing(self) -> dict[str, Any]:
         """resemblyzer's front end, as applied here."""
@@ -101,14 +121,19 @@ class ResemblyzerAudioEncoder(Encoder):
         return None
 
     def _embed_batch(self, batch: Sequence[Any]) -> np.ndarray:
-        import torch
-
         mels: list[np.ndarray] = []
         owner: list[int] = []
         for index, wav in enumerate(batch):
             partials = partial_mels(normalize_volume(np.asarray(wav, dtype=np.float32)))
             mels.extend(partials)
             owner.extend([index] * len(partials))
+        if not self.uses_torch:
+            partial_np = self.model.embed(np.stack(mels))
+            sums_np = np.zeros((len(batch), self.dim), np.float32)
+            np.add.at(sums_np, np.asarray(owner), partial_np)
+            return sums_np  # the mean's direction; finish() normalises
+        import torch
+
         x = torch.from_numpy(np.stack(mels)).to(self.device)
         _, (hidden, _) = self.model["lstm"](x)
         partial = torch.relu(self.model["linear"](hidden[-1]))
@@ -116,6 +141,58 @@ class ResemblyzerAudioEncoder(Encoder):
         sums = torch.zeros(len(batch), self.dim, device=partial.device, dtype=partial.dtype)
         sums.index_add_(0, torch.tensor(owner, device=partial.device), partial)
         return sums.float().cpu().numpy()  # the mean's direction; finish() normalises
+
+
+class NumpyVoiceLSTM:
+    """resemblyzer's network (3-layer LSTM, linear + ReLU, unit norm per partial) in NumPy, as torch's
+    `nn.LSTM` computes it (gates i, f, g, o; both biases added): the CPU engine, no torch import."""
+
+    def __init__(self, state: Mapping[str, np.ndarray]) -> None:
+        self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for layer in range(LAYERS):
+            w_ih = np.asarray(state[f"lstm.weight_ih_l{layer}"], np.float32)
+            w_hh = np.asarray(state[f"lstm.weight_hh_l{layer}"], np.float32)
+            bias = np.asarray(state[f"lstm.bias_ih_l{layer}"], np.float32) + np.asarray(
+                state[f"lstm.bias_hh_l{layer}"], np.float32
+            )
+            if w_hh.shape != (4 * HIDDEN, HIDDEN):
+                raise ValueError(
+                    f"lstm layer {layer}: hidden weights {w_hh.shape}, expected {(4 * HIDDEN, HIDDEN)}"
+                )
+            # gates reordered i, f, o, g: one sigmoid over the first three quarters, one tanh after
+            order = np.r_[0 : 2 * HIDDEN, 3 * HIDDEN : 4 * HIDDEN, 2 * HIDDEN : 3 * HIDDEN]
+            self.layers.append(
+                (np.ascontiguousarray(w_ih[order].T), np.ascontiguousarray(w_hh[order].T), bias[order])
+            )
+        self.linear_w = np.ascontiguousarray(np.asarray(state["linear.weight"], np.float32).T)
+        self.linear_b = np.asarray(state["linear.bias"], np.float32)
+
+    def embed(self, mels: np.ndarray) -> np.ndarray:
+        """(partials, frames, 40) mels to (partials, 256) unit-norm partial embeddings."""
+        x = np.asarray(mels, np.float32)
+        n, steps, _ = x.shape
+        h = np.zeros((n, HIDDEN), np.float32)
+        for w_ih, w_hh, bias in self.layers:
+            inputs = (x.reshape(n * steps, -1) @ w_ih).reshape(n, steps, 4 * HIDDEN)
+            inputs += bias
+            h = np.zeros((n, HIDDEN), np.float32)
+            c = np.zeros((n, HIDDEN), np.float32)
+            outputs = np.empty((n, steps, HIDDEN), np.float32)
+            for t in range(steps):
+                gates = inputs[:, t] + h @ w_hh
+                ifo = _sigmoid(gates[:, : 3 * HIDDEN])
+                c = ifo[:, HIDDEN : 2 * HIDDEN] * c + ifo[:, :HIDDEN] * np.tanh(gates[:, 3 * HIDDEN :])
+                h = ifo[:, 2 * HIDDEN :] * np.tanh(c)
+                outputs[:, t] = h
+            x = outputs
+        partial = np.maximum(h @ self.linear_w + self.linear_b, 0.0)
+        norms = np.maximum(np.linalg.norm(partial, axis=1, keepdims=True), 1e-12)
+        return (partial / norms).astype(np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function through tanh: no overflow for large negative inputs."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def normalize_volume(wav: np.ndarray) -> np.ndarray:

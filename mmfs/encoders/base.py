@@ -24,9 +24,9 @@ import numpy as np
 from mmfs.encoders.devices import resolve_device
 from mmfs.encoders.digests import sha256_files
 from mmfs.encoders.execution import (
+    apply_blas_threads,
     apply_cpu_threads,
     autocast,
-    available_cpus,
     chunks,
     laned,
     lendable_cpus,
@@ -76,6 +76,7 @@ class Encoder(ABC):
         batch_size: int | None = None,
         threads: int | None = None,
         options: dict[str, str] | None = None,
+        cpu_engine: str = "numpy",
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"encoder batch_size must be >= 1, got {batch_size}")
@@ -85,6 +86,8 @@ class Encoder(ABC):
         self.batch_size = batch_size or self.default_batch_size(self.device)
         self.threads = threads
         self.options = dict(options or {})
+        # on a CPU, encoders with a NumPy engine run it unless this says "torch" (encoders.cpu_engine)
+        self.cpu_engine = cpu_engine
         self._loaded = False
         self._load_lock = threading.Lock()
 
@@ -152,7 +155,7 @@ class Encoder(ABC):
             started = time.perf_counter()
             self._verify_pin()
             if not self.uses_torch:  # its own engine takes the thread budget (BLAS threads)
-                self.threads = self.threads if self.threads is not None else available_cpus()
+                self.threads = apply_blas_threads(self.threads)
             elif not self.device.startswith("cuda"):
                 self.threads = apply_cpu_threads(self.threads)
             self._load()

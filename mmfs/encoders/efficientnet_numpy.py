@@ -4,7 +4,7 @@ A run over photos or video frames on a CPU would otherwise import torch (~1.7 s 
 process) for a network that is mostly matrix products. Here the package's state dict (read by
 `torch_checkpoint`, no torch) is folded for inference: each BatchNorm into the conv before it, the
 1x1 convolutions (~90 % of the multiply-adds) as one BLAS product over the pixels of an NHWC batch,
-the depthwise convolutions as k*k shifted multiply-adds vectorised over the channels, TensorFlow's
+the depthwise convolutions as one einsum over a strided view of their patches, TensorFlow's
 "same" padding computed from the input size as the package computes it. The network's shape is
 read from the state dict itself (expansions, kernel sizes, channel counts); only the strides of each
 stage's first block come from EfficientNet-Lite's definition.
@@ -168,17 +168,20 @@ def _same_padded(x: np.ndarray, k: int, s: int) -> tuple[np.ndarray, int, int]:
 
 
 def _depthwise(x: np.ndarray, conv: _Depthwise) -> np.ndarray:
-    """k x k depthwise convolution, "same" padding: one multiply-add of a shifted view per tap."""
+    """k x k depthwise convolution, "same" padding: one einsum over a strided view of the patches.
+
+    The view (n, ho, wo, k, k, c) copies nothing, and einsum's sum-of-products loop reads each tap
+    once without temporaries: 2-2.6x the shifted multiply-add per tap (which streams three arrays
+    per tap) on the network's layers, measured on one core."""
     k, s = conv.weight.shape[0], conv.stride
     padded, ho, wo = _same_padded(x, k, s)
-    out = np.empty((x.shape[0], ho, wo, x.shape[3]), np.float32)
-    out[:] = conv.bias
-    product = np.empty_like(out)
-    for i in range(k):
-        for j in range(k):
-            view = padded[:, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
-            np.multiply(view, conv.weight[i, j], out=product)
-            out += product
+    n, _, _, c = padded.shape
+    sn, sh, sw, sc = padded.strides
+    patches = np.lib.stride_tricks.as_strided(
+        padded, (n, ho, wo, k, k, c), (sn, sh * s, sw * s, sh, sw, sc), writeable=False
+    )
+    out = np.einsum("nhwijc,ijc->nhwc", patches, conv.weight)
+    out += conv.bias
     return out
 
 

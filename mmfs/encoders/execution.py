@@ -50,6 +50,17 @@ def apply_cpu_threads(threads: int | None) -> int:
     return n
 
 
+def apply_blas_threads(threads: int | None) -> int:
+    """Give BLAS (NumPy's products, for the NumPy engines) `threads` threads (None: the CPUs this process
+    may use); returns it. Small products per step (an LSTM's) on more threads than the budget only wait
+    on each other, and the decoders own the other cores."""
+    from threadpoolctl import threadpool_limits
+
+    n = threads if threads is not None else available_cpus()
+    threadpool_limits(limits=n, user_api="blas")
+    return n
+
+
 @contextlib.contextmanager
 def lending_cpus(spare: Callable[[], int], at_most: int) -> Iterator[None]:
     """While inside, `spare()` says how many CPUs beside the encoders' own are idle right now (decoders

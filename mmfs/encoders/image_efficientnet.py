@@ -100,15 +100,12 @@ class _EfficientNetLite(Encoder):
             ) from err
         return [Path(getattr(module, self.weights_class).get_model_file_path())]
 
-    # "numpy": a CPU runs the network in NumPy (efficientnet_numpy.py: no torch import, ~1.7 s and
-    # ~500 MB less per process, and as fast as torch here); "torch": the package's graph, rewritten
-    # for the CPU (efficientnet_infer.py). CUDA always runs torch.
-    cpu_engine: str = "numpy"
     model: Any = None
 
     @property
     def uses_torch(self) -> bool:
-        """Whether this instance runs torch: on CUDA, or on a CPU with `cpu_engine = "torch"`."""
+        """On CUDA, or on a CPU with `cpu_engine` "torch" (the package's graph rewritten for the CPU,
+        efficientnet_infer.py); otherwise NumPy (efficientnet_numpy.py: no torch import)."""
         return self.device != "cpu" or self.cpu_engine == "torch"
 
     def _load(self) -> None:

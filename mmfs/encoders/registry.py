@@ -31,7 +31,7 @@ _BUILTIN: dict[str, str] = {
     "video.r3d_18": "mmfs.encoders.video_r3d",
 }
 _REGISTRY: dict[str, type[Encoder]] = {}
-_CACHE: dict[tuple[str, str, int | None, int | None, str], Encoder] = {}
+_CACHE: dict[tuple[str, str, int | None, int | None, str, str], Encoder] = {}
 _LOCK = threading.RLock()
 
 
@@ -85,13 +85,21 @@ def create(
     batch_size: int | None = None,
     threads: int | None = None,
     options: Mapping[str, str] | None = None,
+    cpu_engine: str = "numpy",
 ) -> Encoder:
     """A new instance, not yet loaded (call `load()` or let the first `embed` load it).
 
     batch_size None: the encoder's hint for the device; threads None: the CPUs this process may use;
-    options: encoder-specific settings (a CLIP checkpoint's directory), recorded in provenance.
+    options: encoder-specific settings (a CLIP checkpoint's directory), recorded in provenance;
+    cpu_engine: "numpy" or "torch" for encoders that have both on a CPU (not in provenance: equal output).
     """
-    return resolve(name)(device=device, batch_size=batch_size, threads=threads, options=dict(options or {}))
+    return resolve(name)(
+        device=device,
+        batch_size=batch_size,
+        threads=threads,
+        options=dict(options or {}),
+        cpu_engine=cpu_engine,
+    )
 
 
 def get_cached(
@@ -101,16 +109,25 @@ def get_cached(
     *,
     threads: int | None = None,
     options: Mapping[str, str] | None = None,
+    cpu_engine: str = "numpy",
 ) -> Encoder:
-    """The process-wide loaded instance for (name, device, batch size, threads, options): loads once."""
+    """The process-wide loaded instance for (name, device, batch size, threads, options, CPU engine):
+    loads once."""
     from mmfs.encoders.devices import resolve_device
 
     opts = dict(options or {})
-    key = (name, resolve_device(device), batch_size, threads, json.dumps(opts, sort_keys=True))
+    key = (name, resolve_device(device), batch_size, threads, json.dumps(opts, sort_keys=True), cpu_engine)
     with _LOCK:
         encoder = _CACHE.get(key)
         if encoder is None:
-            encoder = create(name, device=key[1], batch_size=batch_size, threads=threads, options=opts)
+            encoder = create(
+                name,
+                device=key[1],
+                batch_size=batch_size,
+                threads=threads,
+                options=opts,
+                cpu_engine=cpu_engine,
+            )
             encoder.load()
             _CACHE[key] = encoder
         return encoder

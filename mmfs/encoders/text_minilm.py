@@ -47,8 +47,9 @@ class MiniLMTextEncoder(Encoder):
 
     @property
     def uses_torch(self) -> bool:
-        """Only on CUDA: the CPU engine is NumPy (no torch import, ~1.5 s and ~500 MB per process)."""
-        return self.device != "cpu"
+        """On CUDA, or on a CPU with `cpu_engine` "torch"; otherwise NumPy (no torch import, ~1.5 s and
+        ~500 MB per process)."""
+        return self.device != "cpu" or self.cpu_engine == "torch"
 
     def _load(self) -> None:
         """The package's weights and tokenizer in NumPy on a CPU (encoders/bert_numpy.py), in a

@@ -95,7 +95,9 @@ class _WeightsUnpickler(pickle.Unpickler):
             return _StorageType(name)
         found = _ALLOWED.get((module, name))
         if found is None:
-            raise CheckpointError(f"refusing to unpickle {module}.{name}: only tensors and containers")
+            raise CheckpointError(
+                f"refusing to unpickle {module}.{name} (weights_only=True: tensors and containers only)"
+            )
         return found
 
     def persistent_load(self, pid: Any) -> Any:
@@ -132,8 +134,16 @@ def _load_zip(path: Path) -> Any:
             raise CheckpointError("a big-endian checkpoint")
         storages: dict[str, _Storage] = {}
         result = _WeightsUnpickler(io.BytesIO(archive.read(pickled)), storages).load()
-        data = {key: archive.read(f"{prefix}data/{key}") for key in storages}
+        data = {key: _stored_member(archive, f"{prefix}data/{key}") for key in storages}
     return _resolve(result, {key: _as_array(storages[key], raw) for key, raw in data.items()})
+
+
+def _stored_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A storage's bytes; torch stores them uncompressed, so a compressed member (a zip bomb) is refused."""
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CheckpointError(f"{name} is compressed: torch stores tensors uncompressed")
+    return archive.read(info)
 
 
 def _load_legacy(fh: IO[bytes]) -> Any:
@@ -158,7 +168,9 @@ class _SysInfo(pickle.Unpickler):
     """The legacy stream's plain pickles (magic, protocol, system info, storage keys): no globals."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise CheckpointError(f"refusing to unpickle {module}.{name} in a checkpoint header")
+        raise CheckpointError(
+            f"refusing to unpickle {module}.{name} (weights_only=True: no code in a checkpoint header)"
+        )
 
 
 def _read_exact(fh: IO[bytes], n: int) -> bytes:
@@ -181,10 +193,19 @@ def _resolve(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, _PendingTensor):
         flat = arrays[obj.storage.key]
         if not obj.size:
+            if not 0 <= obj.offset < flat.size:
+                raise CheckpointError("a scalar tensor outside its storage")
             return np.array(flat[obj.offset])
+        # as_strided reads wherever the strides point: a crafted offset or stride must not leave the storage
+        if obj.offset < 0 or min(obj.size) < 0 or min(obj.stride, default=0) < 0:
+            raise CheckpointError(f"a tensor with a negative offset, size or stride: {obj.size} {obj.stride}")
+        if len(obj.size) != len(obj.stride):
+            raise CheckpointError(f"a tensor of shape {obj.size} with strides {obj.stride}")
         needed = obj.offset + 1 + sum((n - 1) * s for n, s in zip(obj.size, obj.stride, strict=True))
         if min(obj.size) > 0 and needed > flat.size:
             raise CheckpointError(f"a tensor of shape {obj.size} reaches past its storage")
+        if min(obj.size) == 0:
+            return np.zeros(obj.size, flat.dtype)
         strides = tuple(s * flat.itemsize for s in obj.stride)
         view = np.lib.stride_tricks.as_strided(flat[obj.offset :], obj.size, strides, writeable=False)
         return np.ascontiguousarray(view)

@@ -57,9 +57,12 @@ class R3D18VideoEncoder(Encoder):
         batch_size: int | None = None,
         threads: int | None = None,
         options: dict[str, str] | None = None,
+        cpu_engine: str = "numpy",
     ) -> None:
         """options: `weights` (a local checkpoint; default torchvision's hub cache) and `clip_len`."""
-        super().__init__(device=device, batch_size=batch_size, threads=threads, options=options)
+        super().__init__(
+            device=device, batch_size=batch_size, threads=threads, options=options, cpu_engine=cpu_engine
+        )
         weights = self.options.get("weights")
         try:
             clip_len = int(self.options.get("clip_len", CLIP_LEN))

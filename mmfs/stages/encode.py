@@ -46,7 +46,12 @@ class Models:
         if name is None:  # encoders.text: null
             return None
         return get_cached(
-            name, device=enc.device, batch_size=enc.batch_size, threads=enc.threads, options=enc.options(name)
+            name,
+            device=enc.device,
+            batch_size=enc.batch_size,
+            threads=enc.threads,
+            options=enc.options(name),
+            cpu_engine=enc.cpu_engine,
         )
 
     def video(self) -> Any:
@@ -55,7 +60,12 @@ class Models:
         assert e.video is not None, "the video stage runs only with encoders.video set"
         options = video_options(self.cfg)
         return get_cached(
-            e.video, device=e.device, batch_size=e.batch_size, threads=e.threads, options=options
+            e.video,
+            device=e.device,
+            batch_size=e.batch_size,
+            threads=e.threads,
+            options=options,
+            cpu_engine=e.cpu_engine,
         )
 
 

@@ -59,7 +59,7 @@ def test_efficientnet_lite1_and_lite2_real_weights(name: str, size: int, sha_pre
 def test_resources_batch_hint_and_cpu_threads() -> None:
     before = torch.get_num_threads()
     try:
-        enc = create("image.efficientnet_lite0", device="cpu", threads=1)
+        enc = create("image.efficientnet_lite0", device="cpu", threads=1, cpu_engine="torch")
         assert enc.batch_size == enc.batch_size_hint["cpu"] and enc.default_batch_size("cuda:1") == 256
         enc.load()
         assert torch.get_num_threads() == 1
@@ -67,6 +67,13 @@ def test_resources_batch_hint_and_cpu_threads() -> None:
         assert (res.device, res.gpu, res.batch_size, res.cpu_threads) == ("cpu", False, enc.batch_size, 1)
     finally:
         torch.set_num_threads(before)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # the NumPy engine's budget is BLAS's threads; restored after
+        numpy_engine = create("image.efficientnet_lite1", device="cpu", threads=1)
+        numpy_engine.load()
+        assert not numpy_engine.uses_torch and numpy_engine.resources().cpu_threads == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
     with pytest.raises(ConfigError, match="threads must be >= 1"):
         create("text.minilm", device="cpu", threads=0)
 

@@ -198,6 +198,25 @@ def test_resemblyzer_matches_the_reference_library() -> None:
     assert np.allclose(ours[1], reference.embed_utterance(speech[:16000]), atol=1e-5)
 
 
+def test_resemblyzer_numpy_engine_equals_the_torch_engine() -> None:
+    from mmfs.encoders.registry import create
+
+    numpy_engine: Any = create("audio.resemblyzer", device="cpu")
+    torch_engine: Any = type(
+        "TorchEngine", (type(numpy_engine),), {"uses_torch": property(lambda self: True)}
+    )(device="cpu")
+    speech = _speech()
+    windows = [
+        speech[:32000],
+        speech[8000:12000],
+        speech[16000:64000] * 0.01,
+        np.zeros(16000, np.float32) + 0.1,
+    ]
+    ours, theirs = numpy_engine.embed(windows), torch_engine.embed(windows)
+    assert not numpy_engine.uses_torch and torch_engine.uses_torch
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
 # -- the contract, with a fake model ---------------------------------------------------------------
 
 
