@@ -198,8 +198,10 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     after_versions, (after_files, after_bytes) = store.versions(), disk(store_dir)
     added = {k: after_versions[k] - before_versions.get(k, 0) for k in after_versions}
     cpu = time.process_time() - cpu0
-    maint = maintain_keys(store, store_dir)  # apart from the round: maintenance, not the run's write path
     live_files, live_bytes = live(store_dir)
+    maint = maintain_keys(
+        store, store_dir, live_bytes
+    )  # apart from the round: maintenance, not the run's write path
     return {
         "items": len(todo),
         "stage_s": {k: round(v, 3) for k, v in t.items()},
@@ -217,9 +219,10 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     }
 
 
-def maintain_keys(store: Store, store_dir: Path) -> dict[str, Any]:
+def maintain_keys(store: Store, store_dir: Path, live_before: int) -> dict[str, Any]:
     """The key-index step of `mmfs maintain` (as a run's upkeep does it with `maintenance.auto`):
-    seconds, segments merged per table, and the files and bytes it wrote (apart from the round's)."""
+    seconds, segments merged per table, the files and bytes it wrote (apart from the round's) and how
+    the live bytes moved."""
     files, size = disk(store_dir)
     t0 = time.perf_counter()
     merged = {}
@@ -245,6 +248,7 @@ def maintain_keys(store: Store, store_dir: Path) -> dict[str, Any]:
         "files": after_files - files,
         "bytes": after_size - size,
         "max_segments": segments,
+        "live_bytes": live(store_dir)[1] - live_before if merged else 0,
     }
 
 
@@ -418,12 +422,12 @@ def print_row(row: dict[str, Any], frames: int) -> None:
         f"(cpu {row['write_cpu_s_per_1k']:5.3f})  round cpu {row['cpu_s']:6.2f} s  "
         f"versions/table <= {versions}  files +{row['files_added']}  bytes +{row['bytes_added'] / 1e6:.2f} MB"
         f"  (live: files +{row['live_files_added']}, bytes +{row['live_bytes_added'] / 1e6:.2f} MB)"
-        f"  key segments <= {m['max_segments']}"
+        f"  key-index segments after upkeep <= {m['max_segments']}"
     )
     if m["merged"]:
         line += (
             f"\n           maintenance merged key-index segments {m['merged']} in {m['s']:.2f} s: "
-            f"files +{m['files']}, bytes +{m['bytes'] / 1e6:.2f} MB"
+            f"files +{m['files']}, bytes +{m['bytes'] / 1e6:.2f} MB (live {m['live_bytes'] / 1e6:+.2f} MB)"
         )
     if "no_op" in row:
         n = row["no_op"]
