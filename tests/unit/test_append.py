@@ -212,15 +212,18 @@ def test_a_run_merges_key_index_segments_only_at_the_cap(
 
 
 @pytest.mark.parametrize(
-    ("sizes", "new_rows", "merge"),
+    ("sizes", "merge"),
     [
-        ([40, 20, 10], 10, 3),  # the new rows carry up the whole binary counter
-        ([40, 20], 10, 0),  # fewer new rows than the newest segment: a segment of their own
-        ([8, 1, 1, 1], 0, 3),  # maintenance: from the newest segment, the equal ones merge
-        ([8, 4, 4], 0, 3),
-        ([8], 0, 0),  # one segment: nothing to merge
-        ([], 5, 0),
+        ([40, 20, 10, 10], 4),  # the newest rows carry up while the next segment is under twice them
+        ([40, 20, 10], 0),  # each segment at least twice the next newer: nothing to merge
+        ([8, 1, 1, 1], 3),  # runs' equal segments merge; the older one, 8 ≥ 2 × 3, stays
+        ([33, 32, 31], 3),  # a staircase (merges that ran only now and then) merges whole
+        ([8], 0),
+        ([], 0),
     ],
 )
-def test_segments_to_merge_is_a_binary_counter(sizes: list[int], new_rows: int, merge: int) -> None:
-    assert segments_to_merge(sizes, new_rows) == merge
+def test_segments_to_merge_leaves_each_segment_twice_the_next(sizes: list[int], merge: int) -> None:
+    assert segments_to_merge(sizes) == merge
+    if merge:
+        left = [*sizes[: len(sizes) - merge], sum(sizes[len(sizes) - merge :])]
+        assert segments_to_merge(left) == 0
