@@ -7,7 +7,10 @@ synthetically (random 64-d embeddings) and fed to the real write path (`Committe
 data files staged, then one commit per table, as under every runner), so the figures are the store's
 costs as the store grows. Per round it prints: wall time and time per stage (plan = listing + ledger
 joins + hashing the new files, rows, write, index = key-index refresh), write seconds per 1,000
-items, versions / files / bytes added to the store, then a no-op `mmfs plan` and a no-op
+items, versions / files / bytes added to the store (gross: every file on disk, superseded ones
+included; live: the files the tables' newest versions reference, what Lance's cleanup leaves), the
+key-index step of `mmfs maintain` when it merges (its seconds, files and bytes apart from the round's,
+as a run's upkeep does it with `maintenance.auto`), then a no-op `mmfs plan` and a no-op
 `mmfs run` over every item so far (wall time and bytes read, from rchar), in this process and as a
 whole `mmfs run` process (start-up and imports included).
 
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 
@@ -42,7 +46,7 @@ from mmfs.stages.batch import BatchResult, BatchTally, with_uri_stats
 from mmfs.stages.commit import Committer
 from mmfs.stages.versions import feature_versions, segments_version
 from mmfs.store.db import Store
-from mmfs.store.indexes import ensure_indexes
+from mmfs.store.indexes import KEY_INDEXED, ensure_indexes, merge_key_index
 
 DIMS = Dims(image=64, text=64, audio=64)
 EMPTY = ("flow", "shots", "audio", "text", "quarantine")
@@ -60,6 +64,26 @@ def disk(root: Path) -> tuple[int, int]:
     """Files and bytes under `root`."""
     files = [p for p in root.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
+
+
+def live(store_dir: Path) -> tuple[int, int]:
+    """Files and bytes the newest version of every table references: its manifest, data and deletion
+    files and index segments (what is left once Lance's cleanup drops every older version)."""
+    files = 0
+    size = 0
+    for table in sorted(store_dir.glob("*.lance")):
+        dataset = lance.dataset(str(table))
+        paths = [table / "_versions" / f"{2**64 - 1 - dataset.version}.manifest"]
+        for fragment in dataset.get_fragments():
+            paths += [table / "data" / data.path for data in fragment.data_files()]
+            if fragment.deletion_file():
+                paths.append(table / fragment.deletion_file())
+        for index in dataset.describe_indices():
+            for segment in index.segments:
+                paths += [p for p in (table / "_indices" / str(segment.uuid)).iterdir() if p.is_file()]
+        files += len(paths)
+        size += sum(p.stat().st_size for p in paths)
+    return files, size
 
 
 def make_files(folder: Path, start: int, n: int) -> None:
@@ -142,6 +166,7 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     schemas = all_schemas(DIMS)
     store.ensure_tables(schemas)
     before_versions, (before_files, before_bytes) = store.versions(), disk(store_dir)
+    before_live_files, before_live = live(store_dir)
     t = {"plan": 0.0, "rows": 0.0, "write": 0.0, "index": 0.0}
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -172,17 +197,58 @@ def one_round(store_dir: Path, folder: Path, cfg: PipelineConfig, args: argparse
     t["index"] = time.perf_counter() - t0
     after_versions, (after_files, after_bytes) = store.versions(), disk(store_dir)
     added = {k: after_versions[k] - before_versions.get(k, 0) for k in after_versions}
+    cpu = time.process_time() - cpu0
+    live_files, live_bytes = live(store_dir)
+    maint = maintain_keys(
+        store, store_dir, live_bytes
+    )  # apart from the round: maintenance, not the run's write path
     return {
         "items": len(todo),
         "stage_s": {k: round(v, 3) for k, v in t.items()},
         "wall_s": round(sum(t.values()), 3),
         "write_s_per_1k": round(t["write"] * 1000 / max(1, len(todo)), 3),
         "write_cpu_s_per_1k": round(write_cpu * 1000 / max(1, len(todo)), 3),
-        "cpu_s": round(time.process_time() - cpu0, 3),
+        "cpu_s": round(cpu, 3),
         "versions_added": {k: v for k, v in added.items() if v},
         "commits": committer.commits,
         "files_added": after_files - before_files,
         "bytes_added": after_bytes - before_bytes,
+        "maintain": maint,
+        "live_files_added": live_files - before_live_files,
+        "live_bytes_added": live_bytes - before_live,
+    }
+
+
+def maintain_keys(store: Store, store_dir: Path, live_before: int) -> dict[str, Any]:
+    """The key-index step of `mmfs maintain` (as a run's upkeep does it with `maintenance.auto`):
+    seconds, segments merged per table, the files and bytes it wrote (apart from the round's) and how
+    the live bytes moved."""
+    files, size = disk(store_dir)
+    t0 = time.perf_counter()
+    merged = {}
+    for name in KEY_INDEXED:
+        if store.has(name):
+            done = merge_key_index(store.current(name))
+            if done and done["merged"]:
+                merged[name] = done["segments"]
+    seconds = time.perf_counter() - t0
+    after_files, after_size = disk(store_dir)
+    segments = max(
+        (
+            len(d.segments)
+            for n in KEY_INDEXED
+            if store.has(n)
+            for d in store.lance_dataset(n).describe_indices()
+        ),
+        default=0,
+    )
+    return {
+        "s": round(seconds, 3),
+        "merged": merged,
+        "files": after_files - files,
+        "bytes": after_size - size,
+        "max_segments": segments,
+        "live_bytes": live(store_dir)[1] - live_before if merged else 0,
     }
 
 
@@ -345,7 +411,7 @@ def cluster(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def print_row(row: dict[str, Any], frames: int) -> None:
     """One round as a line of text."""
-    s = row["stage_s"]
+    s, m = row["stage_s"], row["maintain"]
     versions = max(row["versions_added"].values(), default=0)
     line = (
         f"round {row['round']:>3} ({row['store_items_before']:>7} items, "
@@ -355,7 +421,14 @@ def print_row(row: dict[str, Any], frames: int) -> None:
         f"index {s['index']:5.2f}  write/1k {row['write_s_per_1k']:5.3f} s "
         f"(cpu {row['write_cpu_s_per_1k']:5.3f})  round cpu {row['cpu_s']:6.2f} s  "
         f"versions/table <= {versions}  files +{row['files_added']}  bytes +{row['bytes_added'] / 1e6:.2f} MB"
+        f"  (live: files +{row['live_files_added']}, bytes +{row['live_bytes_added'] / 1e6:.2f} MB)"
+        f"  key-index segments after upkeep <= {m['max_segments']}"
     )
+    if m["merged"]:
+        line += (
+            f"\n           maintenance merged key-index segments {m['merged']} in {m['s']:.2f} s: "
+            f"files +{m['files']}, bytes +{m['bytes'] / 1e6:.2f} MB (live {m['live_bytes'] / 1e6:+.2f} MB)"
+        )
     if "no_op" in row:
         n = row["no_op"]
         line += (

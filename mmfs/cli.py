@@ -507,6 +507,11 @@ def maintain(
             f"{name:<12} fragments {r['fragments'][0]} -> {r['fragments'][1]}, "
             f"versions {r['versions'][0]} -> {r['versions'][1]}"
             + (f", orphan files removed {r['orphans']}" if r.get("orphans") else "")
+            + (
+                f", key index segments {r['key_index']['segments'][0]} -> {r['key_index']['segments'][1]}"
+                if r.get("key_index", {}).get("merged")
+                else ""
+            )
             for name, r in report.items()
         ]
         _emit(as_json, {"tables": report}, "\n".join(lines) or "nothing to do")

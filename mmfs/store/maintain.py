@@ -11,6 +11,11 @@ and untagged history: `mmfs maintain --keep-runs N --retention-days 0` keeps the
 the last N runs only, then compacts what no kept version holds. Nothing runs while a pipeline holds
 the writer lock.
 
+Key indexes: each run adds its rows to a table's `media_id` BTREE as a new segment and rewrites none
+(a run's cost stays constant); maintenance merges the segments size-tiered once there are more than
+`indexes.KEY_SEGMENTS_MAINTAIN`, since every commit's key lookup probes each one. The merged-away
+segments are files of older versions: they go with those versions, by the retention.
+
 Orphans: a run killed between its workers writing data files and the commit that references them
 (`store.fragments`) leaves files no version uses. Maintenance deletes the data files that no
 remaining version references once they are older than `orphan_grace_s` (an hour by default: a live
@@ -26,6 +31,7 @@ from typing import Any, Literal
 
 from mmfs.store.db import Store, store_failure
 from mmfs.store.fragments import sweep_orphans
+from mmfs.store.indexes import KEY_INDEXED, merge_key_index
 from mmfs.store.lock import refuse_if_writing
 
 log = logging.getLogger(__name__)
@@ -58,7 +64,15 @@ def maintain(
         fragments = len(table.to_lance().get_fragments())
         versions = len(table.list_versions())
         dropped = _drop_old_run_tags(table, keep_runs) if keep_runs is not None else 0
+        keyed = _merge_key_index(table, name)
         if fragments < min_fragments and not dropped and not _has_expired(table, retention_days):
+            if keyed and keyed["merged"]:
+                report[name] = {
+                    "fragments": [fragments, fragments],
+                    "versions": [versions, len(table.list_versions())],
+                    "compacted": False,
+                    "key_index": keyed,
+                }
             continue
         try:
             compacted = _clean_and_compact(table, retention_days, fragments >= min_fragments, compact)
@@ -70,8 +84,15 @@ def maintain(
             "versions": [versions, len(table.list_versions())],
             "compacted": compacted,
         }
+        if keyed:
+            report[name]["key_index"] = keyed
     _sweep(store, orphan_grace_s, report)
     return report
+
+
+def _merge_key_index(table: Any, name: str) -> dict[str, Any] | None:
+    """Merge the segments runs added to the table's `media_id` BTREE, once there are too many."""
+    return merge_key_index(table) if name in KEY_INDEXED else None
 
 
 def _sweep(store: Store, grace_s: float, report: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import lance
 import numpy as np
@@ -13,7 +14,8 @@ import pytest
 from mmfs.schemas import Dims, all_schemas
 from mmfs.store.db import Store
 from mmfs.store.filters import in_list
-from mmfs.store.indexes import ensure_indexes
+from mmfs.store.indexes import KEY_SEGMENTS_MAINTAIN, ensure_indexes, segments_to_merge
+from mmfs.store.maintain import maintain
 
 DIMS = Dims(image=4, text=3, audio=2)
 
@@ -133,19 +135,95 @@ def test_key_lookup_uses_the_btree_once_built(store: Store, monkeypatch: pytest.
     assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
 
 
-def test_key_index_segments_stay_few_as_runs_add_rows(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each run's refresh merges the newest segments its rows outnumber (a binary counter): after 8
-    equal runs on a base of the same size the index has at most 4 segments, not 9, and still finds
-    every key."""
+def _key_segments(store: Store, name: str = "segments") -> list[Any]:
+    dataset = store.current(name).to_lance()
+    return next(d for d in dataset.describe_indices() if d.name == "media_id_idx").segments
+
+
+def _runs(store: Store, runs: range) -> None:
+    """Runs of 10 new items each, every one followed by the run's key-index refresh."""
+    for run in runs:
+        store.write("segments", _segments([f"r{run}-{i}" for i in range(10)], run_id=f"r{run}"))
+        assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
+
+
+def _found(store: Store, keys: list[str]) -> list[str]:
+    dataset = store.current("segments").to_lance()
+    return sorted(
+        dataset.to_table(columns=["media_id"], filter=in_list("media_id", keys)).column(0).to_pylist()
+    )
+
+
+def test_a_run_adds_one_key_index_segment_and_rewrites_none(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a run writes for the key index is its own rows' segment: the older segments stay as they
+    were (same files), so a run's bytes do not depend on the store's size."""
     monkeypatch.setattr("mmfs.store.indexes.KEY_INDEX_MIN_ROWS", 10)
     store.write("segments", _segments([f"base{i}" for i in range(10)]))
     ensure_indexes(store, min_rows=10**6)
-    for run in range(8):
-        store.write("segments", _segments([f"r{run}-{i}" for i in range(10)], run_id=f"r{run}"))
-        assert ensure_indexes(store, min_rows=10**6)["segments.media_id"]["action"] == "refreshed"
+    for run in range(6):
+        before = [str(s.uuid) for s in _key_segments(store)]
+        _runs(store, range(run, run + 1))
+        after = [str(s.uuid) for s in _key_segments(store)]
+        assert after[: len(before)] == before and len(after) == len(before) + 1
+    assert _found(store, ["base3", "r0-1", "r5-9"]) == ["base3", "base3", "r0-1", "r0-1", "r5-9", "r5-9"]
+
+
+def test_maintenance_merges_key_index_segments_size_tiered(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past KEY_SEGMENTS_MAINTAIN segments, `maintain` merges the newest ones size-tiered: the index
+    then has fewer segments, covers every fragment, finds every key, and a later run appends again."""
+    monkeypatch.setattr("mmfs.store.indexes.KEY_INDEX_MIN_ROWS", 10)
+    store.write("segments", _segments([f"base{i}" for i in range(10)]))
+    ensure_indexes(store, min_rows=10**6)
+    _runs(store, range(KEY_SEGMENTS_MAINTAIN))
+    assert len(_key_segments(store)) == KEY_SEGMENTS_MAINTAIN + 1
+    report = maintain(store, retention_days=7, compact="never")
+    segments = _key_segments(store)
+    assert report["segments"]["key_index"]["segments"] == [KEY_SEGMENTS_MAINTAIN + 1, len(segments)]
+    assert len(segments) < KEY_SEGMENTS_MAINTAIN
     dataset = store.current("segments").to_lance()
-    segments = next(d for d in dataset.describe_indices() if d.name == "media_id_idx").segments
-    assert 1 <= len(segments) <= 4
     assert sum(len(s.fragment_ids) for s in segments) == len(dataset.get_fragments())  # every row indexed
-    found = dataset.to_table(columns=["media_id"], filter=in_list("media_id", ["base3", "r0-1", "r7-9"]))
-    assert sorted(found.column("media_id").to_pylist()) == ["base3", "base3", "r0-1", "r0-1", "r7-9", "r7-9"]
+    assert _found(store, ["base3", "r0-1", "r7-9"]) == ["base3", "base3", "r0-1", "r0-1", "r7-9", "r7-9"]
+    _runs(store, range(100, 101))
+    assert len(_key_segments(store)) == len(segments) + 1
+    assert (
+        maintain(store, retention_days=7, compact="never")["segments"].get("key_index", {}).get("merged", 0)
+        == 0
+    )
+
+
+def test_a_run_merges_key_index_segments_only_at_the_cap(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store never maintained: runs keep the key index at KEY_SEGMENTS_MAX segments at most."""
+    monkeypatch.setattr("mmfs.store.indexes.KEY_INDEX_MIN_ROWS", 10)
+    monkeypatch.setattr("mmfs.store.indexes.KEY_SEGMENTS_MAX", 4)
+    store.write("segments", _segments([f"base{i}" for i in range(10)]))
+    ensure_indexes(store, min_rows=10**6)
+    counts = []
+    for run in range(8):
+        _runs(store, range(run, run + 1))
+        counts.append(len(_key_segments(store)))
+    assert counts[:3] == [2, 3, 4] and max(counts) == 4
+    assert _found(store, ["base0", "r3-3", "r7-0"]) == ["base0", "base0", "r3-3", "r3-3", "r7-0", "r7-0"]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "merge"),
+    [
+        ([40, 20, 10, 10], 4),  # the newest rows carry up while the next segment is under twice them
+        ([40, 20, 10], 0),  # each segment at least twice the next newer: nothing to merge
+        ([8, 1, 1, 1], 3),  # runs' equal segments merge; the older one, 8 ≥ 2 × 3, stays
+        ([33, 32, 31], 3),  # a staircase (merges that ran only now and then) merges whole
+        ([8], 0),
+        ([], 0),
+    ],
+)
+def test_segments_to_merge_leaves_each_segment_twice_the_next(sizes: list[int], merge: int) -> None:
+    assert segments_to_merge(sizes) == merge
+    if merge:
+        left = [*sizes[: len(sizes) - merge], sum(sizes[len(sizes) - merge :])]
+        assert segments_to_merge(left) == 0
