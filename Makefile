@@ -12,7 +12,7 @@ CHROMIUM_LOG := $(VENV)/chromium-install.log
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup nltk-data demo test lint browser speech-data realmedia chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-search-quality bench-asr bench-gpu bench-peers peers-env docker docker-test bench-online clean
+.PHONY: setup nltk-data demo test lint browser speech-data realmedia chaos bench bench-runners bench-text bench-audio bench-image bench-flow bench-video bench-scale bench-encoders bench-engines bench-search-quality bench-asr bench-gpu bench-peers peers-env docker docker-test bench-online clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -153,6 +153,9 @@ bench-scale: setup
 
 bench-encoders: setup
 	$(PY) benchmarks/bench_encoders.py
+
+bench-engines: setup
+	$(PY) benchmarks/bench_engines.py
 
 # the CUDA path (encoders vs raw torch, GPU busy share, CPU decode vs NVDEC); one line and exit 0 without CUDA
 bench-gpu: setup

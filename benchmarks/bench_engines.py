@@ -11,7 +11,8 @@ Timings are interleaved (numpy, torch, numpy, ...) and the best of `--repeat` is
 the machine's load weighs on both alike; the load average is printed before and after. Both engines get
 `--threads` threads (BLAS threads for NumPy, torch's intra-op threads for torch). `--lanes` adds, per
 engine, the rate with one CPU lent to the encoder (two chunks side by side, `Encoder.run_batches`)
-against one lane, interleaved likewise: about 2x on two idle cores.
+against one lane, interleaved likewise, and the CPU time per image of each (all threads): when two
+lanes cost no more CPU per image than one, they run twice as fast on two idle cores.
 """
 
 from __future__ import annotations
@@ -45,14 +46,20 @@ def frames(n: int, size: int = 224) -> list[np.ndarray]:
     return [base[i % len(base)] for i in range(n)]
 
 
-def best_rates(runs: dict[str, Callable[[], int]], repeat: int) -> dict[str, float]:
-    """Best items/s of each run, timed alternately `repeat` times."""
+def best_rates(
+    runs: dict[str, Callable[[], int]], repeat: int, cpu: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Best items/s of each run, timed alternately `repeat` times; `cpu` gets each run's least CPU
+    seconds (all the process's threads) per item."""
     best = dict.fromkeys(runs, 0.0)
     for _ in range(repeat):
         for name, fn in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             count = fn()
             best[name] = max(best[name], count / (time.perf_counter() - start))
+            if cpu is not None:
+                used = (time.process_time() - start_cpu) / count
+                cpu[name] = min(cpu.get(name, used), used)
     return best
 
 
@@ -63,7 +70,9 @@ def load() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--encoder", default="image.efficientnet_lite0")
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--batch", type=int, default=None, help="images per forward (default: the hint)")
@@ -106,14 +115,23 @@ def main() -> None:
                 with lending_cpus(lambda: 1, 1):
                     return len(e.embed_and_classify(images, top_k=5)[0])
 
+            cpu: dict[str, float] = {}
             rates = best_rates(
                 {"one": lambda e=encoder: len(e.embed_and_classify(images, top_k=5)[0]), "two": laned},
                 args.repeat,
+                cpu,
             )
-            rows.append({"input": f"frames, {engine}, lanes", **{k: round(v, 1) for k, v in rates.items()}})
+            rows.append(
+                {
+                    "input": f"frames, {engine}, lanes",
+                    **{k: round(v, 1) for k, v in rates.items()},
+                    **{f"cpu_ms_{k}": round(v * 1000, 1) for k, v in cpu.items()},
+                }
+            )
             print(
                 f"lanes   {engine:5s} one lane {rates['one']:6.1f} img/s   two lanes {rates['two']:6.1f} "
-                f"img/s   two/one {rates['two'] / rates['one']:.2f}",
+                f"img/s   two/one {rates['two'] / rates['one']:.2f}   CPU ms/img {cpu['one'] * 1000:.1f} "
+                f"and {cpu['two'] * 1000:.1f}",
                 flush=True,
             )
     print(f"load after: {load()}")

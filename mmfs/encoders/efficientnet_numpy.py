@@ -4,13 +4,15 @@ A run over photos or video frames on a CPU would otherwise import torch (~1.7 s 
 process) for a network that is mostly matrix products. Here the package's state dict (read by
 `torch_checkpoint`, no torch) is folded for inference: each BatchNorm into the conv before it, the
 1x1 convolutions (~90 % of the multiply-adds) as one BLAS product over the pixels of an NHWC batch,
-the depthwise convolutions as one einsum over a strided view of their patches, TensorFlow's
-"same" padding computed from the input size as the package computes it. The network's shape is
-read from the state dict itself (expansions, kernel sizes, channel counts); only the strides of each
-stage's first block come from EfficientNet-Lite's definition.
+the depthwise convolutions as one einsum over rows flattened to width x channels (`_depthwise`), each
+expansion written with its bias and ReLU6 into the zero-bordered buffer its depthwise reads,
+TensorFlow's "same" padding computed from the input size as the package computes it. The network's
+shape is read from the state dict itself (expansions, kernel sizes, channel counts); only the strides
+of each stage's first block come from EfficientNet-Lite's definition.
 
-Preprocessing is torch's `interpolate(mode="bicubic", antialias=True)` as two banded matrix
-products (Keys' cubic, a = -0.5, widened by the scale when shrinking: PIL's and torch's filter).
+Preprocessing is torch's `interpolate(mode="bicubic", antialias=True)` as matrix products over
+bands of the filter's matrix, width then height (Keys' cubic, a = -0.5, widened by the scale when
+shrinking: PIL's and torch's filter).
 The outputs equal the torch engine's to within 1e-5 (`tests/unit/test_efficientnet_numpy.py`).
 """
 
@@ -155,6 +157,10 @@ class NumpyEfficientNet:
         maps then stay in the cache: a 112x112x96 map is 4.8 MB an image), the rest on the whole batch
         (small maps: the products want many rows)."""
         n = x.shape[0]
+        if n == 0:
+            return np.zeros((0, self.head.weight.shape[1]), np.float32), np.zeros(
+                (0, self.fc_bias.shape[0]), np.float32
+            )
         split = self._first_small(x.shape[1])
         parts = [
             self._through(self._stem(x[i : i + SMALL_BATCH]), self.stem, self.blocks[:split])
@@ -226,7 +232,8 @@ def _relu6(x: np.ndarray) -> np.ndarray:
 
 
 def _biased(x: np.ndarray, conv: _Pointwise, relu6: bool = False) -> np.ndarray:
-    """x (n, h, w, O) plus the conv's bias, in place (then ReLU6 when asked)."""
+    """x (n, h, w, O) plus the conv's bias, in place when x is contiguous (then ReLU6 when asked)."""
+    x = np.ascontiguousarray(x)
     n, h, w, o = x.shape
     rows = x.reshape(n * h, w * o)
     rows += conv.bias_along(w)
