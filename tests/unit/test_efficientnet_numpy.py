@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,30 @@ def test_chunks_and_lanes_give_the_same_vectors() -> None:
     photos = [skimage_data.chelsea(), skimage_data.coffee(), skimage_data.rocket(), skimage_data.astronaut()]
     one_by_one = np.concatenate([enc.embed([p]) for p in photos])
     assert np.abs(enc.embed(photos) - one_by_one).max() < 1e-5
+
+
+def test_forwards_in_two_threads_at_once_give_what_each_gives_alone() -> None:
+    """Lanes run the forward in two threads: each keeps its own scratch buffer and gets its own result."""
+    enc: Any = create("image.efficientnet_lite0", device="cpu")
+    enc.load()
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal((n, 224, 224, 3)).astype(np.float32) for n in (3, 9)]
+    alone = [enc.model.forward(x) for x in inputs]
+    together: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    start = threading.Barrier(2)
+
+    def run(index: int) -> None:
+        start.wait()
+        together[index] = [enc.model.forward(inputs[index]) for _ in range(3)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, (pooled, logits) in enumerate(alone):
+        for got_pooled, got_logits in together[index]:
+            assert np.abs(got_pooled - pooled).max() < 1e-5 and np.abs(got_logits - logits).max() < 1e-5
 
 
 def test_torch_checkpoints_of_both_formats_read_as_torch_reads_them(tmp_path: Path) -> None:
