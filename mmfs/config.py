@@ -373,8 +373,8 @@ class EncodersConfig(_Section):
     cpu_engine: Literal["numpy", "torch"] = Field(
         default="numpy",
         description="CPU: numpy runs EfficientNet-Lite, MiniLM and resemblyzer without torch (no ~1.7 s "
-        "import, ~500 MB less; equal vectors within 1e-5); torch runs their torch graphs (EfficientNet "
-        "~1.2x faster per frame, worth it for runs of many thousand frames). CUDA always runs torch",
+        "import, ~500 MB less, EfficientNet ~1.25x torch's images/s on one core; equal vectors within "
+        "1e-5); torch runs their torch graphs (a reference, or a BLAS that is slow here). CUDA: torch",
     )
     clip_model_dir: str | None = Field(
         default=None,
