@@ -99,7 +99,9 @@ def bench_image(name: str, n: int, repeat: int, device: str) -> dict[str, Any]:
 
     enc = get_cached(name, device=device)
     frames = photos(n)
-    model, size, frac = enc.model, enc.input_size, enc.crop_fraction
+    # the raw side runs the package's torch graph (mmfs's CPU default is its NumPy engine)
+    reference: Any = get_cached(name, device=device, cpu_engine="torch")
+    model, size, frac = reference.model, enc.input_size, enc.crop_fraction
 
     def preprocess(image: np.ndarray) -> torch.Tensor:
         h, w = image.shape[:2]
@@ -132,6 +134,7 @@ def bench_audio(n: int, repeat: int, device: str) -> list[dict[str, Any]]:
     from resemblyzer import VoiceEncoder
 
     enc = get_cached("audio.resemblyzer", device=device)
+    torch_engine: Any = get_cached("audio.resemblyzer", device=device, cpu_engine="torch")
     clips = windows(n)
     reference = VoiceEncoder(device=device, verbose=False)
 
@@ -152,8 +155,8 @@ def bench_audio(n: int, repeat: int, device: str) -> list[dict[str, Any]]:
                     for c in clips[start : start + enc.batch_size]
                     for m in partial_mels(normalize_volume(c))
                 ]
-                _, (hidden, _) = enc.model["lstm"](torch.from_numpy(np.stack(mels)).to(device))
-                torch.relu(enc.model["linear"](hidden[-1])).cpu().numpy()
+                _, (hidden, _) = torch_engine.model["lstm"](torch.from_numpy(np.stack(mels)).to(device))
+                torch.relu(torch_engine.model["linear"](hidden[-1])).cpu().numpy()
         return n
 
     def mmfs() -> int:

@@ -165,7 +165,8 @@ def bench_encoder(cfg: PipelineConfig, repeat: int) -> dict[str, Any]:
     batch = list(frames.frames)
     encoder.embed_and_classify(batch, top_k=cfg.image.top_labels)
     t_ours, _ = best_of(lambda: encoder.embed_and_classify(batch, top_k=cfg.image.top_labels), repeat)
-    model = encoder.model
+    # the raw side: the package's torch graph (mmfs's CPU default is its NumPy engine)
+    model = get_cached(cfg.encoders.image, device=cfg.encoders.device, cpu_engine="torch").model
     device = next(model.parameters()).device
     x = torch.randn(len(batch), 3, 224, 224, device=device)
 

@@ -74,9 +74,12 @@ def bench_analysis(texts: list[str], repeat: int) -> dict[str, Any]:
 
 def bench_encoder(texts: list[str], repeat: int, batch_size: int) -> dict[str, Any]:
     """mmfs text encoder vs the bare SentenceTransformer.encode, sentences per second each."""
+    from sentence_transformers import SentenceTransformer
+
     encoder = get_cached("text.minilm", device="cpu", batch_size=batch_size)
     encoder.load()
-    model = encoder.model
+    # the raw library: sentence-transformers on the same weights (mmfs runs its own NumPy forward)
+    model = SentenceTransformer(str(encoder.model_dir()), device="cpu", local_files_only=True)
 
     def raw() -> int:
         out = model.encode(
