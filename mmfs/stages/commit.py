@@ -86,7 +86,7 @@ class Committer:
         self.max_held_bytes = 0  # the most ever held: bounded by `stage_bytes` plus one batch
         self.since = time.monotonic()
         self.commits = 0
-        self.stages = 0  # early writes of held rows as data files
+        self.stages = 0  # writes of held rows as data files (past `stage_bytes`, and at each commit)
 
     def add(self, result: BatchResult) -> dict[str, int]:
         """Buffer a batch; commit the buffer when it is due. Returns the rows committed now, per table."""
