@@ -460,6 +460,14 @@ class RunnerConfig(_Section):
         description="local runner: also commit once the buffered rows hold this many bytes (Arrow data); "
         "bounds memory whatever the rows' width (audio features, frames); 64 MiB",
     )
+    stage_bytes: int = Field(
+        default=16 * 2**20,
+        ge=1,
+        description="local runner, local stores: rows waiting for their commit are written as uncommitted "
+        "data files once this many bytes (Arrow data) are held, so memory holds at most this much of them "
+        "whatever the commit's size (the commit still lands as commit_rows / commit_bytes / "
+        "commit_seconds say); 16 MiB",
+    )
     commit_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -206,15 +206,13 @@ def normalize_volume(wav: np.ndarray) -> np.ndarray:
 
 def partial_mels(wav: np.ndarray) -> list[np.ndarray]:
     """(160, 40) mel partials covering the window, as resemblyzer's `compute_partial_slices` cuts them."""
-    import librosa
+    from mmfs.transforms.audio.mel_lean import melspectrogram  # librosa's, without librosa's modules
 
     starts = partial_starts(len(wav))
     needed = (starts[-1] + PARTIAL_FRAMES) * HOP
     if needed > len(wav):
         wav = np.pad(wav, (0, needed - len(wav)))
-    mel = librosa.feature.melspectrogram(
-        y=wav, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0, pad_mode="constant"
-    )
+    mel = melspectrogram(wav, SAMPLE_RATE, N_FFT, HOP, N_MELS)
     frames = mel.astype(np.float32).T
     return [frames[s : s + PARTIAL_FRAMES] for s in starts]
 

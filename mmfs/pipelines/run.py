@@ -30,6 +30,7 @@ from mmfs.pipelines.identify import release_workers
 from mmfs.pipelines.inputs import Inputs
 from mmfs.pipelines.plan import PreFailure, find_work, read_ledger
 from mmfs.pipelines.sources import RejectedSource, check_arguments, list_inputs
+from mmfs.runners import allocator
 from mmfs.runners.progress import Progress
 from mmfs.schemas.rows import rows_to_table
 from mmfs.schemas.tables import runs_schema
@@ -67,7 +68,8 @@ class RunSummary:
     media_seconds: float = 0.0
     vocabulary: dict[str, Any] = field(default_factory=dict)
     threads: dict[str, int] = field(default_factory=dict)  # local runner: decode workers, model threads
-    stream: dict[str, int] = field(default_factory=dict)  # local runner: batches, most items held (stream.py)
+    # local runner: batches, most items held (stream.py); commits, most row bytes held (stages/commit.py)
+    stream: dict[str, int] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # this process, at the end of the run (its whole life so far)
     peak_rss_children_mb: float = 0.0  # the largest ended child (decode processes), 0 when none
 
@@ -112,6 +114,8 @@ def run_pipeline(
 
     `rehash`: hash every input again instead of trusting the ledger's hash cache.
     """
+    # before the store's and the runner's threads take malloc arenas (glibc fixes the cap once 8 exist)
+    allocator.limit_arenas()
     found = list_inputs(paths, cfg.sources, exclude=store_uri)
     check_arguments(paths, found[1])  # nothing at all to read: a usage error, and no store is made
     # an unusable location fails here, with a clear message, before registering
@@ -228,7 +232,7 @@ def _execute_local(
     from mmfs.runners.local import execute_local  # the stages and torch load only for work
 
     outcome = execute_local(todo, job, store, progress)
-    summary.threads, summary.stream = outcome.budget.as_dict(), outcome.stats.as_dict()
+    summary.threads, summary.stream = outcome.budget.as_dict(), {**outcome.stats.as_dict(), **outcome.commit}
     return outcome.tally, outcome.written
 
 

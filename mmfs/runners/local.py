@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from mmfs.config import PipelineConfig
 from mmfs.encoders.execution import lending_cpus
-from mmfs.runners import hooks
+from mmfs.runners import allocator, hooks
 from mmfs.runners.budget import ThreadBudget, thread_budget
 from mmfs.runners.progress import Progress
 from mmfs.runners.stream import StreamLimits, StreamStats, run_stream
@@ -70,12 +70,14 @@ class DecodesUnderWay:
 
 @dataclass
 class LocalOutcome:
-    """What the local runner did: outcomes, rows written per table, its thread budget and stream stats."""
+    """What the local runner did: outcomes, rows written per table, its thread budget and stream stats
+    (the executor's, and the committer's: commits, early-staged parts, most row bytes held)."""
 
     tally: BatchTally
     written: dict[str, int]
     budget: ThreadBudget
     stats: StreamStats
+    commit: dict[str, int]
 
 
 def stream_limits(cfg: PipelineConfig, budget: ThreadBudget) -> StreamLimits:
@@ -111,12 +113,14 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     )
     warm = Warmup(lambda: Enricher(encoder_cfg), likely_needs(todo, cfg))
     tally, written = BatchTally(), dict[str, int]()
+    trim = allocator.Trimmer()
     committer = Committer(
         store,
         cfg.runner.commit_rows,
         cfg.runner.commit_seconds,
         run_id=job.run_id,
         max_bytes=cfg.runner.commit_bytes,
+        stage_bytes=cfg.runner.stage_bytes,
     )
 
     def encode(batch: list[Extracted]) -> _Encoded:
@@ -130,6 +134,7 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
         add_counts(written, committed)
         done.result.tally.add_seconds("write", time.perf_counter() - t0)
         tally.merge(done.result.tally)
+        trim()  # freed activations, rows and write buffers back to the system, every few batches
         hooks.batch_done(hooks.BatchEvent(done.n_items, done.n_bytes, done.result.tally, committed))
         progress.advance(done.n_items)
 
@@ -152,4 +157,6 @@ def execute_local(todo: list[PendingItem], job: BatchJob, store: Store, progress
     last.add_seconds("write", time.perf_counter() - t0)
     tally.merge(last)
     hooks.batch_done(hooks.BatchEvent(0, 0, last, flushed))
-    return LocalOutcome(tally, written, budget, stats)
+    held = {"commits": committer.commits, "staged_parts": committer.stages}
+    held["max_held_row_bytes"] = committer.max_held_bytes
+    return LocalOutcome(tally, written, budget, stats, held)

@@ -16,7 +16,14 @@ import pyarrow as pa
 
 from mmfs.stages.batch import BatchResult, BatchTally
 from mmfs.stages.ledger import carry_attempts, with_row_versions
-from mmfs.stages.staged import commit_staged_batch, merge_scopes, stage_batch, stages_on_workers
+from mmfs.stages.staged import (
+    StagedBatch,
+    commit_staged_batch,
+    merge_scopes,
+    merge_staged,
+    stage_batch,
+    stages_on_workers,
+)
 from mmfs.store.db import Store
 from mmfs.store.fragments import close_run
 
@@ -43,13 +50,19 @@ def commit_batch(store: Store, result: BatchResult, run_id: str | None = None) -
 
 class Committer:
     """Groups batches into one commit per table: when `max_rows` rows, `max_bytes` bytes of Arrow data
-    or `max_seconds` have piled up. The byte bound is what bounds memory: a row of audio features or
-    of a frame weighs kilobytes where a text row weighs bytes, so rows alone let a run of clips hold
-    hundreds of megabytes until its first commit.
+    or `max_seconds` have piled up. Encoder batches stay small (`runner.batch_media`); commits carry many
+    of them, so a run makes a handful of versions per table instead of one per batch.
 
-    Encoder batches stay small (`runner.batch_media`); commits carry many of them, so a run makes a
-    handful of versions and fragments per table instead of one per batch. Batches not yet committed
-    when a run dies hold items without a `media` row: the next run redoes them, as before.
+    Memory: rows waiting for their commit are written out as uncommitted Lance data files (the staged
+    path of Ray and Beam workers) whenever `stage_bytes` of them are held, so what waits in memory is
+    at most that many bytes of rows, plus fragment metadata and key columns, whatever the commit's
+    size. A row of audio features or of a frame weighs kilobytes, so without this a commit of 64 MiB
+    held that much, copied it once more to concatenate it and wrote it in one go, beside the encoders.
+    Only local stores stage early: on object storage shared with other runs only a merge on keys is
+    safe (`staged.stages_on_workers`), which needs the rows in hand at the commit.
+
+    Batches not yet committed when a run dies hold items without a `media` row: the next run redoes
+    them, and their staged files are orphans that `mmfs maintain` sweeps (`store.fragments`).
     """
 
     def __init__(
@@ -59,38 +72,71 @@ class Committer:
         max_seconds: float,
         run_id: str | None = None,
         max_bytes: int | None = None,
+        stage_bytes: int | None = None,
     ) -> None:
         self.store, self.max_rows, self.max_seconds = store, max_rows, max_seconds
         self.max_bytes = max_bytes
+        self.stage_bytes = stage_bytes if not store.remote else None
         self.run_id = run_id
-        self.pending: list[BatchResult] = []
-        self.buffered_rows = 0  # rows (all tables) waiting for the next commit
+        self.pending: list[BatchResult] = []  # rows in memory, not yet staged
+        self.staged: list[StagedBatch] = []  # rows of this commit already written as data files
+        self.buffered_rows = 0  # rows (all tables) waiting for the next commit, staged or not
         self.buffered_bytes = 0  # their Arrow buffers' size
+        self.held_bytes = 0  # of those, the bytes still in memory (not staged)
+        self.max_held_bytes = 0  # the most ever held: bounded by `stage_bytes` plus one batch
         self.since = time.monotonic()
         self.commits = 0
+        self.stages = 0  # writes of held rows as data files (past `stage_bytes`, and at each commit)
 
     def add(self, result: BatchResult) -> dict[str, int]:
         """Buffer a batch; commit the buffer when it is due. Returns the rows committed now, per table."""
-        if not self.pending:
+        if not (self.pending or self.staged):
             self.since = time.monotonic()
         self.pending.append(result)
+        size = sum(t.nbytes for t in result.tables.values())
         self.buffered_rows += sum(t.num_rows for t in result.tables.values())
-        self.buffered_bytes += sum(t.nbytes for t in result.tables.values())
+        self.buffered_bytes += size
+        self.held_bytes += size
+        self.max_held_bytes = max(self.max_held_bytes, self.held_bytes)
         due = (
             self.buffered_rows >= self.max_rows
             or (self.max_bytes is not None and self.buffered_bytes >= self.max_bytes)
             or time.monotonic() - self.since >= self.max_seconds
         )
-        return self.flush() if due else {}
+        if due:
+            return self.flush()
+        if self.stage_bytes is not None and self.held_bytes >= self.stage_bytes:
+            self._stage(stage=True)
+        return {}
 
     def flush(self) -> dict[str, int]:
         """Commit what is buffered (nothing: no commit); returns rows written per table."""
-        if not self.pending:
+        if not (self.pending or self.staged):
             return {}
-        merged = merge_results(self.pending)
-        self.pending, self.buffered_rows, self.buffered_bytes = [], 0, 0
+        # the rest staged as the early parts were (a commit's parts all staged), else as `commit_batch`
+        self._stage(stage=bool(self.staged) or stages_on_workers(self.store))
+        batch = merge_staged(self.staged)
+        self.staged, self.buffered_rows, self.buffered_bytes = [], 0, 0
         self.commits += 1
-        return commit_batch(self.store, merged, self.run_id)
+        written = commit_staged_batch(self.store, batch)
+        close_run(self.store, self._run())
+        return written
+
+    def _stage(self, stage: bool) -> None:
+        """The rows in memory as one staged part of the next commit (data files written when `stage`)."""
+        if not self.pending:
+            return
+        merged = merge_results(self.pending)
+        self.pending, self.held_bytes = [], 0
+        rows = BatchResult(tables=merged.tables, tally=BatchTally(), scopes=merged.scopes)
+        self.staged.append(stage_batch(self.store, rows, self._run(), stage=stage))
+        self.stages += stage
+
+    def _run(self) -> str:
+        """The id the staged files are recorded under (`store.fragments.write_record`)."""
+        if self.run_id is None:
+            self.run_id = f"local-{secrets.token_hex(4)}"
+        return self.run_id
 
 
 def merge_results(results: list[BatchResult]) -> BatchResult:

@@ -15,8 +15,10 @@ from mmfs.config import config_from_dict
 from mmfs.pipelines.run import run_pipeline
 from mmfs.report import run_text
 from mmfs.store.db import Store
+from mmfs.store.fragments import pending_records
 from tests import media_factory as mf
 from tests.fake_encoders import FAKE_ENCODERS
+from tests.store_diff import COMPARED_TABLES, table_differences
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {
@@ -80,3 +82,24 @@ def test_a_rerun_with_nothing_to_do_imports_no_torch(corpus: Path, tmp_path: Pat
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     assert doc == {"skipped": N_NOTES + N_IMAGES, "ok": 0, "heavy": []}
+
+
+def test_rows_are_staged_while_they_wait_for_the_commit_and_land_the_same(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """With `runner.stage_bytes` at one byte every batch's rows go to data files at once, so the most
+    held in memory is one batch (not the run's rows, as when they all wait for the one commit), and
+    the store ends with the same rows and the same versions."""
+    runs = {}
+    for name, stage_bytes in (("staged", 1), ("held", 2**30)):
+        cfg = config_from_dict({**CONFIG, "runner": {**CONFIG["runner"], "stage_bytes": stage_bytes}})
+        runs[name] = (tmp_path / name, run_pipeline([str(corpus)], cfg, tmp_path / name, show_progress=False))
+    (staged_dir, staged), (held_dir, held) = runs["staged"], runs["held"]
+    assert staged.stream["commits"] == held.stream["commits"] == 1
+    # a part per batch, against one part written at the commit from rows held all along
+    assert staged.stream["staged_parts"] == staged.stream["batches"] and held.stream["staged_parts"] == 1
+    assert 0 < staged.stream["max_held_row_bytes"] < held.stream["max_held_row_bytes"] / 4  # 9 batches
+    problems = [p for t in COMPARED_TABLES for p in table_differences(Store(held_dir), Store(staged_dir), t)]
+    assert not problems, "\n".join(problems)
+    assert Store(staged_dir).versions() == Store(held_dir).versions()
+    assert not pending_records(Store(staged_dir))  # every staged part committed, its record removed

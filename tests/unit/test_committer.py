@@ -74,3 +74,29 @@ def test_a_buffer_commits_by_bytes_before_it_has_enough_rows(store: Store) -> No
     assert committer.add(one) == {}  # half the bytes: buffered
     assert committer.add(_batch(["c", "d"]))["media"] == 4  # the bytes bound is reached: committed
     assert committer.buffered_bytes == 0 and committer.commits == 1
+
+
+@pytest.mark.parametrize("n_batches", [5, 50])
+def test_rows_waiting_for_their_commit_are_staged_so_memory_holds_one_stage(
+    store: Store, n_batches: int
+) -> None:
+    """However many batches one commit carries, the rows held in memory stay under `stage_bytes`
+    plus one batch: the rest are uncommitted data files until the commit, which lands as one."""
+    size = sum(t.nbytes for t in _batch(["m00-0", "m00-1"]).tables.values())  # every batch's size
+    before = store.versions()
+    committer = Committer(store, max_rows=10_000, max_seconds=3600, run_id="r", stage_bytes=3 * size)
+    for b in range(n_batches):
+        assert committer.add(_batch([f"m{b:02d}-0", f"m{b:02d}-1"])) == {}
+    assert committer.stages == n_batches // 3 and committer.commits == 0
+    assert store.versions() == before  # staged files are invisible until the commit
+    written = committer.flush()
+    assert written["media"] == written["segments"] == 2 * n_batches
+    assert committer.max_held_bytes == 3 * size  # the bound, not the run's size
+    after = store.versions()
+    assert {t: after[t] - before[t] for t in ("media", "segments", "frames")} == {
+        "media": 1,
+        "segments": 1,
+        "frames": 0,
+    }
+    assert store.count("segments") == 2 * n_batches
+    assert not list((Path(store.uri) / ".mmfs-staged").glob("r/*"))  # every staged record removed
