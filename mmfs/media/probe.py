@@ -8,34 +8,15 @@ turns decoded pixels upright, and reports the size as displayed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import av
 
 from mmfs.errors import ErrorCode, MediaDecodeError, MediaError
+from mmfs.media.probe_info import ProbeInfo
 
-
-@dataclass(frozen=True)
-class ProbeInfo:
-    """What the container says about itself; sizes are as displayed (after rotation)."""
-
-    container: str
-    duration_s: float | None
-    has_video: bool
-    has_audio: bool
-    width: int | None
-    height: int | None
-    fps: float | None
-    n_frames: int | None
-    rotation: int
-    video_codec: str | None
-    sample_rate: int | None
-    channels: int | None
-    audio_codec: str | None
-    video_stream_index: int | None
-    audio_stream_index: int | None
+__all__ = ["ProbeInfo", "first_line", "normalise_rotation", "pick_stream", "probe"]
 
 
 def probe(path: str | Path) -> ProbeInfo:

@@ -19,6 +19,7 @@ from mmfs.stages.base import Resources, StageBase, StageOutput
 from mmfs.stages.items import Aligned, Item
 from mmfs.stages.recompute import MODALITY_TABLES, StoredItem, merge_inputs
 from mmfs.transforms.align import AlignInputs, SpanVector, TimedVectors, align
+from mmfs.transforms.video.flow_types import motion_vector  # numpy only: not OpenCV or numba
 from mmfs.transforms.video.shots import shot_bounds
 
 
@@ -71,8 +72,6 @@ def align_inputs(it: Item, duration_s: float | None) -> AlignInputs:
         lines = list(v.bridge_texts) or [", ".join(n for n, _ in labels) for labels in v.frame_labels]
         inputs.label_vectors = TimedVectors(frames.times_s, v.label, lines)
     if it.flow:
-        from mmfs.transforms.video.flow import motion_vector  # OpenCV and numba: only with flow pairs
-
         mids = np.array([p.t_s + p.dt_s / 2 for p in it.flow])
         inputs.motion = TimedVectors(mids, np.stack([motion_vector(p) for p in it.flow]))
         assert inputs.motion.vectors.shape[1] == MOTION_DIM

@@ -41,8 +41,8 @@ from mmfs.transforms.video.types import SampledFrames
 
 if TYPE_CHECKING:  # the audio, frame and flow transforms (librosa, scipy, decord, OpenCV, numba) load
     # where an item of their kind is decoded: a worker that sees only photos and texts never imports them
-    from mmfs.transforms.audio.windows import AudioWindow
-    from mmfs.transforms.video.flow import FlowPair
+    from mmfs.transforms.audio.window_types import AudioWindow
+    from mmfs.transforms.video.flow_types import FlowPair
 
 # Suffixes that promise audio, video or an image: text under one of these names is not media (item 27).
 # `.ts` and `.mts` are left out: they name TypeScript sources as often as MPEG transport streams.

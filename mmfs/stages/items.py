@@ -21,12 +21,12 @@ from mmfs.errors import MmfsError
 from mmfs.stages.recompute import computed_tables, degrading_flag
 
 if TYPE_CHECKING:  # annotations only: the planner imports these types without the decoders behind them
-    from mmfs.media.probe import ProbeInfo
+    from mmfs.media.probe_info import ProbeInfo
     from mmfs.transforms.align import Segment
-    from mmfs.transforms.audio.windows import AudioWindow
+    from mmfs.transforms.audio.window_types import AudioWindow
     from mmfs.transforms.text.captions import TextSegment
     from mmfs.transforms.text.types import TextAnalysis
-    from mmfs.transforms.video.flow import FlowPair
+    from mmfs.transforms.video.flow_types import FlowPair
     from mmfs.transforms.video.frames import SampledFrames
     from mmfs.transforms.video.shots import Shot
 

@@ -23,6 +23,7 @@ from mmfs.stages.recompute import StoredItem, degrading_flag, owned_flag, owned_
 from mmfs.stages.versions import segments_version
 from mmfs.transforms.image.pixels import thumbnail_jpeg
 from mmfs.transforms.text.pii import placeholder_counts
+from mmfs.transforms.video.flow_types import FLOW_MOTION_COLUMNS  # numpy only: not OpenCV or numba
 
 # Columns a builder writes as nulls when their stage is off, so every row names every column of its
 # table (tests/unit/test_row_codecs.py); the vocabulary step fills the text table's own later.
@@ -227,8 +228,6 @@ class RowBuilder:
     def _flow(self, it: Item) -> None:
         if not it.flow:
             return
-        from mmfs.transforms.video.flow import FLOW_MOTION_COLUMNS  # OpenCV and numba: with flow pairs only
-
         for pair in it.flow:
             self._add(
                 "flow",

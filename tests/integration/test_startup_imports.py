@@ -1,7 +1,8 @@
 """Start-up stays light: which libraries each process of a run imports, checked from outside.
 
 `mmfs plan` and `mmfs status` (whole CLI processes) import no model or decoder library; the run's own
-process imports no decoder library (they load in the decode workers); a decode worker that sees only a
+process imports no decoder library (they load in the decode workers), nor does a run over clips with
+sound unpickle its way into numba, decord, librosa or PyAV; a decode worker that sees only a
 photo and a note imports no torch, OpenCV, numba, decord or librosa; and warming the encoders a photo
 needs (EfficientNet and the label bridge's MiniLM) on a CPU imports no torch.
 Each case is a fresh interpreter, so an earlier test's imports cannot hide a regression.
@@ -71,6 +72,29 @@ def test_the_run_process_imports_no_decoder_library() -> None:
     it runs itself (encode, rows, commit); the decoders are the workers'."""
     code = "import mmfs.cli, mmfs.pipelines.run, mmfs.runners.local, mmfs.stages.decode_pool"
     assert _heavy_after(code, MODELS | DECODERS) == []
+
+
+def test_a_run_over_clips_with_sound_leaves_the_video_and_audio_decoders_to_the_workers(
+    tmp_path: Path,
+) -> None:
+    """Decoded items reach the run's process pickled, and unpickling imports the module that defines each
+    class they hold: flow pairs, audio windows and probe results are defined in numpy-only modules, so
+    the run's process imports no numba, decord, librosa or PyAV. (OpenCV it does import: the frame
+    analysis and label-bridge stages run there and compute with it.)"""
+    folder = tmp_path / "clips"
+    for i, tone in enumerate((330.0, 440.0)):
+        times = mf.constant_rate_times(20, 10.0)
+        mf.write_video(folder / f"clip_{i}.mp4", times_s=times, audio_tone_hz=tone)
+    config = tmp_path / "cpu.yaml"
+    config.write_text("encoders:\n  device: cpu\n")
+    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config), "-q")
+    code += (
+        "import lancedb\n"
+        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
+        "assert db.open_table('flow').count_rows() > 0 and db.open_table('audio').count_rows() > 0\n"
+        "assert db.open_table('media').count_rows('status = \\'ok\\'') == 2\n"
+    )
+    assert _heavy_after(code, DECODERS - {"cv2"}) == []
 
 
 def test_a_worker_decoding_a_photo_and_a_note_imports_no_video_audio_or_model_library(

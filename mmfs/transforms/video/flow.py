@@ -2,47 +2,33 @@
 
 Frames are turned grey and resized to `work_width` first: flow cost grows with pixels, and motion
 statistics at 160 px wide describe a scene as well as at full size. The engine is `flow.method`
-(Farneback, DIS fast or DIS medium); the statistics of each pair are `video.flow_stats.FlowStats`, taken in
-batches by `video.flow_stats.FlowBatch` as the flows are computed.
+(Farneback, DIS fast or DIS medium); the statistics of each pair are a `FlowStats`, taken in batches by
+`video.flow_stats.FlowBatch` as the flows are computed. The records (`FlowPair`, `FlowStats`) are defined
+in `video.flow_types`, which imports no OpenCV or numba, and re-exported here.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from mmfs.config import FlowConfig
-from mmfs.schemas.tables import MOTION_FEATURES
 from mmfs.transforms.video.flow_methods import flow_fn
-from mmfs.transforms.video.flow_stats import FlowBatch, FlowStats
+from mmfs.transforms.video.flow_stats import FlowBatch
+from mmfs.transforms.video.flow_types import FLOW_MOTION_COLUMNS, FlowPair, FlowStats, motion_vector
 from mmfs.transforms.video.frames import SampledFrames
 
+__all__ = [
+    "FLOW_MOTION_COLUMNS",
+    "FlowPair",
+    "FlowStats",
+    "flow_between",
+    "flow_sequence",
+    "motion_vector",
+    "to_work_grey",
+]
+
 _BATCH = 32  # pairs whose statistics are taken together: fewer calls per pair, still cache-sized
-
-# the per-pair columns beside the magnitudes: work size, camera motion and residual (object) motion
-FLOW_MOTION_COLUMNS = (
-    "work_width",
-    "work_height",
-    "global_dx",
-    "global_dy",
-    "global_rotation_deg",
-    "global_scale",
-    "global_inlier_frac",
-    "residual_mean_mag",
-    "residual_moving_frac",
-)
-
-
-@dataclass(kw_only=True)
-class FlowPair(FlowStats):
-    """Motion between two consecutive sampled frames: which frames, when, and its statistics."""
-
-    frame_index: int
-    next_frame_index: int
-    t_s: float
-    dt_s: float
 
 
 def to_work_grey(rgb: np.ndarray, work_width: int) -> np.ndarray:
@@ -109,14 +95,3 @@ def _emit(batch: FlowBatch, starts: list[int], frames: SampledFrames, pairs: lis
                 **dict(zip(names, values, strict=True)),
             )
         )
-
-
-def motion_vector(pair: FlowPair) -> np.ndarray:
-    """The pair as a 16-d float32 vector in MOTION_FEATURES order (what `segments.motion` pools)."""
-    values = [
-        float(pair.orient_hist[int(name.removeprefix("orient_"))])
-        if name.startswith("orient_")
-        else float(getattr(pair, name))
-        for name in MOTION_FEATURES
-    ]
-    return np.array(values, dtype=np.float32)

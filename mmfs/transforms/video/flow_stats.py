@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -29,6 +28,7 @@ from mmfs.config import FlowConfig
 from mmfs.errors import NonFiniteFeature
 from mmfs.transforms.quantiles import linear_quantiles
 from mmfs.transforms.video.flow_kernels import ORIENT_BINS, SAMPLE_COLUMNS, reduce_flow, sample_stats
+from mmfs.transforms.video.flow_types import FlowStats
 from mmfs.transforms.video.global_motion import (
     fit_camera,
     grid_shape,
@@ -37,29 +37,7 @@ from mmfs.transforms.video.global_motion import (
     sample_points,
 )
 
-
-@dataclass
-class FlowStats:
-    """The statistics of one flow field, in pixels at the work size."""
-
-    mean_mag: float
-    median_mag: float
-    p95_mag: float
-    max_mag: float
-    mean_dx: float
-    mean_dy: float
-    orient_hist: np.ndarray  # (8,) float32, magnitude-weighted, sums to 1 (zeros when nothing moves)
-    moving_frac: float
-    field: np.ndarray  # (field_rows, field_size, 2) float16
-    global_dx: float  # camera motion: shift of the frame centre
-    global_dy: float
-    global_rotation_deg: float  # counter-clockwise on screen > 0
-    global_scale: float  # > 1: zoom in
-    global_inlier_frac: float
-    residual_mean_mag: float  # object motion: the flow left once the camera motion is removed
-    residual_moving_frac: float
-    work_width: int
-    work_height: int
+__all__ = ["FlowBatch", "FlowStats", "field_shape", "flow_stats", "flow_stats_batch", "sample_step"]
 
 
 def field_shape(height: int, width: int, cfg: FlowConfig) -> tuple[int, int]:
