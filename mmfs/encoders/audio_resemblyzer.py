@@ -20,7 +20,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_into, load_numpy_state_dict, load_state_dict
+from mmfs.encoders.weights import built_from, load_into, load_numpy_state_dict, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 SAMPLE_RATE = 16_000
@@ -70,12 +70,7 @@ class ResemblyzerAudioEncoder(Encoder):
                     f"{self.name}: cannot load weights (the checkpoint holds no 'model_state' mapping)",
                     code=ErrorCode.ENCODER_UNAVAILABLE,
                 )
-            try:
-                self.model = NumpyVoiceLSTM(saved)
-            except (KeyError, ValueError) as err:
-                raise EncoderError(
-                    f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
-                ) from err
+            self.model = built_from(self.name, NumpyVoiceLSTM, saved)
             return
         from torch import nn
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from mmfs.encoders.base import Encoder
 from mmfs.encoders.registry import register
-from mmfs.encoders.weights import load_into, load_numpy_state_dict, load_state_dict
+from mmfs.encoders.weights import built_from, load_into, load_numpy_state_dict, load_state_dict
 from mmfs.errors import EncoderError, ErrorCode
 
 INPUT_SIZE = 224  # Lite0's; Lite1 and Lite2 take 240 and 260
@@ -114,12 +114,7 @@ class _EfficientNetLite(Encoder):
             from mmfs.encoders.efficientnet_numpy import NumpyEfficientNet
 
             state = load_numpy_state_dict(self.weight_files()[0], owner=self.name)
-            try:
-                self.model = NumpyEfficientNet(state)
-            except (KeyError, ValueError) as err:
-                raise EncoderError(
-                    f"{self.name}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
-                ) from err
+            self.model = built_from(self.name, NumpyEfficientNet, state)
             return
         import torch
         from efficientnet_lite_pytorch import EfficientNet

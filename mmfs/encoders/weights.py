@@ -9,11 +9,13 @@ never happens. Both refusals are EncoderError(ENCODER_UNAVAILABLE) naming the fi
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mmfs.errors import EncoderError, ErrorCode
+
+T = TypeVar("T")
 
 SAFETENSORS_SUFFIX = ".safetensors"
 
@@ -48,6 +50,17 @@ def load_numpy_state_dict(path: str | Path, *, owner: str = "weights") -> dict[s
     if not isinstance(state, Mapping):
         raise _refused(owner, path, f"holds a {type(state).__name__}, not a state dict")
     return dict(state)
+
+
+def built_from(owner: str, build: Callable[[Any], T], state: Any) -> T:
+    """`build(state)` (a NumPy engine's network from its state dict); keys or shapes that do not fit are
+    one readable error, as `load_into` makes of torch's."""
+    try:
+        return build(state)
+    except (KeyError, ValueError) as err:
+        raise EncoderError(
+            f"{owner}: cannot load weights ({err})", code=ErrorCode.ENCODER_UNAVAILABLE
+        ) from err
 
 
 def load_into(model: Any, state: Mapping[str, Any], *, owner: str, assign: bool = False) -> Any:

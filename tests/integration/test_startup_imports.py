@@ -85,14 +85,11 @@ def test_a_run_over_clips_with_sound_leaves_the_video_and_audio_decoders_to_the_
     for i, tone in enumerate((330.0, 440.0)):
         times = mf.constant_rate_times(20, 10.0)
         mf.write_video(folder / f"clip_{i}.mp4", times_s=times, audio_tone_hz=tone)
-    config = tmp_path / "cpu.yaml"
-    config.write_text("encoders:\n  device: cpu\n")
-    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config), "-q")
-    code += (
-        "import lancedb\n"
-        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
-        "assert db.open_table('flow').count_rows() > 0 and db.open_table('audio').count_rows() > 0\n"
-        "assert db.open_table('media').count_rows('status = \\'ok\\'') == 2\n"
+    code = _cpu_run_code(
+        tmp_path,
+        folder,
+        "db.open_table('flow').count_rows() > 0 and db.open_table('audio').count_rows() > 0",
+        "db.open_table('media').count_rows('status = \\'ok\\'') == 2",
     )
     assert _heavy_after(code, DECODERS - {"cv2"}) == []
 
@@ -129,18 +126,21 @@ def test_warming_a_photos_encoders_on_a_cpu_imports_no_torch() -> None:
     assert found == []
 
 
+def _cpu_run_code(tmp_path: Path, folder: Path, *checks: str) -> str:
+    """A quiet CLI run over `folder` with the encoders pinned to the CPU (on a GPU host 'auto' asks torch
+    for CUDA), then each of `checks` asserted on the store (`db`)."""
+    config = tmp_path / "cpu.yaml"
+    config.write_text("encoders:\n  device: cpu\n")
+    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config), "-q")
+    code += f"import lancedb\ndb = lancedb.connect({str(tmp_path / 'store')!r})\n"
+    return code + "".join(f"assert {check}\n" for check in checks)
+
+
 def test_a_run_over_a_photo_imports_no_torch(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     mf.write_image(folder / "p.jpg", width=160, height=120, seed=3)
-    config = tmp_path / "cpu.yaml"
-    config.write_text("encoders:\n  device: cpu\n")
-    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config))
-    code += (
-        "import lancedb\n"
-        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
-        "assert db.open_table('frames').count_rows('embedding IS NOT NULL') == 1\n"
-    )
+    code = _cpu_run_code(tmp_path, folder, "db.open_table('frames').count_rows('embedding IS NOT NULL') == 1")
     assert _heavy_after(code, {"torch", "torchvision", "transformers"}) == []
 
 
@@ -152,12 +152,5 @@ def test_a_run_over_notes_imports_no_torch(tmp_path: Path) -> None:
     folder.mkdir()
     mf.write_text(folder / "a.txt", "The ferry leaves the pier at noon. Gulls follow it out.")
     mf.write_text(folder / "b.txt", "Owls hunt at night and see well in the dark.")
-    config = tmp_path / "cpu.yaml"
-    config.write_text("encoders:\n  device: cpu\n")
-    code = _cli("run", str(folder), "--store", str(tmp_path / "store"), "--config", str(config))
-    code += (
-        "import lancedb\n"
-        f"db = lancedb.connect({str(tmp_path / 'store')!r})\n"
-        "assert db.open_table('segments').count_rows('text IS NOT NULL') == 2\n"
-    )
+    code = _cpu_run_code(tmp_path, folder, "db.open_table('segments').count_rows('text IS NOT NULL') == 2")
     assert _heavy_after(code, {"torch", "sklearn", "scipy.stats", "transformers"}) == []

@@ -12,13 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch  # a declared dependency: the torch engine is the reference
 from skimage import data as skimage_data
 
 from mmfs.encoders.registry import create
 from mmfs.encoders.torch_checkpoint import CheckpointError, load_checkpoint
 from mmfs.errors import EncoderError
-
-torch = pytest.importorskip("torch", reason="the torch engine is the reference")
 
 ROOT = Path(__file__).resolve().parents[2]
 
